@@ -1,0 +1,68 @@
+// swift-tools-version:6.0
+// Keyfarm: a render farm for keyframe-directed AI video.
+//
+// Modules are layered from the pure model upward (see ../shared/DESIGN.md):
+//   C shims (CZeroMQ, CLibPQ, CCurl)  ->  KeyfarmCore (pure)  ->  KeyfarmPostgres (libpq),
+//   KeyfarmStore (schema, SQL)  ->  KeyfarmCommands (CLI)  ->  keyfarm (entry point only).
+// Later issues add KeyfarmWire, KeyfarmCoordinator, KeyfarmWorker, KeyfarmProviders and
+// KeyfarmMedia between the store and the commands.
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "Keyfarm",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "keyfarm", targets: ["keyfarm"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C libraries, found through pkg-config.
+        .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq",
+                       providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq",
+                       providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        // The shot-list model, validation, planning and pricing: no I/O, no C.
+        .target(name: "KeyfarmCore",
+                dependencies: [.product(name: "Yams", package: "Yams")],
+                swiftSettings: strict),
+        // A small libpq wrapper and the embedded private PostgreSQL cluster.
+        .target(name: "KeyfarmPostgres",
+                dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        // The farm's schema, migrations and every SQL statement.
+        .target(name: "KeyfarmStore",
+                dependencies: ["KeyfarmCore", "KeyfarmPostgres",
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        // Every `keyfarm` subcommand: argument parsing and presentation.
+        .target(name: "KeyfarmCommands",
+                dependencies: ["KeyfarmCore", "KeyfarmStore", "KeyfarmPostgres",
+                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        .executableTarget(name: "keyfarm", dependencies: ["KeyfarmCommands"],
+                          swiftSettings: strict),
+
+        .testTarget(name: "KeyfarmCoreTests", dependencies: ["KeyfarmCore"],
+                    resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "KeyfarmPostgresTests", dependencies: ["KeyfarmPostgres"],
+                    swiftSettings: strict),
+        .testTarget(name: "KeyfarmStoreTests",
+                    dependencies: ["KeyfarmStore", "KeyfarmPostgres", "KeyfarmCore"],
+                    swiftSettings: strict),
+        .testTarget(name: "KeyfarmCommandsTests",
+                    dependencies: ["KeyfarmCommands", "KeyfarmStore", "KeyfarmPostgres"],
+                    swiftSettings: strict),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CZeroMQ", "CCurl"],
+                    swiftSettings: strict),
+    ]
+)

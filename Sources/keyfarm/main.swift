@@ -1,0 +1,2 @@
+import KeyfarmCommands
+KeyfarmCommand.main()

@@ -1,0 +1,2 @@
+import Testing
+@Test func KeyfarmStoreTestsPlaceholder() { #expect(Bool(true)) }
