@@ -53,7 +53,7 @@ let package = Package(
                           swiftSettings: strict),
 
         .testTarget(name: "KeyfarmCoreTests", dependencies: ["KeyfarmCore"],
-                    resources: [.copy("Fixtures")], swiftSettings: strict),
+                    swiftSettings: strict),
         .testTarget(name: "KeyfarmPostgresTests", dependencies: ["KeyfarmPostgres"],
                     swiftSettings: strict),
         .testTarget(name: "KeyfarmStoreTests",

@@ -1,0 +1,89 @@
+/// What renders a segment: local interpolation or one provider model.
+public enum Engine: Sendable, Hashable, CustomStringConvertible {
+    case interpolate
+    case lumaRay2
+    case lumaRayFlash2
+    case lumaRay32
+    /// A model on fal.ai's queue API, by its model id (`fal-ai/kling-video/...`).
+    case fal(model: String)
+    /// A model on WaveSpeed's API, by its model id.
+    case wavespeed(model: String)
+
+    /// The engines a shot list may name, as error messages list them.
+    public static let knownNames = [
+        "interpolate", "luma/ray-2", "luma/ray-flash-2", "luma/ray-3.2",
+        "fal/<model id>", "wavespeed/<model id>",
+    ]
+
+    /// Reads an engine name as a shot list writes it; nil when it names no known engine.
+    public init?(name: String) {
+        switch name {
+        case "interpolate": self = .interpolate
+        case "luma/ray-2": self = .lumaRay2
+        case "luma/ray-flash-2": self = .lumaRayFlash2
+        case "luma/ray-3.2": self = .lumaRay32
+        default:
+            if let model = Engine.modelID(name, prefix: "fal/") {
+                self = .fal(model: model)
+            } else if let model = Engine.modelID(name, prefix: "wavespeed/") {
+                self = .wavespeed(model: model)
+            } else {
+                return nil
+            }
+        }
+    }
+
+    /// The engine's name as a shot list, the database and the wire write it.
+    public var name: String {
+        switch self {
+        case .interpolate: "interpolate"
+        case .lumaRay2: "luma/ray-2"
+        case .lumaRayFlash2: "luma/ray-flash-2"
+        case .lumaRay32: "luma/ray-3.2"
+        case .fal(let model): "fal/\(model)"
+        case .wavespeed(let model): "wavespeed/\(model)"
+        }
+    }
+
+    public var description: String { name }
+
+    /// The provider that bills for this engine, or nil when it runs locally.
+    public var provider: String? {
+        switch self {
+        case .interpolate: nil
+        case .lumaRay2, .lumaRayFlash2, .lumaRay32: "luma"
+        case .fal: "fal"
+        case .wavespeed: "wavespeed"
+        }
+    }
+
+    /// The clip lengths in seconds the provider accepts, shortest first; nil when any length works.
+    public var durationBuckets: [Int]? {
+        switch self {
+        case .interpolate: nil
+        case .lumaRay2, .lumaRayFlash2: [5, 9]
+        case .lumaRay32: [5, 10]
+        case .fal(let model):
+            // fal serves Luma's Dream Machine models with Luma's own 5 s / 9 s lengths; the
+            // Kling family and most other image-to-video models take 5 s or 10 s.
+            model.contains("luma-dream-machine") ? [5, 9] : [5, 10]
+        case .wavespeed: [5, 10]
+        }
+    }
+
+    /// Whether the engine can start a clip from a prompt alone (text-to-video).
+    public var acceptsTextOnlyStart: Bool { self != .interpolate }
+
+    private static func modelID(_ name: String, prefix: String) -> String? {
+        guard name.hasPrefix(prefix) else { return nil }
+        let model = String(name.dropFirst(prefix.count))
+        let components = model.split(separator: "/", omittingEmptySubsequences: false)
+        guard !model.isEmpty, model.count <= 200 else { return nil }
+        for component in components {
+            guard let first = component.first, first.isLetter || first.isNumber,
+                  component.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })
+            else { return nil }
+        }
+        return model
+    }
+}

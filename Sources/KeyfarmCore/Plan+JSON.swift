@@ -1,0 +1,209 @@
+import Foundation
+
+/// The plan as JSON: the shape `keyfarm plan --json` prints and the job specs the store keeps.
+extension Plan {
+    public func jsonData(pretty: Bool = true) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                                          : [.sortedKeys, .withoutEscapingSlashes]
+        // Every value is a plain string, number, bool, array or object: encoding cannot fail.
+        return try! encoder.encode(PlanDocument(self))
+    }
+}
+
+extension PlannedJob {
+    /// The job's full spec as compact JSON, as stored in the database and sent to a worker.
+    public func specJSON(shot: PlannedShot) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try! encoder.encode(JobDocument(self, shot: shot)), as: UTF8.self)
+    }
+}
+
+struct PlanDocument: Encodable {
+    var shot_list: String
+    var project: String
+    var budget: Int?
+    var estimated_credits: Int
+    var warnings: [String]
+    var job_count: Int
+    var shots: [ShotDocument]
+
+    init(_ plan: Plan) {
+        shot_list = plan.shotList
+        project = plan.project
+        budget = plan.budget
+        estimated_credits = plan.estimatedCredits
+        warnings = plan.warnings
+        job_count = plan.jobs.count
+        shots = plan.shots.map(ShotDocument.init)
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: DynamicKey.self)
+        try c.encode(shot_list, forKey: "shot_list")
+        try c.encode(project, forKey: "project")
+        try c.encode(budget, forKey: "budget")   // null when the list has no cap
+        try c.encode(estimated_credits, forKey: "estimated_credits")
+        try c.encode(warnings, forKey: "warnings")
+        try c.encode(job_count, forKey: "job_count")
+        try c.encode(shots, forKey: "shots")
+    }
+}
+
+struct ShotDocument: Encodable {
+    var id: String
+    var fps: Double
+    var fps_rational: String
+    var frames: Int
+    var duration: Double
+    var resolution: String
+    var aspect: String
+    var width: Int
+    var height: Int
+    var outputs: [String]
+    var seam: Int
+    var priority: Int
+    var keyframes: [KeyframeDocument]
+    var segments: [SegmentDocument]
+    var stitch: JobDocument
+    var estimated_credits: Int
+
+    init(_ planned: PlannedShot) {
+        let shot = planned.shot
+        id = shot.id
+        fps = shot.fps.framesPerSecond
+        fps_rational = shot.fps.description
+        frames = planned.frames
+        duration = shot.duration.doubleValue
+        resolution = shot.resolution.rawValue
+        aspect = shot.aspect.rawValue
+        width = shot.size.width
+        height = shot.size.height
+        outputs = shot.outputs.map(\.rawValue)
+        seam = shot.seam
+        priority = shot.priority
+        keyframes = shot.keyframes.enumerated().map { k, keyframe in
+            KeyframeDocument(index: k, at: keyframe.at.doubleValue, frame: planned.keyframeFrames[k],
+                             image: ImageDocument(ImageSource(keyframe.image)), prompt: keyframe.prompt)
+        }
+        segments = planned.segments.map { SegmentDocument($0, shot: planned) }
+        stitch = JobDocument(planned.stitch, shot: planned)
+        estimated_credits = planned.estimatedCredits
+    }
+}
+
+struct KeyframeDocument: Encodable {
+    var index: Int
+    var at: Double
+    var frame: Int
+    var image: ImageDocument?
+    var prompt: String?
+}
+
+struct SegmentDocument: Encodable {
+    var index: Int
+    var start_frame: Int
+    var end_frame: Int
+    var frames: Int
+    var engine: String
+    var prompt: String?
+    var depends_on: [Int]
+    var duration_bucket: Int?
+    var parts: Int
+    var jobs: [JobDocument]
+    var estimated_credits: Int
+
+    init(_ segment: PlannedSegment, shot: PlannedShot) {
+        index = segment.index
+        start_frame = segment.startFrame
+        end_frame = segment.endFrame
+        frames = segment.frames
+        engine = segment.engine.name
+        prompt = segment.prompt
+        depends_on = segment.dependsOn
+        duration_bucket = segment.jobs.count == 1 ? segment.jobs[0].durationBucket : nil
+        parts = segment.jobs.count
+        jobs = segment.jobs.map { JobDocument($0, shot: shot) }
+        estimated_credits = segment.estimatedCredits
+    }
+}
+
+struct JobDocument: Encodable {
+    var key: String
+    var kind: String
+    var shot: String
+    var segment_index: Int?
+    var part: Int
+    var parts: Int
+    var start_frame: Int
+    var end_frame: Int
+    var frames: Int
+    var engine: String?
+    var duration_bucket: Int?
+    var prompt: String?
+    var start_image: ImageDocument?
+    var end_image: ImageDocument?
+    var depends_on: [String]
+    var priority: Int
+    var max_attempts: Int
+    var estimated_credits: Int
+    var price_known: Bool
+    var fps_rational: String
+    var width: Int
+    var height: Int
+    var resolution: String
+    var aspect: String
+
+    init(_ job: PlannedJob, shot: PlannedShot) {
+        key = job.key
+        kind = job.kind.rawValue
+        self.shot = job.shotID
+        segment_index = job.segmentIndex
+        part = job.part
+        parts = job.partCount
+        start_frame = job.startFrame
+        end_frame = job.endFrame
+        frames = job.frames
+        engine = job.engine?.name
+        duration_bucket = job.durationBucket
+        prompt = job.prompt
+        start_image = ImageDocument(job.startImage)
+        end_image = ImageDocument(job.endImage)
+        depends_on = job.dependsOn
+        priority = job.priority
+        max_attempts = job.maxAttempts
+        estimated_credits = job.estimatedCredits
+        price_known = job.priceKnown
+        fps_rational = shot.shot.fps.description
+        width = shot.shot.size.width
+        height = shot.shot.size.height
+        resolution = shot.shot.resolution.rawValue
+        aspect = shot.shot.aspect.rawValue
+    }
+}
+
+/// `{"kind": "file", "path": ...}`, `{"kind": "url", "url": ...}`, `{"kind": "last_frame_of", "job": ...}`.
+struct ImageDocument: Encodable {
+    var kind: String
+    var path: String?
+    var url: String?
+    var job: String?
+
+    init?(_ source: ImageSource) {
+        switch source {
+        case .none: return nil
+        case .file(let path): kind = "file"; self.path = path
+        case .url(let url): kind = "url"; self.url = url
+        case .lastFrameOf(let job): kind = "last_frame_of"; self.job = job
+        }
+    }
+}
+
+struct DynamicKey: CodingKey, ExpressibleByStringLiteral {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+    init(stringLiteral value: String) { stringValue = value }
+}

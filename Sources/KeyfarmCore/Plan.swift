@@ -1,0 +1,94 @@
+/// What a shot list turns into: per-segment jobs and one stitch job per shot, as a DAG, each
+/// with its cost estimate. Pure data; `Planner` makes it and the store persists it.
+public struct Plan: Sendable, Equatable {
+    public var shotList: String
+    public var project: String
+    public var budget: Int?
+    public var shots: [PlannedShot]
+    /// Things the operator should know that do not stop the plan (an engine without a price).
+    public var warnings: [String]
+
+    public var estimatedCredits: Int { shots.reduce(0) { $0 + $1.estimatedCredits } }
+    /// Every job in dependency order (a job never precedes one it depends on).
+    public var jobs: [PlannedJob] { shots.flatMap { $0.segments.flatMap(\.jobs) + [$0.stitch] } }
+}
+
+/// One shot's plan: its frames, keyframes, segments and stitch job.
+public struct PlannedShot: Sendable, Equatable {
+    public var shot: Shot
+    public var frames: Int
+    public var keyframeFrames: [Int]
+    public var segments: [PlannedSegment]
+    public var stitch: PlannedJob
+
+    public var id: String { shot.id }
+    public var estimatedCredits: Int { segments.reduce(0) { $0 + $1.estimatedCredits } }
+}
+
+/// The stretch between keyframe `index` and `index + 1`, rendered by one job or a chain of parts.
+public struct PlannedSegment: Sendable, Equatable {
+    public var index: Int
+    public var startFrame: Int
+    public var endFrame: Int
+    public var engine: Engine
+    public var prompt: String?
+    /// Indices of the segments this one must wait for (continuity: it starts from their last frame).
+    public var dependsOn: [Int]
+    public var jobs: [PlannedJob]
+
+    public var frames: Int { endFrame - startFrame + 1 }
+    public var estimatedCredits: Int { jobs.reduce(0) { $0 + $1.estimatedCredits } }
+}
+
+/// The kind of work a job asks a worker for.
+public enum JobKind: String, Sendable, Codable {
+    case segment
+    case stitch
+}
+
+/// Where a job's start or end image comes from.
+public enum ImageSource: Sendable, Equatable {
+    case none
+    case file(path: String)
+    case url(String)
+    /// The last frame another job of the same shot list rendered (continuity chaining).
+    case lastFrameOf(job: String)
+
+    init(_ reference: ImageReference?) {
+        switch reference {
+        case .none: self = .none
+        case .file(_, let path)?: self = .file(path: path)
+        case .url(let url)?: self = .url(url)
+        }
+    }
+}
+
+/// One unit of work for a worker: render frames [startFrame, endFrame] of a shot, or stitch it.
+public struct PlannedJob: Sendable, Equatable {
+    /// Unique within the shot list: `sh010/s1`, `sh010/s1p2` for a chained part, `sh010/stitch`.
+    public var key: String
+    public var kind: JobKind
+    public var shotID: String
+    public var segmentIndex: Int?
+    /// 1-based part number within a chained segment, and how many parts it has.
+    public var part: Int
+    public var partCount: Int
+    public var startFrame: Int
+    public var endFrame: Int
+    public var engine: Engine?
+    /// The provider clip length asked for, in seconds; nil for local work.
+    public var durationBucket: Int?
+    public var prompt: String?
+    public var startImage: ImageSource
+    public var endImage: ImageSource
+    public var dependsOn: [String]
+    public var priority: Int
+    public var maxAttempts: Int
+    public var estimatedCredits: Int
+    /// False when the price table had no price and the estimate counts 0.
+    public var priceKnown: Bool
+
+    public var frames: Int { endFrame - startFrame + 1 }
+    /// The capability a worker needs to take this job: the engine's name, or `stitch`.
+    public var requires: String { engine?.name ?? "stitch" }
+}

@@ -1,0 +1,101 @@
+/// A validated shot list: what a director asked for, with every default resolved into its shots.
+public struct ShotList: Sendable, Equatable {
+    public var version: Int
+    public var name: String
+    public var project: String
+    /// The credit cap for the whole list; nil when there is none.
+    public var budget: Int?
+    public var shots: [Shot]
+    /// The file the list came from, as the user named it (used in messages only).
+    public var sourcePath: String
+
+    public init(version: Int = 1, name: String, project: String = "default", budget: Int? = nil,
+                shots: [Shot], sourcePath: String) {
+        self.version = version
+        self.name = name
+        self.project = project
+        self.budget = budget
+        self.shots = shots
+        self.sourcePath = sourcePath
+    }
+}
+
+/// One continuous clip of up to 20 s, pinned by 2 to 16 keyframes.
+public struct Shot: Sendable, Equatable {
+    public var id: String
+    public var duration: Rational
+    public var fps: FrameRate
+    public var resolution: Resolution
+    public var aspect: Aspect
+    public var engine: Engine
+    public var outputs: [OutputFormat]
+    public var seam: Int
+    public var priority: Int
+    public var maxAttempts: Int
+    public var keyframes: [Keyframe]
+    /// Per-segment overrides, by segment index.
+    public var segmentOverrides: [Int: SegmentOverride]
+
+    public init(id: String, duration: Rational, fps: FrameRate, resolution: Resolution, aspect: Aspect,
+                engine: Engine, outputs: [OutputFormat], seam: Int, priority: Int, maxAttempts: Int,
+                keyframes: [Keyframe], segmentOverrides: [Int: SegmentOverride] = [:]) {
+        self.id = id
+        self.duration = duration
+        self.fps = fps
+        self.resolution = resolution
+        self.aspect = aspect
+        self.engine = engine
+        self.outputs = outputs
+        self.seam = seam
+        self.priority = priority
+        self.maxAttempts = maxAttempts
+        self.keyframes = keyframes
+        self.segmentOverrides = segmentOverrides
+    }
+
+    /// N = round(duration * fps).
+    public var frameCount: Int { Int((duration * fps.rational).rounded()) }
+
+    /// The frame keyframe `index` sits on: min(round(at * fps), N - 1).
+    public func frame(ofKeyframe index: Int) -> Int {
+        Swift.min(fps.frame(at: keyframes[index].at), frameCount - 1)
+    }
+
+    public var size: PictureSize { PictureSize(resolution: resolution, aspect: aspect) }
+}
+
+/// A moment the director pins: a time, and an image and/or a prompt.
+public struct Keyframe: Sendable, Equatable {
+    public var at: Rational
+    public var image: ImageReference?
+    public var prompt: String?
+
+    public init(at: Rational, image: ImageReference? = nil, prompt: String? = nil) {
+        self.at = at
+        self.image = image
+        self.prompt = prompt
+    }
+}
+
+/// Where a keyframe's image comes from.
+public enum ImageReference: Sendable, Equatable {
+    /// A local PNG or EXR: `given` as written in the shot list, `path` resolved against its folder.
+    case file(given: String, path: String)
+    /// An https URL the provider fetches itself.
+    case url(String)
+}
+
+/// What a shot list may change for one segment.
+public struct SegmentOverride: Sendable, Equatable {
+    public var engine: Engine?
+    public var prompt: String?
+    public var priority: Int?
+    public var maxAttempts: Int?
+
+    public init(engine: Engine? = nil, prompt: String? = nil, priority: Int? = nil, maxAttempts: Int? = nil) {
+        self.engine = engine
+        self.prompt = prompt
+        self.priority = priority
+        self.maxAttempts = maxAttempts
+    }
+}
