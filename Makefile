@@ -1,0 +1,60 @@
+# Keyfarm: build, test and demo on a Debian 12 machine.
+#
+#   make demo    render the example shot list on this machine (no provider keys needed)
+#   make test    run every test against a throwaway PostgreSQL server
+#
+# Both first run `deps`, which installs the Debian packages Keyfarm needs when run as root,
+# and only says what is missing otherwise. Once everything is present it does nothing.
+
+SWIFT ?= swift
+SWIFT_BUILD_FLAGS ?=
+BIN ?= .build/debug/keyfarm
+DEMO ?= examples/demo.yaml
+DEMO_NAME ?= demo
+
+# Debian packages: C libraries the Swift package links (through pkg-config), the PostgreSQL
+# server the demo and tests run, ffmpeg and the OpenEXR tools for the media pipeline, and
+# protoc for the wire protocol definitions.
+APT_PACKAGES := pkg-config libzmq3-dev libpq-dev libcurl4-openssl-dev postgresql ffmpeg \
+                openexr libopenexr-dev protobuf-compiler
+
+.PHONY: all deps build test demo clean
+
+all: build
+
+deps:
+	@missing=""; \
+	for pkg in $(APT_PACKAGES); do \
+	    status=$$(dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null || true); \
+	    case "$$status" in *" installed") ;; *) missing="$$missing $$pkg" ;; esac; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" -eq 0 ]; then \
+	    echo "deps: installing$$missing"; \
+	    apt-get update && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(APT_PACKAGES); \
+	else \
+	    echo "deps: missing Debian packages:$$missing" >&2; \
+	    echo "deps: install them as root with:" >&2; \
+	    echo "  apt-get update && apt-get install -y --no-install-recommends $(APT_PACKAGES)" >&2; \
+	    echo "deps: (or run 'sudo make deps')" >&2; \
+	    exit 1; \
+	fi
+
+build: deps
+	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
+
+# Swift Testing already runs tests in parallel inside one process, so no --parallel.
+test: deps
+	ops/scripts/with-test-postgres $(SWIFT) test $(SWIFT_BUILD_FLAGS)
+
+demo: deps
+	$(SWIFT) build $(SWIFT_BUILD_FLAGS) --product keyfarm
+	$(BIN) plan $(DEMO)
+	$(BIN) migrate
+	$(BIN) submit --replace $(DEMO)
+	$(BIN) status $(DEMO_NAME)
+
+clean:
+	$(SWIFT) package clean
+	rm -rf .keyfarm-test

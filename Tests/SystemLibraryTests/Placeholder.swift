@@ -1,2 +1,0 @@
-import Testing
-@Test func SystemLibraryTestsPlaceholder() { #expect(Bool(true)) }
