@@ -1,0 +1,206 @@
+import Foundation
+import KeyfarmPostgres
+
+/// A job leased to a worker by `claim`: what the coordinator puts in an ASSIGN.
+public struct ClaimedJob: Sendable, Equatable {
+    public var jobID: Int64
+    public var attemptID: Int64
+    public var attempt: Int
+    public var key: String
+    public var kind: String
+    public var engine: String?
+    public var priority: Int
+    /// The job's full spec (JSON), as the plan made it.
+    public var spec: String
+    public var leaseExpiresAt: Date
+}
+
+/// How an attempt ended, as a worker reports it and the retry policy classifies it.
+public enum ErrorClass: String, Sendable, CaseIterable {
+    case transient
+    case rateLimited = "rate_limited"
+    case providerFailed = "provider_failed"
+    case invalid
+    case lost
+    case cancelled
+}
+
+/// Whether a completion changed the job, or arrived for an attempt that no longer owns it.
+public enum CompletionOutcome: Sendable, Equatable {
+    /// The job moved on; `released` lists the jobs that became ready because of it.
+    case applied(released: [Int64])
+    /// The job was scheduled for another attempt, not before the given time.
+    case retrying(notBefore: Date)
+    /// The job failed for good; `alsoFailed` lists dependants that can now never run.
+    case failed(alsoFailed: [Int64])
+    /// The attempt had already been completed, lost or cancelled: nothing changed except that
+    /// credits it reports are still recorded.
+    case stale
+}
+
+/// What a provider charged for an attempt, for the ledger.
+public struct Charge: Sendable, Equatable {
+    public var provider: String
+    public var requestID: String?
+    public var credits: Int64
+
+    public init(provider: String, requestID: String?, credits: Int64) {
+        self.provider = provider
+        self.requestID = requestID
+        self.credits = credits
+    }
+}
+
+extension FarmStore {
+    /// Leases up to `limit` ready jobs that a worker with `capabilities` can run, highest
+    /// priority first, then oldest; each gets a new attempt row. Concurrent claimers never get
+    /// the same job (`FOR UPDATE SKIP LOCKED`). A capability is an engine name, `provider/*`
+    /// for every model of a provider, `stitch`, or `*`.
+    public func claim(workerID: Int64, capabilities: [String], limit: Int, leaseSeconds: Double) throws -> [ClaimedJob] {
+        guard limit > 0, !capabilities.isEmpty else { return [] }
+        let rows = try connection.execute("""
+            WITH picked AS (
+                SELECT j.id FROM keyfarm.jobs j
+                WHERE j.state = 'queued' AND j.not_before <= now()
+                  AND (j.requires = ANY($2::text[])
+                       OR split_part(j.requires, '/', 1) || '/*' = ANY($2::text[])
+                       OR '*' = ANY($2::text[]))
+                ORDER BY j.priority DESC, j.queued_at, j.id
+                LIMIT $3
+                FOR UPDATE SKIP LOCKED
+            ), leased AS (
+                UPDATE keyfarm.jobs j
+                SET state = 'leased', attempts = j.attempts + 1, worker_id = $1, progress = 0, updated_at = now(),
+                    lease_expires_at = now() + make_interval(secs => $4::float8)
+                FROM picked WHERE j.id = picked.id
+                RETURNING j.id, j.attempts, j.job_key, j.kind, j.engine, j.priority, j.spec, j.lease_expires_at
+            ), attempt AS (
+                INSERT INTO keyfarm.attempts (job_id, attempt, worker_id, lease_expires_at)
+                SELECT id, attempts, $1, lease_expires_at FROM leased
+                RETURNING id, job_id
+            )
+            SELECT leased.id, attempt.id AS attempt_id, leased.attempts, leased.job_key, leased.kind, leased.engine,
+                   leased.priority, leased.spec::text AS spec, leased.lease_expires_at
+            FROM leased JOIN attempt ON attempt.job_id = leased.id
+            ORDER BY leased.priority DESC, leased.id
+            """, [workerID, capabilities, limit, leaseSeconds]).rows
+        return try rows.map { row in
+            ClaimedJob(jobID: try row.decode("id"), attemptID: try row.decode("attempt_id"),
+                       attempt: try row.decode("attempts"), key: try row.decode("job_key"), kind: try row.decode("kind"),
+                       engine: try row.decode("engine", as: String?.self), priority: try row.decode("priority"),
+                       spec: try row.decode("spec"), leaseExpiresAt: try row.decode("lease_expires_at"))
+        }
+    }
+
+    /// Records a successful attempt, its artifact and its charge, and releases the jobs that
+    /// were waiting only for this one, all in one transaction. A completion for an attempt that
+    /// no longer owns the job changes nothing but still books the credits it cost.
+    public func completeSuccess(jobID: Int64, attempt: Int, artifactPath: String?, artifactSHA256: String?,
+                                charge: Charge?) throws -> CompletionOutcome {
+        try connection.transaction { connection in
+            let job = try connection.execute("""
+                UPDATE keyfarm.jobs SET state = 'succeeded', progress = 1, artifact_path = $3, artifact_sha256 = $4,
+                       lease_expires_at = NULL, last_error = NULL, last_error_class = NULL,
+                       finished_at = now(), updated_at = now()
+                WHERE id = $1 AND attempts = $2 AND state IN ('leased', 'running')
+                RETURNING id
+                """, [jobID, attempt, artifactPath, artifactSHA256]).rows
+            let attemptID = try closeAttempt(jobID: jobID, attempt: attempt, outcome: "succeeded", errorClass: nil,
+                                             error: nil, artifactPath: artifactPath, artifactSHA256: artifactSHA256,
+                                             charge: charge, on: connection)
+            try book(charge, jobID: jobID, attemptID: attemptID, on: connection)
+            guard !job.isEmpty else { return .stale }
+            let released = try connection.execute("""
+                UPDATE keyfarm.jobs d
+                SET pending_dependencies = d.pending_dependencies - 1,
+                    state = CASE WHEN d.pending_dependencies = 1 THEN 'queued' ELSE d.state END,
+                    queued_at = CASE WHEN d.pending_dependencies = 1 THEN now() ELSE d.queued_at END,
+                    updated_at = now()
+                FROM keyfarm.job_dependencies jd
+                WHERE jd.depends_on = $1 AND d.id = jd.job_id AND d.state = 'waiting'
+                RETURNING d.id, d.state
+                """, [jobID]).rows
+            let ready = try released.filter { try $0.decode("state", as: String.self) == "queued" }
+                .map { try $0.decode("id", as: Int64.self) }
+            try connection.notify(FarmStore.jobsChannel, payload: "released:\(jobID)")
+            return .applied(released: ready.sorted())
+        }
+    }
+
+    /// Records a failed (or lost) attempt. With `retryAfter` and attempts left the job is queued
+    /// again not before now + retryAfter; otherwise it fails for good with the error as its
+    /// reason, and every job that depends on it, directly or not, fails with it.
+    public func completeFailure(jobID: Int64, attempt: Int, errorClass: ErrorClass, error message: String,
+                                retryAfter: Double?, charge: Charge? = nil) throws -> CompletionOutcome {
+        try connection.transaction { connection in
+            let attemptID = try closeAttempt(jobID: jobID, attempt: attempt,
+                                             outcome: errorClass == .lost ? "lost" : "failed", errorClass: errorClass,
+                                             error: message, artifactPath: nil, artifactSHA256: nil, charge: charge,
+                                             on: connection)
+            try book(charge, jobID: jobID, attemptID: attemptID, on: connection)
+            if let retryAfter {
+                let retried = try connection.execute("""
+                    UPDATE keyfarm.jobs SET state = 'queued', worker_id = NULL, lease_expires_at = NULL, progress = 0,
+                           not_before = now() + make_interval(secs => $3::float8), queued_at = now(),
+                           last_error = $4, last_error_class = $5, updated_at = now()
+                    WHERE id = $1 AND attempts = $2 AND state IN ('leased', 'running') AND attempts < max_attempts
+                    RETURNING not_before
+                    """, [jobID, attempt, Swift.max(retryAfter, 0), message, errorClass.rawValue]).rows
+                if let row = retried.first {
+                    try connection.notify(FarmStore.jobsChannel, payload: "released:\(jobID)")
+                    return .retrying(notBefore: try row.decode("not_before"))
+                }
+            }
+            let failed = try connection.execute("""
+                UPDATE keyfarm.jobs SET state = 'failed', lease_expires_at = NULL, finished_at = now(), updated_at = now(),
+                       last_error = CASE WHEN attempts >= max_attempts AND $5::text <> 'invalid'
+                                         THEN $3 || ' (after ' || attempts || ' of ' || max_attempts || ' attempts)'
+                                         ELSE $3 END,
+                       last_error_class = $4
+                WHERE id = $1 AND attempts = $2 AND state IN ('leased', 'running')
+                RETURNING job_key
+                """, [jobID, attempt, message, errorClass.rawValue, errorClass.rawValue]).rows
+            guard let key = try failed.first?.decode("job_key", as: String.self) else { return .stale }
+            let dependants = try connection.execute("""
+                WITH RECURSIVE downstream(id) AS (
+                    SELECT job_id FROM keyfarm.job_dependencies WHERE depends_on = $1
+                    UNION
+                    SELECT jd.job_id FROM keyfarm.job_dependencies jd JOIN downstream ON jd.depends_on = downstream.id
+                )
+                UPDATE keyfarm.jobs j SET state = 'failed', finished_at = now(), updated_at = now(),
+                       last_error = 'dependency ' || $2 || ' failed', last_error_class = 'invalid'
+                FROM downstream WHERE j.id = downstream.id AND j.state IN ('waiting', 'queued')
+                RETURNING j.id
+                """, [jobID, key]).rows
+            return .failed(alsoFailed: try dependants.map { try $0.decode("id", as: Int64.self) }.sorted())
+        }
+    }
+
+    private func closeAttempt(jobID: Int64, attempt: Int, outcome: String, errorClass: ErrorClass?, error: String?,
+                              artifactPath: String?, artifactSHA256: String?, charge: Charge?,
+                              on connection: PostgresConnection) throws -> Int64? {
+        let rows = try connection.execute("""
+            UPDATE keyfarm.attempts
+            SET outcome = COALESCE(outcome, $3), finished_at = COALESCE(finished_at, now()),
+                error_class = COALESCE(error_class, $4), error = COALESCE(error, $5),
+                artifact_path = COALESCE($6, artifact_path), artifact_sha256 = COALESCE($7, artifact_sha256),
+                provider = COALESCE($8, provider), provider_request_id = COALESCE($9, provider_request_id),
+                credits = GREATEST(credits, $10)
+            WHERE job_id = $1 AND attempt = $2
+            RETURNING id
+            """, [jobID, attempt, outcome, errorClass?.rawValue, error, artifactPath, artifactSHA256,
+                  charge?.provider, charge?.requestID, charge?.credits ?? 0]).rows
+        return try rows.first?.decode("id", as: Int64.self)
+    }
+
+    /// Writes a charge to the ledger once per provider request (a repeated report books nothing).
+    private func book(_ charge: Charge?, jobID: Int64, attemptID: Int64?, on connection: PostgresConnection) throws {
+        guard let charge, charge.credits > 0 else { return }
+        try connection.execute("""
+            INSERT INTO keyfarm.credit_ledger (shot_list_id, job_id, attempt_id, engine, provider, provider_request_id,
+                                               entry, credits)
+            SELECT j.shot_list_id, j.id, $2, j.engine, $3, $4, 'charge', $5 FROM keyfarm.jobs j WHERE j.id = $1
+            ON CONFLICT DO NOTHING
+            """, [jobID, attemptID, charge.provider, charge.requestID, charge.credits])
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import KeyfarmPostgres
+
+/// One shot list as `keyfarm status` lists it.
+public struct ShotListStatus: Sendable, Equatable {
+    public var id: Int64
+    public var project: String
+    public var name: String
+    /// queued, running, succeeded, failed, cancelled or replaced (derived from its jobs).
+    public var state: String
+    public var shots: Int
+    public var jobsTotal: Int
+    public var jobsSucceeded: Int
+    public var jobsFailed: Int
+    public var jobsRunning: Int
+    public var jobsCancelled: Int
+    /// 0...1, weighted by frames.
+    public var progress: Double
+    public var estimatedCredits: Int64
+    public var spentCredits: Int64
+    public var budgetCredits: Int64?
+    public var sourcePath: String
+    public var createdAt: Date
+    public var updatedAt: Date
+}
+
+/// One shot, as `v_shot_progress` shows it.
+public struct ShotStatus: Sendable, Equatable {
+    public var key: String
+    public var state: String
+    public var frames: Int
+    public var fps: String
+    public var resolution: String
+    public var aspect: String
+    public var jobsTotal: Int
+    public var jobsSucceeded: Int
+    public var jobsFailed: Int
+    public var jobsRunning: Int
+    public var progress: Double
+    public var estimatedCredits: Int64
+    public var spentCredits: Int64
+    public var failure: String?
+}
+
+/// One job, as `v_jobs` shows it.
+public struct JobStatus: Sendable, Equatable {
+    public var id: Int64
+    public var shot: String
+    public var key: String
+    public var kind: String
+    public var segmentIndex: Int?
+    public var part: Int
+    public var parts: Int
+    public var startFrame: Int
+    public var endFrame: Int
+    public var engine: String?
+    public var state: String
+    public var priority: Int
+    public var attempts: Int
+    public var maxAttempts: Int
+    public var worker: String?
+    public var progress: Double
+    public var estimatedCredits: Int64
+    public var spentCredits: Int64
+    public var lastError: String?
+    public var notBefore: Date
+}
+
+/// A shot list with its shots and jobs.
+public struct ShotListDetail: Sendable, Equatable {
+    public var list: ShotListStatus
+    public var shots: [ShotStatus]
+    public var jobs: [JobStatus]
+}
+
+/// What `cancel` did.
+public struct CancelReceipt: Sendable, Equatable {
+    public var shotListID: Int64
+    public var cancelledJobs: Int
+    /// Of those, jobs that were leased to or running on a worker (the coordinator stops them).
+    public var interruptedJobs: Int
+    public var wasAlreadyCancelled: Bool
+}
+
+extension FarmStore {
+    /// Every live shot list (or, with `name`, the one so called), newest first.
+    public func shotLists(name: String? = nil, project: String? = nil, includeReplaced: Bool = false) throws -> [ShotListStatus] {
+        let rows = try connection.execute("""
+            SELECT l.id, l.project, l.name, l.state AS intent, l.budget_credits, l.estimated_credits, l.source_path,
+                   l.created_at, GREATEST(l.updated_at, max(p.updated_at)) AS updated_at,
+                   count(p.shot_id) AS shots,
+                   COALESCE(sum(p.jobs_total), 0)::bigint AS jobs_total,
+                   COALESCE(sum(p.jobs_succeeded), 0)::bigint AS jobs_succeeded,
+                   COALESCE(sum(p.jobs_failed), 0)::bigint AS jobs_failed,
+                   COALESCE(sum(p.jobs_running), 0)::bigint AS jobs_running,
+                   COALESCE(sum(p.jobs_cancelled), 0)::bigint AS jobs_cancelled,
+                   COALESCE(sum(p.jobs_queued + p.jobs_waiting), 0)::bigint AS jobs_pending,
+                   COALESCE(sum(p.progress * p.frames) / NULLIF(sum(p.frames), 0), 0)::float8 AS progress,
+                   (SELECT COALESCE(sum(c.credits), 0) FROM keyfarm.credit_ledger c WHERE c.shot_list_id = l.id)::bigint AS spent_credits
+            FROM keyfarm.shot_lists l
+            LEFT JOIN keyfarm.v_shot_progress p ON p.shot_list_id = l.id
+            WHERE ($1::text IS NULL OR l.name = $1) AND ($2::text IS NULL OR l.project = $2)
+              AND ($3::bool OR l.state <> 'replaced')
+            GROUP BY l.id
+            ORDER BY l.created_at DESC, l.id DESC
+            """, [name, project, includeReplaced]).rows
+        return try rows.map { row in
+            let intent: String = try row.decode("intent")
+            let total: Int = try row.decode("jobs_total"), succeeded: Int = try row.decode("jobs_succeeded")
+            let failed: Int = try row.decode("jobs_failed"), running: Int = try row.decode("jobs_running")
+            let pending: Int = try row.decode("jobs_pending")
+            let state: String
+            if intent != "active" { state = intent }
+            else if total > 0 && succeeded == total { state = "succeeded" }
+            else if failed > 0 && running == 0 && pending == 0 { state = "failed" }
+            else if running > 0 || succeeded > 0 || failed > 0 { state = "running" }
+            else { state = "queued" }
+            return ShotListStatus(
+                id: try row.decode("id"), project: try row.decode("project"), name: try row.decode("name"), state: state,
+                shots: try row.decode("shots"), jobsTotal: total, jobsSucceeded: succeeded, jobsFailed: failed,
+                jobsRunning: running, jobsCancelled: try row.decode("jobs_cancelled"), progress: try row.decode("progress"),
+                estimatedCredits: try row.decode("estimated_credits"), spentCredits: try row.decode("spent_credits"),
+                budgetCredits: try row.decode("budget_credits", as: Int64?.self), sourcePath: try row.decode("source_path"),
+                createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"))
+        }
+    }
+
+    /// A shot list's shots and jobs, by name.
+    public func shotListDetail(name: String, project: String?) throws -> ShotListDetail {
+        let resolved = try resolveShotList(name: name, project: project)
+        guard let list = try shotLists(name: name, project: resolved.project).first(where: { $0.id == resolved.id }) else {
+            throw StoreError.noSuchShotList(name: name, project: project)
+        }
+        let shots = try connection.execute("""
+            SELECT shot, state, frames, fps_num, fps_den, resolution, aspect, jobs_total, jobs_succeeded, jobs_failed,
+                   jobs_running, progress, estimated_credits, spent_credits, failure
+            FROM keyfarm.v_shot_progress WHERE shot_list_id = $1 ORDER BY position
+            """, [resolved.id]).rows.map { row in
+            let num: Int = try row.decode("fps_num"), den: Int = try row.decode("fps_den")
+            return ShotStatus(
+                key: try row.decode("shot"), state: try row.decode("state"), frames: try row.decode("frames"),
+                fps: den == 1 ? "\(num)" : "\(num)/\(den)", resolution: try row.decode("resolution"),
+                aspect: try row.decode("aspect"), jobsTotal: try row.decode("jobs_total"),
+                jobsSucceeded: try row.decode("jobs_succeeded"), jobsFailed: try row.decode("jobs_failed"),
+                jobsRunning: try row.decode("jobs_running"), progress: try row.decode("progress"),
+                estimatedCredits: try row.decode("estimated_credits"), spentCredits: try row.decode("spent_credits"),
+                failure: try row.decode("failure", as: String?.self))
+        }
+        let jobs = try connection.execute("""
+            SELECT id, shot, job_key, kind, segment_index, part, parts, start_frame, end_frame, engine, state, priority,
+                   attempts, max_attempts, worker, progress::float8 AS progress, estimated_credits, spent_credits,
+                   last_error, not_before
+            FROM keyfarm.v_jobs WHERE shot_list_id = $1 ORDER BY id
+            """, [resolved.id]).rows.map { row in
+            JobStatus(
+                id: try row.decode("id"), shot: try row.decode("shot"), key: try row.decode("job_key"),
+                kind: try row.decode("kind"), segmentIndex: try row.decode("segment_index", as: Int?.self),
+                part: try row.decode("part"), parts: try row.decode("parts"), startFrame: try row.decode("start_frame"),
+                endFrame: try row.decode("end_frame"), engine: try row.decode("engine", as: String?.self),
+                state: try row.decode("state"), priority: try row.decode("priority"), attempts: try row.decode("attempts"),
+                maxAttempts: try row.decode("max_attempts"), worker: try row.decode("worker", as: String?.self),
+                progress: try row.decode("progress"), estimatedCredits: try row.decode("estimated_credits"),
+                spentCredits: try row.decode("spent_credits"), lastError: try row.decode("last_error", as: String?.self),
+                notBefore: try row.decode("not_before"))
+        }
+        return ShotListDetail(list: list, shots: shots, jobs: jobs)
+    }
+
+    /// Cancels a shot list's unfinished jobs in one transaction.
+    public func cancel(name: String, project: String?) throws -> CancelReceipt {
+        try connection.transaction { connection in
+            let resolved = try resolveShotList(name: name, project: project)
+            let state = try rows(connection.execute("SELECT state FROM keyfarm.shot_lists WHERE id = $1 FOR UPDATE",
+                                                    [resolved.id]).rows).decode("state", as: String.self)
+            let counts = try retire(listID: resolved.id, as: "cancelled", on: connection)
+            return CancelReceipt(shotListID: resolved.id, cancelledJobs: counts.cancelled,
+                                 interruptedJobs: counts.interrupted, wasAlreadyCancelled: state == "cancelled")
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import KeyfarmPostgres
+import Logging
+
+/// The farm's state in PostgreSQL: every statement Keyfarm runs lives behind this type, so the
+/// SQL can be read (and reviewed for bound parameters) in one place.
+///
+/// A store wraps one connection and, like it, is used by one thread at a time.
+public final class FarmStore {
+    public let connection: PostgresConnection
+    let logger: Logger
+
+    /// The channel every change that may make work claimable is announced on; the coordinator
+    /// LISTENs to it. Payloads: `submitted:<list id>`, `released:<job id>`, `cancelled:<list id>`.
+    public static let jobsChannel = "keyfarm_jobs"
+
+    public init(connection: PostgresConnection, logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    public convenience init(conninfo: String, logger: Logger) throws {
+        self.init(connection: try PostgresConnection(conninfo: conninfo, logger: logger), logger: logger)
+    }
+
+    public var migrator: Migrator { Migrator(connection: connection, logger: logger) }
+
+    /// Finds the live shot list called `name`, in `project` when given.
+    public func resolveShotList(name: String, project: String?) throws -> (id: Int64, project: String) {
+        let rows = try connection.execute("""
+            SELECT id, project FROM keyfarm.shot_lists
+            WHERE name = $1 AND state <> 'replaced' AND ($2::text IS NULL OR project = $2)
+            ORDER BY project
+            """, [name, project]).rows
+        guard let first = rows.first else { throw StoreError.noSuchShotList(name: name, project: project) }
+        guard rows.count == 1 else {
+            throw StoreError.ambiguousShotList(name: name, projects: try rows.map { try $0.decode("project", as: String.self) })
+        }
+        return (try first.decode("id", as: Int64.self), try first.decode("project", as: String.self))
+    }
+
+    /// Registers a worker by name (or refreshes it) and returns its id.
+    @discardableResult
+    public func registerWorker(name: String, host: String?, version: String?, engines: [String], slots: Int) throws -> Int64 {
+        let row = try connection.execute("""
+            INSERT INTO keyfarm.workers (name, host, version, engines, slots, state, connected_at, last_seen_at)
+            VALUES ($1, $2, $3, $4::text[], $5, 'ready', now(), now())
+            ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, version = EXCLUDED.version,
+                engines = EXCLUDED.engines, slots = EXCLUDED.slots, state = 'ready',
+                connected_at = now(), last_seen_at = now()
+            RETURNING id
+            """, [name, host, version, engines, slots]).rows
+        return try rows(row).decode("id", as: Int64.self)
+    }
+
+    func rows(_ rows: [PostgresRow]) throws -> PostgresRow {
+        guard let first = rows.first else {
+            throw PostgresError(context: "reading a RETURNING clause", message: "the statement returned no row")
+        }
+        return first
+    }
+}
