@@ -1,2 +1,4 @@
+import Foundation
 import KeyfarmCommands
-KeyfarmCommand.main()
+
+exit(KeyfarmCLI.run(Array(CommandLine.arguments.dropFirst())))

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import KeyfarmCore
+
+/// `keyfarm plan FILE`: validates a shot list and shows the jobs it would become.
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Validate a shot list and print its plan, without touching any database.",
+        discussion: """
+            Prints every segment job (frames, engine, provider clip length, dependencies, estimated \
+            credits) and one stitch job per shot. An invalid shot list prints every error, each with \
+            the file, the path to the field and the line, and exits with status 65.
+            """)
+
+    @Argument(help: ArgumentHelp("The shot list (YAML or JSON).", valueName: "file"))
+    var file: String
+
+    @Flag(help: "Print the plan as JSON instead of a table.")
+    var json = false
+
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        try reportingFailures {
+            _ = try common.logger()
+            let loaded = try ShotListFile.load(file)
+            let plan = Planner().plan(loaded.list)
+            if json {
+                Console.current.print(String(decoding: plan.jsonData(), as: UTF8.self))
+            } else {
+                Console.current.write(PlanPresentation.table(plan))
+            }
+            for warning in plan.warnings { Console.current.printError("keyfarm: warning: " + warning) }
+        }
+    }
+}
+
+/// The readable form of a plan.
+enum PlanPresentation {
+    static func summary(_ plan: Plan) -> String {
+        let segments = plan.shots.reduce(0) { $0 + $1.segments.count }
+        let budget = plan.budget.map { "budget \($0)" } ?? "no budget cap"
+        return "shot list \(plan.shotList) (project \(plan.project)): \(plan.shots.count) shot\(plan.shots.count == 1 ? "" : "s"), "
+            + "\(segments) segment\(segments == 1 ? "" : "s"), \(plan.jobs.count) jobs, "
+            + "estimated \(plan.estimatedCredits) credits (\(budget))"
+    }
+
+    static func table(_ plan: Plan) -> String {
+        var text = summary(plan) + "\n"
+        if let budget = plan.budget, plan.estimatedCredits > budget {
+            text += "note: the estimate exceeds the budget by \(plan.estimatedCredits - budget) credits\n"
+        }
+        for planned in plan.shots {
+            let shot = planned.shot
+            text += "\nshot \(shot.id): \(shot.duration) s at \(shot.fps) fps = \(planned.frames) frames, "
+                + "\(shot.size) (\(shot.resolution.rawValue) \(shot.aspect.rawValue)), outputs "
+                + shot.outputs.map(\.rawValue).joined(separator: ", ")
+                + (shot.seam > 0 ? ", seam \(shot.seam) frames" : "")
+                + ", priority \(shot.priority), estimated \(planned.estimatedCredits) credits\n"
+            var table = TextTable(["JOB", "FRAMES", "COUNT", "ENGINE", "CLIP", "START", "END", "AFTER", "CREDITS"],
+                                  rightAligned: [2, 8])
+            for job in planned.segments.flatMap(\.jobs) + [planned.stitch] {
+                table.add([
+                    job.key, "\(job.startFrame)-\(job.endFrame)", "\(job.frames)", job.engine?.name ?? "stitch",
+                    job.durationBucket.map { "\($0) s" } ?? "-", describe(job.startImage), describe(job.endImage),
+                    job.dependsOn.isEmpty ? "-" : abbreviate(job.dependsOn, shot: shot.id),
+                    job.priceKnown ? "\(job.estimatedCredits)" : "?",
+                ])
+            }
+            text += table.render(indent: "  ") + "\n"
+        }
+        return text
+    }
+
+    static func describe(_ source: ImageSource) -> String {
+        switch source {
+        case .none: "-"
+        case .file(let path): (path as NSString).lastPathComponent
+        case .url: "url"
+        case .lastFrameOf(let job): "last of " + (job.split(separator: "/").last.map(String.init) ?? job)
+        }
+    }
+
+    /// `s0, s1` rather than `sh010/s0, sh010/s1`; the stitch's long list is summarised.
+    static func abbreviate(_ keys: [String], shot: String) -> String {
+        let short = keys.map { $0.hasPrefix(shot + "/") ? String($0.dropFirst(shot.count + 1)) : $0 }
+        return short.count > 4 ? "all \(short.count) segment jobs" : short.joined(separator: ", ")
+    }
+}

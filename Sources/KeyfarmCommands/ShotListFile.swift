@@ -1,0 +1,71 @@
+import Foundation
+import KeyfarmCore
+
+/// A shot list read from disk: its text (kept for provenance) and the validated model.
+struct ShotListFile {
+    var path: String
+    var text: String
+    var list: ShotList
+
+    /// Shot lists are small; anything larger is a mistake (a video passed by accident).
+    static let maximumSize = 4 * 1024 * 1024
+
+    /// Reads and validates a shot list; every problem is thrown at once as `ShotListInvalid`.
+    static func load(_ path: String) throws -> ShotListFile {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw CommandFailure("\(path): no such file", status: ExitStatus.noInput)
+        }
+        guard !isDirectory.boolValue else {
+            throw CommandFailure("\(path): is a directory; give a shot list file (.yaml or .json)", status: ExitStatus.noInput)
+        }
+        let data: Data
+        do {
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+            defer { try? handle.close() }
+            data = try handle.read(upToCount: maximumSize + 1) ?? Data()
+        } catch {
+            throw CommandFailure("\(path): cannot be read (\(error.localizedDescription))", status: ExitStatus.noInput)
+        }
+        guard data.count <= maximumSize else {
+            throw CommandFailure("\(path): larger than \(maximumSize / 1024 / 1024) MiB; is it really a shot list?",
+                                 status: ExitStatus.invalidData)
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw CommandFailure("\(path): not UTF-8 text; a shot list is a YAML or JSON file", status: ExitStatus.invalidData)
+        }
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.path
+        let decoder = ShotListDecoder(file: path, directory: directory, inspector: FileImageInspector())
+        return ShotListFile(path: path, text: text, list: try decoder.decode(text))
+    }
+}
+
+/// Tells PNG from EXR by the first bytes of a file, whatever its name says.
+struct FileImageInspector: ImageInspecting {
+    static let pngSignature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+    static let exrSignature: [UInt8] = [0x76, 0x2F, 0x31, 0x01]
+
+    func inspect(path: String) -> ImageFileKind {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return .missing }
+        if isDirectory.boolValue { return .directory }
+        let header: [UInt8]
+        do {
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+            defer { try? handle.close() }
+            header = Array(try handle.read(upToCount: 8) ?? Data())
+        } catch {
+            return .unreadable(reason: error.localizedDescription)
+        }
+        if header.starts(with: Self.pngSignature) { return .png }
+        if header.starts(with: Self.exrSignature) { return .exr }
+        if header.isEmpty { return .unsupported(detail: "the file is empty") }
+        let hex = header.prefix(4).map { String(format: "%02x", $0) }.joined(separator: " ")
+        var guess = ""
+        if header.starts(with: [0xFF, 0xD8, 0xFF]) { guess = ", a JPEG" }
+        else if header.starts(with: Array("GIF8".utf8)) { guess = ", a GIF" }
+        else if header.starts(with: Array("RIFF".utf8)) { guess = ", a RIFF file (WebP?)" }
+        else if header.starts(with: [0x49, 0x49, 0x2A, 0x00]) || header.starts(with: [0x4D, 0x4D, 0x00, 0x2A]) { guess = ", a TIFF" }
+        return .unsupported(detail: "starts with \(hex)\(guess)")
+    }
+}
