@@ -1,0 +1,88 @@
+import Foundation
+import KeyfarmCommands
+import KeyfarmPostgres
+import KeyfarmTestSupport
+
+/// The repository's root, found from this file's path.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+func example(_ name: String) -> String { repositoryRoot + "/examples/" + name }
+
+/// What one run of `keyfarm` printed and returned.
+struct Run {
+    var status: Int32
+    var out: String
+    var error: String
+
+    /// The standard output parsed as a JSON object.
+    func json() throws -> [String: Any] {
+        guard let object = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any] else {
+            throw CocoaError(.coderReadCorrupt)
+        }
+        return object
+    }
+}
+
+/// Runs `keyfarm` in-process with captured output and an environment without KEYFARM_DATABASE_URL.
+func keyfarm(_ arguments: String..., environment: [String: String] = [:]) -> Run {
+    let captured = CapturedConsole()
+    var base = ProcessInfo.processInfo.environment
+    base.removeValue(forKey: "KEYFARM_DATABASE_URL")
+    let status = KeyfarmCLI.run(arguments, console: captured.console, environment: base.merging(environment) { $1 })
+    return Run(status: status, out: captured.out, error: captured.error)
+}
+
+/// The built `keyfarm` executable, next to the test bundle.
+func builtBinary() throws -> String {
+    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = directory.appendingPathComponent("keyfarm").path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        directory = directory.deletingLastPathComponent()
+    }
+    let fallback = repositoryRoot + "/.build/debug/keyfarm"
+    guard FileManager.default.isExecutableFile(atPath: fallback) else {
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: fallback])
+    }
+    return fallback
+}
+
+/// Runs the built binary as a real process, with a bounded wait.
+func runBinary(_ arguments: [String], environment: [String: String], timeout: TimeInterval = 120) throws -> Run {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try builtBinary())
+    process.arguments = arguments
+    process.environment = environment
+    process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
+    let out = Pipe(), error = Pipe()
+    process.standardOutput = out
+    process.standardError = error
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    // Read both pipes while the process runs, so a full pipe can never block it.
+    let outData = ReadAll(out.fileHandleForReading), errorData = ReadAll(error.fileHandleForReading)
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    if process.isRunning { process.terminate(); process.waitUntilExit() }
+    process.waitUntilExit()
+    return Run(status: process.terminationStatus, out: outData.wait(), error: errorData.wait())
+}
+
+/// Reads a pipe to its end on a thread of its own.
+final class ReadAll: @unchecked Sendable {
+    private var data = Data()
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ handle: FileHandle) {
+        Thread.detachNewThread { [self] in
+            data = handle.readDataToEndOfFile()
+            done.signal()
+        }
+    }
+
+    func wait() -> String {
+        done.wait()
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,2 +1,0 @@
-import Testing
-@Test func KeyfarmStoreTestsPlaceholder() { #expect(Bool(true)) }
