@@ -41,10 +41,11 @@ public struct EmbeddedCluster: Sendable {
     /// Initializes the cluster on first use, starts the server if it is not running, creates the
     /// database, and returns a `key=value` conninfo for it. Safe to call from several processes at once.
     public func ensureRunning() throws -> String {
-        let lock = try FileLock(path: dataDirectory + ".lock")
-        defer { lock.release() }
         let account = try ClusterAccount.current()
         let binaries = try PostgresServerBinaries.locate(environment: environment)
+        try createParentDirectories(account: account)
+        let lock = try FileLock(path: dataDirectory + ".lock")
+        defer { lock.release() }
         if !isInitialized { try initialize(account: account, binaries: binaries) }
         if try !isServerRunning(account: account, binaries: binaries) { try start(account: account, binaries: binaries) }
         try createDatabaseIfMissing(account: account)
@@ -108,30 +109,39 @@ public struct EmbeddedCluster: Sendable {
         }
     }
 
-    /// Creates the data directory (and missing parents) owned by the cluster's account, mode 0700.
-    private func prepareDirectory(account: ClusterAccount, context: String) throws {
-        let files = FileManager.default
-        if let contents = try? files.contentsOfDirectory(atPath: dataDirectory), !contents.isEmpty {
-            throw PostgresError(context: context, message: "the directory exists, is not empty and holds no cluster (no PG_VERSION)")
-        }
+    /// Creates the missing ancestors of the data directory (mode 0755, owned by the cluster's account),
+    /// so that the lock file beside it has somewhere to live.
+    private func createParentDirectories(account: ClusterAccount) throws {
+        let context = "creating a PostgreSQL cluster in \(dataDirectory)"
         var missing: [String] = []
-        var directory = dataDirectory
-        while !files.fileExists(atPath: directory), directory != "/" {
+        var directory = (dataDirectory as NSString).deletingLastPathComponent
+        while !FileManager.default.fileExists(atPath: directory), directory != "/" {
             missing.append(directory)
             directory = (directory as NSString).deletingLastPathComponent
         }
         for path in missing.reversed() {
-            guard mkdir(path, path == dataDirectory ? 0o700 : 0o755) == 0 || errno == EEXIST else {
-                throw PostgresError(context: context, message: "cannot create \(path): \(String(cString: strerror(errno)))")
-            }
+            try makeDirectory(path, mode: 0o755, account: account, context: context)
         }
-        for path in Set(missing + [dataDirectory]) {
-            if let uid = account.runAs?.uid, let gid = account.runAs?.gid, chown(path, uid, gid) != 0 {
-                throw PostgresError(context: context, message: "cannot give \(path) to \(account.superuser): \(String(cString: strerror(errno)))")
-            }
+    }
+
+    /// Creates the data directory (or takes over an empty one) for the cluster's account, mode 0700.
+    private func prepareDirectory(account: ClusterAccount, context: String) throws {
+        if let contents = try? FileManager.default.contentsOfDirectory(atPath: dataDirectory), !contents.isEmpty {
+            throw PostgresError(context: context, message: "the directory exists, is not empty and holds no cluster (no PG_VERSION)")
         }
+        try makeDirectory(dataDirectory, mode: 0o700, account: account, context: context)
         guard chmod(dataDirectory, 0o700) == 0 else {
             throw PostgresError(context: context, message: "cannot chmod \(dataDirectory): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// mkdir that tolerates a concurrent creator, then hands the directory to the cluster's account.
+    private func makeDirectory(_ path: String, mode: mode_t, account: ClusterAccount, context: String) throws {
+        guard mkdir(path, mode) == 0 || errno == EEXIST else {
+            throw PostgresError(context: context, message: "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        if let runAs = account.runAs, chown(path, runAs.uid, runAs.gid) != 0 {
+            throw PostgresError(context: context, message: "cannot give \(path) to \(account.superuser): \(String(cString: strerror(errno)))")
         }
     }
 

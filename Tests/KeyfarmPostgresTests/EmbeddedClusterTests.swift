@@ -8,7 +8,8 @@ import Testing
     @Test func startsOnceServesTwiceAndStops() throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var cluster = EmbeddedCluster(dataDirectory: directory + "/data", logger: Logger(label: "test"))
+        // Missing parent directories are created too (owned by the postgres account when root).
+        var cluster = EmbeddedCluster(dataDirectory: directory + "/farm/data", logger: Logger(label: "test"))
         cluster.durable = false
         #expect(!cluster.isInitialized)
 
@@ -22,7 +23,12 @@ import Testing
             #expect(try connection.execute("SELECT current_database() AS db")[0].decode("db", as: String.self) == "keyfarm")
             connection.close()
         }
-        #expect(again.contains("host=\(directory)/data"))
+        #expect(again.contains("host=\(directory)/farm/data"))
+        if geteuid() == 0, let postgres = getpwnam("postgres") {
+            var info = stat()
+            #expect(stat(directory + "/farm", &info) == 0 && info.st_uid == postgres.pointee.pw_uid)
+            #expect(stat(directory + "/farm/data", &info) == 0 && info.st_mode & 0o777 == 0o700)
+        }
         #expect(again.contains("dbname=keyfarm"))
 
         try cluster.stop()
@@ -30,6 +36,23 @@ import Testing
             _ = try PostgresConnection(conninfo: again, logger: Logger(label: "test"))
         }
         try cluster.stop()  // stopping a stopped cluster is fine
+
+        // A server that cannot start explains why, from its own log.
+        let config = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/farm/data/postgresql.conf"))
+        try config.seekToEnd()
+        try config.write(contentsOf: Data("shared_buffers = 'plenty'\n".utf8))
+        try config.close()
+        let failure = #expect(throws: PostgresError.self) { try cluster.ensureRunning() }
+        #expect(failure?.context.hasPrefix("starting PostgreSQL") == true)
+        #expect(failure?.message.contains("shared_buffers") == true)
+    }
+
+    @Test func missingBinariesAreExplained() throws {
+        var cluster = EmbeddedCluster(dataDirectory: "/tmp/kfpg-never-created/data", logger: Logger(label: "test"))
+        cluster.environment = ["KEYFARM_PG_BINDIR": "/nonexistent/bin", "PATH": "/nonexistent"]
+        let error = #expect(throws: PostgresError.self) { try cluster.ensureRunning() }
+        #expect(error?.description.contains("KEYFARM_PG_BINDIR") == true)
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/kfpg-never-created"))
     }
 
     @Test func defaultDataDirectoryFollowsTheEnvironment() {
