@@ -32,6 +32,7 @@ struct ChildProcess {
         var template = Array("/tmp/keyfarm-child.XXXXXX".utf8CString)
         let output = mkstemp(&template)
         guard output >= 0 else { throw failure("cannot create a temporary file") }
+        _ = fcntl(output, F_SETFD, FD_CLOEXEC)  // other children must not inherit it; ours gets it as stdout and stderr
         template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
         defer { close(output) }
 
@@ -42,6 +43,17 @@ struct ChildProcess {
         posix_spawn_file_actions_adddup2(&actions, output, 1)
         posix_spawn_file_actions_adddup2(&actions, output, 2)
 
+        // Start the child with no blocked signals and default SIGPIPE, whatever this process set up.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        posix_spawnattr_setsigmask(&attributes, &signals)
+        sigaddset(&signals, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attributes, &signals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
@@ -49,7 +61,7 @@ struct ChildProcess {
             envp.forEach { free($0) }
         }
         var pid = pid_t()
-        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         guard spawned == 0 else { throw failure("cannot start it", spawned) }
 
         var status: Int32 = 0
