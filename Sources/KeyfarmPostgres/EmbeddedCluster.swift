@@ -47,6 +47,7 @@ public struct EmbeddedCluster: Sendable {
         let lock = try FileLock(path: dataDirectory + ".lock")
         defer { lock.release() }
         if !isInitialized { try initialize(account: account, binaries: binaries) }
+        try writeSettingsIfMissing()
         if try !isServerRunning(account: account, binaries: binaries) { try start(account: account, binaries: binaries) }
         try createDatabaseIfMissing(account: account)
         return conninfo(user: account.superuser, database: database)
@@ -88,10 +89,20 @@ public struct EmbeddedCluster: Sendable {
         if !durable { arguments.append("--no-sync") }
         let outcome = try run(binaries.initdb, arguments, as: account)
         guard outcome.status == 0 else { throw PostgresError(context: context, message: outcome.tail()) }
+    }
 
+    private static let settingsMarker = "# Keyfarm's embedded cluster"
+
+    /// Appends Keyfarm's settings to postgresql.conf unless they are there already (checked on every
+    /// start, so a crash between initdb and this step cannot leave a server listening on TCP).
+    private func writeSettingsIfMissing() throws {
+        let path = dataDirectory + "/postgresql.conf"
+        let context = "configuring the PostgreSQL cluster in \(dataDirectory)"
+        let current = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        if current.contains(Self.settingsMarker) { return }
         var settings = """
 
-            # Keyfarm's embedded cluster: Unix socket in the private data directory only.
+            \(Self.settingsMarker): Unix socket in the private data directory only.
             listen_addresses = ''
             unix_socket_directories = '\(dataDirectory.replacingOccurrences(of: "'", with: "''"))'
             unix_socket_permissions = 0700
@@ -100,7 +111,7 @@ public struct EmbeddedCluster: Sendable {
             """
         if !durable { settings += "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n" }
         do {
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dataDirectory + "/postgresql.conf"))
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
             defer { try? handle.close() }
             try handle.seekToEnd()
             try handle.write(contentsOf: Data(settings.utf8))
