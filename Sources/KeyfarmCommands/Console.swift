@@ -34,8 +34,8 @@ public final class CapturedConsole: Sendable {
     public init() {}
 
     public var console: Console {
-        Console(out: { [buffers] text in buffers.withLock { $0.out += text } },
-                error: { [buffers] text in buffers.withLock { $0.error += text } })
+        Console(out: { [self] text in self.buffers.withLock { $0.out += text } },
+                error: { [self] text in self.buffers.withLock { $0.error += text } })
     }
 
     public var out: String { buffers.withLock { $0.out } }
