@@ -45,6 +45,7 @@ extension ShotListDecoder {
 
         // Keyframes: read each one whatever else is wrong, so every error shows at once.
         var keyframes: [Keyframe?] = []
+        var times: [Rational?] = []
         var keyframeNodes: [Node] = []
         let keyframesPath = path + ".keyframes"
         if let listNode = fields["keyframes"]?.value {
@@ -55,7 +56,9 @@ extension ShotListDecoder {
                     reader.report(keyframesPath, "\(list.count) keyframes, at most 16", at: listNode)
                 }
                 for (k, item) in list.enumerated() {
-                    keyframes.append(readKeyframe(item, path: keyframesPath + "[\(k)]", reader: &reader))
+                    let read = readKeyframe(item, path: keyframesPath + "[\(k)]", reader: &reader)
+                    keyframes.append(read.keyframe)
+                    times.append(read.at)
                     keyframeNodes.append(item)
                 }
             }
@@ -63,7 +66,7 @@ extension ShotListDecoder {
             reader.report(keyframesPath, "missing; a shot needs 2..16 keyframes", at: node)
         }
 
-        checkTiming(keyframes, nodes: keyframeNodes, path: keyframesPath, duration: duration, fps: settings.fps,
+        checkTiming(times, nodes: keyframeNodes, path: keyframesPath, duration: duration, fps: settings.fps,
                     reader: &reader)
 
         let segmentCount = Swift.max(keyframes.count - 1, 0)
@@ -98,8 +101,9 @@ extension ShotListDecoder {
         return shot
     }
 
-    private func readKeyframe(_ node: Node, path: String, reader: inout FieldReader) -> Keyframe? {
-        guard let fields = reader.mapping(node, path, allowed: Self.keyframeKeys, what: "a keyframe") else { return nil }
+    /// A keyframe when all of it is valid, and its time whenever that alone is (for the timing checks).
+    private func readKeyframe(_ node: Node, path: String, reader: inout FieldReader) -> (keyframe: Keyframe?, at: Rational?) {
+        guard let fields = reader.mapping(node, path, allowed: Self.keyframeKeys, what: "a keyframe") else { return (nil, nil) }
         let before = reader.issues.count
         var at: Rational?
         if let atNode = fields["at"]?.value,
@@ -120,30 +124,30 @@ extension ShotListDecoder {
         if let promptNode = fields["prompt"]?.value {
             prompt = readPrompt(promptNode, path + ".prompt", reader: &reader)
         }
-        guard reader.issues.count == before, let at else { return nil }
-        return Keyframe(at: at, image: image, prompt: prompt)
+        guard reader.issues.count == before, let at else { return (nil, at) }
+        return (Keyframe(at: at, image: image, prompt: prompt), at)
     }
 
     /// Keyframe order, the first at 0, the last at the duration, and no two on one frame.
-    private func checkTiming(_ keyframes: [Keyframe?], nodes: [Node], path: String, duration: Rational?,
+    private func checkTiming(_ times: [Rational?], nodes: [Node], path: String, duration: Rational?,
                              fps: FrameRate?, reader: inout FieldReader) {
-        guard !keyframes.isEmpty else { return }
-        if let first = keyframes.first ?? nil, first.at != Rational(0) {
-            reader.report(path + "[0].at", "\(first.at); the first keyframe must be at 0", at: nodes[0])
+        guard !times.isEmpty else { return }
+        if let first = times.first ?? nil, first != Rational(0) {
+            reader.report(path + "[0].at", "\(first); the first keyframe must be at 0", at: nodes[0])
         }
         var previous: (index: Int, at: Rational)?
-        for (k, keyframe) in keyframes.enumerated() {
-            guard let keyframe else { previous = nil; continue }
-            if let previous, keyframe.at <= previous.at {
-                reader.report(path + "[\(k)].at", "\(keyframe.at) is not after keyframes[\(previous.index)].at (\(previous.at)); keyframe times must strictly increase", at: nodes[k])
+        for (k, time) in times.enumerated() {
+            guard let at = time else { previous = nil; continue }
+            if let previous, at <= previous.at {
+                reader.report(path + "[\(k)].at", "\(at) is not after keyframes[\(previous.index)].at (\(previous.at)); keyframe times must strictly increase", at: nodes[k])
             }
-            if let duration, keyframe.at > duration {
-                reader.report(path + "[\(k)].at", "\(keyframe.at) is after the shot's end (duration \(duration))", at: nodes[k])
+            if let duration, at > duration {
+                reader.report(path + "[\(k)].at", "\(at) is after the shot's end (duration \(duration))", at: nodes[k])
             }
-            previous = (k, keyframe.at)
+            previous = (k, at)
         }
-        if let duration, keyframes.count >= 2, let last = keyframes.last ?? nil, last.at < duration {
-            reader.report(path + "[\(keyframes.count - 1)].at", "\(last.at); the last keyframe must be at the shot's duration (\(duration))", at: nodes[keyframes.count - 1])
+        if let duration, times.count >= 2, let last = times.last ?? nil, last < duration {
+            reader.report(path + "[\(times.count - 1)].at", "\(last); the last keyframe must be at the shot's duration (\(duration))", at: nodes[times.count - 1])
         }
         guard let duration, let fps else { return }
         let frameCount = Int((duration * fps.rational).rounded())
@@ -152,9 +156,9 @@ extension ShotListDecoder {
             return
         }
         var frames: [(index: Int, frame: Int)] = []
-        for (k, keyframe) in keyframes.enumerated() {
-            guard let keyframe, keyframe.at <= duration else { continue }
-            let frame = Swift.min(fps.frame(at: keyframe.at), frameCount - 1)
+        for (k, time) in times.enumerated() {
+            guard let at = time, at <= duration else { continue }
+            let frame = Swift.min(fps.frame(at: at), frameCount - 1)
             if let clash = frames.last, clash.frame == frame {
                 reader.report("\(path)[\(clash.index)..\(k)]", "both land on frame \(frame) at \(fps) fps; keyframes need at least one frame between them", at: nodes[k])
             }

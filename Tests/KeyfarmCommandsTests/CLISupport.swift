@@ -48,41 +48,9 @@ func builtBinary() throws -> String {
     return fallback
 }
 
-/// Runs the built binary as a real process, with a bounded wait.
-func runBinary(_ arguments: [String], environment: [String: String], timeout: TimeInterval = 120) throws -> Run {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try builtBinary())
-    process.arguments = arguments
-    process.environment = environment
-    process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
-    let out = Pipe(), error = Pipe()
-    process.standardOutput = out
-    process.standardError = error
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    // Read both pipes while the process runs, so a full pipe can never block it.
-    let outData = ReadAll(out.fileHandleForReading), errorData = ReadAll(error.fileHandleForReading)
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-    if process.isRunning { process.terminate(); process.waitUntilExit() }
-    process.waitUntilExit()
-    return Run(status: process.terminationStatus, out: outData.wait(), error: errorData.wait())
-}
-
-/// Reads a pipe to its end on a thread of its own.
-final class ReadAll: @unchecked Sendable {
-    private var data = Data()
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ handle: FileHandle) {
-        Thread.detachNewThread { [self] in
-            data = handle.readDataToEndOfFile()
-            done.signal()
-        }
-    }
-
-    func wait() -> String {
-        done.wait()
-        return String(decoding: data, as: UTF8.self)
-    }
+/// Runs the built binary as a real process, from the repository's root, with a bounded wait.
+func runBinary(_ arguments: [String], environment: [String: String], timeout: Duration = .seconds(120)) throws -> Run {
+    let outcome = try TestProcess.run(try builtBinary(), arguments, environment: environment,
+                                      directory: repositoryRoot, timeout: timeout)
+    return Run(status: outcome.timedOut ? -1 : outcome.status, out: outcome.out, error: outcome.error)
 }

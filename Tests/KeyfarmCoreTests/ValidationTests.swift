@@ -71,6 +71,20 @@ import Testing
         #expect(issue.line != nil)
     }
 
+    @Test func aBadImageDoesNotHideATimingError() {
+        let text = oneShot(duration: "4", keyframes: """
+              - at: 0
+                image: refs/a.png
+              - at: 2
+                image: refs/missing.png
+              - at: 1.5
+                image: refs/b.png
+              - at: 4
+                image: refs/b.png
+        """)
+        #expect(issues(text).map(\.path) == ["shots[0].keyframes[1].image", "shots[0].keyframes[2].at"])
+    }
+
     @Test func tooManyKeyframes() throws {
         let lines = (0..<17).map { "      - at: \($0)\n        image: refs/a.png" }.joined(separator: "\n")
         let issue = try only(oneShot(duration: "16", keyframes: lines))

@@ -48,7 +48,7 @@ import Testing
         #expect(try store.claim(workerID: worker, capabilities: ["fal/*", "stitch"], limit: 8, leaseSeconds: 30).isEmpty)
         let luma = try store.claim(workerID: worker, capabilities: ["luma/*"], limit: 8, leaseSeconds: 30)
         #expect(luma.map(\.key) == ["sh010/s0"])
-        #expect(luma[0].spec.contains("\"engine\":\"luma/ray-2\""))
+        #expect(luma[0].spec.contains("\"engine\": \"luma/ray-2\""))
         #expect(luma[0].leaseExpiresAt > Date())
     }
 
