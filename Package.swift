@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // C libraries, found through pkg-config.
@@ -43,9 +44,27 @@ let package = Package(
                 dependencies: ["KeyfarmCore", "KeyfarmPostgres",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
+        // The wire protocol of proto/: generated messages, framing, version checks, and a
+        // small ZeroMQ wrapper (sockets, multipart messages, polling with raw descriptors).
+        .target(name: "KeyfarmWire",
+                dependencies: ["KeyfarmCore", "CZeroMQ",
+                               .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        // The coordinator's reactor: zmq_poll over the ROUTER socket and the libpq socket.
+        .target(name: "KeyfarmCoordinator",
+                dependencies: ["KeyfarmCore", "KeyfarmWire", "KeyfarmStore", "KeyfarmPostgres",
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        // The worker daemon: its reactor, engine threads and sd_notify.
+        .target(name: "KeyfarmWorker",
+                dependencies: ["KeyfarmCore", "KeyfarmWire",
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
         // Every `keyfarm` subcommand: argument parsing and presentation.
         .target(name: "KeyfarmCommands",
-                dependencies: ["KeyfarmCore", "KeyfarmStore", "KeyfarmPostgres",
+                dependencies: ["KeyfarmCore", "KeyfarmStore", "KeyfarmPostgres", "KeyfarmWire",
+                               "KeyfarmCoordinator", "KeyfarmWorker",
                                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
@@ -69,6 +88,14 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "KeyfarmCommandsTests",
                     dependencies: ["KeyfarmCommands", "KeyfarmStore", "KeyfarmPostgres", "KeyfarmTestSupport",
+                                   .product(name: "Logging", package: "swift-log")],
+                    swiftSettings: strict),
+        .testTarget(name: "KeyfarmWireTests",
+                    dependencies: ["KeyfarmWire", .product(name: "Logging", package: "swift-log")],
+                    swiftSettings: strict),
+        .testTarget(name: "KeyfarmDispatchTests",
+                    dependencies: ["KeyfarmCoordinator", "KeyfarmWorker", "KeyfarmWire", "KeyfarmStore",
+                                   "KeyfarmCore", "KeyfarmPostgres", "KeyfarmTestSupport", "KeyfarmCommands",
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CZeroMQ", "CCurl"],

@@ -1,0 +1,3 @@
+import KeyfarmWire
+/// Placeholder until the coordinator reactor lands.
+enum CoordinatorModule {}

@@ -1,0 +1,3 @@
+import KeyfarmWire
+/// Placeholder until the worker reactor lands.
+enum WorkerModule {}
