@@ -1,4 +1,5 @@
 import Foundation
+import KeyfarmCore
 import KeyfarmPostgres
 
 /// A job leased to a worker by `claim`: what the coordinator puts in an ASSIGN.
@@ -13,16 +14,6 @@ public struct ClaimedJob: Sendable, Equatable {
     /// The job's full spec (JSON), as the plan made it.
     public var spec: String
     public var leaseExpiresAt: Date
-}
-
-/// How an attempt ended, as a worker reports it and the retry policy classifies it.
-public enum ErrorClass: String, Sendable, CaseIterable {
-    case transient
-    case rateLimited = "rate_limited"
-    case providerFailed = "provider_failed"
-    case invalid
-    case lost
-    case cancelled
 }
 
 /// Whether a completion changed the job, or arrived for an attempt that no longer owns it.

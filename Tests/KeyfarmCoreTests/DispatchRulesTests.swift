@@ -1,0 +1,99 @@
+import Testing
+@testable import KeyfarmCore
+
+@Suite struct RetryPolicyTests {
+    let policy = RetryPolicy()
+
+    @Test func fullJitterGrowsExponentiallyUpToTheCap() {
+        #expect(policy.backOff(attempt: 1, random: 1) == 2)
+        #expect(policy.backOff(attempt: 2, random: 1) == 4)
+        #expect(policy.backOff(attempt: 5, random: 1) == 32)
+        #expect(policy.backOff(attempt: 9, random: 1) == 300)   // 512 capped at 5 min
+        #expect(policy.backOff(attempt: 40, random: 1) == 300)
+        #expect(policy.backOff(attempt: 3, random: 0.5) == 4)
+        #expect(policy.backOff(attempt: 3, random: 0) == 0)
+    }
+
+    @Test func transientAndProviderFailuresRetryUntilTheLastAttempt() {
+        #expect(policy.decide(.transient, attempt: 1, maxAttempts: 3, random: 0.25) == .retry(after: 0.5))
+        #expect(policy.decide(.providerFailed, attempt: 2, maxAttempts: 3, random: 0.5) == .retry(after: 2))
+        #expect(policy.decide(.transient, attempt: 3, maxAttempts: 3, random: 0.5) == .fail(reason: "after 3 of 3 attempts"))
+    }
+
+    @Test func rateLimitsHonourRetryAfter() {
+        #expect(policy.decide(.rateLimited, attempt: 1, maxAttempts: 3, retryAfter: 42, random: 0.9) == .retry(after: 42))
+        #expect(policy.decide(.rateLimited, attempt: 1, maxAttempts: 3, retryAfter: nil, random: 0.5) == .retry(after: 1))
+    }
+
+    @Test func invalidIsTerminalAndLostRequeuesAtOnce() {
+        #expect(policy.decide(.invalid, attempt: 1, maxAttempts: 10, random: 0.5) == .fail(reason: "invalid request, not retried"))
+        #expect(policy.decide(.lost, attempt: 1, maxAttempts: 3, random: 0.9) == .retry(after: 0))
+        #expect(policy.decide(.lost, attempt: 3, maxAttempts: 3, random: 0.9) == .fail(reason: "after 3 of 3 attempts"))
+    }
+
+    @Test func jitterSpreadsRetriesAcrossTheWindow() {
+        // A fake, evenly spread random source: delays cover [0, ceiling) without clumping.
+        let delays = (0..<100).map { policy.backOff(attempt: 4, random: Double($0) / 100) }
+        #expect(delays.min() == 0)
+        #expect(delays.max()! < 16)
+        #expect(Set(delays).count == 100)
+    }
+}
+
+@Suite struct WorkerRosterTests {
+    let a: [UInt8] = Array("a/1".utf8), b: [UInt8] = Array("b/1".utf8)
+
+    @Test func heartbeatsAreDueAfterOneSilentInterval() {
+        var roster = WorkerRoster(heartbeatInterval: 1, liveness: 3)
+        roster.join(identity: a, workerID: 1, name: "a", engines: ["smoke"], slots: 2, draining: false, now: 100)
+        #expect(roster.dueForHeartbeat(now: 100.5).isEmpty)
+        #expect(roster.dueForHeartbeat(now: 101) == [a])
+        roster.sent(to: a, now: 101)
+        #expect(roster.dueForHeartbeat(now: 101.9).isEmpty)
+        #expect(roster.nextDeadline(after: 101) == 102)
+    }
+
+    @Test func aWorkerSilentForThreeIntervalsIsLostWithItsAttempts() {
+        var roster = WorkerRoster(heartbeatInterval: 1, liveness: 3)
+        roster.join(identity: a, workerID: 1, name: "a", engines: ["smoke"], slots: 2, draining: false, now: 0)
+        roster.join(identity: b, workerID: 2, name: "b", engines: ["smoke"], slots: 2, draining: false, now: 0)
+        roster.assign(AttemptRef(jobID: 7, attempt: 1), to: a)
+        roster.heard(from: b, now: 2.5)
+        let early = roster.removeDead(now: 3)
+        #expect(early.isEmpty)                              // exactly 3 s: not yet
+        let dead = roster.removeDead(now: 3.01)
+        #expect(dead.map(\.name) == ["a"])
+        #expect(dead[0].running == [AttemptRef(jobID: 7, attempt: 1)])
+        #expect(roster.holder(of: AttemptRef(jobID: 7, attempt: 1)) == nil)
+        #expect(roster.member(named: "b") != nil)
+        let known = roster.heard(from: a, now: 4)
+        #expect(!known)                                     // must say HELLO again
+    }
+
+    @Test func slotsFillAndFree() {
+        var roster = WorkerRoster()
+        roster.join(identity: a, workerID: 1, name: "a", engines: ["*"], slots: 2, draining: false, now: 0)
+        roster.join(identity: b, workerID: 2, name: "b", engines: ["*"], slots: 1, draining: false, now: 0)
+        #expect(roster.totalFreeSlots == 3)
+        roster.assign(AttemptRef(jobID: 1, attempt: 1), to: a)
+        #expect(roster.withFreeSlots.map(\.name) == ["b", "a"])
+        roster.assign(AttemptRef(jobID: 2, attempt: 1), to: b)
+        #expect(roster.totalFreeSlots == 1)
+        let holder = roster.finish(AttemptRef(jobID: 2, attempt: 1))
+        let again = roster.finish(AttemptRef(jobID: 2, attempt: 1))
+        #expect(holder == b)
+        #expect(again == nil)
+        roster.setDraining(a, true)
+        #expect(roster.withFreeSlots.map(\.name) == ["b"])
+    }
+
+    @Test func aReconnectUnderANewIdentityReplacesTheOldOne() {
+        var roster = WorkerRoster()
+        roster.join(identity: a, workerID: 1, name: "w", engines: ["*"], slots: 2, draining: false, now: 0)
+        roster.assign(AttemptRef(jobID: 5, attempt: 2), to: a)
+        let replaced = roster.join(identity: b, workerID: 1, name: "w", engines: ["*"], slots: 2, draining: false, now: 1)
+        #expect(replaced?.running == [AttemptRef(jobID: 5, attempt: 2)])
+        #expect(roster.members.count == 1)
+        #expect(roster.holder(of: AttemptRef(jobID: 5, attempt: 2)) == nil)
+    }
+}
