@@ -21,8 +21,11 @@ private final class NotifySocket {
             name[0] = 0
         } else {
             var template = Array("/tmp/kf-notify-XXXXXX".utf8CString)
-            guard mkdtemp(&template) != nil else { throw POSIXError(.EIO) }
-            directory = String(cString: template)
+            let made = template.withUnsafeMutableBufferPointer { buffer in
+                mkdtemp(buffer.baseAddress!).map { String(cString: $0) }
+            }
+            guard let made else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+            directory = made
             notifyValue = directory! + "/notify"
             name = Array(notifyValue.utf8) + [0]
         }
@@ -52,7 +55,7 @@ private final class NotifySocket {
     /// Whether a datagram is waiting right now, without blocking.
     func hasPending() -> Bool {
         var buffer = [UInt8](repeating: 0, count: 16)
-        return recv(fd, &buffer, buffer.count, MSG_DONTWAIT) >= 0
+        return recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT)) >= 0
     }
 
     deinit {

@@ -15,7 +15,7 @@ import Testing
             .first { access($0, X_OK) == 0 }
     }()
 
-    @Test(.enabled(if: systemdAnalyze != nil,
+    @Test(.enabled(if: UnitFileTests.systemdAnalyze != nil,
                    "systemd-analyze not found: install Debian's systemd package to check deploy/*.service"),
           .timeLimit(.minutes(1)))
     func unitsPassSystemdAnalyzeVerify() throws {
