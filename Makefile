@@ -13,10 +13,11 @@ DEMO ?= examples/demo.yaml
 DEMO_NAME ?= demo
 
 # Debian packages: C libraries the Swift package links (through pkg-config), the PostgreSQL
-# server the demo and tests run, ffmpeg and the OpenEXR tools for the media pipeline, and
-# protoc for the wire protocol definitions.
+# server the demo and tests run, ffmpeg and the OpenEXR tools for the media pipeline,
+# protoc for the wire protocol definitions, and systemd (for systemd-analyze, which checks
+# the units in deploy/; the machine need not boot with systemd).
 APT_PACKAGES := pkg-config libzmq3-dev libpq-dev libcurl4-openssl-dev postgresql ffmpeg \
-                openexr libopenexr-dev protobuf-compiler
+                openexr libopenexr-dev protobuf-compiler systemd
 
 .PHONY: all deps build test demo clean
 

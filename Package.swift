@@ -98,6 +98,8 @@ let package = Package(
                                    "KeyfarmCore", "KeyfarmPostgres", "KeyfarmTestSupport", "KeyfarmCommands",
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
+        .testTarget(name: "KeyfarmWorkerTests", dependencies: ["KeyfarmWorker", "KeyfarmTestSupport"],
+                    swiftSettings: strict),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CZeroMQ", "CCurl"],
                     swiftSettings: strict),
     ]
