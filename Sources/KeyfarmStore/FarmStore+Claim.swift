@@ -14,6 +14,13 @@ public struct ClaimedJob: Sendable, Equatable {
     /// The job's full spec (JSON), as the plan made it.
     public var spec: String
     public var leaseExpiresAt: Date
+    /// Attempts allowed in this round, and this attempt's number within it.
+    public var maxAttempts: Int
+    public var attemptInRound: Int
+    public var shotList: String
+    public var project: String
+    /// A provider request an earlier attempt submitted and did not finish: resume it.
+    public var resumeProviderRequestID: String?
 }
 
 /// Whether a completion changed the job, or arrived for an attempt that no longer owns it.
@@ -53,6 +60,8 @@ extension FarmStore {
             WITH picked AS (
                 SELECT j.id FROM keyfarm.jobs j
                 WHERE j.state = 'queued' AND j.not_before <= now()
+                  AND NOT EXISTS (SELECT 1 FROM keyfarm.worker_shot_failures b
+                                  WHERE b.worker_id = $1 AND b.shot_id = j.shot_id AND b.blocked_at IS NOT NULL)
                   AND (j.requires = ANY($2::text[])
                        OR split_part(j.requires, '/', 1) || '/*' = ANY($2::text[])
                        OR '*' = ANY($2::text[]))
@@ -64,22 +73,31 @@ extension FarmStore {
                 SET state = 'leased', attempts = j.attempts + 1, worker_id = $1, progress = 0, updated_at = now(),
                     lease_expires_at = now() + make_interval(secs => $4::float8)
                 FROM picked WHERE j.id = picked.id
-                RETURNING j.id, j.attempts, j.job_key, j.kind, j.engine, j.priority, j.spec, j.lease_expires_at
+                RETURNING j.id, j.attempts, j.job_key, j.kind, j.engine, j.priority, j.spec, j.lease_expires_at,
+                          j.max_attempts, j.attempt_base, j.shot_list_id
             ), attempt AS (
                 INSERT INTO keyfarm.attempts (job_id, attempt, worker_id, lease_expires_at)
                 SELECT id, attempts, $1, lease_expires_at FROM leased
                 RETURNING id, job_id
             )
             SELECT leased.id, attempt.id AS attempt_id, leased.attempts, leased.job_key, leased.kind, leased.engine,
-                   leased.priority, leased.spec::text AS spec, leased.lease_expires_at
+                   leased.priority, leased.spec::text AS spec, leased.lease_expires_at, leased.max_attempts,
+                   leased.attempts - leased.attempt_base AS attempt_in_round, l.name AS shot_list, l.project,
+                   (SELECT a.provider_request_id FROM keyfarm.attempts a
+                     WHERE a.job_id = leased.id AND a.provider_request_id IS NOT NULL AND a.outcome IN ('lost', 'handed_back')
+                     ORDER BY a.attempt DESC LIMIT 1) AS resume_request
             FROM leased JOIN attempt ON attempt.job_id = leased.id
+            JOIN keyfarm.shot_lists l ON l.id = leased.shot_list_id
             ORDER BY leased.priority DESC, leased.id
             """, [workerID, capabilities, limit, leaseSeconds]).rows
         return try rows.map { row in
             ClaimedJob(jobID: try row.decode("id"), attemptID: try row.decode("attempt_id"),
                        attempt: try row.decode("attempts"), key: try row.decode("job_key"), kind: try row.decode("kind"),
                        engine: try row.decode("engine", as: String?.self), priority: try row.decode("priority"),
-                       spec: try row.decode("spec"), leaseExpiresAt: try row.decode("lease_expires_at"))
+                       spec: try row.decode("spec"), leaseExpiresAt: try row.decode("lease_expires_at"),
+                       maxAttempts: try row.decode("max_attempts"), attemptInRound: try row.decode("attempt_in_round"),
+                       shotList: try row.decode("shot_list"), project: try row.decode("project"),
+                       resumeProviderRequestID: try row.decode("resume_request", as: String?.self))
         }
     }
 
@@ -118,6 +136,29 @@ extension FarmStore {
         }
     }
 
+    /// Takes a job back from a draining worker without counting a failure: the attempt is
+    /// closed as `handed_back` (keeping its provider request id for the next attempt to
+    /// resume) and the job is queued again at once, with one more attempt allowed.
+    public func handBack(jobID: Int64, attempt: Int, providerRequestID: String?) throws -> CompletionOutcome {
+        try connection.transaction { connection in
+            _ = try closeAttempt(jobID: jobID, attempt: attempt, outcome: "handed_back", errorClass: nil, error: nil,
+                                 artifactPath: nil, artifactSHA256: nil, charge: nil, on: connection)
+            if let providerRequestID, !providerRequestID.isEmpty {
+                try connection.execute("UPDATE keyfarm.attempts SET provider_request_id = $3 WHERE job_id = $1 AND attempt = $2",
+                                       [jobID, attempt, providerRequestID])
+            }
+            let rows = try connection.execute("""
+                UPDATE keyfarm.jobs SET state = 'queued', worker_id = NULL, lease_expires_at = NULL, progress = 0,
+                       not_before = now(), queued_at = now(), attempt_base = attempt_base + 1, updated_at = now()
+                WHERE id = $1 AND attempts = $2 AND state IN ('leased', 'running')
+                RETURNING not_before
+                """, [jobID, attempt]).rows
+            guard let row = rows.first else { return .stale }
+            try connection.notify(FarmStore.jobsChannel, payload: "released:\(jobID)")
+            return .retrying(notBefore: try row.decode("not_before"))
+        }
+    }
+
     /// Records a failed (or lost) attempt. With `retryAfter` and attempts left the job is queued
     /// again not before now + retryAfter; otherwise it fails for good with the error as its
     /// reason, and every job that depends on it, directly or not, fails with it.
@@ -129,12 +170,15 @@ extension FarmStore {
                                              error: message, artifactPath: nil, artifactSHA256: nil, charge: charge,
                                              on: connection)
             try book(charge, jobID: jobID, attemptID: attemptID, on: connection)
+            if ![.lost, .cancelled, .rateLimited].contains(errorClass) {
+                try countFailure(jobID: jobID, attempt: attempt, on: connection)
+            }
             if let retryAfter {
                 let retried = try connection.execute("""
                     UPDATE keyfarm.jobs SET state = 'queued', worker_id = NULL, lease_expires_at = NULL, progress = 0,
                            not_before = now() + make_interval(secs => $3::float8), queued_at = now(),
                            last_error = $4, last_error_class = $5, updated_at = now()
-                    WHERE id = $1 AND attempts = $2 AND state IN ('leased', 'running') AND attempts < max_attempts
+                    WHERE id = $1 AND attempts = $2 AND state IN ('leased', 'running') AND attempts - attempt_base < max_attempts
                     RETURNING not_before
                     """, [jobID, attempt, Swift.max(retryAfter, 0), message, errorClass.rawValue]).rows
                 if let row = retried.first {
@@ -144,8 +188,8 @@ extension FarmStore {
             }
             let failed = try connection.execute("""
                 UPDATE keyfarm.jobs SET state = 'failed', lease_expires_at = NULL, finished_at = now(), updated_at = now(),
-                       last_error = CASE WHEN attempts >= max_attempts AND $5::text <> 'invalid'
-                                         THEN $3 || ' (after ' || attempts || ' of ' || max_attempts || ' attempts)'
+                       last_error = CASE WHEN attempts - attempt_base >= max_attempts AND $5::text <> 'invalid'
+                                         THEN $3 || ' (after ' || (attempts - attempt_base) || ' of ' || max_attempts || ' attempts)'
                                          ELSE $3 END,
                        last_error_class = $4
                 WHERE id = $1 AND attempts = $2 AND state IN ('leased', 'running')
@@ -165,6 +209,20 @@ extension FarmStore {
                 """, [jobID, key]).rows
             return .failed(alsoFailed: try dependants.map { try $0.decode("id", as: Int64.self) }.sorted())
         }
+    }
+
+    /// Counts a failure against the worker that made the attempt, for the shot's blocklist.
+    private func countFailure(jobID: Int64, attempt: Int, on connection: PostgresConnection) throws {
+        try connection.execute("""
+            INSERT INTO keyfarm.worker_shot_failures (worker_id, shot_id, failures, blocked_at)
+            SELECT a.worker_id, j.shot_id, 1, CASE WHEN $3 <= 1 THEN now() END
+            FROM keyfarm.attempts a JOIN keyfarm.jobs j ON j.id = a.job_id
+            WHERE a.job_id = $1 AND a.attempt = $2 AND a.worker_id IS NOT NULL
+            ON CONFLICT (worker_id, shot_id) DO UPDATE
+            SET failures = keyfarm.worker_shot_failures.failures + 1,
+                blocked_at = CASE WHEN keyfarm.worker_shot_failures.failures + 1 >= $3
+                                  THEN COALESCE(keyfarm.worker_shot_failures.blocked_at, now()) END
+            """, [jobID, attempt, Blocklist.failuresPerShot])
     }
 
     private func closeAttempt(jobID: Int64, attempt: Int, outcome: String, errorClass: ErrorClass?, error: String?,

@@ -1,0 +1,186 @@
+import Foundation
+import KeyfarmCore
+import KeyfarmStore
+import KeyfarmWire
+import Logging
+
+extension Coordinator {
+    /// Reads every waiting message (up to a batch) and handles or queues it.
+    func receiveMessages() throws {
+        for _ in 0..<configuration.receiveBatch {
+            guard let frames = try socket.receive(dontWait: true) else { break }
+            guard let identity = frames.first else { continue }
+            let message: WireMessage
+            do {
+                message = try WireMessage.decode(frames.dropFirst())
+            } catch {
+                logger.warning("dropped a malformed message", metadata: [
+                    "worker.identity": "\(WireMessage.describe(identity: identity))", "error": "\(error)"])
+                continue
+            }
+            if case .hello(let hello) = message {
+                try welcome(identity: identity, hello: hello)
+                continue
+            }
+            guard roster.heard(from: identity, now: now) else {
+                // A worker we do not know (we restarted, or it was declared lost): it must say HELLO.
+                if case .disconnect = message { continue }
+                var reply = DisconnectBody()
+                reply.reason = "unknown worker; say HELLO"
+                send(.disconnect(reply), to: identity)
+                if case .result(let result) = message { results.append((identity, result)) }
+                continue
+            }
+            switch message {
+            case .heartbeat(let beat):
+                if beat.draining { roster.setDraining(identity, true) }
+            case .accepted(let body):
+                accepted.append(AttemptRef(jobID: body.jobID, attempt: Int(body.attempt)))
+            case .progress(let body):
+                progress[AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))] = Double(body.fraction)
+            case .submitted(let body):
+                // Stored before the acknowledgement: the worker polls only once the id is safe.
+                let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
+                try store.recordProviderRequest(ref, provider: body.provider, requestID: body.requestID)
+                var ack = SubmittedAckBody()
+                ack.jobID = body.jobID
+                ack.attempt = body.attempt
+                send(.submittedAck(ack), to: identity)
+            case .result(let body):
+                results.append((identity, body))
+            case .drain(let body):
+                roster.setDraining(identity, body.draining)
+                if let member = roster.member(identity) {
+                    try store.setWorkerStates([(member.workerID, body.draining ? "draining" : "ready")])
+                }
+                logger.info("worker draining", metadata: ["worker.name": "\(roster.member(identity)?.name ?? "?")",
+                                                          "draining": "\(body.draining)"])
+            case .disconnect(let body):
+                try flushBatches()
+                if let member = roster.remove(identity) {
+                    logger.info("worker said goodbye", metadata: ["worker.name": "\(member.name)", "reason": "\(body.reason)"])
+                    try lose(member, reason: "worker disconnected", finalState: "offline")
+                }
+            case .hello, .welcome, .assign, .submittedAck, .resultAck, .cancel:
+                logger.warning("dropped a message only a coordinator sends", metadata: [
+                    "worker.identity": "\(WireMessage.describe(identity: identity))", "command": "\(message.command.rawValue)"])
+            }
+        }
+    }
+
+    /// Registers a worker, decides which of its running jobs it keeps, and answers WELCOME.
+    func welcome(identity: [UInt8], hello: HelloBody) throws {
+        guard !hello.name.isEmpty, hello.slots > 0, hello.slots <= 4096 else {
+            logger.warning("dropped a HELLO without a name or with impossible slots", metadata: [
+                "worker.identity": "\(WireMessage.describe(identity: identity))", "slots": "\(hello.slots)"])
+            return
+        }
+        // If the same worker was connected under another identity, its old session ends here.
+        if let previous = roster.member(named: hello.name), previous.identity != identity {
+            roster.remove(previous.identity)
+        }
+        let worker = try store.connectWorker(name: hello.name, host: hello.host, version: hello.version,
+                                             engines: hello.engines, slots: Int(hello.slots), instance: hello.instance)
+        roster.join(identity: identity, workerID: worker.id, name: hello.name, engines: hello.engines,
+                    slots: Int(hello.slots), draining: worker.draining || hello.draining, now: now)
+        unclaimedLeases[hello.name] = nil
+        // The database says which attempts are this worker's; the worker says which it runs.
+        let leases = try store.leases(workerID: worker.id)
+        let reported = Dictionary(hello.running.map { (AttemptRef(jobID: $0.jobID, attempt: Int($0.attempt)), $0) },
+                                  uniquingKeysWith: { first, _ in first })
+        var reply = WelcomeBody()
+        reply.workerID = worker.id
+        reply.heartbeatIntervalMs = UInt32(configuration.heartbeatInterval * 1000)
+        reply.liveness = UInt32(configuration.liveness)
+        for lease in leases {
+            if let running = reported[lease.ref] {
+                roster.assign(lease.ref, to: identity)
+                limits[lease.ref] = (lease.attemptInRound, lease.maxAttempts)
+                reply.adopted.append(running)
+            } else {
+                // Leased to it, but it does not run it (the ASSIGN was lost, or it restarted).
+                try recordLoss(lease.ref, limit: (lease.attemptInRound, lease.maxAttempts),
+                               reason: "worker \(hello.name) reconnected without it")
+            }
+        }
+        let adopted = Set(leases.map(\.ref))
+        for (ref, running) in reported where !adopted.contains(ref) { reply.abandon.append(running) }
+        send(.welcome(reply), to: identity)
+        try store.setWorkerStates([(worker.id, worker.draining || hello.draining ? "draining" : "ready")])
+        logger.info("worker joined", metadata: ["worker.name": "\(hello.name)", "worker.slots": "\(hello.slots)",
+                                                 "adopted": "\(reply.adopted.count)", "abandoned": "\(reply.abandon.count)"])
+        wantClaim = true
+    }
+
+    /// Writes what this turn collected: ACCEPTED, PROGRESS and RESULT messages, then acknowledges results.
+    func flushBatches() throws {
+        if !accepted.isEmpty {
+            try store.markRunning(accepted)
+            accepted.removeAll(keepingCapacity: true)
+        }
+        if !progress.isEmpty {
+            try store.recordProgress(progress.map { ($0.key, $0.value) })
+            progress.removeAll(keepingCapacity: true)
+        }
+        guard !results.isEmpty else { return }
+        let batch = results
+        results.removeAll(keepingCapacity: true)
+        for (identity, result) in batch {
+            try record(result)
+            var ack = ResultAckBody()
+            ack.jobID = result.jobID
+            ack.attempt = result.attempt
+            send(.resultAck(ack), to: identity)
+        }
+        wantClaim = true
+    }
+
+    /// Records one RESULT; repeats and results for attempts no longer current change nothing.
+    func record(_ result: ResultBody) throws {
+        let ref = AttemptRef(jobID: result.jobID, attempt: Int(result.attempt))
+        roster.finish(ref)
+        let limit = limits.removeValue(forKey: ref)
+        let charge: Charge? = result.credits > 0 || !result.providerRequestID.isEmpty
+            ? Charge(provider: result.provider.isEmpty ? "unknown" : result.provider,
+                     requestID: result.providerRequestID.isEmpty ? nil : result.providerRequestID, credits: result.credits)
+            : nil
+        let outcome: CompletionOutcome
+        switch result.outcome {
+        case .succeeded:
+            let artifact = result.artifacts.first
+            outcome = try store.completeSuccess(jobID: ref.jobID, attempt: ref.attempt, artifactPath: artifact?.path,
+                                                artifactSHA256: artifact?.sha256, charge: charge)
+        case .handedBack:
+            outcome = try store.handBack(jobID: ref.jobID, attempt: ref.attempt,
+                                         providerRequestID: result.providerRequestID.isEmpty ? nil : result.providerRequestID)
+        case .cancelled:
+            outcome = try store.completeFailure(jobID: ref.jobID, attempt: ref.attempt, errorClass: .cancelled,
+                                                error: result.error.isEmpty ? "cancelled" : result.error,
+                                                retryAfter: nil, charge: charge)
+        case .failed, .unspecified, .UNRECOGNIZED:
+            let errorClass = ErrorClass(result.errorClass)
+            let decision = configuration.retryPolicy.decide(
+                errorClass, attempt: limit?.inRound ?? ref.attempt, maxAttempts: limit?.max ?? ref.attempt,
+                retryAfter: result.retryAfterS > 0 ? result.retryAfterS : nil, random: Double.random(in: 0..<1))
+            let delay: Double? = if case .retry(let after) = decision { after } else { nil }
+            outcome = try store.completeFailure(jobID: ref.jobID, attempt: ref.attempt, errorClass: errorClass,
+                                                error: result.error.isEmpty ? "failed (\(errorClass.rawValue))" : result.error,
+                                                retryAfter: delay, charge: charge)
+        }
+        logger.debug("recorded result", metadata: ["job.id": "\(ref.jobID)", "job.attempt": "\(ref.attempt)",
+                                                    "outcome": "\(outcome)"])
+    }
+}
+
+extension ErrorClass {
+    /// The error class a worker reported; an unset class counts as transient.
+    init(_ wire: Keyfarm_Wire_V1_ErrorClass) {
+        switch wire {
+        case .rateLimited: self = .rateLimited
+        case .providerFailed: self = .providerFailed
+        case .invalid: self = .invalid
+        case .lost: self = .lost
+        case .transient, .unspecified, .UNRECOGNIZED: self = .transient
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import KeyfarmCore
+import KeyfarmPostgres
+import KeyfarmStore
+import KeyfarmWire
+import Logging
+
+/// The farm's dispatcher: a single-threaded reactor that polls its ROUTER socket, the libpq
+/// socket (LISTEN/NOTIFY) and a stop signal, hands ready jobs to workers with free slots, and
+/// records every outcome in PostgreSQL. All state that matters lives in the database; what it
+/// keeps in memory (the roster) is rebuilt from HELLOs after a restart.
+public final class Coordinator {
+    let configuration: CoordinatorConfiguration
+    let store: FarmStore
+    var logger: Logger
+    let socket: ZMQSocket
+    let clock = ContinuousClock()
+    let started: ContinuousClock.Instant
+    var roster: WorkerRoster
+    /// Attempt limits of the attempts workers hold, for the retry policy.
+    var limits: [AttemptRef: (inRound: Int, max: Int)] = [:]
+    /// Leases found in the database at start-up, by worker name, until their workers say HELLO.
+    var unclaimedLeases: [String: [Lease]] = [:]
+    var adoptionDeadline: Double
+    var wantClaim = true
+    var nextClaim: Double = 0
+    var nextLeaseRenewal: Double = 0
+    var cancelledLists: [Int64] = []
+    var drainChanges: [String] = []
+    // Batched per reactor turn.
+    var accepted: [AttemptRef] = []
+    var progress: [AttemptRef: Double] = [:]
+    var results: [(identity: [UInt8], body: ResultBody)] = []
+
+    /// The endpoint actually bound (useful with `tcp://127.0.0.1:*`).
+    public private(set) var endpoint: String
+
+    public init(configuration: CoordinatorConfiguration, store: FarmStore, logger: Logger,
+                context: ZMQContext = .shared) throws {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        self.logger[metadataKey: "component"] = "coordinator"
+        roster = WorkerRoster(heartbeatInterval: configuration.heartbeatInterval, liveness: configuration.liveness)
+        started = clock.now
+        adoptionDeadline = 0
+        socket = try ZMQSocket(context: context, type: .router)
+        try socket.setLinger(milliseconds: 0)
+        try socket.setRouterMandatory(true)
+        try socket.setMaxMessageSize(4 << 20)
+        try socket.setHighWaterMarks(send: 100_000, receive: 100_000)
+        try socket.bind(configuration.bind)
+        endpoint = socket.lastEndpoint ?? configuration.bind
+    }
+
+    /// Seconds since this coordinator started, on a monotonic clock.
+    var now: Double {
+        let elapsed = clock.now - started
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    /// Runs until `stop` is triggered. Throws only when the database or the socket fails for good.
+    public func run(until stop: StopSignal, onReady: () -> Void = {}) throws {
+        try store.migrator.requireCurrent()
+        try store.connection.listen(FarmStore.jobsChannel)
+        try store.connection.listen(FarmStore.workersChannel)
+        adoptLeasesFromDatabase()
+        let poller = ZMQPoller()
+        let socketItem = poller.add(.socket(socket))
+        let databaseItem = poller.add(.descriptor(store.connection.socket))
+        let stopItem = poller.add(.descriptor(stop.descriptor))
+        logger.info("coordinator listening", metadata: ["endpoint": "\(endpoint)"])
+        onReady()
+        while true {
+            let ready = try poller.poll(timeout: pollTimeout())
+            if ready.contains(stopItem) { break }
+            if ready.contains(socketItem) { try receiveMessages() }
+            if ready.contains(databaseItem) { try readNotifications() }
+            try flushBatches()
+            try handleCancellations()
+            try handleDrainChanges()
+            try checkLiveness()
+            try sendHeartbeats()
+            try renewLeases()
+            try dispatch()
+        }
+        logger.info("coordinator stopping")
+        socket.close()
+    }
+
+    private func pollTimeout() -> Duration {
+        let current = now
+        var deadline = current + 1
+        if let next = roster.nextDeadline(after: current) { deadline = min(deadline, next) }
+        if !unclaimedLeases.isEmpty { deadline = min(deadline, adoptionDeadline) }
+        if roster.totalFreeSlots > 0 { deadline = min(deadline, wantClaim ? current : nextClaim) }
+        let seconds = max(0, deadline - current)
+        return .milliseconds(Int64((seconds * 1000).rounded(.up)))
+    }
+
+    private func readNotifications() throws {
+        for notification in try store.connection.pollNotifications() {
+            switch notification.channel {
+            case FarmStore.jobsChannel:
+                wantClaim = true
+                if notification.payload.hasPrefix("cancelled:"), let id = Int64(notification.payload.dropFirst(10)) {
+                    cancelledLists.append(id)
+                }
+            case FarmStore.workersChannel:
+                drainChanges.append(notification.payload)
+            default:
+                break
+            }
+        }
+    }
+
+    /// Sends one message to a worker; false when it is gone (the caller treats it as lost).
+    @discardableResult
+    func send(_ message: WireMessage, to identity: [UInt8]) -> Bool {
+        do {
+            try socket.send([identity] + message.frames())
+            roster.sent(to: identity, now: now)
+            return true
+        } catch {
+            logger.debug("cannot send to worker", metadata: ["worker.identity": "\(WireMessage.describe(identity: identity))",
+                                                              "error": "\(error)"])
+            return false
+        }
+    }
+}

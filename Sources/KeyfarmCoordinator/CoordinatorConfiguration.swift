@@ -1,0 +1,20 @@
+import KeyfarmCore
+
+/// How a coordinator listens, heartbeats and dispatches.
+public struct CoordinatorConfiguration: Sendable {
+    /// The ROUTER socket's endpoint, e.g. `tcp://0.0.0.0:5555`.
+    public var bind: String
+    /// Seconds between heartbeats (sent by both sides; WELCOME tells workers).
+    public var heartbeatInterval: Double = 1
+    /// Missed heartbeat intervals after which a worker is lost.
+    public var liveness: Int = 3
+    /// How long a lease lasts in the database without renewal, in seconds.
+    public var leaseSeconds: Double = 60
+    /// How often to look for ready work without a NOTIFY (retry back-offs expiring), in seconds.
+    public var claimPollInterval: Double = 0.5
+    public var retryPolicy = RetryPolicy()
+    /// Messages read from the socket per reactor turn before the database catches up.
+    public var receiveBatch = 4096
+
+    public init(bind: String) { self.bind = bind }
+}

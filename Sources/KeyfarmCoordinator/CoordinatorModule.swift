@@ -1,3 +1,0 @@
-import KeyfarmWire
-/// Placeholder until the coordinator reactor lands.
-enum CoordinatorModule {}

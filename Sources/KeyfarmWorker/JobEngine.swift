@@ -1,0 +1,104 @@
+import Foundation
+import KeyfarmCore
+import KeyfarmWire
+import Synchronization
+
+/// Something that renders one kind of job on a worker: the smoke engine now; providers,
+/// interpolation and the stitcher later. It runs on a thread of its own.
+public protocol JobEngine: Sendable {
+    func run(_ job: AssignedJob, context: JobContext) -> JobOutcome
+}
+
+/// A job as an engine sees it: what ASSIGN said.
+public struct AssignedJob: Sendable {
+    public var ref: AttemptRef
+    public var key: String
+    public var kind: String
+    public var engine: String
+    /// The job's spec, as JSON (see proto/PROTOCOL.md).
+    public var spec: String
+    public var shotList: String
+    public var project: String
+    public var resumeProviderRequestID: String?
+    /// The root of the farm's shared storage.
+    public var storage: String
+
+    /// The spec parsed as a JSON object (empty when it is not one).
+    public var specObject: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(spec.utf8))) as? [String: Any] ?? [:]
+    }
+}
+
+/// How an attempt ended, as the engine reports it.
+public enum JobOutcome: Sendable {
+    case succeeded(artifacts: [ArtifactBody] = [], credits: Int64 = 0, provider: String = "", providerRequestID: String = "")
+    case failed(ErrorClass, String, retryAfter: Double? = nil, credits: Int64 = 0, provider: String = "",
+                providerRequestID: String = "")
+    case cancelled
+    /// Given back unfinished (the worker is draining), with the provider request to resume.
+    case handedBack(providerRequestID: String)
+}
+
+/// Flags the reactor sets and an engine thread reads: cancellation, draining, a submission's acknowledgement.
+public final class JobControl: Sendable {
+    private let cancelled = Atomic<Bool>(false)
+    private let handBack = Atomic<Bool>(false)
+    private let submissionAcknowledged = Atomic<Bool>(false)
+
+    public init() {}
+
+    public var isCancelled: Bool { cancelled.load(ordering: .acquiring) }
+    public func cancel() { cancelled.store(true, ordering: .releasing) }
+    /// Set when the worker drains: long jobs may hand themselves back instead of finishing.
+    public var shouldHandBack: Bool { handBack.load(ordering: .acquiring) }
+    public func requestHandBack() { handBack.store(true, ordering: .releasing) }
+    public var isSubmissionAcknowledged: Bool { submissionAcknowledged.load(ordering: .acquiring) }
+    public func acknowledgeSubmission() { submissionAcknowledged.store(true, ordering: .releasing) }
+}
+
+/// What an engine may do while it runs: report progress, register a provider submission,
+/// and check whether it should stop. Used only by the job's own thread.
+public final class JobContext {
+    let job: AssignedJob
+    public let control: JobControl
+    let socket: ZMQSocket
+    private var lastProgress = ContinuousClock.now - .seconds(1)
+
+    init(job: AssignedJob, control: JobControl, socket: ZMQSocket) {
+        self.job = job
+        self.control = control
+        self.socket = socket
+    }
+
+    public var isCancelled: Bool { control.isCancelled }
+
+    /// Reports progress (at most ten times a second; the last report always goes).
+    public func progress(_ fraction: Double, message: String = "", force: Bool = false) {
+        let now = ContinuousClock.now
+        guard force || now - lastProgress >= .milliseconds(100) else { return }
+        lastProgress = now
+        var body = ProgressBody()
+        body.jobID = job.ref.jobID
+        body.attempt = UInt32(job.ref.attempt)
+        body.fraction = Float(min(max(fraction, 0), 1))
+        body.message = message
+        _ = try? socket.send(WireMessage.progress(body).frames())
+    }
+
+    /// Tells the coordinator the provider accepted a request, then waits until it is stored
+    /// (SUBMITTED_ACK) before the engine may poll. False if the job was cancelled meanwhile.
+    public func submitted(provider: String, requestID: String, timeout: Duration = .seconds(3600)) -> Bool {
+        var body = SubmittedBody()
+        body.jobID = job.ref.jobID
+        body.attempt = UInt32(job.ref.attempt)
+        body.provider = provider
+        body.requestID = requestID
+        _ = try? socket.send(WireMessage.submitted(body).frames())
+        let deadline = ContinuousClock.now + timeout
+        while !control.isSubmissionAcknowledged {
+            if control.isCancelled || ContinuousClock.now > deadline { return false }
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        return true
+    }
+}

@@ -1,0 +1,196 @@
+import Foundation
+import KeyfarmCore
+import KeyfarmWire
+import Logging
+
+extension Worker {
+    func receiveFromCoordinator() throws {
+        while let socket = dealer, let frames = try socket.receive(dontWait: true) {
+            lastHeard = now
+            let message: WireMessage
+            do {
+                message = try WireMessage.decode(frames)
+            } catch {
+                logger.warning("dropped a malformed message from the coordinator", metadata: ["error": "\(error)"])
+                continue
+            }
+            switch message {
+            case .welcome(let body): welcome(body)
+            case .assign(let body): try start(body)
+            case .cancel(let body):
+                running[AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))]?.control.cancel()
+            case .resultAck(let body):
+                unacknowledged[AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))] = nil
+            case .submittedAck(let body):
+                running[AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))]?.control.acknowledgeSubmission()
+            case .drain(let body):
+                drainedByOperator = body.draining
+                logger.info(body.draining ? "drained by the coordinator" : "undrained", metadata: ["reason": "\(body.reason)"])
+                notifier.status(body.draining ? "drained: \(body.reason)" : "ready")
+            case .disconnect(let body):
+                dropConnection(reason: "coordinator: \(body.reason)", immediately: true)
+                return
+            case .heartbeat:
+                break
+            case .hello, .accepted, .progress, .submitted, .result:
+                logger.warning("dropped a message only a worker sends", metadata: ["command": "\(message.command.rawValue)"])
+            }
+        }
+    }
+
+    private func welcome(_ body: WelcomeBody) {
+        welcomed = true
+        reconnectDelay = configuration.reconnectMinimum
+        if body.heartbeatIntervalMs > 0 { heartbeatInterval = Double(body.heartbeatIntervalMs) / 1000 }
+        if body.liveness > 0 { liveness = Int(body.liveness) }
+        for job in body.abandon {
+            let ref = AttemptRef(jobID: job.jobID, attempt: Int(job.attempt))
+            running[ref]?.control.cancel()
+            running[ref]?.abandoned = true
+            unacknowledged[ref] = nil
+        }
+        // Results the coordinator may not have recorded: send them again; repeats are harmless.
+        for result in unacknowledged.values.sorted(by: { ($0.jobID, $0.attempt) < ($1.jobID, $1.attempt) }) {
+            send(.result(result))
+        }
+        if everWelcomed {
+            notifier.status("connected to \(configuration.connect)")
+        } else {
+            everWelcomed = true
+            notifier.ready(status: "connected to \(configuration.connect), \(configuration.slots) slot(s)")
+        }
+        logger.info("connected", metadata: ["endpoint": "\(configuration.connect)",
+                                            "adopted": "\(body.adopted.count)", "abandoned": "\(body.abandon.count)"])
+    }
+
+    /// Starts an assigned attempt on its own thread, or hands it straight back when it cannot run it.
+    private func start(_ body: AssignBody) throws {
+        let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
+        let receivedAt = WireMessage.nowMicroseconds()
+        guard running[ref] == nil else { return }
+        guard freeSlots > 0 else {
+            var result = ResultBody()
+            result.jobID = body.jobID
+            result.attempt = body.attempt
+            result.outcome = .handedBack
+            result.providerRequestID = body.resumeProviderRequestID
+            result.receivedAtUnixUs = receivedAt
+            unacknowledged[ref] = result
+            send(.result(result))
+            return
+        }
+        let job = AssignedJob(ref: ref, key: body.jobKey, kind: body.kind, engine: body.engine, spec: body.specJson,
+                              shotList: body.shotList, project: body.project,
+                              resumeProviderRequestID: body.resumeProviderRequestID.isEmpty ? nil : body.resumeProviderRequestID,
+                              storage: configuration.storage)
+        let control = JobControl()
+        if stopping { control.requestHandBack() }
+        running[ref] = Running(job: job, control: control, providerRequestID: body.resumeProviderRequestID)
+        var accepted = AcceptedBody()
+        accepted.jobID = body.jobID
+        accepted.attempt = body.attempt
+        accepted.receivedAtUnixUs = receivedAt
+        send(.accepted(accepted))
+        let engine = engine(for: job)
+        let endpoint = engineEndpoint, context = self.context
+        Thread.detachNewThread {
+            JobThread.run(job: job, engine: engine, control: control, endpoint: endpoint, context: context,
+                          receivedAt: receivedAt)
+        }
+    }
+
+    private func engine(for job: AssignedJob) -> (any JobEngine)? {
+        switch job.kind {
+        case "smoke": return engines["smoke"]
+        case "stitch": return engines["stitch"]
+        default:
+            if let exact = engines[job.engine] { return exact }
+            let provider = job.engine.split(separator: "/").first.map { "\($0)/*" } ?? ""
+            return engines[provider]
+        }
+    }
+
+    func receiveFromEngines() throws {
+        while let frames = try engineSocket.receive(dontWait: true) {
+            guard let message = try? WireMessage.decode(frames) else { continue }
+            switch message {
+            case .progress(let body):
+                let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
+                guard running[ref]?.abandoned == false else { continue }
+                running[ref]?.progress = Double(body.fraction)
+                if welcomed { send(message) }
+            case .submitted(let body):
+                let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
+                running[ref]?.providerRequestID = body.requestID
+                if welcomed { send(message) }
+            case .result(var body):
+                let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
+                let entry = running.removeValue(forKey: ref)
+                if entry?.abandoned == true { continue }
+                if body.providerRequestID.isEmpty, let id = entry?.providerRequestID { body.providerRequestID = id }
+                unacknowledged[ref] = body
+                if welcomed { send(.result(body)) }
+                if stopping { notifier.status("draining: \(running.count) job(s) running") }
+            default:
+                break
+            }
+        }
+    }
+}
+
+/// The body of one job's thread: run the engine, report the result over the inproc socket.
+enum JobThread {
+    static func run(job: AssignedJob, engine: (any JobEngine)?, control: JobControl, endpoint: String,
+                    context: ZMQContext, receivedAt: Int64) {
+        guard let socket = try? ZMQSocket(context: context, type: .push) else { return }
+        defer { socket.close() }
+        try? socket.setLinger(milliseconds: 1000)
+        guard (try? socket.connect(endpoint)) != nil else { return }
+        let outcome: JobOutcome
+        if let engine {
+            outcome = engine.run(job, context: JobContext(job: job, control: control, socket: socket))
+        } else {
+            outcome = .failed(.invalid, "this worker has no engine for \(job.kind) \(job.engine)")
+        }
+        var result = ResultBody()
+        result.jobID = job.ref.jobID
+        result.attempt = UInt32(job.ref.attempt)
+        result.receivedAtUnixUs = receivedAt
+        switch outcome {
+        case .succeeded(let artifacts, let credits, let provider, let requestID):
+            result.outcome = .succeeded
+            result.artifacts = artifacts
+            result.credits = credits
+            result.provider = provider
+            result.providerRequestID = requestID
+        case .failed(let errorClass, let message, let retryAfter, let credits, let provider, let requestID):
+            result.outcome = .failed
+            result.errorClass = errorClass.wire
+            result.error = message
+            result.retryAfterS = retryAfter ?? 0
+            result.credits = credits
+            result.provider = provider
+            result.providerRequestID = requestID
+        case .cancelled:
+            result.outcome = .cancelled
+            result.error = "cancelled by the coordinator"
+        case .handedBack(let requestID):
+            result.outcome = .handedBack
+            result.providerRequestID = requestID
+        }
+        _ = try? socket.send(WireMessage.result(result).frames())
+    }
+}
+
+extension ErrorClass {
+    var wire: Keyfarm_Wire_V1_ErrorClass {
+        switch self {
+        case .transient: .transient
+        case .rateLimited: .rateLimited
+        case .providerFailed: .providerFailed
+        case .invalid: .invalid
+        case .lost: .lost
+        case .cancelled: .transient
+        }
+    }
+}

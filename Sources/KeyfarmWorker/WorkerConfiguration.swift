@@ -1,0 +1,42 @@
+import Foundation
+
+/// How a worker connects, what it offers and where it writes.
+public struct WorkerConfiguration: Sendable {
+    /// The coordinator's endpoint, e.g. `tcp://farm-coordinator:5555`.
+    public var connect: String
+    /// Unique per worker, e.g. the host name.
+    public var name: String
+    public var slots: Int
+    /// Capabilities offered to the coordinator (engine names, `provider/*`, `stitch`, `smoke`).
+    public var engines: [String]
+    /// The root of the farm's shared storage.
+    public var storage: String
+    public var version: String
+    public var host: String
+    /// Until the coordinator's WELCOME says otherwise.
+    public var heartbeatInterval: Double = 1
+    public var liveness: Int = 3
+    /// Reconnect back-off: from `reconnectMinimum` seconds doubling up to `reconnectMaximum`.
+    public var reconnectMinimum: Double = 1
+    public var reconnectMaximum: Double = 32
+    /// How long a SIGTERM drain may take before the worker exits anyway, in seconds.
+    public var drainTimeout: Double = 900
+
+    public init(connect: String, name: String, slots: Int, engines: [String], storage: String, version: String,
+                host: String = ProcessInfo.processInfo.hostName) {
+        self.connect = connect
+        self.name = name
+        self.slots = slots
+        self.engines = engines
+        self.storage = storage
+        self.version = version
+        self.host = host
+    }
+
+    /// `$KEYFARM_STORAGE`, else `$XDG_DATA_HOME/keyfarm/storage` or `~/.local/share/keyfarm/storage`.
+    public static func defaultStorage(environment: [String: String]) -> String {
+        if let storage = environment["KEYFARM_STORAGE"], !storage.isEmpty { return storage }
+        if let data = environment["XDG_DATA_HOME"], !data.isEmpty { return data + "/keyfarm/storage" }
+        return (environment["HOME"] ?? NSHomeDirectory()) + "/.local/share/keyfarm/storage"
+    }
+}

@@ -1,3 +1,0 @@
-import KeyfarmWire
-/// Placeholder until the worker reactor lands.
-enum WorkerModule {}
