@@ -2,6 +2,11 @@ import CZeroMQ
 
 /// Socket options, each with the C type libzmq expects: int for most, int64_t for ZMQ_MAXMSGSIZE,
 /// raw bytes for routing ids and subscriptions.
+///
+/// Set options before `bind` and `connect`: libzmq copies most of them (high-water marks, maximum
+/// message size, routing id, keepalive, handshake and reconnect intervals) into each endpoint
+/// when it is made, so a later change misses the connections that endpoint makes or accepts.
+/// Timeouts, linger, router-mandatory and subscriptions apply whenever they are set.
 extension ZMQSocket {
     /// How long unsent messages are kept after `close()` (ZMQ_LINGER): -1 forever (libzmq's default), 0 drop them.
     public func setLinger(milliseconds: Int32) throws {

@@ -10,8 +10,8 @@ import Darwin
 ///
 /// Make it on the thread that will use it (or hand it over with a full memory barrier, as zmq(7)
 /// asks) and close it there. Every call blocks the calling thread: keep sockets out of actors and
-/// async tasks and give them a thread of their own, polled with `ZMQPoller`. Calls on a closed
-/// socket throw ENOTSOCK.
+/// async tasks and give them a thread of their own, polled with `ZMQPoller`. Set options before
+/// `bind` and `connect` (see `ZMQSocket+Options.swift`). Calls on a closed socket throw ENOTSOCK.
 public final class ZMQSocket {
     /// The context is kept alive for as long as the socket: zmq_ctx_term waits for every socket.
     public let context: ZMQContext
