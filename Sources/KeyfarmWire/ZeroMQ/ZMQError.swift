@@ -16,6 +16,7 @@ public struct ZMQError: Error, CustomStringConvertible, Sendable {
     /// What we were doing when it failed, e.g. "binding tcp://127.0.0.1:5555".
     public let context: String
 
+    /// Makes an error for a failure found outside libzmq, or for tests.
     public init(code: Int32, context: String) {
         self.code = code
         self.context = context

@@ -65,8 +65,8 @@ extension ZMQSocket {
 
     /// Whether a whole message is waiting to be received (ZMQ_EVENTS has ZMQ_POLLIN), without blocking.
     ///
-    /// A reactor drains a socket with this after zmq_poll wakes it, because libzmq signals a
-    /// socket's readiness edge-triggered; false on a closed socket.
+    /// Lets a reactor drain every waiting message after one wake-up from `ZMQPoller` without
+    /// blocking; false on a closed socket.
     public var hasMoreToReceive: Bool {
         guard let events = try? intOption(ZMQ_EVENTS, "reading the socket's events") else { return false }
         return events & ZMQ_POLLIN != 0

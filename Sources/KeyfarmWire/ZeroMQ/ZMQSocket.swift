@@ -15,6 +15,7 @@ import Darwin
 public final class ZMQSocket {
     /// The context is kept alive for as long as the socket: zmq_ctx_term waits for every socket.
     public let context: ZMQContext
+    /// The messaging pattern the socket was opened for.
     public let type: ZMQSocketType
     private var socket: UnsafeMutableRawPointer?
 
