@@ -55,8 +55,8 @@ struct CommonOptions: ParsableArguments {
         valueName: "level"))
     var logLevel: String?
 
-    func logger() throws -> Logger {
-        let name = logLevel ?? CommandEnvironment.current["KEYFARM_LOG_LEVEL"] ?? "warning"
+    func logger(defaultLevel: String = "warning") throws -> Logger {
+        let name = logLevel ?? CommandEnvironment.current["KEYFARM_LOG_LEVEL"] ?? defaultLevel
         guard let level = Logger.Level(rawValue: name.lowercased()) else {
             throw CommandFailure("--log-level: \"\(name)\" is not a log level; allowed: trace, debug, info, notice, warning, error, critical",
                                  status: ExitStatus.usage)

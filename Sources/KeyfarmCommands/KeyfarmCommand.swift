@@ -21,7 +21,8 @@ public struct KeyfarmCommand: ParsableCommand {
             """,
         version: version,
         subcommands: [PlanCommand.self, SubmitCommand.self, StatusCommand.self, CancelCommand.self,
-                      MigrateCommand.self])
+                      RetryCommand.self, SmokeCommand.self, WorkersCommand.self, DrainCommand.self, UndrainCommand.self,
+                      CoordinatorCommand.self, WorkerCommand.self, MigrateCommand.self])
 
     public init() {}
 }

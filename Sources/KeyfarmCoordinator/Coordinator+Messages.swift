@@ -97,6 +97,14 @@ extension Coordinator {
                 roster.assign(lease.ref, to: identity)
                 limits[lease.ref] = (lease.attemptInRound, lease.maxAttempts)
                 reply.adopted.append(running)
+                if !running.providerRequestID.isEmpty {
+                    // A submission whose acknowledgement the crash may have swallowed: store it, then ack.
+                    try store.recordProviderRequest(lease.ref, provider: "", requestID: running.providerRequestID)
+                    var ack = SubmittedAckBody()
+                    ack.jobID = lease.ref.jobID
+                    ack.attempt = UInt32(lease.ref.attempt)
+                    pendingAcks.append((identity, .submittedAck(ack)))
+                }
             } else {
                 // Leased to it, but it does not run it (the ASSIGN was lost, or it restarted).
                 try recordLoss(lease.ref, limit: (lease.attemptInRound, lease.maxAttempts),
@@ -106,6 +114,8 @@ extension Coordinator {
         let adopted = Set(leases.map(\.ref))
         for (ref, running) in reported where !adopted.contains(ref) { reply.abandon.append(running) }
         send(.welcome(reply), to: identity)
+        for (target, message) in pendingAcks { send(message, to: target) }
+        pendingAcks.removeAll()
         try store.setWorkerStates([(worker.id, worker.draining || hello.draining ? "draining" : "ready")])
         logger.info("worker joined", metadata: ["worker.name": "\(hello.name)", "worker.slots": "\(hello.slots)",
                                                  "adopted": "\(reply.adopted.count)", "abandoned": "\(reply.abandon.count)"])

@@ -31,6 +31,7 @@ public final class Coordinator {
     var accepted: [AttemptRef] = []
     var progress: [AttemptRef: Double] = [:]
     var results: [(identity: [UInt8], body: ResultBody)] = []
+    var pendingAcks: [(identity: [UInt8], message: WireMessage)] = []
 
     /// The endpoint actually bound (useful with `tcp://127.0.0.1:*`).
     public private(set) var endpoint: String
@@ -60,7 +61,8 @@ public final class Coordinator {
     }
 
     /// Runs until `stop` is triggered. Throws only when the database or the socket fails for good.
-    public func run(until stop: StopSignal, onReady: () -> Void = {}) throws {
+    /// `onTurn` runs after every reactor turn (at least once a second): a place for watchdog pings.
+    public func run(until stop: StopSignal, onReady: () -> Void = {}, onTurn: () -> Void = {}) throws {
         try store.migrator.requireCurrent()
         try store.connection.listen(FarmStore.jobsChannel)
         try store.connection.listen(FarmStore.workersChannel)
@@ -83,6 +85,7 @@ public final class Coordinator {
             try sendHeartbeats()
             try renewLeases()
             try dispatch()
+            onTurn()
         }
         logger.info("coordinator stopping")
         socket.close()

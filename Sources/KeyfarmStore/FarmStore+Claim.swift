@@ -212,12 +212,13 @@ extension FarmStore {
     }
 
     /// Counts a failure against the worker that made the attempt, for the shot's blocklist.
+    /// Smoke jobs' failures are injected on purpose, so they never count.
     private func countFailure(jobID: Int64, attempt: Int, on connection: PostgresConnection) throws {
         try connection.execute("""
             INSERT INTO keyfarm.worker_shot_failures (worker_id, shot_id, failures, blocked_at)
             SELECT a.worker_id, j.shot_id, 1, CASE WHEN $3 <= 1 THEN now() END
             FROM keyfarm.attempts a JOIN keyfarm.jobs j ON j.id = a.job_id
-            WHERE a.job_id = $1 AND a.attempt = $2 AND a.worker_id IS NOT NULL
+            WHERE a.job_id = $1 AND a.attempt = $2 AND a.worker_id IS NOT NULL AND j.kind <> 'smoke'
             ON CONFLICT (worker_id, shot_id) DO UPDATE
             SET failures = keyfarm.worker_shot_failures.failures + 1,
                 blocked_at = CASE WHEN keyfarm.worker_shot_failures.failures + 1 >= $3

@@ -125,7 +125,8 @@ extension FarmStore {
     /// Stores a provider's request id with its attempt, before the worker may poll it.
     public func recordProviderRequest(_ ref: AttemptRef, provider: String, requestID: String) throws {
         try connection.execute("""
-            UPDATE keyfarm.attempts SET provider = $3, provider_request_id = $4 WHERE job_id = $1 AND attempt = $2
+            UPDATE keyfarm.attempts SET provider = COALESCE(NULLIF($3, ''), provider), provider_request_id = $4
+            WHERE job_id = $1 AND attempt = $2
             """, [ref.jobID, ref.attempt, provider, requestID])
     }
 

@@ -1,0 +1,150 @@
+import ArgumentParser
+import Foundation
+import KeyfarmCoordinator
+import KeyfarmStore
+import KeyfarmWire
+import KeyfarmWorker
+
+/// `keyfarm coordinator`: the dispatcher daemon.
+struct CoordinatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Run the coordinator: hand ready jobs to workers over ZeroMQ and record their results.",
+        discussion: """
+            Binds a ZeroMQ ROUTER socket that workers connect to (see proto/PROTOCOL.md), claims \
+            ready jobs from PostgreSQL for their free slots, and records every outcome in one \
+            transaction. A worker silent for --liveness heartbeats is lost: its attempts become \
+            `lost` and its jobs are requeued at once. On start-up it waits one liveness window for \
+            workers to reclaim the jobs the database says they hold. Under systemd (NOTIFY_SOCKET) \
+            it reports READY, STATUS and watchdog pings itself. SIGTERM or SIGINT stops it.
+            """)
+
+    @Option(help: ArgumentHelp("The endpoint to bind, e.g. tcp://0.0.0.0:5555.", valueName: "endpoint"))
+    var bind: String = "tcp://0.0.0.0:5555"
+
+    @Option(name: .customLong("heartbeat-ms"), help: ArgumentHelp("Heartbeat interval in milliseconds.", valueName: "ms"))
+    var heartbeatMilliseconds: Int = 1000
+
+    @Option(help: ArgumentHelp("Missed heartbeats after which a worker is lost.", valueName: "count"))
+    var liveness: Int = 3
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        guard (10...60_000).contains(heartbeatMilliseconds) else {
+            throw ValidationError("--heartbeat-ms must be between 10 and 60000")
+        }
+        guard (1...100).contains(liveness) else { throw ValidationError("--liveness must be between 1 and 100") }
+    }
+
+    func run() throws {
+        try reportingFailures {
+            let logger = try common.logger(defaultLevel: "info")
+            let store = try database.openStore(logger: logger)
+            var configuration = CoordinatorConfiguration(bind: bind)
+            configuration.heartbeatInterval = Double(heartbeatMilliseconds) / 1000
+            configuration.liveness = liveness
+            let coordinator: Coordinator
+            do {
+                coordinator = try Coordinator(configuration: configuration, store: store, logger: logger)
+            } catch {
+                throw CommandFailure("cannot bind \(bind): \(error)", status: ExitStatus.unavailable)
+            }
+            let stop = StopSignal()
+            stop.installAsHandler()
+            let notifier = SystemdNotifier(environment: CommandEnvironment.current)
+            var watchdog = Watchdog(notifier: notifier)
+            Console.current.printError("keyfarm: coordinator listening on \(coordinator.endpoint)")
+            try coordinator.run(until: stop, onReady: {
+                notifier.ready(status: "listening on \(coordinator.endpoint)")
+            }, onTurn: { watchdog.ping() })
+            notifier.stopping(status: "stopped")
+        }
+    }
+}
+
+/// `keyfarm worker`: the worker daemon.
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run a worker: take jobs from the coordinator and render them, up to --slots at once.",
+        discussion: """
+            Connects a ZeroMQ DEALER socket to the coordinator, says HELLO with its engines and \
+            slots, heartbeats both ways, and reconnects with back-off (1 s doubling to 32 s) when \
+            the coordinator goes quiet. Each job runs on its own thread. Results are kept until the \
+            coordinator acknowledges them, so neither side's crash loses one. SIGTERM drains: no new \
+            work, running jobs finish (long provider jobs are handed back), goodbye, exit 0. Under \
+            systemd (NOTIFY_SOCKET) it reports READY, STATUS, STOPPING and watchdog pings itself.
+            """)
+
+    @Option(help: ArgumentHelp("The coordinator's endpoint, e.g. tcp://farm:5555.", valueName: "endpoint"))
+    var connect: String
+
+    @Option(help: ArgumentHelp("This worker's name, unique in the farm (default: the host name).", valueName: "name"))
+    var name: String?
+
+    @Option(help: ArgumentHelp("Jobs run at once.", valueName: "count"))
+    var slots: Int = 1
+
+    @Option(help: ArgumentHelp("Capabilities offered, comma-separated (this build renders: smoke).", valueName: "list"))
+    var engines: String = "smoke"
+
+    @Option(help: ArgumentHelp("The farm's shared storage root (default: $KEYFARM_STORAGE, else under the user's data home).",
+                               valueName: "dir"))
+    var storage: String?
+
+    @Option(name: .customLong("heartbeat-ms"), help: ArgumentHelp("Heartbeat interval until the coordinator sets one.", valueName: "ms"))
+    var heartbeatMilliseconds: Int = 1000
+
+    @Option(name: .customLong("drain-timeout"), help: ArgumentHelp("Seconds a SIGTERM drain may take.", valueName: "seconds"))
+    var drainTimeout: Double = 900
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        guard (1...1024).contains(slots) else { throw ValidationError("--slots must be between 1 and 1024") }
+        guard (10...60_000).contains(heartbeatMilliseconds) else {
+            throw ValidationError("--heartbeat-ms must be between 10 and 60000")
+        }
+        if let name, name.isEmpty || name.contains("/") || name.count > 128 {
+            throw ValidationError("--name must be 1 to 128 characters without '/'")
+        }
+    }
+
+    func run() throws {
+        try reportingFailures {
+            let logger = try common.logger(defaultLevel: "info")
+            let environment = CommandEnvironment.current
+            let host = ProcessInfo.processInfo.hostName
+            let offered = engines.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            var configuration = WorkerConfiguration(
+                connect: connect, name: name ?? host, slots: slots, engines: offered,
+                storage: storage ?? WorkerConfiguration.defaultStorage(environment: environment),
+                version: KeyfarmCommand.version, host: host)
+            configuration.heartbeatInterval = Double(heartbeatMilliseconds) / 1000
+            configuration.drainTimeout = drainTimeout
+            let worker = try Worker(configuration: configuration, engines: ["smoke": SmokeEngine()], logger: logger,
+                                    notifier: SystemdNotifier(environment: environment))
+            let stop = StopSignal()
+            stop.installAsHandler()
+            Console.current.printError("keyfarm: worker \(configuration.name) connecting to \(connect) with \(slots) slot(s)")
+            let status = try worker.run(until: stop)
+            if status != 0 { throw ExitCode(status) }
+        }
+    }
+}
+
+/// Pings systemd's watchdog at the interval it asked for.
+struct Watchdog {
+    let notifier: SystemdNotifier
+    var last = ContinuousClock.now
+
+    init(notifier: SystemdNotifier) { self.notifier = notifier }
+
+    mutating func ping() {
+        guard let interval = notifier.watchdogInterval, ContinuousClock.now - last >= interval else { return }
+        last = ContinuousClock.now
+        notifier.watchdog()
+    }
+}
