@@ -44,6 +44,11 @@ public final class StopSignal: @unchecked Sendable {
     /// One signal per process: a later call replaces the earlier one.
     public func installAsHandler(for signals: [Int32] = [SIGTERM, SIGINT]) {
         signalWriteDescriptor = writeEnd
+        // A launcher may have left these blocked (a blocked signal would stay pending for ever).
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        for number in signals { sigaddset(&unblock, number) }
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         for number in signals {
             var action = sigaction()
             #if canImport(Glibc)

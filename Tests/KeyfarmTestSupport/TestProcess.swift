@@ -35,8 +35,9 @@ public enum TestProcess {
         let cEnvironment = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (cArguments + cEnvironment).forEach { free($0) } }
 
+        let attributes = SpawnAttributes()
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, path, &actions, nil, cArguments, cEnvironment)
+        let spawned = posix_spawn(&pid, path, &actions, &attributes.value, cArguments, cEnvironment)
         guard spawned == 0 else {
             throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "cannot run \(executable): \(String(cString: strerror(spawned)))"])
         }

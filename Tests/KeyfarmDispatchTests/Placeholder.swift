@@ -1,2 +1,0 @@
-import Testing
-@Test func KeyfarmDispatchTestsPlaceholder() { #expect(Bool(true)) }

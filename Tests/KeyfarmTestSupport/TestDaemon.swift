@@ -1,0 +1,114 @@
+import Foundation
+
+/// A long-running child process for fault tests (a coordinator, a worker): started with
+/// posix_spawn, its output in a file the test can read while it runs, killed for real.
+public final class TestDaemon: @unchecked Sendable {
+    public let pid: pid_t
+    public let logPath: String
+    private var exitStatus: Int32?
+
+    public init(_ executable: String, _ arguments: [String], environment: [String: String]) throws {
+        logPath = "/tmp/kf-daemon-\(UUID().uuidString.prefix(8)).log"
+        let fd = open(logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+        defer { close(fd) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, fd, 1)
+        posix_spawn_file_actions_adddup2(&actions, fd, 2)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        let attributes = SpawnAttributes()
+        var child: pid_t = 0
+        let spawned = posix_spawn(&child, executable, &actions, &attributes.value, argv, envp)
+        guard spawned == 0 else {
+            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "cannot run \(executable): \(String(cString: strerror(spawned)))"])
+        }
+        pid = child
+    }
+
+    deinit {
+        if exitStatus == nil { kill(pid, SIGKILL); var status: Int32 = 0; waitpid(pid, &status, 0) }
+        unlink(logPath)
+    }
+
+    /// What it printed so far.
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    public func signal(_ number: Int32) { kill(pid, number) }
+
+    /// Waits for the process to exit (up to `timeout`); its exit status, or nil if it still runs.
+    @discardableResult
+    public func wait(timeout: Duration) -> Int32? {
+        if let exitStatus { return exitStatus }
+        let deadline = ContinuousClock.now + timeout
+        var status: Int32 = 0
+        while ContinuousClock.now < deadline {
+            let waited = waitpid(pid, &status, WNOHANG)
+            if waited == pid {
+                let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+                exitStatus = code
+                return code
+            }
+            usleep(10_000)
+        }
+        return nil
+    }
+
+    /// SIGKILL, then reap.
+    public func killHard() {
+        kill(pid, SIGKILL)
+        wait(timeout: .seconds(10))
+    }
+
+    public var isRunning: Bool { wait(timeout: .zero) == nil }
+}
+
+/// Waits until `condition` holds, checking every 50 ms, for at most `timeout`; false on timeout.
+public func eventually(timeout: Duration = .seconds(30), _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        usleep(50_000)
+    }
+    return try condition()
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+public func freeLoopbackPort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = bind(fd, $0, length) }
+    }
+    withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Spawn attributes that start a child with no blocked signals and default handlers, whatever
+/// the test runner's threads blocked or ignored (a child inherits both through posix_spawn).
+final class SpawnAttributes {
+    var value = posix_spawnattr_t()
+
+    init() {
+        posix_spawnattr_init(&value)
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        posix_spawnattr_setsigmask(&value, &signals)
+        for number in [SIGTERM, SIGINT, SIGPIPE, SIGHUP, SIGCHLD] { sigaddset(&signals, number) }
+        posix_spawnattr_setsigdefault(&value, &signals)
+        posix_spawnattr_setflags(&value, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    }
+
+    deinit { posix_spawnattr_destroy(&value) }
+}
