@@ -102,6 +102,9 @@ struct WorkerCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
+    /// The capabilities this build has engines for.
+    static let renderable = ["smoke"]
+
     func validate() throws {
         guard (1...1024).contains(slots) else { throw ValidationError("--slots must be between 1 and 1024") }
         guard (10...60_000).contains(heartbeatMilliseconds) else {
@@ -109,6 +112,11 @@ struct WorkerCommand: ParsableCommand {
         }
         if let name, name.isEmpty || name.contains("/") || name.count > 128 {
             throw ValidationError("--name must be 1 to 128 characters without '/'")
+        }
+        let offered = engines.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let unknown = offered.filter { !Self.renderable.contains($0) }
+        guard unknown.isEmpty, !offered.isEmpty else {
+            throw ValidationError("--engines: \(unknown.isEmpty ? "empty" : unknown.joined(separator: ", ")) cannot be rendered by this build (it renders: \(Self.renderable.joined(separator: ", ")))")
         }
     }
 

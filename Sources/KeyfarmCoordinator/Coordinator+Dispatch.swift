@@ -11,7 +11,7 @@ extension Coordinator {
         do {
             let leases = try store.leases()
             unclaimedLeases = Dictionary(grouping: leases, by: \.workerName)
-            adoptionDeadline = now + roster.deadAfter
+            adoptionDeadline = now + roster.deadAfter + 1
             if !leases.isEmpty {
                 logger.info("waiting for workers to reclaim their jobs", metadata: [
                     "jobs": "\(leases.count)", "workers": "\(unclaimedLeases.count)", "seconds": "\(roster.deadAfter)"])

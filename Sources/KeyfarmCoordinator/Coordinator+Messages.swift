@@ -26,7 +26,7 @@ extension Coordinator {
                 // A worker we do not know (we restarted, or it was declared lost): it must say HELLO.
                 if case .disconnect = message { continue }
                 var reply = DisconnectBody()
-                reply.reason = "unknown worker; say HELLO"
+                reply.reason = "unknown worker"
                 send(.disconnect(reply), to: identity)
                 if case .result(let result) = message { results.append((identity, result)) }
                 continue
@@ -75,13 +75,22 @@ extension Coordinator {
                 "worker.identity": "\(WireMessage.describe(identity: identity))", "slots": "\(hello.slots)"])
             return
         }
-        // If the same worker was connected under another identity, its old session ends here.
+        // The same name on another identity: a second live process is refused; a silent one
+        // (the same machine after a restart) or the same instance reconnecting is replaced.
         if let previous = roster.member(named: hello.name), previous.identity != identity {
+            if previous.instance != hello.instance && roster.isAlive(previous.identity, now: now) {
+                logger.error("refused a worker: another live instance uses its name", metadata: [
+                    "worker.name": "\(hello.name)", "worker.identity": "\(WireMessage.describe(identity: identity))"])
+                var refusal = DisconnectBody()
+                refusal.reason = "name in use"
+                try? socket.send([identity] + WireMessage.disconnect(refusal).frames(), dontWait: true)
+                return
+            }
             roster.remove(previous.identity)
         }
         let worker = try store.connectWorker(name: hello.name, host: hello.host, version: hello.version,
                                              engines: hello.engines, slots: Int(hello.slots), instance: hello.instance)
-        roster.join(identity: identity, workerID: worker.id, name: hello.name, engines: hello.engines,
+        roster.join(identity: identity, workerID: worker.id, name: hello.name, instance: hello.instance, engines: hello.engines,
                     slots: Int(hello.slots), draining: worker.draining || hello.draining, now: now)
         unclaimedLeases[hello.name] = nil
         // The database says which attempts are this worker's; the worker says which it runs.
@@ -159,7 +168,8 @@ extension Coordinator {
         case .succeeded:
             let artifact = result.artifacts.first
             outcome = try store.completeSuccess(jobID: ref.jobID, attempt: ref.attempt, artifactPath: artifact?.path,
-                                                artifactSHA256: artifact?.sha256, charge: charge)
+                                                artifactSHA256: artifact?.sha256, charge: charge,
+                                                artifactsJSON: Self.json(result.artifacts))
         case .handedBack:
             outcome = try store.handBack(jobID: ref.jobID, attempt: ref.attempt,
                                          providerRequestID: result.providerRequestID.isEmpty ? nil : result.providerRequestID)
@@ -179,6 +189,17 @@ extension Coordinator {
         }
         logger.debug("recorded result", metadata: ["job.id": "\(ref.jobID)", "job.attempt": "\(ref.attempt)",
                                                     "outcome": "\(outcome)"])
+    }
+}
+
+extension Coordinator {
+    /// Artifacts as the JSON array stored with a job and handed to its dependants as `inputs`.
+    static func json(_ artifacts: [ArtifactBody]) -> String {
+        let objects: [[String: Any]] = artifacts.map {
+            ["path": $0.path, "sha256": $0.sha256, "bytes": $0.bytes, "media_type": $0.mediaType]
+        }
+        guard let data = try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys]) else { return "[]" }
+        return String(decoding: data, as: UTF8.self)
     }
 }
 

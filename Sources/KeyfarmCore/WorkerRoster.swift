@@ -24,6 +24,8 @@ public struct WorkerRoster: Sendable {
         public var identity: [UInt8]
         public var workerID: Int64
         public var name: String
+        /// Random per worker process: a new one is a restart.
+        public var instance: String
         public var engines: [String]
         public var slots: Int
         public var running: Set<AttemptRef>
@@ -50,8 +52,8 @@ public struct WorkerRoster: Sendable {
     /// Adds a worker that said HELLO. A member of the same name on another identity (the same
     /// worker reconnected, or restarted) is removed and returned, with what it was running.
     @discardableResult
-    public mutating func join(identity: [UInt8], workerID: Int64, name: String, engines: [String], slots: Int,
-                              draining: Bool, now: Double) -> Member? {
+    public mutating func join(identity: [UInt8], workerID: Int64, name: String, instance: String = "",
+                              engines: [String], slots: Int, draining: Bool, now: Double) -> Member? {
         var replaced: Member?
         if let previous = members.values.first(where: { $0.name == name && $0.identity != identity }) {
             replaced = remove(previous.identity)
@@ -59,7 +61,8 @@ public struct WorkerRoster: Sendable {
         if let same = members[identity] {
             for ref in same.running { holders[ref] = nil }
         }
-        members[identity] = Member(identity: identity, workerID: workerID, name: name, engines: engines, slots: slots,
+        members[identity] = Member(identity: identity, workerID: workerID, name: name, instance: instance,
+                                   engines: engines, slots: slots,
                                    running: [], draining: draining, lastHeard: now, lastSent: now)
         return replaced
     }
@@ -119,6 +122,12 @@ public struct WorkerRoster: Sendable {
     public func member(_ identity: [UInt8]) -> Member? { members[identity] }
 
     public func member(named name: String) -> Member? { members.values.first { $0.name == name } }
+
+    /// Whether a member was heard from within the liveness window.
+    public func isAlive(_ identity: [UInt8], now: Double) -> Bool {
+        guard let member = members[identity] else { return false }
+        return now - member.lastHeard <= deadAfter
+    }
 
     public var totalFreeSlots: Int { members.values.reduce(0) { $0 + $1.freeSlots } }
 

@@ -81,7 +81,14 @@ extension FarmStore {
                 RETURNING id, job_id
             )
             SELECT leased.id, attempt.id AS attempt_id, leased.attempts, leased.job_key, leased.kind, leased.engine,
-                   leased.priority, leased.spec::text AS spec, leased.lease_expires_at, leased.max_attempts,
+                   leased.priority, leased.lease_expires_at, leased.max_attempts,
+                   -- A job with dependencies also gets `inputs`: each dependency's artifacts.
+                   (CASE WHEN EXISTS (SELECT 1 FROM keyfarm.job_dependencies jd WHERE jd.job_id = leased.id)
+                         THEN leased.spec || jsonb_build_object('inputs',
+                              (SELECT jsonb_object_agg(d.job_key, d.artifacts)
+                                 FROM keyfarm.job_dependencies jd JOIN keyfarm.jobs d ON d.id = jd.depends_on
+                                WHERE jd.job_id = leased.id))
+                         ELSE leased.spec END)::text AS spec,
                    leased.attempts - leased.attempt_base AS attempt_in_round, l.name AS shot_list, l.project,
                    (SELECT a.provider_request_id FROM keyfarm.attempts a
                      WHERE a.job_id = leased.id AND a.provider_request_id IS NOT NULL AND a.outcome IN ('lost', 'handed_back')
@@ -105,15 +112,15 @@ extension FarmStore {
     /// were waiting only for this one, all in one transaction. A completion for an attempt that
     /// no longer owns the job changes nothing but still books the credits it cost.
     public func completeSuccess(jobID: Int64, attempt: Int, artifactPath: String?, artifactSHA256: String?,
-                                charge: Charge?) throws -> CompletionOutcome {
+                                charge: Charge?, artifactsJSON: String = "[]") throws -> CompletionOutcome {
         try connection.transaction { connection in
             let job = try connection.execute("""
                 UPDATE keyfarm.jobs SET state = 'succeeded', progress = 1, artifact_path = $3, artifact_sha256 = $4,
-                       lease_expires_at = NULL, last_error = NULL, last_error_class = NULL,
+                       artifacts = $5::jsonb, lease_expires_at = NULL, last_error = NULL, last_error_class = NULL,
                        finished_at = now(), updated_at = now()
                 WHERE id = $1 AND attempts = $2 AND state IN ('leased', 'running')
                 RETURNING id
-                """, [jobID, attempt, artifactPath, artifactSHA256]).rows
+                """, [jobID, attempt, artifactPath, artifactSHA256, artifactsJSON]).rows
             let attemptID = try closeAttempt(jobID: jobID, attempt: attempt, outcome: "succeeded", errorClass: nil,
                                              error: nil, artifactPath: artifactPath, artifactSHA256: artifactSHA256,
                                              charge: charge, on: connection)

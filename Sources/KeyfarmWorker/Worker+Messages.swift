@@ -18,7 +18,18 @@ extension Worker {
             case .welcome(let body): welcome(body)
             case .assign(let body): try start(body)
             case .cancel(let body):
-                running[AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))]?.control.cancel()
+                let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
+                if let entry = running[ref] {
+                    entry.control.cancel()
+                } else if unacknowledged[ref] == nil {
+                    // Not ours (any more): every accepted ASSIGN ends in one RESULT, so answer it.
+                    var result = ResultBody()
+                    result.jobID = body.jobID
+                    result.attempt = body.attempt
+                    result.outcome = .cancelled
+                    result.error = "not running on this worker"
+                    send(.result(result))
+                }
             case .resultAck(let body):
                 unacknowledged[AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))] = nil
             case .submittedAck(let body):
@@ -28,7 +39,12 @@ extension Worker {
                 logger.info(body.draining ? "drained by the coordinator" : "undrained", metadata: ["reason": "\(body.reason)"])
                 notifier.status(body.draining ? "drained: \(body.reason)" : "ready")
             case .disconnect(let body):
-                dropConnection(reason: "coordinator: \(body.reason)", immediately: true)
+                if body.reason == "name in use" {
+                    logger.error("another live worker uses the name \(configuration.name); retrying after the back-off")
+                    dropConnection(reason: "coordinator: name in use")
+                } else {
+                    dropConnection(reason: "coordinator: \(body.reason)", immediately: true)
+                }
                 return
             case .heartbeat:
                 break
@@ -43,16 +59,14 @@ extension Worker {
         reconnectDelay = configuration.reconnectMinimum
         if body.heartbeatIntervalMs > 0 { heartbeatInterval = Double(body.heartbeatIntervalMs) / 1000 }
         if body.liveness > 0 { liveness = Int(body.liveness) }
+        // Abandoned attempts stop; their RESULT still goes (as CANCELLED) so any credits are booked.
         for job in body.abandon {
             let ref = AttemptRef(jobID: job.jobID, attempt: Int(job.attempt))
             running[ref]?.control.cancel()
             running[ref]?.abandoned = true
-            unacknowledged[ref] = nil
         }
         // Results the coordinator may not have recorded: send them again; repeats are harmless.
-        for result in unacknowledged.values.sorted(by: { ($0.jobID, $0.attempt) < ($1.jobID, $1.attempt) }) {
-            send(.result(result))
-        }
+        resendUnacknowledged()
         if everWelcomed {
             notifier.status("connected to \(configuration.connect)")
         } else {
@@ -126,10 +140,13 @@ extension Worker {
             case .result(var body):
                 let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
                 let entry = running.removeValue(forKey: ref)
-                if entry?.abandoned == true { continue }
+                if entry?.abandoned == true && body.outcome != .succeeded { body.outcome = .cancelled }
                 if body.providerRequestID.isEmpty, let id = entry?.providerRequestID { body.providerRequestID = id }
                 unacknowledged[ref] = body
-                if welcomed { send(.result(body)) }
+                if welcomed {
+                    send(.result(body))
+                    if nextResend == .infinity { nextResend = now + heartbeatInterval * Double(liveness) }
+                }
                 if stopping { notifier.status("draining: \(running.count) job(s) running") }
             default:
                 break

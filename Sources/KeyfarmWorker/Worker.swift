@@ -43,6 +43,7 @@ public final class Worker {
     var stopping = false
     var stopDeadline: Double = .infinity
     var nextWatchdog: Double = 0
+    var nextResend: Double = .infinity
 
     public init(configuration: WorkerConfiguration, engines: [String: any JobEngine], logger: Logger,
                 notifier: SystemdNotifier, context: ZMQContext = .shared) throws {
@@ -86,6 +87,7 @@ public final class Worker {
             if let dealerItem, ready.contains(dealerItem) { try receiveFromCoordinator() }
             checkCoordinatorLiveness()
             if welcomed && now - lastSent >= heartbeatInterval { sendHeartbeat() }
+            if welcomed && now >= nextResend { resendUnacknowledged() }
             if let interval = notifier.watchdogInterval, now >= nextWatchdog {
                 notifier.watchdog()
                 nextWatchdog = now + Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
@@ -104,7 +106,7 @@ public final class Worker {
     private func pollTimeout() -> Duration {
         var deadline = now + 1
         if dealer == nil { deadline = min(deadline, nextConnect) }
-        if welcomed { deadline = min(deadline, lastSent + heartbeatInterval) }
+        if welcomed { deadline = min(deadline, lastSent + heartbeatInterval, nextResend) }
         if dealer != nil { deadline = min(deadline, lastHeard + heartbeatInterval * Double(liveness) + 0.001) }
         if notifier.watchdogInterval != nil { deadline = min(deadline, nextWatchdog) }
         if stopping { deadline = min(deadline, stopDeadline) }
@@ -120,7 +122,7 @@ public final class Worker {
         if welcomed {
             var body = DrainBody()
             body.draining = true
-            body.reason = "worker shutting down"
+            body.reason = "shutdown"
             send(.drain(body))
         }
     }
@@ -128,7 +130,7 @@ public final class Worker {
     private func finish(status: Int32) -> Int32 {
         if welcomed {
             var body = DisconnectBody()
-            body.reason = "worker shutting down"
+            body.reason = "shutdown"
             send(.disconnect(body))
         }
         notifier.stopping(status: "stopped")
@@ -160,14 +162,24 @@ public final class Worker {
         hello.slots = UInt32(configuration.slots)
         hello.instance = instance
         hello.draining = draining
-        hello.running = running.filter { !$0.value.abandoned }.map { ref, entry in
+        // Every attempt it still holds: running ones, and finished ones whose RESULT is unacknowledged.
+        let runningJobs = running.filter { !$0.value.abandoned }.map { ref, entry in
             var job = RunningJobBody()
             job.jobID = ref.jobID
             job.attempt = UInt32(ref.attempt)
             job.providerRequestID = entry.providerRequestID
             job.progress = Float(entry.progress)
             return job
-        }.sorted { ($0.jobID, $0.attempt) < ($1.jobID, $1.attempt) }
+        }
+        let finishedJobs = unacknowledged.map { ref, result in
+            var job = RunningJobBody()
+            job.jobID = ref.jobID
+            job.attempt = UInt32(ref.attempt)
+            job.providerRequestID = result.providerRequestID
+            job.progress = 1
+            return job
+        }
+        hello.running = (runningJobs + finishedJobs).sorted { ($0.jobID, $0.attempt) < ($1.jobID, $1.attempt) }
         send(.hello(hello))
         logger.debug("connecting", metadata: ["endpoint": "\(configuration.connect)", "connection": "\(connections)"])
     }
@@ -197,6 +209,14 @@ public final class Worker {
         } catch {
             logger.debug("cannot send", metadata: ["command": "\(message.command.rawValue)", "error": "\(error)"])
         }
+    }
+
+    /// Sends every unacknowledged RESULT again; the coordinator records each attempt once.
+    func resendUnacknowledged() {
+        for result in unacknowledged.values.sorted(by: { ($0.jobID, $0.attempt) < ($1.jobID, $1.attempt) }) {
+            send(.result(result))
+        }
+        nextResend = unacknowledged.isEmpty ? .infinity : now + heartbeatInterval * Double(liveness)
     }
 
     private func sendHeartbeat() {

@@ -7,6 +7,8 @@ extension Migration {
     -- Attempts before this number belong to earlier rounds (`keyfarm retry` starts a new one):
     -- max_attempts limits attempts - attempt_base.
     ALTER TABLE keyfarm.jobs ADD COLUMN attempt_base int NOT NULL DEFAULT 0;
+    -- Every artifact of the succeeded attempt: [{"path", "sha256", "bytes", "media_type"}].
+    ALTER TABLE keyfarm.jobs ADD COLUMN artifacts jsonb NOT NULL DEFAULT '[]';
 
     ALTER TABLE keyfarm.workers ADD COLUMN draining boolean NOT NULL DEFAULT false;
     ALTER TABLE keyfarm.workers ADD COLUMN instance text;

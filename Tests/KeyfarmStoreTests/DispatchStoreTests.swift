@@ -1,0 +1,87 @@
+import Foundation
+import KeyfarmCore
+import KeyfarmStore
+import Testing
+
+@Suite struct DispatchStoreTests {
+    /// Three segment jobs of one shot, all ready at once.
+    let threeSegments = wideList(name: "three", shots: 1, segments: 3)
+
+    @Test func aWorkerThatFailsAShotThreeTimesIsNotGivenItAgain() throws {
+        let store = try freshStore()
+        _ = try store.submit(try planned(threeSegments), sourcePath: "/t.yaml", sourceText: "", replace: false)
+        let bad = try store.registerWorker(name: "bad", host: nil, version: nil, engines: ["*"], slots: 1)
+        let good = try store.registerWorker(name: "good", host: nil, version: nil, engines: ["*"], slots: 1)
+        for round in 1...3 {
+            let job = try #require(try store.claim(workerID: bad, capabilities: ["interpolate"], limit: 1, leaseSeconds: 30).first)
+            _ = try store.completeFailure(jobID: job.jobID, attempt: job.attempt, errorClass: .transient,
+                                          error: "disk full (round \(round))", retryAfter: 0)
+        }
+        #expect(try store.claim(workerID: bad, capabilities: ["interpolate"], limit: 3, leaseSeconds: 30).isEmpty)
+        #expect(try store.claim(workerID: good, capabilities: ["interpolate"], limit: 3, leaseSeconds: 30).count == 3)
+        let workers = try store.workers()
+        #expect(workers.first { $0.name == "bad" }?.blocklistedShots == ["three/s0"])
+        #expect(workers.first { $0.name == "good" }?.blocklistedShots == [])
+    }
+
+    @Test func rateLimitsAndLostWorkersDoNotCountTowardsTheBlocklist() throws {
+        let store = try freshStore()
+        _ = try store.submit(try planned(threeSegments), sourcePath: "/t.yaml", sourceText: "", replace: false)
+        let worker = try store.registerWorker(name: "w", host: nil, version: nil, engines: ["*"], slots: 1)
+        for errorClass in [ErrorClass.rateLimited, .lost, .rateLimited] {
+            let job = try #require(try store.claim(workerID: worker, capabilities: ["interpolate"], limit: 1, leaseSeconds: 30).first)
+            _ = try store.completeFailure(jobID: job.jobID, attempt: job.attempt, errorClass: errorClass, error: "x", retryAfter: 0)
+        }
+        #expect(try store.claim(workerID: worker, capabilities: ["interpolate"], limit: 1, leaseSeconds: 30).count == 1)
+    }
+
+    @Test func dependantsReceiveTheirDependenciesArtifactsAsInputs() throws {
+        let store = try freshStore()
+        _ = try store.submit(try planned(chainedList), sourcePath: "/c.yaml", sourceText: "", replace: false)
+        let worker = try store.registerWorker(name: "w", host: nil, version: nil, engines: ["*"], slots: 4)
+        let first = try #require(try store.claim(workerID: worker, capabilities: ["*"], limit: 1, leaseSeconds: 30).first)
+        #expect(!first.spec.contains("inputs"))
+        _ = try store.completeSuccess(jobID: first.jobID, attempt: 1, artifactPath: "chained/sh010/s0.mp4", artifactSHA256: "ab",
+                                      charge: nil, artifactsJSON: #"[{"bytes": 10, "media_type": "video/mp4", "path": "chained/sh010/s0.mp4", "sha256": "ab"}]"#)
+        let second = try #require(try store.claim(workerID: worker, capabilities: ["*"], limit: 1, leaseSeconds: 30).first)
+        let spec = try #require(try JSONSerialization.jsonObject(with: Data(second.spec.utf8)) as? [String: Any])
+        let inputs = try #require(spec["inputs"] as? [String: [[String: Any]]])
+        #expect(inputs["sh010/s0"]?.first?["path"] as? String == "chained/sh010/s0.mp4")
+        #expect(inputs["sh010/s0"]?.first?["bytes"] as? Int == 10)
+    }
+
+    @Test func retryGivesFailedJobsAFreshRoundAndTheirDependantsWaitAgain() throws {
+        let store = try freshStore()
+        _ = try store.submit(try planned(chainedList), sourcePath: "/c.yaml", sourceText: "", replace: false)
+        let worker = try store.registerWorker(name: "w", host: nil, version: nil, engines: ["*"], slots: 4)
+        let job = try #require(try store.claim(workerID: worker, capabilities: ["*"], limit: 1, leaseSeconds: 30).first)
+        _ = try store.completeFailure(jobID: job.jobID, attempt: 1, errorClass: .invalid, error: "bad prompt", retryAfter: nil)
+        #expect(try store.jobState("sh010/stitch") == "failed")
+        #expect(try store.retryFailed(name: "chained", project: nil, jobKey: nil) == 3)
+        #expect(try store.jobState("sh010/s0") == "queued")
+        #expect(try store.jobState("sh010/s1") == "waiting")
+        #expect(try store.jobState("sh010/stitch") == "waiting")
+        let again = try #require(try store.claim(workerID: worker, capabilities: ["*"], limit: 1, leaseSeconds: 30).first)
+        #expect(again.attempt == 2 && again.attemptInRound == 1)
+        // Two failures in the new round exhaust max_attempts (2) again.
+        _ = try store.completeFailure(jobID: again.jobID, attempt: 2, errorClass: .transient, error: "503", retryAfter: 0)
+        let third = try #require(try store.claim(workerID: worker, capabilities: ["*"], limit: 1, leaseSeconds: 30).first)
+        let outcome = try store.completeFailure(jobID: third.jobID, attempt: 3, errorClass: .transient, error: "503", retryAfter: 0)
+        guard case .failed = outcome else { Issue.record("expected failure, got \(outcome)"); return }
+        #expect(try store.retryFailed(name: "chained", project: nil, jobKey: nil) == 3)
+    }
+
+    @Test func aHandedBackJobIsRequeuedWithoutCostingAnAttempt() throws {
+        let store = try freshStore()
+        _ = try store.submit(try planned(chainedList), sourcePath: "/c.yaml", sourceText: "", replace: false)
+        let worker = try store.registerWorker(name: "w", host: nil, version: nil, engines: ["*"], slots: 4)
+        let job = try #require(try store.claim(workerID: worker, capabilities: ["*"], limit: 1, leaseSeconds: 30).first)
+        let outcome = try store.handBack(jobID: job.jobID, attempt: 1, providerRequestID: "gen-42")
+        guard case .retrying = outcome else { Issue.record("expected a requeue, got \(outcome)"); return }
+        let again = try #require(try store.claim(workerID: worker, capabilities: ["*"], limit: 1, leaseSeconds: 30).first)
+        #expect(again.attempt == 2)
+        #expect(again.attemptInRound == 1)
+        #expect(again.resumeProviderRequestID == "gen-42")
+        #expect(try store.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE outcome = 'handed_back' AND provider_request_id = 'gen-42'") == 1)
+    }
+}
