@@ -21,7 +21,7 @@ public struct KeyfarmCommand: ParsableCommand {
             """,
         version: version,
         subcommands: [PlanCommand.self, SubmitCommand.self, StatusCommand.self, CancelCommand.self,
-                      RetryCommand.self, SmokeCommand.self, WorkersCommand.self, DrainCommand.self, UndrainCommand.self,
+                      RetryCommand.self, SmokeCommand.self, BenchCommand.self, WorkersCommand.self, DrainCommand.self, UndrainCommand.self,
                       CoordinatorCommand.self, WorkerCommand.self, MigrateCommand.self])
 
     public init() {}

@@ -105,17 +105,30 @@ extension Coordinator {
         }
     }
 
-    /// Claims ready jobs for workers with free slots and sends them ASSIGN.
+    /// Claims ready jobs for workers with free slots (all claims of a turn in one transaction)
+    /// and, once that commits, sends them ASSIGN.
     func dispatch() throws {
         let current = now
         guard roster.totalFreeSlots > 0, wantClaim || current >= nextClaim else { return }
         wantClaim = false
         nextClaim = current + configuration.claimPollInterval
-        for member in roster.withFreeSlots {
-            let jobs = try store.claim(workerID: member.workerID, capabilities: member.engines, limit: member.freeSlots,
-                                       leaseSeconds: configuration.leaseSeconds)
-            if jobs.count == member.freeSlots { wantClaim = true }
-            for job in jobs {
+        // One claim per set of workers offering the same capabilities, slots interleaved.
+        let groups = Dictionary(grouping: roster.withFreeSlots, by: { $0.engines.sorted() })
+        var claimed: [(member: WorkerRoster.Member, job: ClaimedJob)] = []
+        try store.connection.transaction { _ in
+            for (engines, members) in groups.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+                var slots: [Int64] = []
+                for round in 0..<(members.map(\.freeSlots).max() ?? 0) {
+                    for member in members where member.freeSlots > round { slots.append(member.workerID) }
+                }
+                let byID = Dictionary(uniqueKeysWithValues: members.map { ($0.workerID, $0) })
+                let jobs = try store.claim(slots: slots, capabilities: engines, leaseSeconds: configuration.leaseSeconds)
+                if jobs.count == slots.count { wantClaim = true }
+                for (workerID, job) in jobs { if let member = byID[workerID] { claimed.append((member, job)) } }
+            }
+        }
+        for (member, job) in claimed {
+            do {
                 let ref = AttemptRef(jobID: job.jobID, attempt: job.attempt)
                 roster.assign(ref, to: member.identity)
                 limits[ref] = (job.attemptInRound, job.maxAttempts)

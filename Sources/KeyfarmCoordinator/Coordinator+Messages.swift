@@ -35,7 +35,7 @@ extension Coordinator {
             case .heartbeat(let beat):
                 if beat.draining { roster.setDraining(identity, true) }
             case .accepted(let body):
-                accepted.append(AttemptRef(jobID: body.jobID, attempt: Int(body.attempt)))
+                accepted.append((AttemptRef(jobID: body.jobID, attempt: Int(body.attempt)), body.receivedAtUnixUs))
             case .progress(let body):
                 progress[AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))] = Double(body.fraction)
             case .submitted(let body):
@@ -144,8 +144,26 @@ extension Coordinator {
         guard !results.isEmpty else { return }
         let batch = results
         results.removeAll(keepingCapacity: true)
-        for (identity, result) in batch {
-            try record(result)
+        // One transaction (one WAL flush) for the whole turn's results; each result nests in a
+        // savepoint. Acknowledgements go only after the commit.
+        var recorded: [(identity: [UInt8], body: ResultBody)] = []
+        do {
+            try store.connection.transaction { _ in
+                for entry in batch {
+                    do {
+                        try record(entry.body)
+                        recorded.append(entry)
+                    } catch {
+                        logger.error("cannot record a result; the worker will send it again", metadata: [
+                            "job.id": "\(entry.body.jobID)", "job.attempt": "\(entry.body.attempt)", "error": "\(error)"])
+                    }
+                }
+            }
+        } catch {
+            logger.error("cannot commit a batch of results; workers will send them again", metadata: ["error": "\(error)"])
+            recorded = []
+        }
+        for (identity, result) in recorded {
             var ack = ResultAckBody()
             ack.jobID = result.jobID
             ack.attempt = result.attempt

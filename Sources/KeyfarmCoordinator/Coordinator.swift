@@ -28,7 +28,7 @@ public final class Coordinator {
     var cancelledLists: [Int64] = []
     var drainChanges: [String] = []
     // Batched per reactor turn.
-    var accepted: [AttemptRef] = []
+    var accepted: [(ref: AttemptRef, receivedAtMicroseconds: Int64)] = []
     var progress: [AttemptRef: Double] = [:]
     var results: [(identity: [UInt8], body: ResultBody)] = []
     var pendingAcks: [(identity: [UInt8], message: WireMessage)] = []
@@ -85,6 +85,9 @@ public final class Coordinator {
             try sendHeartbeats()
             try renewLeases()
             try dispatch()
+            // Queries this turn may have read notifications into libpq's queue, where the
+            // socket no longer shows them: collect them now, or a submit could wait a poll interval.
+            try readNotifications()
             onTurn()
         }
         logger.info("coordinator stopping")

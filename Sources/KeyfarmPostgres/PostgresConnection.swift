@@ -9,6 +9,7 @@ import Logging
 /// the connection to a thread of its own.
 public final class PostgresConnection {
     private var connection: OpaquePointer?
+    private var savepointDepth = 0
     private let logger: Logger
 
     /// Connects with a `postgresql://` URL or a `key=value` conninfo; PG* environment variables
@@ -95,9 +96,32 @@ public final class PostgresConnection {
         _ = try consume(PQexec(connection, sql), connection: connection, context: context)
     }
 
+    /// Whether a transaction is open on this connection.
+    public var isInTransaction: Bool {
+        guard let connection else { return false }
+        return PQtransactionStatus(connection) != PQTRANS_IDLE
+    }
+
     /// Runs `body` inside BEGIN ... COMMIT; rolls back and rethrows the original error if anything throws.
     /// A COMMIT that the server turns into a rollback (the transaction had failed) throws too.
+    /// Inside an open transaction it nests as a SAVEPOINT: an error undoes only the body's work,
+    /// and the outer transaction's COMMIT decides the rest (this is how callers group commits).
     public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        if isInTransaction {
+            savepointDepth += 1
+            defer { savepointDepth -= 1 }
+            let name = "keyfarm_savepoint_\(savepointDepth)"
+            try execute("SAVEPOINT " + name)
+            let value: T
+            do {
+                value = try body(self)
+            } catch {
+                _ = try? execute("ROLLBACK TO SAVEPOINT " + name)
+                throw error
+            }
+            try execute("RELEASE SAVEPOINT " + name)
+            return value
+        }
         try execute("BEGIN")
         let value: T
         do {

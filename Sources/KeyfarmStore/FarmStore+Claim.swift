@@ -108,6 +108,70 @@ extension FarmStore {
         }
     }
 
+    /// Claims for many workers with the same capabilities in one statement: `slots` holds a
+    /// worker id per free slot (interleaved, so that a few jobs spread across workers), and the
+    /// highest-priority ready jobs are paired with them in order. A pairing the blocklist forbids
+    /// is skipped (that job stays queued for another claim). Returns each claimed job's worker.
+    public func claim(slots: [Int64], capabilities: [String], leaseSeconds: Double) throws -> [(workerID: Int64, job: ClaimedJob)] {
+        guard !slots.isEmpty, !capabilities.isEmpty else { return [] }
+        let rows = try connection.execute("""
+            WITH slots AS (
+                SELECT s.worker_id, s.ord FROM unnest($1::bigint[]) WITH ORDINALITY AS s(worker_id, ord)
+            ), picked AS (
+                SELECT j.id, j.priority, j.queued_at, j.shot_id FROM keyfarm.jobs j
+                WHERE j.state = 'queued' AND j.not_before <= now()
+                  AND (j.requires = ANY($2::text[])
+                       OR split_part(j.requires, '/', 1) || '/*' = ANY($2::text[])
+                       OR '*' = ANY($2::text[]))
+                ORDER BY j.priority DESC, j.queued_at, j.id
+                LIMIT $4
+                FOR UPDATE SKIP LOCKED
+            ), paired AS (
+                SELECT n.id, s.worker_id FROM (
+                    SELECT p.id, p.shot_id, row_number() OVER (ORDER BY p.priority DESC, p.queued_at, p.id) AS ord FROM picked p
+                ) n JOIN slots s ON s.ord = n.ord
+                WHERE NOT EXISTS (SELECT 1 FROM keyfarm.worker_shot_failures b
+                                  WHERE b.worker_id = s.worker_id AND b.shot_id = n.shot_id AND b.blocked_at IS NOT NULL)
+            ), leased AS (
+                UPDATE keyfarm.jobs j
+                SET state = 'leased', attempts = j.attempts + 1, worker_id = paired.worker_id, progress = 0, updated_at = now(),
+                    lease_expires_at = now() + make_interval(secs => $3::float8)
+                FROM paired WHERE j.id = paired.id
+                RETURNING j.id, j.attempts, j.job_key, j.kind, j.engine, j.priority, j.spec, j.lease_expires_at,
+                          j.max_attempts, j.attempt_base, j.shot_list_id, j.worker_id
+            ), attempt AS (
+                INSERT INTO keyfarm.attempts (job_id, attempt, worker_id, lease_expires_at)
+                SELECT id, attempts, worker_id, lease_expires_at FROM leased
+                RETURNING id, job_id
+            )
+            SELECT leased.id, leased.worker_id, attempt.id AS attempt_id, leased.attempts, leased.job_key, leased.kind,
+                   leased.engine, leased.priority, leased.lease_expires_at, leased.max_attempts,
+                   (CASE WHEN EXISTS (SELECT 1 FROM keyfarm.job_dependencies jd WHERE jd.job_id = leased.id)
+                         THEN leased.spec || jsonb_build_object('inputs',
+                              (SELECT jsonb_object_agg(d.job_key, d.artifacts)
+                                 FROM keyfarm.job_dependencies jd JOIN keyfarm.jobs d ON d.id = jd.depends_on
+                                WHERE jd.job_id = leased.id))
+                         ELSE leased.spec END)::text AS spec,
+                   leased.attempts - leased.attempt_base AS attempt_in_round, l.name AS shot_list, l.project,
+                   (SELECT a.provider_request_id FROM keyfarm.attempts a
+                     WHERE a.job_id = leased.id AND a.provider_request_id IS NOT NULL AND a.outcome IN ('lost', 'handed_back')
+                     ORDER BY a.attempt DESC LIMIT 1) AS resume_request
+            FROM leased JOIN attempt ON attempt.job_id = leased.id
+            JOIN keyfarm.shot_lists l ON l.id = leased.shot_list_id
+            ORDER BY leased.priority DESC, leased.id
+            """, [slots, capabilities, leaseSeconds, slots.count]).rows
+        return try rows.map { row in
+            (try row.decode("worker_id", as: Int64.self),
+             ClaimedJob(jobID: try row.decode("id"), attemptID: try row.decode("attempt_id"),
+                        attempt: try row.decode("attempts"), key: try row.decode("job_key"), kind: try row.decode("kind"),
+                        engine: try row.decode("engine", as: String?.self), priority: try row.decode("priority"),
+                        spec: try row.decode("spec"), leaseExpiresAt: try row.decode("lease_expires_at"),
+                        maxAttempts: try row.decode("max_attempts"), attemptInRound: try row.decode("attempt_in_round"),
+                        shotList: try row.decode("shot_list"), project: try row.decode("project"),
+                        resumeProviderRequestID: try row.decode("resume_request", as: String?.self)))
+        }
+    }
+
     /// Records a successful attempt, its artifact and its charge, and releases the jobs that
     /// were waiting only for this one, all in one transaction. A completion for an attempt that
     /// no longer owns the job changes nothing but still books the credits it cost.
@@ -138,7 +202,7 @@ extension FarmStore {
                 """, [jobID]).rows
             let ready = try released.filter { try $0.decode("state", as: String.self) == "queued" }
                 .map { try $0.decode("id", as: Int64.self) }
-            try connection.notify(FarmStore.jobsChannel, payload: "released:\(jobID)")
+            try connection.notify(FarmStore.jobsChannel, payload: "released")
             return .applied(released: ready.sorted())
         }
     }
@@ -161,7 +225,7 @@ extension FarmStore {
                 RETURNING not_before
                 """, [jobID, attempt]).rows
             guard let row = rows.first else { return .stale }
-            try connection.notify(FarmStore.jobsChannel, payload: "released:\(jobID)")
+            try connection.notify(FarmStore.jobsChannel, payload: "released")
             return .retrying(notBefore: try row.decode("not_before"))
         }
     }
@@ -189,7 +253,7 @@ extension FarmStore {
                     RETURNING not_before
                     """, [jobID, attempt, Swift.max(retryAfter, 0), message, errorClass.rawValue]).rows
                 if let row = retried.first {
-                    try connection.notify(FarmStore.jobsChannel, payload: "released:\(jobID)")
+                    try connection.notify(FarmStore.jobsChannel, payload: "released")
                     return .retrying(notBefore: try row.decode("not_before"))
                 }
             }

@@ -102,14 +102,19 @@ extension FarmStore {
         }
     }
 
-    /// Marks attempts as running (the worker sent ACCEPTED).
-    public func markRunning(_ refs: [AttemptRef]) throws {
-        guard !refs.isEmpty else { return }
+    /// Marks attempts as running (the worker sent ACCEPTED), with when the worker received
+    /// the ASSIGN (microseconds since 1970 on its clock; 0 when unknown).
+    public func markRunning(_ accepted: [(ref: AttemptRef, receivedAtMicroseconds: Int64)]) throws {
+        guard !accepted.isEmpty else { return }
         try connection.execute("""
-            UPDATE keyfarm.jobs j SET state = 'running', updated_at = now()
-            FROM unnest($1::bigint[], $2::int[]) AS u(id, attempt)
-            WHERE j.id = u.id AND j.attempts = u.attempt AND j.state = 'leased'
-            """, [refs.map(\.jobID), refs.map(\.attempt)])
+            WITH u AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[]) AS u(id, attempt, received)),
+            jobs AS (
+                UPDATE keyfarm.jobs j SET state = 'running', updated_at = now()
+                FROM u WHERE j.id = u.id AND j.attempts = u.attempt AND j.state = 'leased'
+            )
+            UPDATE keyfarm.attempts a SET received_at = to_timestamp(u.received / 1e6)
+            FROM u WHERE a.job_id = u.id AND a.attempt = u.attempt AND u.received > 0
+            """, [accepted.map(\.ref.jobID), accepted.map(\.ref.attempt), accepted.map(\.receivedAtMicroseconds)])
     }
 
     /// Records the latest progress of running attempts.

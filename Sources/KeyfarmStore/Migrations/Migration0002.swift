@@ -10,6 +10,9 @@ extension Migration {
     -- Every artifact of the succeeded attempt: [{"path", "sha256", "bytes", "media_type"}].
     ALTER TABLE keyfarm.jobs ADD COLUMN artifacts jsonb NOT NULL DEFAULT '[]';
 
+    -- When the worker received the ASSIGN (its clock), for dispatch latency figures.
+    ALTER TABLE keyfarm.attempts ADD COLUMN received_at timestamptz;
+
     ALTER TABLE keyfarm.workers ADD COLUMN draining boolean NOT NULL DEFAULT false;
     ALTER TABLE keyfarm.workers ADD COLUMN instance text;
 
