@@ -19,7 +19,7 @@ DEMO_NAME ?= demo
 APT_PACKAGES := pkg-config libzmq3-dev libpq-dev libcurl4-openssl-dev postgresql ffmpeg \
                 openexr libopenexr-dev protobuf-compiler systemd
 
-.PHONY: all deps build test demo clean
+.PHONY: all deps build test demo bench clean
 
 all: build
 
@@ -55,6 +55,12 @@ demo: deps
 	$(BIN) migrate
 	$(BIN) submit --replace $(DEMO)
 	$(BIN) status $(DEMO_NAME)
+
+# Benchmarks print figures; they never run as timed tests. A release build, its own scratch
+# folder, and a fresh durable PostgreSQL cluster (see ops/scripts/bench).
+bench: deps
+	$(SWIFT) build -c release --product keyfarm --scratch-path .build-release
+	ops/scripts/bench .build-release/release/keyfarm
 
 clean:
 	$(SWIFT) package clean
