@@ -120,19 +120,25 @@ struct DispatchBenchCommand: ParsableCommand {
             progress("\(workers) workers connected to \(bound)")
 
             // Latency: one job at a time on idle workers.
+            // "Ready" is when the submit's commit returned (the job is claimable from then on).
             let probeList = "bench-latency-\(run)"
+            var readyAt: [Int64: Double] = [:]
             for probe in 0..<probes {
-                _ = try store.enqueueSmoke(name: probeList, project: "bench", count: 1, milliseconds: 0, failRate: 0,
-                                           priority: 50, maxAttempts: 1, replace: probe > 0)
+                let probeReceipt = try store.enqueueSmoke(name: probeList, project: "bench", count: 1, milliseconds: 0,
+                                                          failRate: 0, priority: 50, maxAttempts: 1, replace: probe > 0)
+                readyAt[probeReceipt.shotListID] = Date().timeIntervalSince1970
                 guard waitFor(seconds: 10, poll: 0.0005, { try? succeeded(store, list: probeList) == 1 ? true : nil }) != nil else {
                     throw CommandFailure("a probe job did not finish within 10 s", status: ExitStatus.failure)
                 }
             }
             let latencies = try store.connection.execute("""
-                SELECT EXTRACT(EPOCH FROM (a.received_at - j.queued_at)) * 1000 AS ms
+                SELECT j.shot_list_id, EXTRACT(EPOCH FROM a.received_at)::float8 AS received
                 FROM keyfarm.attempts a JOIN keyfarm.jobs j ON j.id = a.job_id JOIN keyfarm.shot_lists l ON l.id = j.shot_list_id
-                WHERE l.name = $1 AND a.received_at IS NOT NULL ORDER BY 1
-                """, [probeList]).rows.map { try $0.decode("ms", as: Double.self) }
+                WHERE l.name = $1 AND a.received_at IS NOT NULL
+                """, [probeList]).rows.compactMap { row -> Double? in
+                guard let ready = readyAt[try row.decode("shot_list_id", as: Int64.self)] else { return nil }
+                return max(0, (try row.decode("received", as: Double.self) - ready) * 1000)
+            }.sorted()
             progress("latency: \(latencies.count) probes")
 
             // Throughput: every job queued at once.
@@ -140,7 +146,8 @@ struct DispatchBenchCommand: ParsableCommand {
             let receipt = try store.enqueueSmoke(name: throughputList, project: "bench", count: jobs, milliseconds: 0,
                                                  failRate: 0, priority: 50, maxAttempts: 3, replace: false)
             var lastReport = ContinuousClock.now
-            let done = waitFor(seconds: 600, poll: 0.02) { () -> Bool? in
+            // Polled gently: the figure comes from the database's own timestamps, not from this loop.
+            let done = waitFor(seconds: 600, poll: 0.25) { () -> Bool? in
                 guard let count = try? succeeded(store, list: throughputList) else { return nil }
                 if ContinuousClock.now - lastReport > .seconds(2) {
                     lastReport = ContinuousClock.now
@@ -177,8 +184,9 @@ struct DispatchBenchCommand: ParsableCommand {
 
     private func succeeded(_ store: FarmStore, list: String) throws -> Int {
         try store.connection.execute("""
-            SELECT count(*) AS n FROM keyfarm.jobs j JOIN keyfarm.shot_lists l ON l.id = j.shot_list_id
-            WHERE l.name = $1 AND l.state = 'active' AND j.state = 'succeeded'
+            SELECT count(*) AS n FROM keyfarm.jobs j
+            WHERE j.shot_list_id = (SELECT id FROM keyfarm.shot_lists WHERE name = $1 AND state = 'active')
+              AND j.state = 'succeeded'
             """, [list]).rows[0].decode("n", as: Int.self)
     }
 

@@ -143,7 +143,8 @@ extension Coordinator {
                 body.project = job.project
                 body.resumeProviderRequestID = job.resumeProviderRequestID ?? ""
                 body.sentAtUnixUs = WireMessage.nowMicroseconds()
-                if !send(.assign(body), to: member.identity) {
+                if !send(.assign(body), to: member.identity,
+                         assigned: (ref, job.attemptInRound, job.maxAttempts, member.name)) {
                     try recordLoss(ref, limit: (job.attemptInRound, job.maxAttempts),
                                    reason: "worker \(member.name) unreachable when assigning")
                 }

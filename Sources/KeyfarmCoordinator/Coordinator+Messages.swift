@@ -133,6 +133,11 @@ extension Coordinator {
 
     /// Writes what this turn collected: ACCEPTED, PROGRESS and RESULT messages, then acknowledges results.
     func flushBatches() throws {
+        // An attempt whose result came in the same turn goes straight to its outcome.
+        if !accepted.isEmpty && !results.isEmpty {
+            let finished = Set(results.map { AttemptRef(jobID: $0.body.jobID, attempt: Int($0.body.attempt)) })
+            accepted.removeAll { finished.contains($0.ref) }
+        }
         if !accepted.isEmpty {
             try store.markRunning(accepted)
             accepted.removeAll(keepingCapacity: true)
@@ -147,9 +152,25 @@ extension Coordinator {
         // One transaction (one WAL flush) for the whole turn's results; each result nests in a
         // savepoint. Acknowledgements go only after the commit.
         var recorded: [(identity: [UInt8], body: ResultBody)] = []
+        // Successes that charged nothing (local work) go through one set-based statement.
+        let plain = batch.filter { $0.body.outcome == .succeeded && $0.body.credits == 0 && $0.body.providerRequestID.isEmpty }
+        let others = batch.filter { !($0.body.outcome == .succeeded && $0.body.credits == 0 && $0.body.providerRequestID.isEmpty) }
         do {
             try store.connection.transaction { _ in
-                for entry in batch {
+                if !plain.isEmpty {
+                    try store.connection.transaction { _ in
+                        try store.completeSuccesses(plain.map { entry in
+                            let ref = AttemptRef(jobID: entry.body.jobID, attempt: Int(entry.body.attempt))
+                            roster.finish(ref)
+                            limits[ref] = nil
+                            let artifact = entry.body.artifacts.first
+                            return (ref, artifact?.path, artifact?.sha256, Self.json(entry.body.artifacts),
+                                    entry.body.receivedAtUnixUs)
+                        })
+                    }
+                    recorded += plain
+                }
+                for entry in others {
                     do {
                         try record(entry.body)
                         recorded.append(entry)

@@ -32,6 +32,9 @@ public final class Coordinator {
     var progress: [AttemptRef: Double] = [:]
     var results: [(identity: [UInt8], body: ResultBody)] = []
     var pendingAcks: [(identity: [UInt8], message: WireMessage)] = []
+    /// Messages held back until the turn's transaction commits (ACKs, ASSIGNs).
+    var outbox: [(identity: [UInt8], message: WireMessage, assigned: (ref: AttemptRef, inRound: Int, max: Int, worker: String)?)] = []
+    var holdingSends = false
 
     /// The endpoint actually bound (useful with `tcp://127.0.0.1:*`).
     public private(set) var endpoint: String
@@ -60,6 +63,18 @@ public final class Coordinator {
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 
+    /// Sends what the committed turn produced; an ASSIGN that cannot reach its worker is a lost attempt.
+    func flushOutbox() throws {
+        let messages = outbox
+        outbox.removeAll(keepingCapacity: true)
+        for (identity, message, assigned) in messages where !send(message, to: identity) {
+            if let assigned {
+                try recordLoss(assigned.ref, limit: (assigned.inRound, assigned.max),
+                               reason: "worker \(assigned.worker) unreachable when assigning")
+            }
+        }
+    }
+
     /// Runs until `stop` is triggered. Throws only when the database or the socket fails for good.
     /// `onTurn` runs after every reactor turn (at least once a second): a place for watchdog pings.
     public func run(until stop: StopSignal, onReady: () -> Void = {}, onTurn: () -> Void = {}) throws {
@@ -78,13 +93,26 @@ public final class Coordinator {
             if ready.contains(stopItem) { break }
             if ready.contains(socketItem) { try receiveMessages() }
             if ready.contains(databaseItem) { try readNotifications() }
-            try flushBatches()
+            // One transaction, so one WAL flush, for the turn's results and claims; nothing they
+            // cause is sent before it commits.
+            holdingSends = true
+            do {
+                try store.connection.transaction { _ in
+                    try flushBatches()
+                    try dispatch()
+                }
+            } catch {
+                holdingSends = false
+                outbox.removeAll()
+                throw error
+            }
+            holdingSends = false
+            try flushOutbox()
             try handleCancellations()
             try handleDrainChanges()
             try checkLiveness()
             try sendHeartbeats()
             try renewLeases()
-            try dispatch()
             // Queries this turn may have read notifications into libpq's queue, where the
             // socket no longer shows them: collect them now, or a submit could wait a poll interval.
             try readNotifications()
@@ -121,8 +149,14 @@ public final class Coordinator {
     }
 
     /// Sends one message to a worker; false when it is gone (the caller treats it as lost).
+    /// While a turn's transaction is open the message waits in the outbox.
     @discardableResult
-    func send(_ message: WireMessage, to identity: [UInt8]) -> Bool {
+    func send(_ message: WireMessage, to identity: [UInt8],
+              assigned: (ref: AttemptRef, inRound: Int, max: Int, worker: String)? = nil) -> Bool {
+        if holdingSends {
+            outbox.append((identity, message, assigned))
+            return true
+        }
         do {
             try socket.send([identity] + message.frames())
             roster.sent(to: identity, now: now)

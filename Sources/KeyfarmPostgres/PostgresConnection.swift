@@ -10,6 +10,8 @@ import Logging
 public final class PostgresConnection {
     private var connection: OpaquePointer?
     private var savepointDepth = 0
+    /// Statements prepared on this connection, by their SQL text.
+    private var preparedStatements: [String: String] = [:]
     private let logger: Logger
 
     /// Connects with a `postgresql://` URL or a `key=value` conninfo; PG* environment variables
@@ -80,6 +82,30 @@ public final class PostgresConnection {
         let texts = parameters.map(\.postgresText)
         let result = withOptionalCStringArray(texts) { values in
             PQexecParams(connection, sql, Int32(texts.count), nil, values, nil, nil, 0)
+        }
+        return try consume(result, connection: connection, context: context)
+    }
+
+    /// Runs a statement the way `execute` does, but prepares it once per connection (named by
+    /// its text) and afterwards only binds and runs it: for the hot statements a reactor runs on
+    /// every turn, whose planning would otherwise cost as much as their execution.
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: [any PostgresBindable] = [], prepared: Bool) throws -> PostgresResult {
+        guard prepared else { return try execute(sql, parameters) }
+        let context = "running \(Self.summary(of: sql))"
+        let connection = try open(context: context)
+        let name: String
+        if let known = preparedStatements[sql] {
+            name = known
+        } else {
+            name = "keyfarm_statement_\(preparedStatements.count + 1)"
+            _ = try consume(PQprepare(connection, name, sql, Int32(parameters.count), nil), connection: connection,
+                            context: "preparing \(Self.summary(of: sql))")
+            preparedStatements[sql] = name
+        }
+        let texts = parameters.map(\.postgresText)
+        let result = withOptionalCStringArray(texts) { values in
+            PQexecPrepared(connection, name, Int32(texts.count), values, nil, nil, 0)
         }
         return try consume(result, connection: connection, context: context)
     }

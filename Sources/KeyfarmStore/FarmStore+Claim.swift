@@ -159,7 +159,7 @@ extension FarmStore {
             FROM leased JOIN attempt ON attempt.job_id = leased.id
             JOIN keyfarm.shot_lists l ON l.id = leased.shot_list_id
             ORDER BY leased.priority DESC, leased.id
-            """, [slots, capabilities, leaseSeconds, slots.count]).rows
+            """, [slots, capabilities, leaseSeconds, slots.count], prepared: true).rows
         return try rows.map { row in
             (try row.decode("worker_id", as: Int64.self),
              ClaimedJob(jobID: try row.decode("id"), attemptID: try row.decode("attempt_id"),
@@ -170,6 +170,54 @@ extension FarmStore {
                         shotList: try row.decode("shot_list"), project: try row.decode("project"),
                         resumeProviderRequestID: try row.decode("resume_request", as: String?.self)))
         }
+    }
+
+    /// Records many successful attempts that charged nothing (local work) in one statement:
+    /// jobs succeed, attempts close, dependants whose last dependency this was become ready.
+    /// Attempts that no longer own their job change nothing. Returns how many were applied.
+    @discardableResult
+    public func completeSuccesses(_ successes: [(ref: AttemptRef, artifactPath: String?, artifactSHA256: String?,
+                                                 artifactsJSON: String, receivedAtMicroseconds: Int64)]) throws -> Int {
+        guard !successes.isEmpty else { return 0 }
+        let row = try rows(connection.execute("""
+            WITH u AS (
+                SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+                       AS u(id, attempt, path, sha, artifacts, received)
+            ), done AS (
+                UPDATE keyfarm.jobs j
+                SET state = 'succeeded', progress = 1, artifact_path = NULLIF(u.path, ''),
+                    artifact_sha256 = NULLIF(u.sha, ''), artifacts = u.artifacts::jsonb, lease_expires_at = NULL,
+                    last_error = NULL, last_error_class = NULL, finished_at = now(), updated_at = now()
+                FROM u WHERE j.id = u.id AND j.attempts = u.attempt AND j.state IN ('leased', 'running')
+                RETURNING j.id
+            ), closed AS (
+                UPDATE keyfarm.attempts a
+                SET outcome = COALESCE(a.outcome, 'succeeded'), finished_at = COALESCE(a.finished_at, now()),
+                    artifact_path = COALESCE(NULLIF(u.path, ''), a.artifact_path),
+                    artifact_sha256 = COALESCE(NULLIF(u.sha, ''), a.artifact_sha256),
+                    received_at = COALESCE(a.received_at, CASE WHEN u.received > 0 THEN to_timestamp(u.received / 1e6) END)
+                FROM u WHERE a.job_id = u.id AND a.attempt = u.attempt
+                RETURNING a.id
+            ), released AS (
+                UPDATE keyfarm.jobs d
+                SET pending_dependencies = d.pending_dependencies - c.n,
+                    state = CASE WHEN d.pending_dependencies = c.n THEN 'queued' ELSE d.state END,
+                    queued_at = CASE WHEN d.pending_dependencies = c.n THEN now() ELSE d.queued_at END,
+                    updated_at = now()
+                FROM (SELECT jd.job_id, count(*)::int AS n FROM keyfarm.job_dependencies jd
+                      JOIN done ON done.id = jd.depends_on GROUP BY jd.job_id) c
+                WHERE d.id = c.job_id AND d.state = 'waiting'
+                RETURNING d.id
+            )
+            SELECT (SELECT count(*) FROM done) AS done, (SELECT count(*) FROM closed) AS closed,
+                   (SELECT count(*) FROM released) AS released
+            """, [successes.map(\.ref.jobID), successes.map(\.ref.attempt), successes.map { $0.artifactPath ?? "" },
+                  successes.map { $0.artifactSHA256 ?? "" }, successes.map(\.artifactsJSON),
+                  successes.map(\.receivedAtMicroseconds)], prepared: true).rows)
+        if try row.decode("released", as: Int.self) > 0 {
+            try connection.notify(FarmStore.jobsChannel, payload: "released")
+        }
+        return try row.decode("done", as: Int.self)
     }
 
     /// Records a successful attempt, its artifact and its charge, and releases the jobs that

@@ -52,7 +52,7 @@ extension FarmStore {
         try connection.execute("""
             UPDATE keyfarm.workers w SET state = u.state, last_seen_at = now()
             FROM unnest($1::bigint[], $2::text[]) AS u(id, state) WHERE w.id = u.id
-            """, [states.map(\.id), states.map(\.state)])
+            """, [states.map(\.id), states.map(\.state)], prepared: true)
     }
 
     /// The operator's drain: the coordinator stops giving the worker work. False when no such worker.
@@ -114,7 +114,7 @@ extension FarmStore {
             )
             UPDATE keyfarm.attempts a SET received_at = to_timestamp(u.received / 1e6)
             FROM u WHERE a.job_id = u.id AND a.attempt = u.attempt AND u.received > 0
-            """, [accepted.map(\.ref.jobID), accepted.map(\.ref.attempt), accepted.map(\.receivedAtMicroseconds)])
+            """, [accepted.map(\.ref.jobID), accepted.map(\.ref.attempt), accepted.map(\.receivedAtMicroseconds)], prepared: true)
     }
 
     /// Records the latest progress of running attempts.
@@ -124,7 +124,7 @@ extension FarmStore {
             UPDATE keyfarm.jobs j SET progress = LEAST(GREATEST(u.fraction, 0), 1)::real, updated_at = now()
             FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS u(id, attempt, fraction)
             WHERE j.id = u.id AND j.attempts = u.attempt AND j.state IN ('leased', 'running')
-            """, [updates.map(\.ref.jobID), updates.map(\.ref.attempt), updates.map(\.fraction)])
+            """, [updates.map(\.ref.jobID), updates.map(\.ref.attempt), updates.map(\.fraction)], prepared: true)
     }
 
     /// Stores a provider's request id with its attempt, before the worker may poll it.
@@ -141,7 +141,7 @@ extension FarmStore {
         try connection.execute("""
             UPDATE keyfarm.jobs SET lease_expires_at = now() + make_interval(secs => $2::float8)
             WHERE worker_id = ANY($1::bigint[]) AND state IN ('leased', 'running')
-            """, [workerIDs, seconds])
+            """, [workerIDs, seconds], prepared: true)
     }
 
     /// The ids of a shot list's jobs that are cancelled, for telling workers to stop them.

@@ -105,12 +105,7 @@ extension Worker {
         accepted.attempt = body.attempt
         accepted.receivedAtUnixUs = receivedAt
         send(.accepted(accepted))
-        let engine = engine(for: job)
-        let endpoint = engineEndpoint, context = self.context
-        Thread.detachNewThread {
-            JobThread.run(job: job, engine: engine, control: control, endpoint: endpoint, context: context,
-                          receivedAt: receivedAt)
-        }
+        pool.submit(SlotPool.Work(job: job, engine: engine(for: job), control: control, receivedAt: receivedAt))
     }
 
     private func engine(for job: AssignedJob) -> (any JobEngine)? {
@@ -155,14 +150,10 @@ extension Worker {
     }
 }
 
-/// The body of one job's thread: run the engine, report the result over the inproc socket.
+/// What a slot thread does with one job: run the engine, report the result over its inproc socket.
 enum JobThread {
-    static func run(job: AssignedJob, engine: (any JobEngine)?, control: JobControl, endpoint: String,
-                    context: ZMQContext, receivedAt: Int64) {
-        guard let socket = try? ZMQSocket(context: context, type: .push) else { return }
-        defer { socket.close() }
-        try? socket.setLinger(milliseconds: 1000)
-        guard (try? socket.connect(endpoint)) != nil else { return }
+    static func run(_ work: SlotPool.Work, socket: ZMQSocket) {
+        let job = work.job, engine = work.engine, control = work.control, receivedAt = work.receivedAt
         let outcome: JobOutcome
         if let engine {
             outcome = engine.run(job, context: JobContext(job: job, control: control, socket: socket))

@@ -18,6 +18,7 @@ public final class Worker {
     let started: ContinuousClock.Instant
     let engineEndpoint: String
     let engineSocket: ZMQSocket
+    let pool: SlotPool
 
     struct Running {
         var job: AssignedJob
@@ -61,6 +62,7 @@ public final class Worker {
         engineSocket = try ZMQSocket(context: context, type: .pull)
         try engineSocket.setLinger(milliseconds: 0)
         try engineSocket.bind(engineEndpoint)
+        pool = SlotPool(slots: configuration.slots, endpoint: engineEndpoint, context: context)
     }
 
     var now: Double {
@@ -136,6 +138,7 @@ public final class Worker {
         notifier.stopping(status: "stopped")
         dealer?.close()
         dealer = nil
+        pool.shutdown()
         engineSocket.close()
         logger.info("worker stopped")
         return status

@@ -105,7 +105,7 @@ extension Migration {
     -- The claim reads only ready jobs, highest priority first, then oldest.
     CREATE INDEX jobs_claimable ON keyfarm.jobs (priority DESC, queued_at, id) WHERE state = 'queued';
     CREATE INDEX jobs_by_shot ON keyfarm.jobs (shot_id);
-    CREATE INDEX jobs_by_list ON keyfarm.jobs (shot_list_id);
+    -- (Lookups by shot list use the unique index on (shot_list_id, job_key).)
     CREATE INDEX jobs_leased ON keyfarm.jobs (worker_id) WHERE state IN ('leased', 'running');
 
     CREATE TABLE keyfarm.job_dependencies (
