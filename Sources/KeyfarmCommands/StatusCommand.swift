@@ -74,6 +74,9 @@ struct StatusCommand: ParsableCommand {
             text += "\nshot \(shot.key): \(shot.state), \(percent(shot.progress)), \(shot.frames) frames at \(shot.fps) fps, "
                 + "\(shot.jobsSucceeded)/\(shot.jobsTotal) jobs done, credits \(shot.spentCredits)/\(shot.estimatedCredits)\n"
             if let failure = shot.failure { text += "  failed: \(failure)\n" }
+            if !shot.blocklistedWorkers.isEmpty {
+                text += "  not given to (failed it three times): \(shot.blocklistedWorkers.joined(separator: ", "))\n"
+            }
             var table = TextTable(["JOB", "FRAMES", "ENGINE", "STATE", "ATTEMPTS", "WORKER", "PROGRESS", "CREDITS", "NOTE"],
                                   rightAligned: [6])
             for job in detail.jobs where job.shot == shot.key {
@@ -152,6 +155,7 @@ enum StatusDocument {
         var estimated_credits: Int64
         var spent_credits: Int64
         var failure: String?
+        var blocklisted_workers: [String]
         var segments: [Segment]
         var stitch: Job?
 
@@ -160,6 +164,7 @@ enum StatusDocument {
             resolution = shot.resolution; aspect = shot.aspect; jobs_total = shot.jobsTotal
             jobs_succeeded = shot.jobsSucceeded; jobs_failed = shot.jobsFailed; jobs_running = shot.jobsRunning
             estimated_credits = shot.estimatedCredits; spent_credits = shot.spentCredits; failure = shot.failure
+            blocklisted_workers = shot.blocklistedWorkers
             self.segments = segments; self.stitch = stitch
         }
     }

@@ -40,6 +40,8 @@ public struct ShotStatus: Sendable, Equatable {
     public var estimatedCredits: Int64
     public var spentCredits: Int64
     public var failure: String?
+    /// Workers that failed this shot's jobs three times and are not given it again.
+    public var blocklistedWorkers: [String] = []
 }
 
 /// One job, as `v_jobs` shows it.
@@ -132,9 +134,12 @@ extension FarmStore {
             throw StoreError.noSuchShotList(name: name, project: project)
         }
         let shots = try connection.execute("""
-            SELECT shot, state, frames, fps_num, fps_den, resolution, aspect, jobs_total, jobs_succeeded, jobs_failed,
-                   jobs_running, progress, estimated_credits, spent_credits, failure
-            FROM keyfarm.v_shot_progress WHERE shot_list_id = $1 ORDER BY position
+            SELECT p.shot, p.state, p.frames, p.fps_num, p.fps_den, p.resolution, p.aspect, p.jobs_total, p.jobs_succeeded,
+                   p.jobs_failed, p.jobs_running, p.progress, p.estimated_credits, p.spent_credits, p.failure,
+                   COALESCE((SELECT array_agg(w.name ORDER BY w.name) FROM keyfarm.worker_shot_failures b
+                             JOIN keyfarm.workers w ON w.id = b.worker_id
+                             WHERE b.shot_id = p.shot_id AND b.blocked_at IS NOT NULL), '{}') AS blocklisted
+            FROM keyfarm.v_shot_progress p WHERE p.shot_list_id = $1 ORDER BY p.position
             """, [resolved.id]).rows.map { row in
             let num: Int = try row.decode("fps_num"), den: Int = try row.decode("fps_den")
             return ShotStatus(
@@ -144,7 +149,8 @@ extension FarmStore {
                 jobsSucceeded: try row.decode("jobs_succeeded"), jobsFailed: try row.decode("jobs_failed"),
                 jobsRunning: try row.decode("jobs_running"), progress: try row.decode("progress"),
                 estimatedCredits: try row.decode("estimated_credits"), spentCredits: try row.decode("spent_credits"),
-                failure: try row.decode("failure", as: String?.self))
+                failure: try row.decode("failure", as: String?.self),
+                blocklistedWorkers: try row.decode("blocklisted"))
         }
         let jobs = try connection.execute("""
             SELECT id, shot, job_key, kind, segment_index, part, parts, start_frame, end_frame, engine, state, priority,

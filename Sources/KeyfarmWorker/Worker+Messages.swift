@@ -59,6 +59,10 @@ extension Worker {
         reconnectDelay = configuration.reconnectMinimum
         if body.heartbeatIntervalMs > 0 { heartbeatInterval = Double(body.heartbeatIntervalMs) / 1000 }
         if body.liveness > 0 { liveness = Int(body.liveness) }
+        // An adopted attempt's provider request id is stored: the WELCOME stands for its SUBMITTED_ACK.
+        for job in body.adopted where !job.providerRequestID.isEmpty {
+            running[AttemptRef(jobID: job.jobID, attempt: Int(job.attempt))]?.control.acknowledgeSubmission()
+        }
         // Abandoned attempts stop; their RESULT still goes (as CANCELLED) so any credits are booked.
         for job in body.abandon {
             let ref = AttemptRef(jobID: job.jobID, attempt: Int(job.attempt))
@@ -81,13 +85,42 @@ extension Worker {
     private func start(_ body: AssignBody) throws {
         let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
         let receivedAt = WireMessage.nowMicroseconds()
-        guard running[ref] == nil else { return }
+        // An ASSIGN for an attempt it already holds never starts a second run.
+        if running[ref] != nil {
+            var again = AcceptedBody()
+            again.jobID = body.jobID
+            again.attempt = body.attempt
+            again.receivedAtUnixUs = receivedAt
+            send(.accepted(again))
+            return
+        }
+        if let pending = unacknowledged[ref] {
+            send(.result(pending))
+            return
+        }
         guard freeSlots > 0 else {
             var result = ResultBody()
             result.jobID = body.jobID
             result.attempt = body.attempt
             result.outcome = .handedBack
             result.providerRequestID = body.resumeProviderRequestID
+            result.receivedAtUnixUs = receivedAt
+            unacknowledged[ref] = result
+            send(.result(result))
+            return
+        }
+        let candidate = AssignedJob(ref: ref, key: body.jobKey, kind: body.kind, engine: body.engine, spec: body.specJson,
+                                    shotList: body.shotList, project: body.project, resumeProviderRequestID: nil,
+                                    storage: configuration.storage)
+        guard let engine = engine(for: candidate) else {
+            // A worker offering a capability it cannot render is misconfigured: failing (transient)
+            // sends the job elsewhere and soon blocklists this worker for the shot.
+            var result = ResultBody()
+            result.jobID = body.jobID
+            result.attempt = body.attempt
+            result.outcome = .failed
+            result.errorClass = .transient
+            result.error = "worker \(configuration.name) has no engine for \(body.kind) \(body.engine)"
             result.receivedAtUnixUs = receivedAt
             unacknowledged[ref] = result
             send(.result(result))
@@ -105,7 +138,7 @@ extension Worker {
         accepted.attempt = body.attempt
         accepted.receivedAtUnixUs = receivedAt
         send(.accepted(accepted))
-        pool.submit(SlotPool.Work(job: job, engine: engine(for: job), control: control, receivedAt: receivedAt))
+        pool.submit(SlotPool.Work(job: job, engine: engine, control: control, receivedAt: receivedAt))
     }
 
     private func engine(for job: AssignedJob) -> (any JobEngine)? {

@@ -22,6 +22,7 @@ import Testing
         let workers = try store.workers()
         #expect(workers.first { $0.name == "bad" }?.blocklistedShots == ["three/s0"])
         #expect(workers.first { $0.name == "good" }?.blocklistedShots == [])
+        #expect(try store.shotListDetail(name: "three", project: nil).shots[0].blocklistedWorkers == ["bad"])
     }
 
     @Test func rateLimitsAndLostWorkersDoNotCountTowardsTheBlocklist() throws {
