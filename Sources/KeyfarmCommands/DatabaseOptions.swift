@@ -43,7 +43,7 @@ struct DatabaseOptions: ParsableArguments {
             throw CommandFailure("cannot start the embedded PostgreSQL cluster: \(error)", status: ExitStatus.unavailable)
         }
         let store = try FarmStore(conninfo: conninfo, logger: logger)
-        if !forMigration { try store.migrator.migrate() }
+        if !forMigration { try store.migrate() }
         return store
     }
 }

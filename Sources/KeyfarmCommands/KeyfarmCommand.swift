@@ -22,7 +22,8 @@ public struct KeyfarmCommand: ParsableCommand {
         version: version,
         subcommands: [PlanCommand.self, SubmitCommand.self, StatusCommand.self, CancelCommand.self,
                       RetryCommand.self, SmokeCommand.self, BenchCommand.self, WorkersCommand.self, DrainCommand.self, UndrainCommand.self,
-                      CoordinatorCommand.self, WorkerCommand.self, MigrateCommand.self])
+                      PricesCommand.self, CreditsCommand.self, CoordinatorCommand.self, WorkerCommand.self,
+                      MigrateCommand.self])
 
     public init() {}
 }

@@ -27,7 +27,7 @@ struct MigrateCommand: ParsableCommand {
     func run() throws {
         try reportingFailures {
             let store = try database.openStore(logger: try common.logger(), forMigration: true)
-            let applied = try store.migrator.migrate()
+            let applied = try store.migrate()
             let version = try store.migrator.currentVersion()
             if json {
                 try printJSON(Outcome(applied: applied.map { .init(version: $0.version, name: $0.name) }, version: version))

@@ -44,8 +44,9 @@ struct SubmitCommand: ParsableCommand {
             let logger = try common.logger()
             // Validate and plan before connecting: an invalid list never reaches the database.
             let loaded = try ShotListFile.load(file)
-            let plan = Planner().plan(loaded.list)
             let store = try database.openStore(logger: logger)
+            // Estimates come from the farm's own price table (`keyfarm prices`).
+            let plan = Planner(prices: try store.priceTable()).plan(loaded.list)
             let absolutePath = URL(fileURLWithPath: loaded.path).standardizedFileURL.path
             let receipt = try store.submit(plan, sourcePath: absolutePath, sourceText: loaded.text, replace: replace)
             if json {

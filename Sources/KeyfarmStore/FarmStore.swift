@@ -24,6 +24,14 @@ public final class FarmStore {
 
     public var migrator: Migrator { Migrator(connection: connection, logger: logger) }
 
+    /// Applies pending migrations, then adds any default prices the table lacks.
+    @discardableResult
+    public func migrate() throws -> [Migration] {
+        let applied = try migrator.migrate()
+        try seedPrices()
+        return applied
+    }
+
     /// Finds the live shot list called `name`, in `project` when given.
     public func resolveShotList(name: String, project: String?) throws -> (id: Int64, project: String) {
         let rows = try connection.execute("""

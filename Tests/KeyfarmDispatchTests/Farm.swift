@@ -24,7 +24,7 @@ final class Farm {
         var logger = Logger(label: "keyfarm.dispatch-tests")
         logger.logLevel = .warning
         store = try FarmStore(conninfo: database, logger: logger)
-        try store.migrator.migrate()
+        try store.migrate()
         endpoint = "tcp://127.0.0.1:\(freeLoopbackPort())"
         binary = try Farm.builtBinary()
         var environment = ProcessInfo.processInfo.environment

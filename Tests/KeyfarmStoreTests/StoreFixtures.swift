@@ -19,7 +19,7 @@ let testLogger: Logger = {
 /// A migrated store on a database of its own.
 func freshStore() throws -> FarmStore {
     let store = try FarmStore(conninfo: try TestPostgres.freshDatabase(), logger: testLogger)
-    try store.migrator.migrate()
+    try store.migrate()
     return store
 }
 

@@ -1,0 +1,35 @@
+import Foundation
+import KeyfarmTestSupport
+import Testing
+
+@Suite struct PricesCommandTests {
+    @Test func listSetRemoveRateAndCredits() throws {
+        let db = try TestPostgres.freshDatabase()
+        #expect(keyfarm("migrate", "--database-url", db).status == 0)
+        let listing = keyfarm("prices", "--json", "--database-url", db)
+        #expect(listing.status == 0, "\(listing.error)")
+        let prices = try #require(try listing.json()["prices"] as? [[String: Any]])
+        #expect(prices.contains { $0["engine"] as? String == "luma/ray-2" && $0["credits"] as? Int == 159 && $0["resolution"] as? String == "1080p" })
+        let set = keyfarm("prices", "set", "fal/fal-ai/other-model", "720p", "5", "42", "--note", "quoted", "--database-url", db)
+        #expect(set.status == 0, "\(set.error)")
+        #expect(keyfarm("prices", "--database-url", db).out.contains("fal/fal-ai/other-model"))
+        let bad = keyfarm("prices", "set", "luma/ray-9", "720p", "5", "42", "--database-url", db)
+        #expect(bad.status == 64)
+        #expect(bad.error.contains("not a priced engine"))
+        #expect(keyfarm("prices", "remove", "fal/fal-ai/other-model", "720p", "5", "--database-url", db).status == 0)
+        #expect(keyfarm("prices", "remove", "fal/fal-ai/other-model", "720p", "5", "--database-url", db).status == 66)
+        #expect(keyfarm("prices", "rate", "0.02", "--database-url", db).status == 0)
+        #expect(try keyfarm("prices", "--json", "--database-url", db).json()["usd_per_credit"] as? Double == 0.02)
+
+        #expect(keyfarm("submit", example("providers.yaml"), "--database-url", db).status == 0)
+        let credits = keyfarm("credits", "--by", "provider", "--json", "--database-url", db)
+        #expect(credits.status == 0, "\(credits.error)")
+        let document = try credits.json()
+        let rows = try #require(document["rows"] as? [[String: Any]])
+        #expect(Set(rows.compactMap { $0["key"] as? String }) == ["luma", "fal"])
+        #expect((document["total"] as? [String: Any])?["net"] as? Int == 0)
+        #expect(((document["total"] as? [String: Any])?["estimated"] as? Int ?? 0) > 0)
+        #expect(keyfarm("credits", "--by", "week", "--database-url", db).status == 64)
+        #expect(keyfarm("credits", "--database-url", db).out.contains("keyfarm-demo/providers"))
+    }
+}
