@@ -23,6 +23,10 @@ import Testing
         #expect(smoke.out.contains("ops: 12 of 12 succeeded"))
         #expect(smoke.error.contains("succeeded"))
 
+        let watched = keyfarm("watch", "ops", "--project", "smoke", "--interval", "0.1", "--timeout", "30", database: farm.database)
+        #expect(watched.status == 0, "\(watched.error)")
+        #expect(watched.out.contains("ops: succeeded, 100%, 12/12 done"))
+
         let listing = keyfarm("workers", "--json", database: farm.database)
         #expect(listing.status == 0)
         let workers = try #require((try JSONSerialization.jsonObject(with: Data(listing.out.utf8)) as? [String: Any])?["workers"] as? [[String: Any]])
@@ -48,6 +52,9 @@ import Testing
                               "--max-attempts", "1", "--wait", "--timeout", "30", database: farm.database)
         #expect(failing.status == 1)
         #expect(failing.error.contains("1 job(s) failed"))
+        let watchFailed = keyfarm("watch", "doomed", "--project", "smoke", "--interval", "0.1", "--timeout", "30", database: farm.database)
+        #expect(watchFailed.status == 1)
+        #expect(watchFailed.out.contains("smoke job failed on purpose"))
         let retry = keyfarm("retry", "doomed", "--project", "smoke", database: farm.database)
         #expect(retry.status == 0, "\(retry.error)")
         #expect(retry.out.contains("requeued 1 job of doomed"))
