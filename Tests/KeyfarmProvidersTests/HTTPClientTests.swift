@@ -36,6 +36,7 @@ import Testing
             #expect(headers["content-length"] == "\(body.count)")
             #expect(headers["user-agent"] == HTTPClient.userAgent)
             #expect(headers["expect"] == nil)
+            #expect(headers["accept-encoding"]?.contains("gzip") == true)
         }
     }
 
@@ -47,6 +48,27 @@ import Testing
                 #expect(echo["method"] as? String == method)
                 #expect(echo["bodyBytes"] as? Int == 0)
             }
+        }
+    }
+
+    @Test func oneClientServesRequestsInTurn() async throws {
+        try await withLoopbackServer { server in
+            let url = server.url("/echo")
+            // One handle, reset between transfers: a POST's body must not leak into the GET after it.
+            let methods = try await onThread { () -> Result<[String], HTTPError> in
+                Result { () throws(HTTPError) -> [String] in
+                    let client = try HTTPClient(limits: Self.quick, logger: Logger(label: "test.http"))
+                    return try [
+                        client.send(HTTPRequest(method: "POST", url: url, body: Array("abc".utf8))),
+                        client.send(HTTPRequest(method: "GET", url: url)),
+                        client.send(HTTPRequest(method: "DELETE", url: url)),
+                    ].map { response in
+                        let echo = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+                        return "\(echo?["method"] as? String ?? "?") \(echo?["bodyBytes"] as? Int ?? -1)"
+                    }
+                }
+            }.get()
+            #expect(methods == ["POST 3", "GET 0", "DELETE 0"])
         }
     }
 
