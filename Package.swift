@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         // C libraries, found through pkg-config.
@@ -56,9 +58,16 @@ let package = Package(
                 dependencies: ["KeyfarmCore", "KeyfarmWire", "KeyfarmStore", "KeyfarmPostgres",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
+        // HTTP over libcurl for the provider adapters: requests, streamed downloads with
+        // SHA-256, provider keys and endpoints, and error classification.
+        .target(name: "KeyfarmProviders",
+                dependencies: ["KeyfarmCore", "CCurl",
+                               .product(name: "Logging", package: "swift-log"),
+                               .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: strict),
         // The worker daemon: its reactor, engine threads and sd_notify.
         .target(name: "KeyfarmWorker",
-                dependencies: ["KeyfarmCore", "KeyfarmWire",
+                dependencies: ["KeyfarmCore", "KeyfarmWire", "KeyfarmProviders",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         // Every `keyfarm` subcommand: argument parsing and presentation.
@@ -99,6 +108,12 @@ let package = Package(
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
         .testTarget(name: "KeyfarmWorkerTests", dependencies: ["KeyfarmWorker", "KeyfarmTestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "KeyfarmProvidersTests",
+                    dependencies: ["KeyfarmProviders", "KeyfarmTestSupport",
+                                   .product(name: "FlyingFox", package: "FlyingFox"),
+                                   .product(name: "Crypto", package: "swift-crypto"),
+                                   .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CZeroMQ", "CCurl"],
                     swiftSettings: strict),

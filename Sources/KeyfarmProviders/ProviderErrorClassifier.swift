@@ -1,0 +1,121 @@
+import Foundation
+import KeyfarmCore
+
+/// Decides how a failed provider exchange is retried: the HTTP status or transport error, as a
+/// `KeyfarmCore.ErrorClass` and a message fit for the job's error column.
+///
+/// Pure. 400/401/402/403/413/422 are terminal (`invalid`) and carry the provider's own
+/// explanation (`detail`, `error` or `message` in a JSON body); 429 waits for Retry-After;
+/// 408 and 5xx are transient. Other statuses are judged terminal, since repeating a request a
+/// provider did not understand costs time and may cost credits.
+public enum ProviderErrorClassifier {
+    /// A judged failure.
+    public struct Verdict: Sendable, Equatable {
+        public var errorClass: ErrorClass
+        public var message: String
+        /// The wait a 429 asked for, if it said.
+        public var retryAfter: Duration?
+
+        public init(errorClass: ErrorClass, message: String, retryAfter: Duration? = nil) {
+            self.errorClass = errorClass
+            self.message = message
+            self.retryAfter = retryAfter
+        }
+    }
+
+    /// The longest stretch of a body quoted in a message.
+    static let quoteLimit = 300
+
+    /// Judges a response whose status is not 2xx; nil when it is 2xx (not a failure).
+    public static func classify(status: Int, body: [UInt8], retryAfter: Duration? = nil,
+                                provider: String) -> Verdict? {
+        guard !(200..<300).contains(status) else { return nil }
+        let explanation = detail(body).map { ": \($0)" } ?? ""
+        switch status {
+        case 400, 401, 402, 403, 413, 422:
+            return Verdict(errorClass: .invalid,
+                           message: "\(provider) refused the request (HTTP \(status) \(reason(status)))\(explanation)")
+        case 429:
+            let wait = retryAfter.map { ", retry after \($0.components.seconds) s" } ?? ""
+            return Verdict(errorClass: .rateLimited,
+                           message: "\(provider) is rate limiting (HTTP 429)\(wait)\(explanation)",
+                           retryAfter: retryAfter)
+        case 408, 500...599:
+            return Verdict(errorClass: .transient, message: "\(provider) failed (HTTP \(status))\(explanation)")
+        default:
+            return Verdict(errorClass: .invalid,
+                           message: "\(provider) answered with an unexpected HTTP \(status)\(explanation)")
+        }
+    }
+
+    /// Judges a response; nil when it is 2xx.
+    public static func classify(_ response: HTTPResponse, provider: String) -> Verdict? {
+        classify(status: response.status, body: response.body, retryAfter: response.retryAfter, provider: provider)
+    }
+
+    /// Judges an exchange that produced no response.
+    public static func classify(_ error: HTTPError, provider: String) -> Verdict {
+        let message = "\(provider): \(error)"
+        switch error {
+        case .timeout, .connectionFailed, .curl, .io:
+            return Verdict(errorClass: .transient, message: message)
+        case .tls, .invalidURL, .invalidRequest, .tooManyRedirects, .responseTooLarge:
+            // A redirect loop or an oversized answer would come back the same on a retry.
+            return Verdict(errorClass: .invalid, message: message)
+        case .unexpectedStatus(let status, _):
+            return classify(status: status, body: [], provider: provider)
+                ?? Verdict(errorClass: .invalid, message: message)
+        }
+    }
+
+    /// The provider's explanation in a JSON error body, or the start of a short text body.
+    static func detail(_ body: [UInt8]) -> String? {
+        guard !body.isEmpty else { return nil }
+        if let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] {
+            for key in ["detail", "error", "message"] {
+                if let text = describe(object[key]) { return clipped(text) }
+            }
+            return nil
+        }
+        let text = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty, !text.hasPrefix("<") else { return nil }  // no HTML error pages
+        return clipped(text)
+    }
+
+    /// A JSON value as text: strings as they are, `{"message": ...}` and lists of those unwrapped.
+    private static func describe(_ value: Any?) -> String? {
+        switch value {
+        case let text as String:
+            return text.isEmpty ? nil : text
+        case let object as [String: Any]:
+            return describe(object["message"]) ?? describe(object["msg"]) ?? describe(object["detail"])
+        case let list as [Any]:
+            let parts = list.compactMap { item -> String? in
+                guard let object = item as? [String: Any] else { return describe(item) }
+                let location = (object["loc"] as? [Any]).map { $0.map { "\($0)" }.joined(separator: ".") }
+                guard let message = describe(object["msg"]) ?? describe(object["message"]) else { return nil }
+                return location.map { "\($0): \(message)" } ?? message
+            }
+            return parts.isEmpty ? nil : parts.joined(separator: "; ")
+        default:
+            return nil
+        }
+    }
+
+    private static func clipped(_ text: String) -> String {
+        let flat = text.replacingOccurrences(of: "\n", with: " ")
+        return flat.count <= quoteLimit ? flat : String(flat.prefix(quoteLimit)) + "..."
+    }
+
+    private static func reason(_ status: Int) -> String {
+        switch status {
+        case 400: "bad request"
+        case 401: "unauthorized: check the API key"
+        case 402: "payment required: the account is out of credits"
+        case 403: "forbidden"
+        case 413: "payload too large"
+        case 422: "unprocessable"
+        default: ""
+        }
+    }
+}
