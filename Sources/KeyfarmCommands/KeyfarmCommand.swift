@@ -1,9 +1,10 @@
 import ArgumentParser
 import Foundation
+import KeyfarmCore
 
 /// `keyfarm`: the operator's command line for the farm.
 public struct KeyfarmCommand: ParsableCommand {
-    public static let version = "0.1.0"
+    public static let version = KeyfarmVersion.current
 
     public static let configuration = CommandConfiguration(
         commandName: "keyfarm",

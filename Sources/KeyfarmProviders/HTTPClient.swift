@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import KeyfarmCore
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -41,7 +42,7 @@ public final class HTTPClient {
     }
 
     /// The Keyfarm version the User-Agent names.
-    public static let version = "0.1.0"
+    public static let version = KeyfarmVersion.current
     /// The User-Agent header sent with every request.
     public static let userAgent = "keyfarm/\(version)"
 
