@@ -23,7 +23,7 @@ public struct KeyfarmCommand: ParsableCommand {
         version: version,
         subcommands: [PlanCommand.self, SubmitCommand.self, StatusCommand.self, WatchCommand.self, CancelCommand.self,
                       RetryCommand.self, SmokeCommand.self, BenchCommand.self, WorkersCommand.self, DrainCommand.self, UndrainCommand.self,
-                      PricesCommand.self, CreditsCommand.self, CoordinatorCommand.self, WorkerCommand.self,
+                      PricesCommand.self, CreditsCommand.self, BudgetCommand.self, CoordinatorCommand.self, WorkerCommand.self,
                       MigrateCommand.self])
 
     public init() {}

@@ -156,7 +156,8 @@ struct CreditsCommand: ParsableCommand {
         var rows: [Row]
         var total: Row
         struct Row: Encodable {
-            var key: String, charged: Int64, refunded: Int64, net: Int64, estimated: Int64, budget: Int64?, remaining: Int64?, usd: Double
+            var key: String, charged: Int64, refunded: Int64, net: Int64, reserved: Int64, estimated: Int64, budget: Int64?,
+                remaining: Int64?, usd: Double
         }
     }
 
@@ -166,21 +167,22 @@ struct CreditsCommand: ParsableCommand {
             let rate = try store.usdPerCredit()
             let summaries = try store.creditSummary(by: CreditGrouping(rawValue: by)!)
             func row(_ s: CreditSummary) -> Document.Row {
-                .init(key: s.key, charged: s.charged, refunded: s.refunded, net: s.net, estimated: s.estimated,
-                      budget: s.budget, remaining: s.budget.map { $0 - s.net }, usd: (Double(s.net) * rate * 100).rounded() / 100)
+                .init(key: s.key, charged: s.charged, refunded: s.refunded, net: s.net, reserved: s.reserved, estimated: s.estimated,
+                      budget: s.budget, remaining: s.budget.map { $0 - s.net - s.reserved }, usd: (Double(s.net) * rate * 100).rounded() / 100)
             }
             let total = CreditSummary(key: "total", charged: summaries.reduce(0) { $0 + $1.charged },
                                       refunded: summaries.reduce(0) { $0 + $1.refunded }, net: summaries.reduce(0) { $0 + $1.net },
-                                      estimated: summaries.reduce(0) { $0 + $1.estimated }, budget: nil)
+                                      estimated: summaries.reduce(0) { $0 + $1.estimated }, budget: nil,
+                                      reserved: summaries.reduce(0) { $0 + $1.reserved })
             if json {
                 try printJSON(Document(by: by, usd_per_credit: rate, rows: summaries.map(row), total: row(total)))
                 return
             }
-            var table = TextTable([by.uppercased(), "CHARGED", "REFUNDED", "NET", "USD", "ESTIMATED", "BUDGET", "REMAINING"],
-                                  rightAligned: [1, 2, 3, 4, 5, 6, 7])
+            var table = TextTable([by.uppercased(), "CHARGED", "REFUNDED", "NET", "USD", "RESERVED", "ESTIMATED", "BUDGET", "REMAINING"],
+                                  rightAligned: [1, 2, 3, 4, 5, 6, 7, 8])
             for s in summaries + [total] {
                 let r = row(s)
-                table.add([r.key, "\(r.charged)", "\(r.refunded)", "\(r.net)", String(format: "%.2f", r.usd), "\(r.estimated)",
+                table.add([r.key, "\(r.charged)", "\(r.refunded)", "\(r.net)", String(format: "%.2f", r.usd), "\(r.reserved)", "\(r.estimated)",
                            r.budget.map(String.init) ?? "-", r.remaining.map(String.init) ?? "-"])
             }
             Console.current.write(table.render() + "\n")

@@ -68,7 +68,9 @@ struct StatusCommand: ParsableCommand {
     static func render(_ detail: ShotListDetail) -> String {
         let list = detail.list
         var text = "shot list \(list.name) (project \(list.project), id \(list.id)): \(list.state), \(percent(list.progress)), "
-            + "\(list.jobsSucceeded)/\(list.jobsTotal) jobs done, credits spent/estimated \(credits(list))\n"
+            + "\(list.jobsSucceeded)/\(list.jobsTotal) jobs done, credits spent/estimated \(credits(list))"
+            + (list.reservedCredits > 0 ? ", \(list.reservedCredits) reserved" : "")
+            + (list.jobsBlocked > 0 ? ", \(list.jobsBlocked) job(s) blocked by the budget" : "") + "\n"
         text += "source: \(list.sourcePath)\n"
         for shot in detail.shots {
             text += "\nshot \(shot.key): \(shot.state), \(percent(shot.progress)), \(shot.frames) frames at \(shot.fps) fps, "
@@ -112,6 +114,8 @@ enum StatusDocument {
         var estimated_credits: Int64
         var spent_credits: Int64
         var budget: Int64?
+        var reserved_credits: Int64
+        var jobs_blocked: Int
         var source: String
         var created_at: Date
         var updated_at: Date
@@ -121,6 +125,7 @@ enum StatusDocument {
             jobs_total = list.jobsTotal; jobs_succeeded = list.jobsSucceeded; jobs_failed = list.jobsFailed
             jobs_running = list.jobsRunning; jobs_cancelled = list.jobsCancelled; progress = list.progress
             estimated_credits = list.estimatedCredits; spent_credits = list.spentCredits; budget = list.budgetCredits
+            reserved_credits = list.reservedCredits; jobs_blocked = list.jobsBlocked
             source = list.sourcePath; created_at = list.createdAt; updated_at = list.updatedAt
         }
     }

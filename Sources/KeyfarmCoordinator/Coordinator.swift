@@ -93,6 +93,8 @@ public final class Coordinator {
             if ready.contains(stopItem) { break }
             if ready.contains(socketItem) { try receiveMessages() }
             if ready.contains(databaseItem) { try readNotifications() }
+            // Drains apply before this turn's dispatch, so a drained worker gets nothing new.
+            try handleDrainChanges()
             // One transaction, so one WAL flush, for the turn's results and claims; nothing they
             // cause is sent before it commits.
             holdingSends = true
@@ -109,7 +111,6 @@ public final class Coordinator {
             holdingSends = false
             try flushOutbox()
             try handleCancellations()
-            try handleDrainChanges()
             try checkLiveness()
             try sendHeartbeats()
             try renewLeases()

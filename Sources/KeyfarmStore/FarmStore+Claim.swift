@@ -55,57 +55,9 @@ extension FarmStore {
     /// the same job (`FOR UPDATE SKIP LOCKED`). A capability is an engine name, `provider/*`
     /// for every model of a provider, `stitch`, or `*`.
     public func claim(workerID: Int64, capabilities: [String], limit: Int, leaseSeconds: Double) throws -> [ClaimedJob] {
-        guard limit > 0, !capabilities.isEmpty else { return [] }
-        let rows = try connection.execute("""
-            WITH picked AS (
-                SELECT j.id FROM keyfarm.jobs j
-                WHERE j.state = 'queued' AND j.not_before <= now()
-                  AND NOT EXISTS (SELECT 1 FROM keyfarm.worker_shot_failures b
-                                  WHERE b.worker_id = $1 AND b.shot_id = j.shot_id AND b.blocked_at IS NOT NULL)
-                  AND (j.requires = ANY($2::text[])
-                       OR split_part(j.requires, '/', 1) || '/*' = ANY($2::text[])
-                       OR '*' = ANY($2::text[]))
-                ORDER BY j.priority DESC, j.queued_at, j.id
-                LIMIT $3
-                FOR UPDATE SKIP LOCKED
-            ), leased AS (
-                UPDATE keyfarm.jobs j
-                SET state = 'leased', attempts = j.attempts + 1, worker_id = $1, progress = 0, updated_at = now(),
-                    lease_expires_at = now() + make_interval(secs => $4::float8)
-                FROM picked WHERE j.id = picked.id
-                RETURNING j.id, j.attempts, j.job_key, j.kind, j.engine, j.priority, j.spec, j.lease_expires_at,
-                          j.max_attempts, j.attempt_base, j.shot_list_id
-            ), attempt AS (
-                INSERT INTO keyfarm.attempts (job_id, attempt, worker_id, lease_expires_at)
-                SELECT id, attempts, $1, lease_expires_at FROM leased
-                RETURNING id, job_id
-            )
-            SELECT leased.id, attempt.id AS attempt_id, leased.attempts, leased.job_key, leased.kind, leased.engine,
-                   leased.priority, leased.lease_expires_at, leased.max_attempts,
-                   -- A job with dependencies also gets `inputs`: each dependency's artifacts.
-                   (CASE WHEN EXISTS (SELECT 1 FROM keyfarm.job_dependencies jd WHERE jd.job_id = leased.id)
-                         THEN leased.spec || jsonb_build_object('inputs',
-                              (SELECT jsonb_object_agg(d.job_key, d.artifacts)
-                                 FROM keyfarm.job_dependencies jd JOIN keyfarm.jobs d ON d.id = jd.depends_on
-                                WHERE jd.job_id = leased.id))
-                         ELSE leased.spec END)::text AS spec,
-                   leased.attempts - leased.attempt_base AS attempt_in_round, l.name AS shot_list, l.project,
-                   (SELECT a.provider_request_id FROM keyfarm.attempts a
-                     WHERE a.job_id = leased.id AND a.provider_request_id IS NOT NULL AND a.outcome IN ('lost', 'handed_back')
-                     ORDER BY a.attempt DESC LIMIT 1) AS resume_request
-            FROM leased JOIN attempt ON attempt.job_id = leased.id
-            JOIN keyfarm.shot_lists l ON l.id = leased.shot_list_id
-            ORDER BY leased.priority DESC, leased.id
-            """, [workerID, capabilities, limit, leaseSeconds]).rows
-        return try rows.map { row in
-            ClaimedJob(jobID: try row.decode("id"), attemptID: try row.decode("attempt_id"),
-                       attempt: try row.decode("attempts"), key: try row.decode("job_key"), kind: try row.decode("kind"),
-                       engine: try row.decode("engine", as: String?.self), priority: try row.decode("priority"),
-                       spec: try row.decode("spec"), leaseExpiresAt: try row.decode("lease_expires_at"),
-                       maxAttempts: try row.decode("max_attempts"), attemptInRound: try row.decode("attempt_in_round"),
-                       shotList: try row.decode("shot_list"), project: try row.decode("project"),
-                       resumeProviderRequestID: try row.decode("resume_request", as: String?.self))
-        }
+        guard limit > 0 else { return [] }
+        return try claim(slots: Array(repeating: workerID, count: limit), capabilities: capabilities,
+                         leaseSeconds: leaseSeconds).map(\.job)
     }
 
     /// Claims for many workers with the same capabilities in one statement: `slots` holds a
@@ -127,22 +79,54 @@ extension FarmStore {
                 LIMIT $4
                 FOR UPDATE SKIP LOCKED
             ), paired AS (
-                SELECT n.id, s.worker_id FROM (
+                SELECT n.id, n.ord, s.worker_id FROM (
                     SELECT p.id, p.shot_id, row_number() OVER (ORDER BY p.priority DESC, p.queued_at, p.id) AS ord FROM picked p
                 ) n JOIN slots s ON s.ord = n.ord
                 WHERE NOT EXISTS (SELECT 1 FROM keyfarm.worker_shot_failures b
                                   WHERE b.worker_id = s.worker_id AND b.shot_id = n.shot_id AND b.blocked_at IS NOT NULL)
+            ), priced AS (
+                -- Each job's estimate on top of what its list and project have spent or reserved,
+                -- and of the jobs before it in this claim.
+                SELECT p.id, p.worker_id, j.estimated_credits AS estimate, l.budget_credits AS list_budget,
+                       l.spent_credits + l.reserved_credits
+                           + sum(j.estimated_credits) OVER (PARTITION BY j.shot_list_id ORDER BY p.ord) AS list_total,
+                       pb.budget_credits AS project_budget,
+                       (SELECT COALESCE(sum(l2.spent_credits + l2.reserved_credits), 0) FROM keyfarm.shot_lists l2
+                         WHERE l2.project = l.project)
+                           + sum(j.estimated_credits) OVER (PARTITION BY l.project ORDER BY p.ord) AS project_total
+                FROM paired p JOIN keyfarm.jobs j ON j.id = p.id JOIN keyfarm.shot_lists l ON l.id = j.shot_list_id
+                LEFT JOIN keyfarm.project_budgets pb ON pb.project = l.project
+            ), verdict AS (
+                SELECT *, estimate = 0 OR ((list_budget IS NULL OR list_total <= list_budget)
+                                           AND (project_budget IS NULL OR project_total <= project_budget)) AS fits
+                FROM priced
+            ), blocked AS (
+                UPDATE keyfarm.jobs j SET state = 'blocked', updated_at = now(),
+                       blocked_reason = CASE
+                           WHEN v.list_budget IS NOT NULL AND v.list_total > v.list_budget
+                           THEN 'budget: needs ' || v.estimate || ' credits, ' || GREATEST(v.list_budget - v.list_total + v.estimate, 0)
+                                || ' of the shot list''s ' || v.list_budget || ' left'
+                           ELSE 'project budget: needs ' || v.estimate || ' credits, '
+                                || GREATEST(v.project_budget - v.project_total + v.estimate, 0) || ' of ' || v.project_budget || ' left'
+                       END
+                FROM verdict v WHERE j.id = v.id AND NOT v.fits
+                RETURNING j.id
             ), leased AS (
                 UPDATE keyfarm.jobs j
-                SET state = 'leased', attempts = j.attempts + 1, worker_id = paired.worker_id, progress = 0, updated_at = now(),
-                    lease_expires_at = now() + make_interval(secs => $3::float8)
-                FROM paired WHERE j.id = paired.id
+                SET state = 'leased', attempts = j.attempts + 1, worker_id = v.worker_id, progress = 0, updated_at = now(),
+                    lease_expires_at = now() + make_interval(secs => $3::float8), blocked_reason = NULL
+                FROM verdict v WHERE j.id = v.id AND v.fits
                 RETURNING j.id, j.attempts, j.job_key, j.kind, j.engine, j.priority, j.spec, j.lease_expires_at,
-                          j.max_attempts, j.attempt_base, j.shot_list_id, j.worker_id
+                          j.max_attempts, j.attempt_base, j.shot_list_id, j.worker_id, j.estimated_credits
             ), attempt AS (
                 INSERT INTO keyfarm.attempts (job_id, attempt, worker_id, lease_expires_at)
                 SELECT id, attempts, worker_id, lease_expires_at FROM leased
                 RETURNING id, job_id
+            ), reservation AS (
+                INSERT INTO keyfarm.credit_ledger (shot_list_id, job_id, attempt_id, engine, provider, entry, credits, note)
+                SELECT leased.shot_list_id, leased.id, attempt.id, leased.engine, split_part(leased.engine, '/', 1), 'reserve',
+                       leased.estimated_credits, 'estimate reserved at dispatch'
+                FROM leased JOIN attempt ON attempt.job_id = leased.id WHERE leased.estimated_credits > 0
             )
             SELECT leased.id, leased.worker_id, attempt.id AS attempt_id, leased.attempts, leased.job_key, leased.kind,
                    leased.engine, leased.priority, leased.lease_expires_at, leased.max_attempts,
@@ -198,6 +182,13 @@ extension FarmStore {
                     received_at = COALESCE(a.received_at, CASE WHEN u.received > 0 THEN to_timestamp(u.received / 1e6) END)
                 FROM u WHERE a.job_id = u.id AND a.attempt = u.attempt
                 RETURNING a.id
+            ), settled AS (
+                INSERT INTO keyfarm.credit_ledger (shot_list_id, job_id, attempt_id, engine, provider, entry, credits, note)
+                SELECT r.shot_list_id, r.job_id, r.attempt_id, r.engine, r.provider, 'release', -r.credits, 'attempt finished'
+                FROM keyfarm.credit_ledger r JOIN closed ON closed.id = r.attempt_id
+                WHERE r.entry = 'reserve'
+                ON CONFLICT DO NOTHING
+                RETURNING shot_list_id
             ), released AS (
                 UPDATE keyfarm.jobs d
                 SET pending_dependencies = d.pending_dependencies - c.n,
@@ -210,12 +201,16 @@ extension FarmStore {
                 RETURNING d.id
             )
             SELECT (SELECT count(*) FROM done) AS done, (SELECT count(*) FROM closed) AS closed,
-                   (SELECT count(*) FROM released) AS released
+                   (SELECT count(*) FROM released) AS released,
+                   (SELECT array_agg(DISTINCT shot_list_id) FROM settled) AS settled_lists
             """, [successes.map(\.ref.jobID), successes.map(\.ref.attempt), successes.map { $0.artifactPath ?? "" },
                   successes.map { $0.artifactSHA256 ?? "" }, successes.map(\.artifactsJSON),
                   successes.map(\.receivedAtMicroseconds)], prepared: true).rows)
         if try row.decode("released", as: Int.self) > 0 {
             try connection.notify(FarmStore.jobsChannel, payload: "released")
+        }
+        if let lists = try row.decode("settled_lists", as: [Int64]?.self), !lists.isEmpty {
+            try unblockWithinBudget(shotListIDs: lists, on: connection)
         }
         return try row.decode("done", as: Int.self)
     }
@@ -359,7 +354,40 @@ extension FarmStore {
             RETURNING id
             """, [jobID, attempt, outcome, errorClass?.rawValue, error, artifactPath, artifactSHA256,
                   charge?.provider, charge?.requestID, charge?.credits ?? 0]).rows
-        return try rows.first?.decode("id", as: Int64.self)
+        let attemptID = try rows.first?.decode("id", as: Int64.self)
+        if let attemptID { try releaseReservation(attemptIDs: [attemptID], on: connection) }
+        return attemptID
+    }
+
+    /// Ends the reservations of finished attempts (once each) and lets blocked jobs that now
+    /// fit their budget be claimed again.
+    func releaseReservation(attemptIDs: [Int64], on connection: PostgresConnection) throws {
+        let released = try connection.execute("""
+            INSERT INTO keyfarm.credit_ledger (shot_list_id, job_id, attempt_id, engine, provider, entry, credits, note)
+            SELECT r.shot_list_id, r.job_id, r.attempt_id, r.engine, r.provider, 'release', -r.credits, 'attempt finished'
+            FROM keyfarm.credit_ledger r
+            WHERE r.attempt_id = ANY($1::bigint[]) AND r.entry = 'reserve'
+            ON CONFLICT DO NOTHING
+            RETURNING shot_list_id
+            """, [attemptIDs], prepared: true).rows
+        let lists = Set(try released.map { try $0.decode("shot_list_id", as: Int64.self) })
+        if !lists.isEmpty { try unblockWithinBudget(shotListIDs: Array(lists), on: connection) }
+    }
+
+    /// Requeues blocked jobs whose estimate now fits what their list and project have left
+    /// (the claim checks again, job by job).
+    func unblockWithinBudget(shotListIDs: [Int64]?, on connection: PostgresConnection) throws {
+        let unblocked = try connection.execute("""
+            UPDATE keyfarm.jobs j SET state = 'queued', queued_at = now(), updated_at = now(), blocked_reason = NULL
+            FROM keyfarm.shot_lists l LEFT JOIN keyfarm.project_budgets pb ON pb.project = l.project
+            WHERE j.shot_list_id = l.id AND j.state = 'blocked'
+              AND ($1::bigint[] IS NULL OR l.id = ANY($1::bigint[]))
+              AND (l.budget_credits IS NULL OR j.estimated_credits <= l.budget_credits - l.spent_credits - l.reserved_credits)
+              AND (pb.budget_credits IS NULL OR j.estimated_credits <= pb.budget_credits
+                   - (SELECT COALESCE(sum(l2.spent_credits + l2.reserved_credits), 0) FROM keyfarm.shot_lists l2
+                       WHERE l2.project = l.project))
+            """, [shotListIDs]).affectedRows
+        if unblocked > 0 { try connection.notify(FarmStore.jobsChannel, payload: "released") }
     }
 
     /// Writes a charge to the ledger once per provider request (a repeated report books nothing).

@@ -22,8 +22,11 @@ public struct CreditSummary: Sendable, Equatable {
     public var net: Int64
     public var estimated: Int64
     public var budget: Int64?
+    /// Estimates reserved for attempts still running.
+    public var reserved: Int64 = 0
 
-    public init(key: String, charged: Int64, refunded: Int64, net: Int64, estimated: Int64, budget: Int64?) {
+    public init(key: String, charged: Int64, refunded: Int64, net: Int64, estimated: Int64, budget: Int64?, reserved: Int64 = 0) {
+        self.reserved = reserved
         self.key = key
         self.charged = charged
         self.refunded = refunded
@@ -117,13 +120,16 @@ extension FarmStore {
         case .provider:
             sql = """
                 SELECT COALESCE(x.provider, '(none)') AS key, sum(x.charged)::bigint AS charged, sum(x.refunded)::bigint AS refunded,
-                       sum(x.net)::bigint AS net, sum(x.estimated)::bigint AS estimated, NULL::bigint AS budget
+                       sum(x.net)::bigint AS net, sum(x.estimated)::bigint AS estimated, NULL::bigint AS budget,
+                       sum(x.reserved)::bigint AS reserved
                 FROM (
                     SELECT c.provider, CASE WHEN c.entry = 'charge' THEN c.credits ELSE 0 END AS charged,
-                           CASE WHEN c.entry = 'refund' THEN c.credits ELSE 0 END AS refunded, c.credits AS net, 0 AS estimated
+                           CASE WHEN c.entry = 'refund' THEN c.credits ELSE 0 END AS refunded,
+                           CASE WHEN c.entry IN ('charge', 'refund', 'adjustment') THEN c.credits ELSE 0 END AS net,
+                           0 AS estimated, CASE WHEN c.entry IN ('reserve', 'release') THEN c.credits ELSE 0 END AS reserved
                     FROM keyfarm.credit_ledger c
                     UNION ALL
-                    SELECT split_part(j.engine, '/', 1), 0, 0, 0, j.estimated_credits FROM keyfarm.jobs j
+                    SELECT split_part(j.engine, '/', 1), 0, 0, 0, j.estimated_credits, 0 FROM keyfarm.jobs j
                     JOIN keyfarm.shot_lists l ON l.id = j.shot_list_id
                     WHERE j.engine IS NOT NULL AND j.engine <> 'interpolate' AND l.state <> 'replaced'
                 ) x GROUP BY 1 ORDER BY net DESC, key
@@ -133,7 +139,8 @@ extension FarmStore {
                 SELECT l.project || '/' || l.name || CASE WHEN l.state = 'replaced' THEN ' (replaced, id ' || l.id || ')' ELSE '' END AS key,
                        COALESCE(sum(c.credits) FILTER (WHERE c.entry = 'charge'), 0)::bigint AS charged,
                        COALESCE(sum(c.credits) FILTER (WHERE c.entry = 'refund'), 0)::bigint AS refunded,
-                       COALESCE(sum(c.credits), 0)::bigint AS net, l.estimated_credits AS estimated, l.budget_credits AS budget
+                       COALESCE(sum(c.credits) FILTER (WHERE c.entry IN ('charge', 'refund', 'adjustment')), 0)::bigint AS net,
+                       l.estimated_credits AS estimated, l.budget_credits AS budget, l.reserved_credits AS reserved
                 FROM keyfarm.shot_lists l LEFT JOIN keyfarm.credit_ledger c ON c.shot_list_id = l.id
                 GROUP BY l.id ORDER BY l.created_at DESC, l.id DESC
                 """
@@ -142,14 +149,16 @@ extension FarmStore {
                 SELECT to_char(date_trunc('day', c.recorded_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS key,
                        COALESCE(sum(c.credits) FILTER (WHERE c.entry = 'charge'), 0)::bigint AS charged,
                        COALESCE(sum(c.credits) FILTER (WHERE c.entry = 'refund'), 0)::bigint AS refunded,
-                       sum(c.credits)::bigint AS net, 0::bigint AS estimated, NULL::bigint AS budget
+                       COALESCE(sum(c.credits) FILTER (WHERE c.entry IN ('charge', 'refund', 'adjustment')), 0)::bigint AS net,
+                       0::bigint AS estimated, NULL::bigint AS budget,
+                       COALESCE(sum(c.credits) FILTER (WHERE c.entry IN ('reserve', 'release')), 0)::bigint AS reserved
                 FROM keyfarm.credit_ledger c GROUP BY 1 ORDER BY 1 DESC
                 """
         }
         return try connection.execute(sql).rows.map { row in
             CreditSummary(key: try row.decode("key"), charged: try row.decode("charged"), refunded: try row.decode("refunded"),
                           net: try row.decode("net"), estimated: try row.decode("estimated"),
-                          budget: try row.decode("budget", as: Int64?.self))
+                          budget: try row.decode("budget", as: Int64?.self), reserved: try row.decode("reserved"))
         }
     }
 }

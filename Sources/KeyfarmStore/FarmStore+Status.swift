@@ -19,6 +19,10 @@ public struct ShotListStatus: Sendable, Equatable {
     public var estimatedCredits: Int64
     public var spentCredits: Int64
     public var budgetCredits: Int64?
+    /// Estimates reserved for provider attempts still running.
+    public var reservedCredits: Int64
+    /// Jobs waiting for budget.
+    public var jobsBlocked: Int
     public var sourcePath: String
     public var createdAt: Date
     public var updatedAt: Date
@@ -98,7 +102,8 @@ extension FarmStore {
                    COALESCE(sum(p.jobs_cancelled), 0)::bigint AS jobs_cancelled,
                    COALESCE(sum(p.jobs_queued + p.jobs_waiting), 0)::bigint AS jobs_pending,
                    COALESCE(sum(p.progress * p.frames) / NULLIF(sum(p.frames), 0), 0)::float8 AS progress,
-                   (SELECT COALESCE(sum(c.credits), 0) FROM keyfarm.credit_ledger c WHERE c.shot_list_id = l.id)::bigint AS spent_credits
+                   l.spent_credits, l.reserved_credits,
+                   (SELECT count(*) FROM keyfarm.jobs bj WHERE bj.shot_list_id = l.id AND bj.state = 'blocked') AS jobs_blocked
             FROM keyfarm.shot_lists l
             LEFT JOIN keyfarm.v_shot_progress p ON p.shot_list_id = l.id
             WHERE ($1::text IS NULL OR l.name = $1) AND ($2::text IS NULL OR l.project = $2)
@@ -111,10 +116,12 @@ extension FarmStore {
             let total: Int = try row.decode("jobs_total"), succeeded: Int = try row.decode("jobs_succeeded")
             let failed: Int = try row.decode("jobs_failed"), running: Int = try row.decode("jobs_running")
             let pending: Int = try row.decode("jobs_pending")
+            let blocked: Int = try row.decode("jobs_blocked")
             let state: String
             if intent != "active" { state = intent }
             else if total > 0 && succeeded == total { state = "succeeded" }
-            else if failed > 0 && running == 0 && pending == 0 { state = "failed" }
+            else if failed > 0 && running == 0 && pending == 0 && blocked == 0 { state = "failed" }
+            else if blocked > 0 && running == 0 && pending == 0 { state = "blocked" }
             else if running > 0 || succeeded > 0 || failed > 0 { state = "running" }
             else { state = "queued" }
             return ShotListStatus(
@@ -122,7 +129,8 @@ extension FarmStore {
                 shots: try row.decode("shots"), jobsTotal: total, jobsSucceeded: succeeded, jobsFailed: failed,
                 jobsRunning: running, jobsCancelled: try row.decode("jobs_cancelled"), progress: try row.decode("progress"),
                 estimatedCredits: try row.decode("estimated_credits"), spentCredits: try row.decode("spent_credits"),
-                budgetCredits: try row.decode("budget_credits", as: Int64?.self), sourcePath: try row.decode("source_path"),
+                budgetCredits: try row.decode("budget_credits", as: Int64?.self), reservedCredits: try row.decode("reserved_credits"),
+                jobsBlocked: blocked, sourcePath: try row.decode("source_path"),
                 createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"))
         }
     }
@@ -155,7 +163,7 @@ extension FarmStore {
         let jobs = try connection.execute("""
             SELECT id, shot, job_key, kind, segment_index, part, parts, start_frame, end_frame, engine, state, priority,
                    attempts, max_attempts, worker, progress::float8 AS progress, estimated_credits, spent_credits,
-                   last_error, not_before
+                   COALESCE(blocked_reason, last_error) AS last_error, not_before
             FROM keyfarm.v_jobs WHERE shot_list_id = $1 ORDER BY id
             """, [resolved.id]).rows.map { row in
             JobStatus(

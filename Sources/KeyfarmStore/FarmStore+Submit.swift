@@ -125,17 +125,20 @@ extension FarmStore {
     @discardableResult
     func retire(listID: Int64, as state: String, on connection: PostgresConnection) throws -> (cancelled: Int, interrupted: Int) {
         try connection.execute("UPDATE keyfarm.shot_lists SET state = $2, updated_at = now() WHERE id = $1", [listID, state])
-        let interrupted = try connection.execute("""
+        let interruptedAttempts = try connection.execute("""
             UPDATE keyfarm.attempts a SET outcome = 'cancelled', error_class = 'cancelled', finished_at = now(),
                    error = 'shot list ' || $2
             FROM keyfarm.jobs j
             WHERE j.shot_list_id = $1 AND j.state IN ('leased', 'running') AND a.job_id = j.id AND a.attempt = j.attempts
               AND a.outcome IS NULL
-            """, [listID, state]).affectedRows
+            RETURNING a.id
+            """, [listID, state]).rows.map { try $0.decode("id", as: Int64.self) }
+        let interrupted = interruptedAttempts.count
+        if !interruptedAttempts.isEmpty { try releaseReservation(attemptIDs: interruptedAttempts, on: connection) }
         let cancelled = try connection.execute("""
             UPDATE keyfarm.jobs SET state = 'cancelled', finished_at = now(), updated_at = now(), lease_expires_at = NULL,
                    last_error = 'shot list ' || $2
-            WHERE shot_list_id = $1 AND state IN ('waiting', 'queued', 'leased', 'running')
+            WHERE shot_list_id = $1 AND state IN ('waiting', 'queued', 'blocked', 'leased', 'running')
             """, [listID, state]).affectedRows
         try connection.notify(FarmStore.jobsChannel, payload: "cancelled:\(listID)")
         return (cancelled, interrupted)

@@ -136,6 +136,8 @@ public final class Worker {
             send(.disconnect(body))
         }
         notifier.stopping(status: "stopped")
+        // Give the goodbye a moment to leave: with linger 0, close would discard it.
+        try? dealer?.setLinger(milliseconds: 1000)
         dealer?.close()
         dealer = nil
         pool.shutdown()

@@ -106,7 +106,10 @@ import Testing
         #expect(status == 0, "\(worker.log)")
         #expect(try farm.succeeded("drain") == 2)
         #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE outcome = 'lost'") == 0)
-        #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_workers WHERE name = 'drainer' AND state = 'offline'") == 1)
+        let offline = try eventually(timeout: .seconds(10)) {
+            try farm.count("SELECT count(*) AS n FROM keyfarm.v_workers WHERE name = 'drainer' AND state = 'offline'") == 1
+        }
+        #expect(offline, "\(farm.logs)")
     }
 
     @Test func anOperatorDrainSendsWorkElsewhere() throws {

@@ -135,14 +135,12 @@ import Testing
         try await withLoopbackServer { server in
             var limits = Self.quick
             limits.totalTimeout = .milliseconds(300)
-            let started = ContinuousClock.now
+            // The server answers after LoopbackServer.stall (2 s): a timeout error means curl gave up first.
             let result = await Self.send(HTTPRequest(url: server.url("/stall?token=secret-in-query")), limits: limits)
-            let elapsed = ContinuousClock.now - started
             guard case .failure(.timeout(let message)) = result else {
                 Issue.record("expected a timeout, got \(result)")
                 return
             }
-            #expect(elapsed < .seconds(2))
             #expect(message.contains("/stall"))
             #expect(!message.contains("secret-in-query"), "the query string stays out of messages")
         }

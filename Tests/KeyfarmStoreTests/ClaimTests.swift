@@ -68,7 +68,7 @@ import Testing
         let repeated = try store.completeSuccess(jobID: first.jobID, attempt: first.attempt, artifactPath: "/farm/s0.mp4",
                                                  artifactSHA256: "ab", charge: Charge(provider: "luma", requestID: "gen-1", credits: 71))
         #expect(repeated == .stale)
-        #expect(try store.count("SELECT count(*) AS n FROM keyfarm.credit_ledger") == 1)
+        #expect(try store.count("SELECT count(*) AS n FROM keyfarm.credit_ledger WHERE entry = 'charge'") == 1)
 
         let second = try #require(try store.claim(workerID: worker, capabilities: ["*"], limit: 4, leaseSeconds: 30).first)
         #expect(second.key == "sh010/s1")

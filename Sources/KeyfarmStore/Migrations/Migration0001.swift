@@ -165,7 +165,8 @@ extension Migration {
            CASE WHEN j.state = 'queued' AND j.not_before > now() THEN 'retry_wait' ELSE j.state END AS state,
            j.priority, j.attempts, j.max_attempts, w.name AS worker, j.progress, j.start_frame, j.end_frame,
            j.estimated_credits,
-           COALESCE((SELECT sum(c.credits) FROM keyfarm.credit_ledger c WHERE c.job_id = j.id), 0)::bigint AS spent_credits,
+           COALESCE((SELECT sum(c.credits) FROM keyfarm.credit_ledger c WHERE c.job_id = j.id
+                        AND c.entry IN ('charge', 'refund', 'adjustment')), 0)::bigint AS spent_credits,
            j.not_before, j.last_error_class, j.last_error, j.artifact_path, j.created_at, j.updated_at, j.finished_at
     FROM keyfarm.jobs j
     JOIN keyfarm.shots s ON s.id = j.shot_id
@@ -206,7 +207,7 @@ extension Migration {
            round((0.9 * a.render_progress + 0.1 * a.stitch_progress)::numeric, 4)::float8 AS progress,
            a.estimated_credits,
            COALESCE((SELECT sum(c.credits) FROM keyfarm.credit_ledger c JOIN keyfarm.jobs cj ON cj.id = c.job_id
-                     WHERE cj.shot_id = s.id), 0)::bigint AS spent_credits,
+                     WHERE cj.shot_id = s.id AND c.entry IN ('charge', 'refund', 'adjustment')), 0)::bigint AS spent_credits,
            (SELECT fj.job_key || ': ' || COALESCE(fj.last_error, 'failed')
               FROM keyfarm.jobs fj WHERE fj.shot_id = s.id AND fj.state = 'failed'
              ORDER BY fj.finished_at NULLS LAST, fj.id LIMIT 1) AS failure,
@@ -254,17 +255,22 @@ extension Migration {
                    CASE WHEN c.entry = 'refund' THEN c.credits ELSE 0 END,
                    CASE WHEN c.entry = 'adjustment' THEN c.credits ELSE 0 END,
                    c.recorded_at
-              FROM keyfarm.credit_ledger c WHERE c.shot_list_id = l.id
+              FROM keyfarm.credit_ledger c WHERE c.shot_list_id = l.id AND c.entry IN ('charge', 'refund', 'adjustment')
         ) x
         GROUP BY x.engine
     ) e;
 
-    -- A read-only role for dashboards, where this account may create roles.
+    -- A read-only role for dashboards, where this account may create roles. Roles belong to the
+    -- whole server, so another database migrating at the same moment may create it first.
     DO $do$
     BEGIN
-        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'keyfarm_dashboard') THEN
-            CREATE ROLE keyfarm_dashboard NOLOGIN;
-        END IF;
+        BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'keyfarm_dashboard') THEN
+                CREATE ROLE keyfarm_dashboard NOLOGIN;
+            END IF;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;
+        END;
         GRANT USAGE ON SCHEMA keyfarm TO keyfarm_dashboard;
         GRANT SELECT ON keyfarm.v_jobs, keyfarm.v_attempts, keyfarm.v_workers, keyfarm.v_shot_progress,
                         keyfarm.v_credit_spend TO keyfarm_dashboard;

@@ -58,7 +58,7 @@ extension Migration {
                        ELSE 0.9 * a.render_progress + 0.1 * a.stitch_progress END)::numeric, 4)::float8 AS progress,
            a.estimated_credits,
            COALESCE((SELECT sum(c.credits) FROM keyfarm.credit_ledger c JOIN keyfarm.jobs cj ON cj.id = c.job_id
-                     WHERE cj.shot_id = s.id), 0)::bigint AS spent_credits,
+                     WHERE cj.shot_id = s.id AND c.entry IN ('charge', 'refund', 'adjustment')), 0)::bigint AS spent_credits,
            (SELECT fj.job_key || ': ' || COALESCE(fj.last_error, 'failed')
               FROM keyfarm.jobs fj WHERE fj.shot_id = s.id AND fj.state = 'failed'
              ORDER BY fj.finished_at NULLS LAST, fj.id LIMIT 1) AS failure,
