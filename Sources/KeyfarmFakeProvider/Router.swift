@@ -26,6 +26,8 @@ struct Router: Sendable {
         let call = Call(method: request.method.rawValue, path: request.path,
                         segments: request.path.split(separator: "/").map(String.init), body: body,
                         authorization: authorization, origin: "http://\(host)")
+        // The controls under /_fake are not provider traffic, so the log leaves them out.
+        if call.segments.first == "_fake" { return await control(call) }
         let index = await state.record(RecordedRequest(
             method: call.method, path: call.path, time: Date(),
             authHeader: authorization == nil ? nil : "authorization",
@@ -36,7 +38,6 @@ struct Router: Sendable {
     }
 
     private func route(_ call: Call) async -> HTTPResponse {
-        if call.segments.first == "_fake" { return await control(call) }
         if call.segments.first == "files" { return await file(call) }
 
         let latency = await state.latencyMilliseconds
