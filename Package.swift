@@ -123,7 +123,7 @@ let package = Package(
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
         .testTarget(name: "KeyfarmFakeProviderTests",
-                    dependencies: ["KeyfarmFakeProvider", "KeyfarmProviders", "KeyfarmTestSupport",
+                    dependencies: ["KeyfarmFakeProvider", "KeyfarmProviders", "KeyfarmTestSupport", "KeyfarmCommands",
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CZeroMQ", "CCurl"],

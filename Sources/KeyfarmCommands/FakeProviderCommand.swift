@@ -87,6 +87,8 @@ struct FakeProviderCommand: ParsableCommand {
                 stopped.set(())
             }
             stopped.wait()
+            // A directory the fake chose itself is scratch; one the operator named is theirs.
+            if directory == nil { try? FileManager.default.removeItem(atPath: provider.directory) }
             Console.current.printError("keyfarm: fake provider stopped")
         }
     }
