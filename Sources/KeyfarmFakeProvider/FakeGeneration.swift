@@ -1,0 +1,98 @@
+import Foundation
+
+/// Which published API a generation was created through.
+public enum FakeAPI: String, Sendable, CaseIterable {
+    case luma
+    case fal
+}
+
+/// One generation the fake accepted, in either API, with its life cycle and its clip.
+struct FakeGeneration: Sendable {
+    /// The states a generation passes through, in Luma's words (fal maps them to its own).
+    enum State: String, Sendable, Comparable {
+        case queued, dreaming, completed, failed
+
+        private var rank: Int {
+            switch self {
+            case .queued: 0
+            case .dreaming: 1
+            case .completed, .failed: 2
+            }
+        }
+
+        static func < (left: State, right: State) -> Bool { left.rank < right.rank }
+    }
+
+    var id: String
+    var api: FakeAPI
+    var model: String
+    var createdAt: Date
+    /// The request body as the client sent it (a JSON object), echoed back under `request`.
+    var request: Data
+    var spec: VideoSpec
+    var state: State = .queued
+    var failureReason: String?
+    /// Set by a `fail_generation` fault: the generation fails with this reason instead of completing.
+    var forcedFailure: String?
+    /// The render's outcome once ffmpeg finished; nil while it runs.
+    var render: Result<RenderedVideo, RenderFailure>?
+    var polls = 0
+    var cancelled = false
+
+    /// Moves the generation forward for one poll at `now`: never backwards, never to
+    /// `completed` before its clip exists.
+    mutating func advance(_ pacing: FakeProviderOptions.Pacing, now: Date) {
+        guard state != .completed, state != .failed else { return }
+        polls += 1
+        var target: State
+        switch pacing {
+        case .perPoll:
+            target = polls >= 2 ? .completed : .dreaming
+        case .after(let step):
+            let elapsed = now.timeIntervalSince(createdAt)
+            let seconds = Double(step.components.seconds) + Double(step.components.attoseconds) / 1e18
+            target = elapsed >= 2 * seconds ? .completed : elapsed >= seconds ? .dreaming : .queued
+        }
+        if target == .completed {
+            if let reason = forcedFailure {
+                state = .failed
+                failureReason = reason
+                return
+            }
+            switch render {
+            case nil: target = .dreaming
+            case .failure(let failure)?:
+                state = .failed
+                failureReason = failure.reason
+                return
+            case .success?: break
+            }
+        }
+        if state < target { state = target }
+    }
+
+    var video: RenderedVideo? {
+        if state == .completed, case .success(let video)? = render { return video }
+        return nil
+    }
+}
+
+/// How the fake behaves, set when it starts.
+public struct FakeProviderOptions: Sendable {
+    /// How fast generations advance from queued to completed.
+    public enum Pacing: Sendable, Equatable {
+        /// One state per poll: the first poll sees `dreaming`, the second `completed` (once the clip exists).
+        case perPoll
+        /// `dreaming` after one step from creation, `completed` after two (once the clip exists).
+        case after(Duration)
+    }
+
+    public var pacing: Pacing
+    /// Where clips and fetched keyframes are written; nil makes a fresh temporary directory.
+    public var directory: String?
+
+    public init(pacing: Pacing = .perPoll, directory: String? = nil) {
+        self.pacing = pacing
+        self.directory = directory
+    }
+}

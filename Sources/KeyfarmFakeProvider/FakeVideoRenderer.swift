@@ -1,0 +1,151 @@
+import Foundation
+import KeyfarmProviders
+import Logging
+
+/// What one fake generation must look like: its size, length and the frames it starts and ends on.
+struct VideoSpec: Sendable, Equatable {
+    var width: Int
+    var height: Int
+    var seconds: Int
+    var start: FrameSource?
+    var end: FrameSource?
+
+    static let framesPerSecond = 24
+
+    /// How many frames the rendered clip has.
+    var frameCount: Int { seconds * Self.framesPerSecond }
+
+    /// The frame size for a height in lines and an aspect ratio such as "16:9", rounded to even
+    /// numbers as libx264's 4:2:0 needs.
+    static func frameSize(height: Int, aspectRatio: String) -> (width: Int, height: Int)? {
+        let parts = aspectRatio.split(separator: ":")
+        guard parts.count == 2, let across = Double(parts[0]), let down = Double(parts[1]), across > 0, down > 0 else {
+            return nil
+        }
+        // Portrait clips keep the resolution's number on their short side too.
+        if across >= down {
+            return (even(Double(height) * across / down), even(Double(height)))
+        }
+        return (even(Double(height)), even(Double(height) * down / across))
+    }
+
+    private static func even(_ value: Double) -> Int { max(2, Int((value / 2).rounded()) * 2) }
+}
+
+/// Where a keyframe comes from: an image URL to fetch, or a frame of a clip this fake rendered.
+enum FrameSource: Sendable, Equatable {
+    case imageURL(String)
+    /// The first or last frame of an earlier generation's video (Luma's `{type: generation}`).
+    case videoFrame(path: String, last: Bool)
+}
+
+/// A rendered clip on disk.
+struct RenderedVideo: Sendable, Equatable {
+    var path: String
+    var bytes: Int
+}
+
+/// Renders the fake's videos: fetches the keyframe images with `HTTPClient` and runs ffmpeg
+/// (H.264, 24 fps) to fade from the first keyframe to the last. Blocking: call it on its own
+/// thread, never on the cooperative pool.
+struct FakeVideoRenderer: Sendable {
+    var ffmpeg = "/usr/bin/ffmpeg"
+    var directory: String
+    var logger: Logger
+
+    /// Renders `spec` to `<directory>/<id>.mp4`; the failure is a reason fit for `failure_reason`.
+    func render(_ spec: VideoSpec, id: String) -> Result<RenderedVideo, RenderFailure> {
+        var inputs: [String] = []
+        var scratch: [String] = []
+        defer { for path in scratch { unlink(path) } }
+        for (index, source) in [spec.start, spec.end].enumerated() {
+            guard let source else { continue }
+            let frame = "\(directory)/\(id)-frame\(index).img"
+            scratch.append(frame)
+            switch fetch(source, to: frame) {
+            case .success: inputs.append(frame)
+            case .failure(let failure): return .failure(failure)
+            }
+        }
+
+        let output = "\(directory)/\(id).mp4"
+        let partial = "\(directory)/.\(id).mp4.part"
+        scratch.append(partial)
+        let arguments = Self.ffmpegArguments(spec, inputs: inputs, output: partial)
+        do {
+            let outcome = try ChildProcess(executable: ffmpeg, arguments: arguments, environment: [:]).run()
+            guard outcome.status == 0 else {
+                logger.warning("ffmpeg failed", metadata: ["generation.id": "\(id)", "ffmpeg.output": "\(outcome.tail(5))"])
+                return .failure(RenderFailure(reason: "Failed to generate video: the keyframes could not be rendered"))
+            }
+        } catch {
+            return .failure(RenderFailure(reason: "Failed to generate video: \(error)"))
+        }
+        guard rename(partial, output) == 0 else {
+            return .failure(RenderFailure(reason: "Failed to generate video: cannot store the clip"))
+        }
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
+        return .success(RenderedVideo(path: output, bytes: bytes))
+    }
+
+    private func fetch(_ source: FrameSource, to path: String) -> Result<Void, RenderFailure> {
+        switch source {
+        case .imageURL(let url):
+            do {
+                let client = try HTTPClient(limits: .init(connectTimeout: .seconds(5), totalTimeout: .seconds(30),
+                                                          maxDownloadBytes: 64 << 20), logger: logger)
+                _ = try client.download(url, to: path)
+                return .success(())
+            } catch {
+                // As the real API does, the generation fails rather than the request.
+                return .failure(RenderFailure(reason: "Failed to download keyframe image from \(HTTPError.redacted(url)): \(error)"))
+            }
+        case .videoFrame(let video, let last):
+            var arguments = ["-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+            arguments += last ? ["-sseof", "-1", "-i", video, "-update", "1"] : ["-i", video, "-frames:v", "1"]
+            arguments += ["-f", "image2", "-c:v", "png", path]
+            let outcome = try? ChildProcess(executable: ffmpeg, arguments: arguments, environment: [:]).run()
+            guard outcome?.status == 0 else {
+                return .failure(RenderFailure(reason: "Failed to read the keyframe generation's video"))
+            }
+            return .success(())
+        }
+    }
+
+    /// ffmpeg's command line: one still held for the clip, or a fade between two stills whose
+    /// first frame is exactly the first image and whose last frame is exactly the second.
+    static func ffmpegArguments(_ spec: VideoSpec, inputs: [String], output: String) -> [String] {
+        let fps = VideoSpec.framesPerSecond
+        let (width, height) = (spec.width, spec.height)
+        let prepare = "scale=\(width):\(height):force_original_aspect_ratio=decrease,"
+            + "pad=\(width):\(height):(ow-iw)/2:(oh-ih)/2,setsar=1,fps=\(fps),format=yuv420p"
+        var arguments = ["-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+        let filter: String
+        switch inputs.count {
+        case 0:
+            arguments += ["-f", "lavfi", "-i", "color=c=0x2f4f6f:s=\(width)x\(height):r=\(fps)"]
+            filter = "[0:v]format=yuv420p[v]"
+        case 1:
+            arguments += ["-loop", "1", "-framerate", "\(fps)", "-t", "\(spec.seconds + 1)", "-i", inputs[0]]
+            filter = "[0:v]\(prepare)[v]"
+        default:
+            for input in inputs.prefix(2) {
+                arguments += ["-loop", "1", "-framerate", "\(fps)", "-t", "\(spec.seconds + 1)", "-i", input]
+            }
+            // Hold the first image for frame 0, fade until the last frame shows only the second.
+            let offset = 1.0 / Double(fps)
+            let fade = Double(spec.frameCount - 2) / Double(fps)
+            filter = "[0:v]\(prepare)[a];[1:v]\(prepare)[b];"
+                + "[a][b]xfade=transition=fade:duration=\(String(format: "%.6f", fade)):offset=\(String(format: "%.6f", offset))[v]"
+        }
+        arguments += ["-filter_complex", filter, "-map", "[v]", "-frames:v", "\(spec.frameCount)", "-r", "\(fps)",
+                      "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-movflags", "+faststart",
+                      "-an", "-f", "mp4", output]
+        return arguments
+    }
+}
+
+/// Why a generation failed, worded as the provider's `failure_reason`.
+struct RenderFailure: Error, Sendable, Equatable {
+    var reason: String
+}

@@ -1,0 +1,115 @@
+import FlyingFox
+import Foundation
+
+/// fal.ai's queue API at the root: `POST /{model}` submits, `GET /{app}/requests/{id}/status`
+/// polls (IN_QUEUE, IN_PROGRESS, COMPLETED), `GET /{app}/requests/{id}` returns the result and
+/// `PUT /{app}/requests/{id}/cancel` cancels a queued request. As on fal, the URLs it hands
+/// back name only the app (`owner/app`, e.g. `fal-ai/kling-video`); any prefix is accepted.
+struct FalQueueAPI: Sendable {
+    let state: FakeProviderState
+
+    /// fal renders its image-to-video models at the input image's size; the fake uses 960x540
+    /// to stay fast.
+    static let frameSize = (width: 960, height: 540)
+
+    func handle(_ call: Router.Call, forcedFailure: String?) async -> HTTPResponse {
+        guard let credential = call.authorization, credential.hasPrefix("Key "),
+              !credential.dropFirst(4).trimmingCharacters(in: .whitespaces).isEmpty else {
+            return JSON.detail(401, "No valid authentication: send Authorization: Key <key>")
+        }
+        let segments = call.segments
+        if let marker = segments.firstIndex(of: "requests"), marker > 0, marker + 1 < segments.count {
+            let app = segments[..<marker].joined(separator: "/")
+            let id = segments[marker + 1].lowercased()
+            let rest = Array(segments[(marker + 2)...])
+            switch (call.method, rest.count <= 1 ? rest.first ?? "" : "?") {
+            case ("GET", "status"):
+                guard let generation = await state.poll(id, api: .fal) else { return JSON.detail(404, "Request not found") }
+                return JSON.response(200, Self.status(generation, app: app, origin: call.origin))
+            case ("GET", ""):
+                guard let generation = await state.generation(id, api: .fal) else { return JSON.detail(404, "Request not found") }
+                return result(generation, origin: call.origin)
+            case ("PUT", "cancel"):
+                guard await state.generation(id, api: .fal) != nil else { return JSON.detail(404, "Request not found") }
+                if await state.cancel(id) { return JSON.response(202, ["status": "CANCELLATION_REQUESTED"]) }
+                return JSON.response(400, ["status": "ALREADY_COMPLETED"])
+            default:
+                return JSON.detail(405, "Method not allowed")
+            }
+        }
+        guard call.method == "POST", segments.count >= 2 else { return JSON.detail(404, "Not found") }
+        return await submit(call, model: segments.joined(separator: "/"), forcedFailure: forcedFailure)
+    }
+
+    private func submit(_ call: Router.Call, model: String, forcedFailure: String?) async -> HTTPResponse {
+        guard let body = JSON.object(call.body) else { return Self.invalid("body", "Input should be a valid JSON object") }
+        guard let prompt = body["prompt"] as? String, !prompt.isEmpty else { return Self.invalid("prompt", "Field required") }
+        var seconds = 5
+        switch body["duration"] {
+        case nil, is NSNull: break
+        case let text as String where text == "5" || text == "10": seconds = Int(text)!
+        case let number as Int where number == 5 || number == 10: seconds = number
+        default: return Self.invalid("duration", "Input should be '5' or '10'")
+        }
+        var spec = VideoSpec(width: Self.frameSize.width, height: Self.frameSize.height, seconds: seconds)
+        for (name, isStart) in [("image_url", true), ("tail_image_url", false), ("end_image_url", false)] {
+            guard let value = body[name], !(value is NSNull) else { continue }
+            guard let url = value as? String, let parsed = URL(string: url),
+                  ["http", "https"].contains(parsed.scheme?.lowercased() ?? "") else {
+                return Self.invalid(name, "Input should be a valid URL")
+            }
+            if isStart { spec.start = .imageURL(url) } else { spec.end = .imageURL(url) }
+        }
+        if model.hasSuffix("image-to-video"), spec.start == nil { return Self.invalid("image_url", "Field required") }
+
+        let generation = await state.create(api: .fal, model: model, request: call.body, spec: spec, forcedFailure: forcedFailure)
+        let app = model.split(separator: "/").prefix(2).joined(separator: "/")
+        let base = "\(call.origin)/\(app)/requests/\(generation.id)"
+        return JSON.response(200, [
+            "request_id": generation.id, "response_url": base, "status_url": base + "/status",
+            "cancel_url": base + "/cancel", "queue_position": 0,
+        ])
+    }
+
+    static func status(_ generation: FakeGeneration, app: String, origin: String) -> [String: Any] {
+        let base = "\(origin)/\(app)/requests/\(generation.id)"
+        var object: [String: Any] = ["request_id": generation.id, "response_url": base, "status_url": base + "/status",
+                                     "cancel_url": base + "/cancel"]
+        switch generation.state {
+        case .queued:
+            object["status"] = "IN_QUEUE"
+            object["queue_position"] = 0
+        case .dreaming:
+            object["status"] = "IN_PROGRESS"
+            object["logs"] = [Any]()
+        case .completed, .failed:
+            object["status"] = "COMPLETED"
+            object["logs"] = [Any]()
+            object["metrics"] = ["inference_time": Double(generation.spec.seconds)]
+        }
+        return object
+    }
+
+    private func result(_ generation: FakeGeneration, origin: String) -> HTTPResponse {
+        switch generation.state {
+        case .queued, .dreaming:
+            return JSON.detail(400, "Request is still in progress")
+        case .failed:
+            // Moderation is the caller's fault (422); anything else is fal's (500, not billed).
+            let reason = generation.failureReason ?? "generation failed"
+            let status = reason == FakeFault.moderationReason || generation.cancelled ? 422 : 500
+            return JSON.detail(status, reason)
+        case .completed:
+            guard let video = generation.video else { return JSON.detail(500, "result missing") }
+            return JSON.response(200, ["video": [
+                "url": "\(origin)/files/\(generation.id).mp4", "content_type": "video/mp4",
+                "file_name": "\(generation.id).mp4", "file_size": video.bytes,
+            ] as [String: Any]])
+        }
+    }
+
+    /// fal's validation error: 422 with a list of `{loc, msg, type}`.
+    static func invalid(_ field: String, _ message: String) -> HTTPResponse {
+        JSON.response(422, ["detail": [["loc": ["body", field], "msg": message, "type": "value_error"] as [String: Any]]])
+    }
+}

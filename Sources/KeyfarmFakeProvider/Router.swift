@@ -1,0 +1,184 @@
+import FlyingFox
+import Foundation
+import Logging
+
+/// Sends each request to its API, after recording it and applying the fault plan.
+struct Router: Sendable {
+    let state: FakeProviderState
+    let logger: Logger
+    let directory: String
+
+    /// One request, split into what every handler needs.
+    struct Call: Sendable {
+        var method: String
+        var path: String
+        var segments: [String]
+        var body: Data
+        var authorization: String?
+        /// `http://host:port` as the client addressed us, for URLs in responses.
+        var origin: String
+    }
+
+    func handle(_ request: HTTPRequest) async -> HTTPResponse {
+        let body = (try? await request.bodyData) ?? Data()
+        let authorization = request.headers[HTTPHeader("Authorization")]
+        let host = request.headers[HTTPHeader("Host")] ?? "127.0.0.1"
+        let call = Call(method: request.method.rawValue, path: request.path,
+                        segments: request.path.split(separator: "/").map(String.init), body: body,
+                        authorization: authorization, origin: "http://\(host)")
+        // The controls under /_fake are not provider traffic, so the log leaves them out.
+        if call.segments.first == "_fake" { return await control(call) }
+        let index = await state.record(RecordedRequest(
+            method: call.method, path: call.path, time: Date(),
+            authHeader: authorization == nil ? nil : "authorization",
+            authScheme: authorization.flatMap { $0.split(separator: " ", maxSplits: 1).first.map(String.init) }))
+        let response = await route(call)
+        await state.complete(index, status: response.statusCode.code)
+        return response
+    }
+
+    private func route(_ call: Call) async -> HTTPResponse {
+        if call.segments.first == "files" { return await file(call) }
+
+        let latency = await state.latencyMilliseconds
+        if latency > 0 { try? await Task.sleep(for: .milliseconds(latency)) }
+        let isLuma = call.segments.starts(with: ["dream-machine", "v1"])
+        let isCreate = call.method == "POST"
+            && (isLuma ? call.segments == ["dream-machine", "v1", "generations", "video"] : !call.segments.contains("requests"))
+        var forcedFailure: String?
+        switch await state.takeFault(isCreate: isCreate) {
+        case .status(let status, let retryAfter)?:
+            var headers: HTTPHeaders = [:]
+            if let retryAfter { headers[HTTPHeader("Retry-After")] = "\(retryAfter)" }
+            return JSON.detail(status, Self.phrase(status), headers: headers)
+        case .malformed?:
+            return HTTPResponse(statusCode: .ok, headers: [HTTPHeader("Content-Type"): "application/json"],
+                                body: Data(#"{"id": "5e1c0b6e-not-json, "state": "#.utf8))
+        case .hang(let milliseconds)?:
+            try? await Task.sleep(for: .milliseconds(milliseconds))
+        case .failGeneration(let reason)?:
+            forcedFailure = reason
+        case nil:
+            break
+        }
+        if isLuma { return await LumaDreamMachineAPI(state: state).handle(call, forcedFailure: forcedFailure) }
+        return await FalQueueAPI(state: state).handle(call, forcedFailure: forcedFailure)
+    }
+
+    /// `/_fake/...`: the records and controls tests use; no credentials needed.
+    private func control(_ call: Call) async -> HTTPResponse {
+        let route = Array(call.segments.dropFirst())
+        let asset = route.count == 2 && route[0] == "assets" ? route[1] : nil
+        switch (call.method, route.count == 1 ? route[0] : nil) {
+        case ("GET", "requests"):
+            let records = await state.recordedRequests
+            return JSON.response(200, records.map { record -> [String: Any] in
+                [
+                    "method": record.method, "path": record.path, "time": JSON.timestamp(record.time),
+                    "auth_header": record.authHeader ?? NSNull(), "auth_scheme": record.authScheme ?? NSNull(),
+                    "status": record.status ?? NSNull(),
+                ]
+            })
+        case ("GET", "billing"):
+            return JSON.response(200, await state.billing)
+        case ("POST", "faults"):
+            do {
+                await state.setFaults(try FaultPlan.parse(call.body))
+                return JSON.response(200, ["ok": true])
+            } catch {
+                return JSON.detail(400, error.description)
+            }
+        case ("POST", "reset"):
+            await state.reset()
+            return JSON.response(200, ["ok": true])
+        case ("PUT", nil) where asset != nil, ("POST", nil) where asset != nil:
+            let name = asset!
+            guard Self.isSafeName(name) else { return JSON.detail(400, "asset names are letters, digits, '.', '-' and '_'") }
+            guard FileManager.default.createFile(atPath: "\(directory)/assets/\(name)", contents: call.body) else {
+                return JSON.detail(500, "cannot store the asset")
+            }
+            return JSON.response(201, ["url": "\(call.origin)/_fake/assets/\(name)"])
+        case ("GET", nil) where asset != nil:
+            let name = asset!
+            guard Self.isSafeName(name) else { return JSON.detail(404, "Not found") }
+            return serve("\(directory)/assets/\(name)", type: Self.mediaType(name))
+        default:
+            return JSON.detail(404, "Not found")
+        }
+    }
+
+    /// `/files/<id>.mp4`: a completed generation's clip.
+    private func file(_ call: Call) async -> HTTPResponse {
+        guard call.method == "GET" || call.method == "HEAD", call.segments.count == 2, call.segments[1].hasSuffix(".mp4"),
+              let path = await state.videoPath(String(call.segments[1].dropLast(4))) else {
+            return JSON.detail(404, "Not found")
+        }
+        return serve(path, type: "video/mp4")
+    }
+
+    private func serve(_ path: String, type: String) -> HTTPResponse {
+        guard let body = try? HTTPBodySequence(file: URL(fileURLWithPath: path), suggestedBufferSize: 65_536) else {
+            return JSON.detail(404, "Not found")
+        }
+        return HTTPResponse(statusCode: .ok, headers: [HTTPHeader("Content-Type"): type], body: body)
+    }
+
+    static func isSafeName(_ name: String) -> Bool {
+        !name.isEmpty && !name.hasPrefix(".") && name.count <= 200
+            && name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "._-".unicodeScalars.contains($0) }
+    }
+
+    static func mediaType(_ name: String) -> String {
+        switch name.split(separator: ".").last?.lowercased() {
+        case "png": "image/png"
+        case "jpg", "jpeg": "image/jpeg"
+        case "webp": "image/webp"
+        case "mp4": "video/mp4"
+        default: "application/octet-stream"
+        }
+    }
+
+    static func phrase(_ status: Int) -> String {
+        switch status {
+        case 400: "Bad request"
+        case 401: "Unauthorized"
+        case 402: "Insufficient credits"
+        case 403: "Forbidden"
+        case 404: "Not found"
+        case 422: "Unprocessable entity"
+        case 429: "Too many requests"
+        case 500: "Internal server error"
+        case 502: "Bad gateway"
+        case 503: "Service unavailable"
+        case 504: "Gateway timeout"
+        default: "HTTP \(status)"
+        }
+    }
+}
+
+/// JSON bodies as the providers send them.
+enum JSON {
+    static func response(_ status: Int, _ object: Any, headers: HTTPHeaders = [:]) -> HTTPResponse {
+        var headers = headers
+        headers[HTTPHeader("Content-Type")] = "application/json"
+        let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return HTTPResponse(statusCode: HTTPStatusCode(status, phrase: Router.phrase(status)), headers: headers, body: body)
+    }
+
+    /// `{"detail": "..."}`, the error body of both Luma and fal.
+    static func detail(_ status: Int, _ message: String, headers: HTTPHeaders = [:]) -> HTTPResponse {
+        response(status, ["detail": message], headers: headers)
+    }
+
+    /// The body as a JSON object, or nil when it is not one.
+    static func object(_ body: Data) -> [String: Any]? {
+        (try? JSONSerialization.jsonObject(with: body)) as? [String: Any]
+    }
+
+    /// `2024-06-12T20:04:07.447Z`, the providers' timestamps.
+    static func timestamp(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
+    }
+}

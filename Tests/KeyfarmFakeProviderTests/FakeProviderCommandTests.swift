@@ -1,0 +1,22 @@
+import KeyfarmCommands
+import Testing
+
+/// `keyfarm fake-provider`'s arguments, parsed in-process.
+@Suite struct FakeProviderCommandTests {
+    @Test(arguments: [["--listen", "localhost:8089"], ["--listen", "127.0.0.1"], ["--listen", "127.0.0.1:99999"],
+                      ["--step-ms", "-1"]])
+    func badArgumentsAreUsageErrors(_ arguments: [String]) {
+        let captured = CapturedConsole()
+        let status = KeyfarmCLI.run(["fake-provider"] + arguments, console: captured.console, environment: [:])
+        #expect(status == 64)
+        #expect(captured.error.contains(arguments[0]))
+        #expect(captured.out.isEmpty)
+    }
+
+    @Test func helpNamesTheAPIs() {
+        let captured = CapturedConsole()
+        #expect(KeyfarmCLI.run(["fake-provider", "--help"], console: captured.console, environment: [:]) == 0)
+        #expect(captured.out.contains("Luma Dream Machine"))
+        #expect(captured.out.contains("/_fake/faults"))
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+@testable import KeyfarmFakeProvider
+import KeyfarmProviders
+import Logging
+import Testing
+
+/// Starts a fake provider on a free loopback port for one test and stops it afterwards.
+func withFakeProvider(_ options: FakeProviderOptions = .init(),
+                      _ body: (FakeProvider) async throws -> Void) async throws {
+    let fake = try await FakeProvider.start(options: options, logger: Logger(label: "test.fake"))
+    do {
+        try await body(fake)
+    } catch {
+        await fake.stop()
+        throw error
+    }
+    await fake.stop()
+    try? FileManager.default.removeItem(atPath: fake.directory)
+}
+
+/// Runs blocking client code on its own thread, so it never starves the server's tasks.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+    }
+}
+
+/// A blocking client for one test thread, speaking to the fake.
+final class FakeClient {
+    let base: String
+    let http: HTTPClient
+
+    init(_ base: String) throws {
+        self.base = base
+        http = try HTTPClient(limits: .init(connectTimeout: .seconds(2), totalTimeout: .seconds(20)),
+                              logger: Logger(label: "test.client"))
+    }
+
+    static let lumaKey = "luma-sk-test-b7f3c1d9e2"
+    static let falKey = "fal-key-test-4a8e6b0c"
+
+    func send(_ method: String, _ path: String, auth: String? = "Bearer \(lumaKey)", json: Any? = nil,
+              raw: [UInt8]? = nil) throws -> KeyfarmProviders.HTTPResponse {
+        var headers: [(String, String)] = []
+        if let auth { headers.append(("Authorization", auth)) }
+        var body = raw
+        if let json {
+            headers.append(("Content-Type", "application/json"))
+            body = Array(try JSONSerialization.data(withJSONObject: json))
+        }
+        return try http.send(HTTPRequest(method: method, url: path.hasPrefix("http") ? path : base + path,
+                                         headers: headers, body: body))
+    }
+
+    /// Stores a file from the repository's examples as an asset of the fake and returns its URL.
+    func upload(_ repositoryPath: String, as name: String) throws -> String {
+        let bytes = try [UInt8](Data(contentsOf: repositoryRoot.appendingPathComponent(repositoryPath)))
+        let response = try send("PUT", "/_fake/assets/\(name)", auth: nil, raw: bytes)
+        guard response.status == 201, let url = try object(response)["url"] as? String else {
+            throw FakeTestError("upload of \(name) answered \(response.status)")
+        }
+        return url
+    }
+
+    /// Polls `path` until `done` holds for the body, at most `limit`; returns every state seen.
+    func poll(_ path: String, auth: String? = "Bearer \(lumaKey)", key: String, limit: Duration = .seconds(60),
+              until done: (String) -> Bool) throws -> (last: [String: Any], states: [String]) {
+        let deadline = ContinuousClock.now + limit
+        var states: [String] = []
+        while true {
+            let response = try send("GET", path, auth: auth)
+            guard response.status == 200 else { throw FakeTestError("poll answered \(response.status): \(response.text)") }
+            let body = try object(response)
+            let state = body[key] as? String ?? "?"
+            if states.last != state { states.append(state) }
+            if done(state) { return (body, states) }
+            guard ContinuousClock.now < deadline else { throw FakeTestError("still \(state) after \(limit); saw \(states)") }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+}
+
+func object(_ response: KeyfarmProviders.HTTPResponse) throws -> [String: Any] {
+    guard let value = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] else {
+        throw FakeTestError("not a JSON object: \(response.text)")
+    }
+    return value
+}
+
+extension KeyfarmProviders.HTTPResponse {
+    var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// What ffprobe says about a clip's first video stream.
+struct Probe: Equatable {
+    var codec: String
+    var width: Int
+    var height: Int
+    var frames: Int
+
+    static func of(_ path: String) throws -> Probe {
+        let outcome = try ChildProcess(executable: "/usr/bin/ffprobe", arguments: [
+            "-v", "error", "-count_frames", "-select_streams", "v:0",
+            "-show_entries", "stream=nb_read_frames,width,height,codec_name", "-of", "json", path,
+        ], environment: [:]).run()
+        guard outcome.status == 0,
+              let json = try JSONSerialization.jsonObject(with: Data(outcome.output.utf8)) as? [String: Any],
+              let stream = (json["streams"] as? [[String: Any]])?.first else {
+            throw FakeTestError("ffprobe failed: \(outcome.output)")
+        }
+        return Probe(codec: stream["codec_name"] as? String ?? "", width: stream["width"] as? Int ?? 0,
+                     height: stream["height"] as? Int ?? 0, frames: Int(stream["nb_read_frames"] as? String ?? "") ?? -1)
+    }
+}
+
+/// The PSNR in dB between one frame of a clip (the first, or the last) and an image scaled to the clip's size.
+func psnr(clip: String, last: Bool, image: String, width: Int, height: Int) throws -> Double {
+    var arguments = ["-nostdin", "-hide_banner"]
+    arguments += last ? ["-sseof", "-0.5", "-i", clip] : ["-i", clip]
+    arguments += ["-i", image, "-filter_complex",
+                  "[0:v]\(last ? "reverse," : "")trim=end_frame=1,format=yuv420p[a];[1:v]scale=\(width):\(height),format=yuv420p[b];[a][b]psnr",
+                  "-f", "null", "-"]
+    let outcome = try ChildProcess(executable: "/usr/bin/ffmpeg", arguments: arguments, environment: [:]).run()
+    guard let range = outcome.output.range(of: "average:") else { throw FakeTestError("no PSNR in: \(outcome.tail())") }
+    let value = outcome.output[range.upperBound...].prefix { !$0.isWhitespace }
+    return value == "inf" ? .infinity : Double(value) ?? 0
+}
+
+struct FakeTestError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,106 @@
+import Foundation
+@testable import KeyfarmFakeProvider
+import KeyfarmProviders
+import Testing
+
+/// Fault injection, reset, and the fake's fal.ai queue API.
+@Suite struct FaultAndFalTests {
+    static let kling = "fal-ai/kling-video/v2.5-turbo/pro/image-to-video"
+
+    @Test func faultsApplyToTheNextRequestsInOrder() async throws {
+        try await withFakeProvider { fake in
+            try await onThread {
+                let client = try FakeClient(fake.baseURL)
+                let plan: [String: Any] = ["next": [["status": 429, "retry_after": 2], ["status": 503], ["malformed": true],
+                                                    ["hang_ms": 300]], "latency_ms": 0]
+                #expect(try client.send("POST", "/_fake/faults", auth: nil, json: plan).status == 200)
+                let create = { try client.send("POST", "/dream-machine/v1/generations/video", json: LumaDreamMachineTests.body()) }
+
+                let limited = try create()
+                #expect(limited.status == 429)
+                #expect(limited.retryAfter == .seconds(2))
+                #expect(try object(limited)["detail"] is String)
+                #expect(try create().status == 503)
+                let malformed = try create()
+                #expect(malformed.status == 200)
+                #expect((try? JSONSerialization.jsonObject(with: Data(malformed.body))) == nil)
+                let started = ContinuousClock.now
+                let slow = try create()
+                #expect(slow.status == 201)
+                #expect(ContinuousClock.now - started >= .milliseconds(300))
+                #expect(try create().status == 201)
+                // Faulted requests created nothing; the two that got through did.
+                #expect(try object(client.send("GET", "/_fake/billing", auth: nil))["luma"] as? [String: Int] == ["created": 2, "billed": 0])
+
+                let bad = try client.send("POST", "/_fake/faults", auth: nil, json: ["next": [["status": "soon"]]])
+                #expect(bad.status == 400)
+                #expect((try object(bad)["detail"] as? String)?.contains("next[0].status") == true)
+            }
+        }
+    }
+
+    @Test func failGenerationWaitsForACreateAndIsNotBilled() async throws {
+        try await withFakeProvider { fake in
+            try await onThread {
+                let client = try FakeClient(fake.baseURL)
+                _ = try client.send("POST", "/_fake/faults", auth: nil, json: ["next": [["fail_generation": "moderation"]]])
+                #expect(try client.send("GET", "/dream-machine/v1/generations/\(UUID().uuidString.lowercased())").status == 404)
+                let created = try client.send("POST", "/dream-machine/v1/generations/video", json: LumaDreamMachineTests.body())
+                #expect(created.status == 201)
+                let id = try #require(try object(created)["id"] as? String)
+                let (done, states) = try client.poll("/dream-machine/v1/generations/\(id)", key: "state") { $0 == "completed" || $0 == "failed" }
+                #expect(states == ["dreaming", "failed"])
+                #expect((done["failure_reason"] as? String)?.contains("moderation") == true)
+                #expect(try object(client.send("GET", "/_fake/billing", auth: nil))["luma"] as? [String: Int] == ["created": 1, "billed": 0])
+
+                #expect(try client.send("POST", "/_fake/reset", auth: nil).status == 200)
+                #expect(try object(client.send("GET", "/_fake/billing", auth: nil))["luma"] as? [String: Int] == ["created": 0, "billed": 0])
+                #expect(try client.send("GET", "/dream-machine/v1/generations/\(id)").status == 404)
+            }
+        }
+    }
+
+    @Test func falQueueSubmitStatusAndResult() async throws {
+        try await withFakeProvider { fake in
+            try await onThread {
+                let client = try FakeClient(fake.baseURL)
+                let auth = "Key \(FakeClient.falKey)"
+                let first = try client.upload("examples/refs/sh020_a.png", as: "a.png")
+                let last = try client.upload("examples/refs/sh020_b.png", as: "b.png")
+                let input: [String: Any] = ["prompt": "slow push in", "image_url": first, "tail_image_url": last, "duration": "5"]
+                #expect(try client.send("POST", "/\(Self.kling)", auth: "Bearer x", json: input).status == 401)
+                var noImage = input
+                noImage["image_url"] = nil
+                let invalid = try client.send("POST", "/\(Self.kling)", auth: auth, json: noImage)
+                #expect(invalid.status == 422)
+                #expect(invalid.text.contains("image_url"))
+                var badDuration = input
+                badDuration["duration"] = "7"
+                #expect(try client.send("POST", "/\(Self.kling)", auth: auth, json: badDuration).status == 422)
+
+                let submitted = try object(client.send("POST", "/\(Self.kling)", auth: auth, json: input))
+                let id = try #require(submitted["request_id"] as? String)
+                let statusURL = try #require(submitted["status_url"] as? String)
+                #expect(statusURL == "\(fake.baseURL)/fal-ai/kling-video/requests/\(id)/status")
+                #expect(submitted["response_url"] as? String == "\(fake.baseURL)/fal-ai/kling-video/requests/\(id)")
+                #expect(try client.send("GET", try #require(submitted["response_url"] as? String), auth: auth).status == 400)
+
+                let (_, states) = try client.poll(statusURL, auth: auth, key: "status") { $0 == "COMPLETED" }
+                #expect(states == ["IN_PROGRESS", "COMPLETED"])
+                let result = try object(client.send("GET", try #require(submitted["response_url"] as? String), auth: auth))
+                let video = try #require(result["video"] as? [String: Any])
+                #expect(video["content_type"] as? String == "video/mp4")
+                let url = try #require(video["url"] as? String)
+                let path = NSTemporaryDirectory() + "fake-fal-\(id).mp4"
+                defer { unlink(path) }
+                let file = try client.http.download(url, to: path)
+                #expect(Int(file.bytes) == video["file_size"] as? Int)
+                #expect(try Probe.of(path) == Probe(codec: "h264", width: 960, height: 540, frames: 5 * 24))
+                let billing = try object(client.send("GET", "/_fake/billing", auth: nil))
+                #expect(billing["fal"] as? [String: Int] == ["created": 1, "billed": 1])
+                #expect(billing["luma"] as? [String: Int] == ["created": 0, "billed": 0])
+                #expect(!(try client.send("GET", "/_fake/requests", auth: nil).text.contains(FakeClient.falKey)))
+            }
+        }
+    }
+}
