@@ -70,7 +70,7 @@ import Darwin
         #expect(try pull.receive() == nil)
         let waited = clock.now - start
         #expect(waited >= .milliseconds(80))
-        #expect(waited < .seconds(3))
+        #expect(waited < .seconds(10))
     }
 
     @Test func dontWaitReceiveOnAnEmptySocketReturnsNil() throws {
