@@ -37,9 +37,11 @@ let package = Package(
         .target(name: "KeyfarmCore",
                 dependencies: [.product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),
+        // Running helper programs (initdb, pg_ctl, ffmpeg) with posix_spawn and captured output.
+        .target(name: "KeyfarmProcess", swiftSettings: strict),
         // A small libpq wrapper and the embedded private PostgreSQL cluster.
         .target(name: "KeyfarmPostgres",
-                dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],
+                dependencies: ["CLibPQ", "KeyfarmProcess", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         // The farm's schema, migrations and every SQL statement.
         .target(name: "KeyfarmStore",
@@ -73,7 +75,7 @@ let package = Package(
         // `keyfarm fake-provider`: a real HTTP server on loopback that speaks the providers'
         // published APIs, renders real MP4s with ffmpeg, records requests and injects faults.
         .target(name: "KeyfarmFakeProvider",
-                dependencies: ["KeyfarmCore", "KeyfarmProviders",
+                dependencies: ["KeyfarmCore", "KeyfarmProviders", "KeyfarmProcess",
                                .product(name: "FlyingFox", package: "FlyingFox"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
@@ -123,7 +125,7 @@ let package = Package(
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
         .testTarget(name: "KeyfarmFakeProviderTests",
-                    dependencies: ["KeyfarmFakeProvider", "KeyfarmProviders", "KeyfarmTestSupport", "KeyfarmCommands",
+                    dependencies: ["KeyfarmFakeProvider", "KeyfarmProviders", "KeyfarmProcess", "KeyfarmTestSupport", "KeyfarmCommands",
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CZeroMQ", "CCurl"],

@@ -1,4 +1,5 @@
 import Foundation
+import KeyfarmProcess
 import KeyfarmProviders
 import Logging
 

@@ -1,4 +1,5 @@
 import Foundation
+import KeyfarmProcess
 import Logging
 
 /// A private PostgreSQL cluster that Keyfarm creates and starts itself, so one machine needs no set-up.

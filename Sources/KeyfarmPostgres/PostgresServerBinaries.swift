@@ -1,4 +1,5 @@
 import Foundation
+import KeyfarmProcess
 
 /// Where the PostgreSQL server programs (initdb, pg_ctl) live on this machine.
 struct PostgresServerBinaries {

@@ -7,123 +7,135 @@ import Testing
 /// Real coordinator and worker processes, real ZeroMQ over loopback, real PostgreSQL, real
 /// SIGKILL. Serialized: each test runs a farm of processes on this two-core machine.
 @Suite(.serialized) struct FaultTests {
-    @Test func smokeJobsFlowThroughRealProcessesWithRetries() throws {
-        let farm = try Farm()
-        try farm.startCoordinator()
-        try farm.startWorker("w1", slots: 4)
-        try farm.startWorker("w2", slots: 4)
-        try farm.smoke("flow", jobs: 40, ms: 20, failRate: 0.3, maxAttempts: 10)
-        let done = try eventually(timeout: .seconds(60)) { try farm.succeeded("flow") == 40 }
-        #expect(done, "\(farm.logs)")
-        #expect(try farm.jobsNotSucceededExactlyOnce("flow") == 0)
-        #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE outcome = 'failed' AND error_class = 'transient'") > 0)
-        #expect(try farm.count("SELECT count(DISTINCT worker) AS n FROM keyfarm.v_attempts WHERE outcome = 'succeeded'") == 2)
-        #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE outcome IS NULL") == 0)
-    }
-
-    @Test func aKilledWorkersJobsFinishElsewhereAndShowAsLost() throws {
-        let farm = try Farm()
-        try farm.startCoordinator()
-        let doomed = try farm.startWorker("doomed", slots: 4)
-        try farm.smoke("kill-worker", jobs: 8, ms: 2000)
-        let busy = try eventually { try farm.running(on: "doomed") >= 2 }
-        #expect(busy, "\(farm.logs)")
-        doomed.killHard()
-        try farm.startWorker("survivor", slots: 4)
-        let done = try eventually(timeout: .seconds(60)) { try farm.succeeded("kill-worker") == 8 }
-        #expect(done, "\(farm.logs)")
-        #expect(try farm.jobsNotSucceededExactlyOnce("kill-worker") == 0)
-        #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE worker = 'doomed' AND outcome = 'lost'") >= 2)
-        #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_workers WHERE name = 'doomed' AND state = 'lost'") == 1)
-    }
-
-    @Test func aKilledCoordinatorRestartsAndEveryJobCompletesExactlyOnce() throws {
-        let farm = try Farm()
-        let first = try farm.startCoordinator()
-        try farm.startWorker("w1", slots: 4)
-        try farm.startWorker("w2", slots: 4)
-        try farm.smoke("kill-coordinator", jobs: 60, ms: 150)
-        let started = try eventually { try farm.succeeded("kill-coordinator") >= 10 }
-        #expect(started, "\(farm.logs)")
-        first.killHard()
-        usleep(300_000)
-        try farm.startCoordinator()
-        let done = try eventually(timeout: .seconds(90)) { try farm.succeeded("kill-coordinator") == 60 }
-        #expect(done, "\(farm.logs)")
-        #expect(try farm.jobsNotSucceededExactlyOnce("kill-coordinator") == 0)
-        #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE outcome IS NULL") == 0)
-    }
-
-    @Test func garbageOnTheCoordinatorsPortIsLoggedDroppedAndServiceGoesOn() throws {
-        let farm = try Farm()
-        let coordinator = try farm.startCoordinator()
-        try farm.startWorker("w1", slots: 2)
-        usleep(300_000)
-        // Raw bytes that are not ZMTP at all.
-        let port = Int(farm.endpoint.split(separator: ":").last!)!
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    @Test func smokeJobsFlowThroughRealProcessesWithRetries() async throws {
+        try await offPool {
+            let farm = try Farm()
+            try farm.startCoordinator()
+            try farm.startWorker("w1", slots: 4)
+            try farm.startWorker("w2", slots: 4)
+            try farm.smoke("flow", jobs: 40, ms: 20, failRate: 0.3, maxAttempts: 10)
+            let done = try eventually(timeout: .seconds(60)) { try farm.succeeded("flow") == 40 }
+            #expect(done, "\(farm.logs)")
+            #expect(try farm.jobsNotSucceededExactlyOnce("flow") == 0)
+            #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE outcome = 'failed' AND error_class = 'transient'") > 0)
+            #expect(try farm.count("SELECT count(DISTINCT worker) AS n FROM keyfarm.v_attempts WHERE outcome = 'succeeded'") == 2)
+            #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE outcome IS NULL") == 0)
         }
-        #expect(connected == 0)
-        var garbage = (0..<4096).map { _ in UInt8.random(in: 0...255) }
-        _ = write(fd, &garbage, garbage.count)
-        close(fd)
-        // Well-formed ZeroMQ, malformed Keyfarm messages.
-        let rogue = try ZMQSocket(type: .dealer)
-        try rogue.setLinger(milliseconds: 0)
-        try rogue.setIdentity(Array("rogue".utf8))
-        try rogue.connect(farm.endpoint)
-        try rogue.send([Array("NOPE".utf8), Array("HELLO".utf8), []])
-        try rogue.send([WireProtocol.signature, Array("FROBNICATE".utf8), []])
-        try rogue.send([WireProtocol.signature, Array("RESULT".utf8), [0xFF, 0xFF, 0xFF]])
-        try rogue.send([[0x4B, 0x46, 0x50, 0x09], Array("HELLO".utf8), []])
-        try rogue.send([WireProtocol.signature])
-        let dropped = eventually(timeout: .seconds(10)) {
-            coordinator.log.components(separatedBy: "dropped a malformed message").count - 1 >= 5
-        }
-        #expect(dropped, "\(coordinator.log)")
-        rogue.close()
-        try farm.smoke("after-garbage", jobs: 10, ms: 10)
-        let done = try eventually { try farm.succeeded("after-garbage") == 10 }
-        #expect(done, "\(farm.logs)")
-        #expect(coordinator.isRunning)
     }
 
-    @Test func sigtermDrainsAWorkerWhichFinishesItsJobsAndExitsZero() throws {
-        let farm = try Farm()
-        try farm.startCoordinator()
-        let worker = try farm.startWorker("drainer", slots: 2)
-        try farm.smoke("drain", jobs: 2, ms: 1500)
-        let busy = try eventually { try farm.running(on: "drainer") == 2 }
-        #expect(busy, "\(farm.logs)")
-        worker.signal(SIGTERM)
-        let status = worker.wait(timeout: .seconds(20))
-        #expect(status == 0, "\(worker.log)")
-        #expect(try farm.succeeded("drain") == 2)
-        #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE outcome = 'lost'") == 0)
-        let offline = try eventually(timeout: .seconds(10)) {
-            try farm.count("SELECT count(*) AS n FROM keyfarm.v_workers WHERE name = 'drainer' AND state = 'offline'") == 1
+    @Test func aKilledWorkersJobsFinishElsewhereAndShowAsLost() async throws {
+        try await offPool {
+            let farm = try Farm()
+            try farm.startCoordinator()
+            let doomed = try farm.startWorker("doomed", slots: 4)
+            try farm.smoke("kill-worker", jobs: 8, ms: 2000)
+            let busy = try eventually { try farm.running(on: "doomed") >= 2 }
+            #expect(busy, "\(farm.logs)")
+            doomed.killHard()
+            try farm.startWorker("survivor", slots: 4)
+            let done = try eventually(timeout: .seconds(60)) { try farm.succeeded("kill-worker") == 8 }
+            #expect(done, "\(farm.logs)")
+            #expect(try farm.jobsNotSucceededExactlyOnce("kill-worker") == 0)
+            #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE worker = 'doomed' AND outcome = 'lost'") >= 2)
+            #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_workers WHERE name = 'doomed' AND state = 'lost'") == 1)
         }
-        #expect(offline, "\(farm.logs)")
     }
 
-    @Test func anOperatorDrainSendsWorkElsewhere() throws {
-        let farm = try Farm()
-        try farm.startCoordinator()
-        try farm.startWorker("kept", slots: 2)
-        try farm.startWorker("drained", slots: 2)
-        let joined = try eventually { try farm.count("SELECT count(*) AS n FROM keyfarm.v_workers WHERE state = 'ready'") == 2 }
-        #expect(joined, "\(farm.logs)")
-        #expect(try farm.store.setDraining(workerName: "drained", true))
-        usleep(500_000)
-        try farm.smoke("elsewhere", jobs: 10, ms: 10)
-        let done = try eventually { try farm.succeeded("elsewhere") == 10 }
-        #expect(done, "\(farm.logs)")
-        #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE worker = 'drained'") == 0)
+    @Test func aKilledCoordinatorRestartsAndEveryJobCompletesExactlyOnce() async throws {
+        try await offPool {
+            let farm = try Farm()
+            let first = try farm.startCoordinator()
+            try farm.startWorker("w1", slots: 4)
+            try farm.startWorker("w2", slots: 4)
+            try farm.smoke("kill-coordinator", jobs: 60, ms: 150)
+            let started = try eventually { try farm.succeeded("kill-coordinator") >= 10 }
+            #expect(started, "\(farm.logs)")
+            first.killHard()
+            usleep(300_000)
+            try farm.startCoordinator()
+            let done = try eventually(timeout: .seconds(90)) { try farm.succeeded("kill-coordinator") == 60 }
+            #expect(done, "\(farm.logs)")
+            #expect(try farm.jobsNotSucceededExactlyOnce("kill-coordinator") == 0)
+            #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE outcome IS NULL") == 0)
+        }
+    }
+
+    @Test func garbageOnTheCoordinatorsPortIsLoggedDroppedAndServiceGoesOn() async throws {
+        try await offPool {
+            let farm = try Farm()
+            let coordinator = try farm.startCoordinator()
+            try farm.startWorker("w1", slots: 2)
+            usleep(300_000)
+            // Raw bytes that are not ZMTP at all.
+            let port = Int(farm.endpoint.split(separator: ":").last!)!
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = UInt16(port).bigEndian
+            let connected = withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(connected == 0)
+            var garbage = (0..<4096).map { _ in UInt8.random(in: 0...255) }
+            _ = write(fd, &garbage, garbage.count)
+            close(fd)
+            // Well-formed ZeroMQ, malformed Keyfarm messages.
+            let rogue = try ZMQSocket(type: .dealer)
+            try rogue.setLinger(milliseconds: 0)
+            try rogue.setIdentity(Array("rogue".utf8))
+            try rogue.connect(farm.endpoint)
+            try rogue.send([Array("NOPE".utf8), Array("HELLO".utf8), []])
+            try rogue.send([WireProtocol.signature, Array("FROBNICATE".utf8), []])
+            try rogue.send([WireProtocol.signature, Array("RESULT".utf8), [0xFF, 0xFF, 0xFF]])
+            try rogue.send([[0x4B, 0x46, 0x50, 0x09], Array("HELLO".utf8), []])
+            try rogue.send([WireProtocol.signature])
+            let dropped = eventually(timeout: .seconds(10)) {
+                coordinator.log.components(separatedBy: "dropped a malformed message").count - 1 >= 5
+            }
+            #expect(dropped, "\(coordinator.log)")
+            rogue.close()
+            try farm.smoke("after-garbage", jobs: 10, ms: 10)
+            let done = try eventually { try farm.succeeded("after-garbage") == 10 }
+            #expect(done, "\(farm.logs)")
+            #expect(coordinator.isRunning)
+        }
+    }
+
+    @Test func sigtermDrainsAWorkerWhichFinishesItsJobsAndExitsZero() async throws {
+        try await offPool {
+            let farm = try Farm()
+            try farm.startCoordinator()
+            let worker = try farm.startWorker("drainer", slots: 2)
+            try farm.smoke("drain", jobs: 2, ms: 1500)
+            let busy = try eventually { try farm.running(on: "drainer") == 2 }
+            #expect(busy, "\(farm.logs)")
+            worker.signal(SIGTERM)
+            let status = worker.wait(timeout: .seconds(20))
+            #expect(status == 0, "\(worker.log)")
+            #expect(try farm.succeeded("drain") == 2)
+            #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE outcome = 'lost'") == 0)
+            let offline = try eventually(timeout: .seconds(10)) {
+                try farm.count("SELECT count(*) AS n FROM keyfarm.v_workers WHERE name = 'drainer' AND state = 'offline'") == 1
+            }
+            #expect(offline, "\(farm.logs)")
+        }
+    }
+
+    @Test func anOperatorDrainSendsWorkElsewhere() async throws {
+        try await offPool {
+            let farm = try Farm()
+            try farm.startCoordinator()
+            try farm.startWorker("kept", slots: 2)
+            try farm.startWorker("drained", slots: 2)
+            let joined = try eventually { try farm.count("SELECT count(*) AS n FROM keyfarm.v_workers WHERE state = 'ready'") == 2 }
+            #expect(joined, "\(farm.logs)")
+            #expect(try farm.store.setDraining(workerName: "drained", true))
+            usleep(500_000)
+            try farm.smoke("elsewhere", jobs: 10, ms: 10)
+            let done = try eventually { try farm.succeeded("elsewhere") == 10 }
+            #expect(done, "\(farm.logs)")
+            #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE worker = 'drained'") == 0)
+        }
     }
 }

@@ -1,21 +1,42 @@
 import Foundation
+import KeyfarmProcess
+import KeyfarmTestSupport
 @testable import KeyfarmFakeProvider
 import KeyfarmProviders
 import Logging
 import Testing
 
-/// Starts a fake provider on a free loopback port for one test and stops it afterwards.
+/// A fake provider running as its own process.
+struct RunningFake: Sendable {
+    let baseURL: String
+}
+
+/// Starts `keyfarm fake-provider` as a real process on a free loopback port for one test and
+/// stops it afterwards. Its own process, not a task here: Swift Testing runs the suite's
+/// blocking tests on the same small cooperative pool, which could starve an in-process server.
 func withFakeProvider(_ options: FakeProviderOptions = .init(),
-                      _ body: (FakeProvider) async throws -> Void) async throws {
-    let fake = try await FakeProvider.start(options: options, logger: Logger(label: "test.fake"))
-    do {
-        try await body(fake)
-    } catch {
-        await fake.stop()
-        throw error
+                      _ body: (RunningFake) async throws -> Void) async throws {
+    var arguments = ["fake-provider", "--listen", "127.0.0.1:0"]
+    if case .after(let step) = options.pacing {
+        arguments += ["--step-ms", "\(step.components.seconds * 1000 + step.components.attoseconds / 1_000_000_000_000_000)"]
     }
-    await fake.stop()
-    try? FileManager.default.removeItem(atPath: fake.directory)
+    let daemon = try TestDaemon(try builtKeyfarm(), arguments, environment: ProcessInfo.processInfo.environment)
+    defer {
+        daemon.signal(SIGTERM)
+        if daemon.wait(timeout: .seconds(10)) == nil { daemon.killHard() }
+    }
+    var baseURL: String?
+    for _ in 0..<600 where baseURL == nil {
+        baseURL = daemon.log.split(separator: "\n").first { $0.hasPrefix("http://") }.map(String.init)
+        if baseURL == nil {
+            guard daemon.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+    guard let baseURL else {
+        throw ChildProcessError(description: "keyfarm fake-provider did not start: \(daemon.log)")
+    }
+    try await body(RunningFake(baseURL: baseURL))
 }
 
 /// Runs blocking client code on its own thread, so it never starves the server's tasks.

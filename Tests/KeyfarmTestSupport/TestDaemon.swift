@@ -112,3 +112,29 @@ final class SpawnAttributes {
 
     deinit { posix_spawnattr_destroy(&value) }
 }
+
+/// The built `keyfarm` executable, found next to the test bundle (or under .build/debug).
+public func builtKeyfarm() throws -> String {
+    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = directory.appendingPathComponent("keyfarm").path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        directory = directory.deletingLastPathComponent()
+    }
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    let fallback = root + "/.build/debug/keyfarm"
+    guard FileManager.default.isExecutableFile(atPath: fallback) else {
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: fallback])
+    }
+    return fallback
+}
+
+/// Runs a blocking test body on a thread of its own. Swift Testing runs tests on the small
+/// cooperative pool that async code (such as an in-process HTTP server in another test) needs;
+/// a test that waits seconds for real processes must not hold one of its threads meanwhile.
+public func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+    }
+}

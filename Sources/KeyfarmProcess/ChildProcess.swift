@@ -1,33 +1,39 @@
 import Foundation
 
-/// Runs a program to completion and captures what it printed, for initdb, pg_ctl and pg_config.
+/// Runs a program to completion and captures what it printed (initdb, pg_ctl, ffmpeg, ffprobe).
 ///
 /// Uses posix_spawn and waitpid rather than Foundation's `Process`: on Linux, `Process` learns that a
 /// child exited from a Dispatch source, which never runs when every worker thread is blocked (tests
 /// calling blocking code in parallel on a two-core machine), so `waitUntilExit` could hang forever.
-/// Output goes to a temporary file, not a pipe: `pg_ctl start` leaves a server running, and a
-/// read-to-end-of-file on an inherited pipe would wait as long as the server lives.
-struct ChildProcess {
-    var executable: String
-    var arguments: [String]
-    var environment: [String: String]
+/// Output goes to a temporary file, not a pipe: a child that leaves a process running would
+/// keep a pipe open, and a read to its end would wait as long as that process lives.
+public struct ChildProcess: Sendable {
+    public var executable: String
+    public var arguments: [String]
+    public var environment: [String: String]
+
+    public init(executable: String, arguments: [String], environment: [String: String]) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+    }
 
     /// The exit status and the combined stdout and stderr of one run.
-    struct Outcome {
-        var status: Int32
-        var output: String
+    public struct Outcome: Sendable {
+        public var status: Int32
+        public var output: String
 
         /// The last `count` non-empty lines of the output, for error messages.
-        func tail(_ count: Int = 20) -> String {
+        public func tail(_ count: Int = 20) -> String {
             output.split(whereSeparator: \.isNewline).suffix(count).joined(separator: "\n")
         }
     }
 
     /// Starts the program, waits for it to exit, and returns its status and output.
-    func run() throws -> Outcome {
+    public func run() throws -> Outcome {
         let context = "running \(executable)"
-        func failure(_ what: String, _ code: Int32 = errno) -> PostgresError {
-            PostgresError(context: context, message: "\(what): \(String(cString: strerror(code)))")
+        func failure(_ what: String, _ code: Int32 = errno) -> ChildProcessError {
+            ChildProcessError(description: "\(context): \(what): \(String(cString: strerror(code)))")
         }
         var template = Array("/tmp/keyfarm-child.XXXXXX".utf8CString)
         let output = mkstemp(&template)
@@ -80,4 +86,11 @@ struct ChildProcess {
         }
         return Outcome(status: exitStatus, output: String(decoding: data, as: UTF8.self))
     }
+}
+
+/// Why a child process could not be started or waited for.
+public struct ChildProcessError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+
+    public init(description: String) { self.description = description }
 }
