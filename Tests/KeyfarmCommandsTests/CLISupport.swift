@@ -33,24 +33,9 @@ func keyfarm(_ arguments: String..., environment: [String: String] = [:]) -> Run
     return Run(status: status, out: captured.out, error: captured.error)
 }
 
-/// The built `keyfarm` executable, next to the test bundle.
-func builtBinary() throws -> String {
-    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = directory.appendingPathComponent("keyfarm").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        directory = directory.deletingLastPathComponent()
-    }
-    let fallback = repositoryRoot + "/.build/debug/keyfarm"
-    guard FileManager.default.isExecutableFile(atPath: fallback) else {
-        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: fallback])
-    }
-    return fallback
-}
-
 /// Runs the built binary as a real process, from the repository's root, with a bounded wait.
 func runBinary(_ arguments: [String], environment: [String: String], timeout: Duration = .seconds(120)) throws -> Run {
-    let outcome = try TestProcess.run(try builtBinary(), arguments, environment: environment,
+    let outcome = try TestProcess.run(try builtKeyfarm(), arguments, environment: environment,
                                       directory: repositoryRoot, timeout: timeout)
     return Run(status: outcome.timedOut ? -1 : outcome.status, out: outcome.out, error: outcome.error)
 }

@@ -26,7 +26,7 @@ final class Farm {
         store = try FarmStore(conninfo: database, logger: logger)
         try store.migrate()
         endpoint = "tcp://127.0.0.1:\(freeLoopbackPort())"
-        binary = try Farm.builtBinary()
+        binary = try builtKeyfarm()
         var environment = ProcessInfo.processInfo.environment
         environment["KEYFARM_DATABASE_URL"] = database
         environment["KEYFARM_LOG_LEVEL"] = "info"
@@ -37,18 +37,6 @@ final class Farm {
     deinit {
         for worker in workers.values { worker.killHard() }
         coordinator?.killHard()
-    }
-
-    static func builtBinary() throws -> String {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("keyfarm").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory = directory.deletingLastPathComponent()
-        }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().path
-        return root + "/.build/debug/keyfarm"
     }
 
     @discardableResult
