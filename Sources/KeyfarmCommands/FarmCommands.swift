@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KeyfarmCore
 import KeyfarmStore
 
 /// `keyfarm smoke`: queues test jobs that exercise the whole farm.
@@ -45,8 +46,8 @@ struct SmokeCommand: ParsableCommand {
         guard (0...1).contains(failRate) else { throw ValidationError("--fail-rate must be between 0 and 1") }
         guard (0...100).contains(priority) else { throw ValidationError("--priority must be between 0 and 100") }
         guard (1...10).contains(maxAttempts) else { throw ValidationError("--max-attempts must be between 1 and 10") }
-        guard ShotListNames.isValid(name) else { throw ValidationError("--name must match [a-z0-9][a-z0-9._-]{0,63}") }
-        guard ShotListNames.isValid(project) else { throw ValidationError("--project must match [a-z0-9][a-z0-9._-]{0,63}") }
+        guard ShotListDecoder.isListName(name) else { throw ValidationError("--name must match [a-z0-9][a-z0-9._-]{0,63}") }
+        guard ShotListDecoder.isListName(project) else { throw ValidationError("--project must match [a-z0-9][a-z0-9._-]{0,63}") }
     }
 
     struct Outcome: Encodable {
@@ -103,13 +104,6 @@ struct SmokeCommand: ParsableCommand {
                 Thread.sleep(forTimeInterval: 0.2)
             }
         }
-    }
-}
-
-enum ShotListNames {
-    static func isValid(_ value: String) -> Bool {
-        guard let first = value.first, value.count <= 64, first.isASCII, first.isLowercase || first.isNumber else { return false }
-        return value.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || "._-".contains($0)) }
     }
 }
 

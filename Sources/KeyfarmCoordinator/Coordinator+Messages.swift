@@ -153,8 +153,11 @@ extension Coordinator {
         // savepoint. Acknowledgements go only after the commit.
         var recorded: [(identity: [UInt8], body: ResultBody)] = []
         // Successes that charged nothing (local work) go through one set-based statement.
-        let plain = batch.filter { $0.body.outcome == .succeeded && $0.body.credits == 0 && $0.body.providerRequestID.isEmpty }
-        let others = batch.filter { !($0.body.outcome == .succeeded && $0.body.credits == 0 && $0.body.providerRequestID.isEmpty) }
+        let isPlain = { (entry: (identity: [UInt8], body: ResultBody)) in
+            entry.body.outcome == .succeeded && entry.body.credits == 0 && entry.body.providerRequestID.isEmpty
+        }
+        let plain = batch.filter(isPlain)
+        let others = batch.filter { !isPlain($0) }
         do {
             try store.connection.transaction { _ in
                 if !plain.isEmpty {

@@ -102,7 +102,8 @@ public struct ShotListDecoder: Sendable {
         return ShotList(version: 1, name: name, project: project, budget: budget, shots: shots, sourcePath: file)
     }
 
-    static func isListName(_ value: String) -> Bool {
+    /// Whether `value` is a valid shot list or project name: [a-z0-9][a-z0-9._-]{0,63}.
+    public static func isListName(_ value: String) -> Bool {
         guard let first = value.first, value.count <= 64, first.isASCII, first.isLowercase || first.isNumber else { return false }
         return value.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || "._-".contains($0)) }
     }

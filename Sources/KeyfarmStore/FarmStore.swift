@@ -46,18 +46,10 @@ public final class FarmStore {
         return (try first.decode("id", as: Int64.self), try first.decode("project", as: String.self))
     }
 
-    /// Registers a worker by name (or refreshes it) and returns its id.
+    /// Registers a worker by name (or refreshes it) and returns its id; `connectWorker` without an instance.
     @discardableResult
     public func registerWorker(name: String, host: String?, version: String?, engines: [String], slots: Int) throws -> Int64 {
-        let row = try connection.execute("""
-            INSERT INTO keyfarm.workers (name, host, version, engines, slots, state, connected_at, last_seen_at)
-            VALUES ($1, $2, $3, $4::text[], $5, 'ready', now(), now())
-            ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, version = EXCLUDED.version,
-                engines = EXCLUDED.engines, slots = EXCLUDED.slots, state = 'ready',
-                connected_at = now(), last_seen_at = now()
-            RETURNING id
-            """, [name, host, version, engines, slots]).rows
-        return try rows(row).decode("id", as: Int64.self)
+        try connectWorker(name: name, host: host, version: version, engines: engines, slots: slots, instance: nil).id
     }
 
     func rows(_ rows: [PostgresRow]) throws -> PostgresRow {

@@ -109,10 +109,11 @@ extension Worker {
             send(.result(result))
             return
         }
-        let candidate = AssignedJob(ref: ref, key: body.jobKey, kind: body.kind, engine: body.engine, spec: body.specJson,
-                                    shotList: body.shotList, project: body.project, resumeProviderRequestID: nil,
-                                    storage: configuration.storage)
-        guard let engine = engine(for: candidate) else {
+        let job = AssignedJob(ref: ref, key: body.jobKey, kind: body.kind, engine: body.engine, spec: body.specJson,
+                              shotList: body.shotList, project: body.project,
+                              resumeProviderRequestID: body.resumeProviderRequestID.isEmpty ? nil : body.resumeProviderRequestID,
+                              storage: configuration.storage)
+        guard let engine = engine(for: job) else {
             // A worker offering a capability it cannot render is misconfigured: failing (transient)
             // sends the job elsewhere and soon blocklists this worker for the shot.
             var result = ResultBody()
@@ -126,10 +127,6 @@ extension Worker {
             send(.result(result))
             return
         }
-        let job = AssignedJob(ref: ref, key: body.jobKey, kind: body.kind, engine: body.engine, spec: body.specJson,
-                              shotList: body.shotList, project: body.project,
-                              resumeProviderRequestID: body.resumeProviderRequestID.isEmpty ? nil : body.resumeProviderRequestID,
-                              storage: configuration.storage)
         let control = JobControl()
         if stopping { control.requestHandBack() }
         running[ref] = Running(job: job, control: control, providerRequestID: body.resumeProviderRequestID)
