@@ -91,9 +91,12 @@ extension FarmStore {
                        l.spent_credits + l.reserved_credits
                            + sum(j.estimated_credits) OVER (PARTITION BY j.shot_list_id ORDER BY p.ord) AS list_total,
                        pb.budget_credits AS project_budget,
-                       (SELECT COALESCE(sum(l2.spent_credits + l2.reserved_credits), 0) FROM keyfarm.shot_lists l2
-                         WHERE l2.project = l.project)
-                           + sum(j.estimated_credits) OVER (PARTITION BY l.project ORDER BY p.ord) AS project_total
+                       -- Only a project with a budget needs its lists' totals (a scan per claimed job otherwise).
+                       CASE WHEN pb.budget_credits IS NOT NULL
+                            THEN (SELECT COALESCE(sum(l2.spent_credits + l2.reserved_credits), 0) FROM keyfarm.shot_lists l2
+                                   WHERE l2.project = l.project)
+                                 + sum(j.estimated_credits) OVER (PARTITION BY l.project ORDER BY p.ord)
+                       END AS project_total
                 FROM paired p JOIN keyfarm.jobs j ON j.id = p.id JOIN keyfarm.shot_lists l ON l.id = j.shot_list_id
                 LEFT JOIN keyfarm.project_budgets pb ON pb.project = l.project
             ), verdict AS (
@@ -383,9 +386,10 @@ extension FarmStore {
             WHERE j.shot_list_id = l.id AND j.state = 'blocked'
               AND ($1::bigint[] IS NULL OR l.id = ANY($1::bigint[]))
               AND (l.budget_credits IS NULL OR j.estimated_credits <= l.budget_credits - l.spent_credits - l.reserved_credits)
-              AND (pb.budget_credits IS NULL OR j.estimated_credits <= pb.budget_credits
-                   - (SELECT COALESCE(sum(l2.spent_credits + l2.reserved_credits), 0) FROM keyfarm.shot_lists l2
-                       WHERE l2.project = l.project))
+              AND CASE WHEN pb.budget_credits IS NULL THEN true
+                       ELSE j.estimated_credits <= pb.budget_credits
+                            - (SELECT COALESCE(sum(l2.spent_credits + l2.reserved_credits), 0) FROM keyfarm.shot_lists l2
+                                WHERE l2.project = l.project) END
             """, [shotListIDs]).affectedRows
         if unblocked > 0 { try connection.notify(FarmStore.jobsChannel, payload: "released") }
     }
