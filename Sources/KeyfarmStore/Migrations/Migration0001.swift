@@ -203,8 +203,10 @@ extension Migration {
            END AS state,
            a.segment_jobs, a.jobs_total, a.jobs_succeeded, a.jobs_failed, a.jobs_cancelled, a.jobs_running,
            a.jobs_queued, a.jobs_waiting,
-           -- Rendering counts for 90 % (weighted by frames), stitching for the last 10 %.
-           round((0.9 * a.render_progress + 0.1 * a.stitch_progress)::numeric, 4)::float8 AS progress,
+           -- Rendering counts for 90 % (weighted by frames), stitching for the last 10 %; a shot
+           -- without a stitch job (smoke tests) is all rendering.
+           round((CASE WHEN a.stitch_jobs = 0 THEN a.render_progress
+                       ELSE 0.9 * a.render_progress + 0.1 * a.stitch_progress END)::numeric, 4)::float8 AS progress,
            a.estimated_credits,
            COALESCE((SELECT sum(c.credits) FROM keyfarm.credit_ledger c JOIN keyfarm.jobs cj ON cj.id = c.job_id
                      WHERE cj.shot_id = s.id AND c.entry IN ('charge', 'refund', 'adjustment')), 0)::bigint AS spent_credits,
@@ -225,8 +227,9 @@ extension Migration {
                count(*) FILTER (WHERE j.state = 'waiting') AS jobs_waiting,
                COALESCE(sum(j.estimated_credits), 0)::bigint AS estimated_credits,
                COALESCE(sum((j.end_frame - j.start_frame + 1) * CASE WHEN j.state = 'succeeded' THEN 1 ELSE j.progress END)
-                            FILTER (WHERE j.kind = 'segment')
-                        / NULLIF(sum(j.end_frame - j.start_frame + 1) FILTER (WHERE j.kind = 'segment'), 0), 0) AS render_progress,
+                            FILTER (WHERE j.kind <> 'stitch')
+                        / NULLIF(sum(j.end_frame - j.start_frame + 1) FILTER (WHERE j.kind <> 'stitch'), 0), 0) AS render_progress,
+               count(*) FILTER (WHERE j.kind = 'stitch') AS stitch_jobs,
                COALESCE(max(CASE WHEN j.state = 'succeeded' THEN 1 ELSE j.progress END) FILTER (WHERE j.kind = 'stitch'), 0) AS stitch_progress,
                max(j.updated_at) AS updated_at
         FROM keyfarm.jobs j WHERE j.shot_id = s.id

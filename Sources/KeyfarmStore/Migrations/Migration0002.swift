@@ -40,53 +40,9 @@ extension Migration {
                       WHERE b.worker_id = w.id AND b.blocked_at IS NOT NULL), '{}') AS blocklisted_shots
     FROM keyfarm.workers w;
 
-    CREATE OR REPLACE VIEW keyfarm.v_shot_progress AS
-    SELECT s.id AS shot_id, l.id AS shot_list_id, l.project, l.name AS shot_list, s.shot_key AS shot, s.position,
-           s.frames, s.fps_num, s.fps_den, s.resolution, s.aspect,
-           CASE
-               WHEN a.jobs_total > 0 AND a.jobs_succeeded = a.jobs_total THEN 'succeeded'
-               WHEN a.jobs_failed > 0 THEN 'failed'
-               WHEN a.jobs_cancelled > 0 THEN 'cancelled'
-               WHEN a.jobs_running > 0 OR a.jobs_succeeded > 0 THEN 'running'
-               ELSE 'queued'
-           END AS state,
-           a.segment_jobs, a.jobs_total, a.jobs_succeeded, a.jobs_failed, a.jobs_cancelled, a.jobs_running,
-           a.jobs_queued, a.jobs_waiting,
-           -- Rendering counts for 90 % (weighted by frames), stitching for the last 10 %; a shot
-           -- without a stitch job (smoke tests) is all rendering.
-           round((CASE WHEN a.stitch_jobs = 0 THEN a.render_progress
-                       ELSE 0.9 * a.render_progress + 0.1 * a.stitch_progress END)::numeric, 4)::float8 AS progress,
-           a.estimated_credits,
-           COALESCE((SELECT sum(c.credits) FROM keyfarm.credit_ledger c JOIN keyfarm.jobs cj ON cj.id = c.job_id
-                     WHERE cj.shot_id = s.id AND c.entry IN ('charge', 'refund', 'adjustment')), 0)::bigint AS spent_credits,
-           (SELECT fj.job_key || ': ' || COALESCE(fj.last_error, 'failed')
-              FROM keyfarm.jobs fj WHERE fj.shot_id = s.id AND fj.state = 'failed'
-             ORDER BY fj.finished_at NULLS LAST, fj.id LIMIT 1) AS failure,
-           a.updated_at
-    FROM keyfarm.shots s
-    JOIN keyfarm.shot_lists l ON l.id = s.shot_list_id
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS jobs_total,
-               count(*) FILTER (WHERE j.kind = 'segment') AS segment_jobs,
-               count(*) FILTER (WHERE j.state = 'succeeded') AS jobs_succeeded,
-               count(*) FILTER (WHERE j.state = 'failed') AS jobs_failed,
-               count(*) FILTER (WHERE j.state = 'cancelled') AS jobs_cancelled,
-               count(*) FILTER (WHERE j.state IN ('leased', 'running')) AS jobs_running,
-               count(*) FILTER (WHERE j.state = 'queued') AS jobs_queued,
-               count(*) FILTER (WHERE j.state = 'waiting') AS jobs_waiting,
-               COALESCE(sum(j.estimated_credits), 0)::bigint AS estimated_credits,
-               COALESCE(sum((j.end_frame - j.start_frame + 1) * CASE WHEN j.state = 'succeeded' THEN 1 ELSE j.progress END)
-                            FILTER (WHERE j.kind <> 'stitch')
-                        / NULLIF(sum(j.end_frame - j.start_frame + 1) FILTER (WHERE j.kind <> 'stitch'), 0), 0) AS render_progress,
-               count(*) FILTER (WHERE j.kind = 'stitch') AS stitch_jobs,
-               COALESCE(max(CASE WHEN j.state = 'succeeded' THEN 1 ELSE j.progress END) FILTER (WHERE j.kind = 'stitch'), 0) AS stitch_progress,
-               max(j.updated_at) AS updated_at
-        FROM keyfarm.jobs j WHERE j.shot_id = s.id
-    ) a;
-
     DO $do$
     BEGIN
-        GRANT SELECT ON keyfarm.v_workers, keyfarm.v_shot_progress TO keyfarm_dashboard;
+        GRANT SELECT ON keyfarm.v_workers TO keyfarm_dashboard;
     EXCEPTION WHEN undefined_object OR insufficient_privilege THEN
         RAISE NOTICE 'keyfarm_dashboard grant skipped';
     END
