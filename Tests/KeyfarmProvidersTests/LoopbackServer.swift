@@ -7,7 +7,7 @@ import Foundation
 /// echo, rate limit, failure, redirect chains and loops, oversized, stalled, and downloads
 /// whole, failed and cut off.
 final class LoopbackServer: Sendable {
-    /// The bytes `/video.mp4` and `/cut.mp4` serve.
+    /// The bytes `/video.mp4` serves (and `CutOffServer` promises).
     static let video: [UInt8] = sampleBytes(count: 5 * 1024 * 1024)
     /// How long `/stall` waits before answering.
     static let stall: Duration = .seconds(2)
@@ -88,12 +88,6 @@ final class LoopbackServer: Sendable {
         await server.appendRoute("/broken.mp4") { _ in
             HTTPResponse(statusCode: .internalServerError, body: Data("disk on fire".utf8))
         }
-        await server.appendRoute("/cut.mp4") { _ in
-            // Promises the whole video, sends a fifth of it, then drops the connection.
-            HTTPResponse(statusCode: .ok, headers: [HTTPHeader("Content-Type"): "video/mp4"],
-                         body: HTTPBodySequence(from: ByteChunks(bytes: video, failAfter: video.count / 5),
-                                                count: video.count, suggestedBufferSize: 65_536))
-        }
     }
 
     private static func redirect(to location: String) -> HTTPResponse {
@@ -105,17 +99,15 @@ struct LoopbackServerError: Error, CustomStringConvertible {
     var description: String
 }
 
-/// Bytes served in chunks, optionally failing part-way to simulate a dropped connection.
+/// Bytes served in chunks.
 struct ByteChunks: AsyncBufferedSequence, Sendable {
     typealias Element = UInt8
     let bytes: [UInt8]
-    var failAfter: Int? = nil
 
-    func makeAsyncIterator() -> Iterator { Iterator(bytes: bytes, failAfter: failAfter ?? bytes.count) }
+    func makeAsyncIterator() -> Iterator { Iterator(bytes: bytes) }
 
     struct Iterator: AsyncBufferedIteratorProtocol {
         let bytes: [UInt8]
-        let failAfter: Int
         var offset = 0
 
         mutating func next() async throws -> UInt8? {
@@ -123,11 +115,8 @@ struct ByteChunks: AsyncBufferedSequence, Sendable {
         }
 
         mutating func nextBuffer(suggested count: Int) async throws -> ArraySlice<UInt8>? {
-            if offset >= failAfter && offset < bytes.count {
-                throw LoopbackServerError(description: "connection dropped on purpose")
-            }
             guard offset < bytes.count else { return nil }
-            let end = Swift.min(offset + Swift.max(1, count), failAfter, bytes.count)
+            let end = Swift.min(offset + Swift.max(1, count), bytes.count)
             defer { offset = end }
             return bytes[offset..<end]
         }
@@ -156,4 +145,66 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         let thread = Thread { continuation.resume(returning: body()) }
         thread.start()
     }
+}
+
+/// A one-connection HTTP server on a raw socket that promises `LoopbackServer.video` with a
+/// Content-Length, sends a fifth of it and closes the socket: a dropped connection the
+/// client must notice at once (an async server may keep the socket open after a failed body).
+final class CutOffServer: Sendable {
+    let port: UInt16
+    private let listener: Int32
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw LoopbackServerError(description: "socket failed") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listening = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                bind(descriptor, raw, length) == 0 && listen(descriptor, 1) == 0
+                    && getsockname(descriptor, raw, &length) == 0
+            }
+        }
+        guard listening else {
+            close(descriptor)
+            throw LoopbackServerError(description: "bind/listen on 127.0.0.1 failed")
+        }
+        listener = descriptor
+        port = UInt16(bigEndian: address.sin_port)
+        let thread = Thread { [descriptor] in Self.serveOnce(descriptor) }
+        thread.start()
+    }
+
+    var url: String { "http://127.0.0.1:\(port)/cut.mp4" }
+
+    private static func serveOnce(_ listener: Int32) {
+        defer { close(listener) }
+        // Bounded: give up if no client comes within 10 s.
+        var poller = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, 10_000) == 1 else { return }
+        let connection = accept(listener, nil, nil)
+        guard connection >= 0 else { return }
+        defer { close(connection) }
+        var request: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !request.ends(with: Array("\r\n\r\n".utf8)) && request.count < 65_536 {
+            let count = read(connection, &buffer, buffer.count)
+            guard count > 0 else { return }
+            request += buffer[0..<count]
+        }
+        let video = LoopbackServer.video
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: \(video.count)\r\n\r\n"
+        var pending = Array(head.utf8) + video[0..<(video.count / 5)]
+        while !pending.isEmpty {
+            let written = pending.withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
+            guard written > 0 else { return }
+            pending.removeFirst(written)
+        }
+    }
+}
+
+private extension Array where Element == UInt8 {
+    func ends(with suffix: [UInt8]) -> Bool { count >= suffix.count && Array(self[(count - suffix.count)...]) == suffix }
 }
