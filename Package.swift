@@ -69,7 +69,9 @@ let package = Package(
                 swiftSettings: strict),
         // The worker daemon: its reactor, engine threads and sd_notify.
         .target(name: "KeyfarmWorker",
-                dependencies: ["KeyfarmCore", "KeyfarmWire", "KeyfarmProviders",
+                dependencies: ["KeyfarmCore", "KeyfarmWire", "KeyfarmProviders", "KeyfarmProcess",
+                               .product(name: "FlyingFox", package: "FlyingFox"),
+                               .product(name: "Crypto", package: "swift-crypto"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         // `keyfarm fake-provider`: a real HTTP server on loopback that speaks the providers'
@@ -82,7 +84,7 @@ let package = Package(
         // Every `keyfarm` subcommand: argument parsing and presentation.
         .target(name: "KeyfarmCommands",
                 dependencies: ["KeyfarmCore", "KeyfarmStore", "KeyfarmPostgres", "KeyfarmWire",
-                               "KeyfarmCoordinator", "KeyfarmWorker", "KeyfarmFakeProvider",
+                               "KeyfarmCoordinator", "KeyfarmWorker", "KeyfarmFakeProvider", "KeyfarmProviders",
                                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),

@@ -1,9 +1,12 @@
 import ArgumentParser
 import Foundation
 import KeyfarmCoordinator
+import KeyfarmCore
+import KeyfarmProviders
 import KeyfarmStore
 import KeyfarmWire
 import KeyfarmWorker
+import Logging
 
 /// `keyfarm coordinator`: the dispatcher daemon.
 struct CoordinatorCommand: ParsableCommand {
@@ -87,8 +90,27 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Jobs run at once.", valueName: "count"))
     var slots: Int = 1
 
-    @Option(help: ArgumentHelp("Capabilities offered, comma-separated (this build renders: smoke).", valueName: "list"))
+    @Option(help: ArgumentHelp("""
+        Capabilities offered, comma-separated: smoke, provider engines (luma/ray-2, luma/ray-flash-2, \
+        luma/ray-3.2, fal/<model>, wavespeed/<model>) or a whole provider (luma/*, fal/*, wavespeed/*). \
+        A provider engine needs that provider's key in the environment (LUMA_API_KEY, FAL_KEY, \
+        WAVESPEED_API_KEY, or the same names with _FILE naming a file that holds it).
+        """, valueName: "list"))
     var engines: String = "smoke"
+
+    @Option(name: .customLong("serve-artifacts"), help: ArgumentHelp("""
+        Serve local keyframes to providers that fetch images by URL (Luma Dream Machine, fal): \
+        listen on this IPv4 address, and hand out expiring HMAC-signed URLs under --public-url.
+        """, valueName: "host:port"))
+    var serveArtifacts: String?
+
+    @Option(name: .customLong("public-url"), help: ArgumentHelp(
+        "The URL providers reach --serve-artifacts at, e.g. https://worker-3.example.com:8443.", valueName: "url"))
+    var publicURL: String?
+
+    @Option(name: .customLong("poll-ms"), help: ArgumentHelp(
+        "The first wait between polls of a provider generation; it doubles up to 20 s.", valueName: "ms"))
+    var pollMilliseconds: Int = 2000
 
     @Option(help: ArgumentHelp("The farm's shared storage root (default: $KEYFARM_STORAGE, else under the user's data home).",
                                valueName: "dir"))
@@ -114,10 +136,55 @@ struct WorkerCommand: ParsableCommand {
             throw ValidationError("--name must be 1 to 128 characters without '/'")
         }
         let offered = engines.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        let unknown = offered.filter { !Self.renderable.contains($0) }
+        let unknown = offered.filter { !Self.renderable.contains($0) && Self.provider(of: $0) == nil }
         guard unknown.isEmpty, !offered.isEmpty else {
-            throw ValidationError("--engines: \(unknown.isEmpty ? "empty" : unknown.joined(separator: ", ")) cannot be rendered by this build (it renders: \(Self.renderable.joined(separator: ", ")))")
+            throw ValidationError("--engines: \(unknown.isEmpty ? "empty" : unknown.joined(separator: ", ")) cannot be rendered by this build (it renders: \(Self.renderable.joined(separator: ", ")), luma/ray-2, luma/ray-flash-2, luma/ray-3.2, fal/<model>, wavespeed/<model>, luma/*, fal/*, wavespeed/*)")
         }
+        guard (serveArtifacts == nil) == (publicURL == nil) else {
+            throw ValidationError("--serve-artifacts and --public-url go together")
+        }
+        if let publicURL {
+            guard let url = URLComponents(string: publicURL), ["http", "https"].contains(url.scheme?.lowercased() ?? ""),
+                  url.host?.isEmpty == false, url.query == nil, url.user == nil else {
+                throw ValidationError("--public-url must be an http(s) URL without user info or query, e.g. https://worker-3.example.com:8443")
+            }
+        }
+        guard (10...600_000).contains(pollMilliseconds) else { throw ValidationError("--poll-ms must be between 10 and 600000") }
+    }
+
+    /// The provider a provider capability renders through (`luma/ray-2`, `fal/*`), or nil.
+    static func provider(of capability: String) -> Provider? {
+        if capability.hasSuffix("/*") { return Provider(rawValue: String(capability.dropLast(2))) }
+        return Engine(name: capability).flatMap(Provider.init(engine:))
+    }
+
+    /// The engines this worker runs, by capability; provider engines need their keys now,
+    /// not when the first job fails for want of one.
+    func engineMap(offered: [String], environment: [String: String], signer: URLSigner?,
+                   logger: Logger) throws -> [String: any JobEngine] {
+        var map: [String: any JobEngine] = ["smoke": SmokeEngine()]
+        let providerCapabilities = offered.filter { Self.provider(of: $0) != nil }
+        guard !providerCapabilities.isEmpty else { return map }
+        let secrets = ProviderSecrets(environment: environment)
+        for provider in Set(providerCapabilities.compactMap(Self.provider(of:))).sorted(by: { $0.rawValue < $1.rawValue }) {
+            do {
+                _ = try secrets.key(for: provider)
+            } catch {
+                throw CommandFailure("--engines offers \(provider) engines, but \(error)", status: ExitStatus.configuration)
+            }
+        }
+        let endpoints: ProviderEndpoints
+        do {
+            endpoints = try ProviderEndpoints(environment: environment)
+        } catch {
+            throw CommandFailure("\(error)", status: ExitStatus.configuration)
+        }
+        var settings = ProviderEngine.Settings(endpoints: endpoints, secrets: secrets, signer: signer)
+        settings.firstPoll = .milliseconds(pollMilliseconds)
+        settings.maximumPoll = max(settings.firstPoll, .seconds(20))
+        let engine = ProviderEngine(settings: settings, logger: logger)
+        for capability in providerCapabilities { map[capability] = engine }
+        return map
     }
 
     func run() throws {
@@ -132,7 +199,14 @@ struct WorkerCommand: ParsableCommand {
                 version: KeyfarmCommand.version, host: host)
             configuration.heartbeatInterval = Double(heartbeatMilliseconds) / 1000
             configuration.drainTimeout = drainTimeout
-            let worker = try Worker(configuration: configuration, engines: ["smoke": SmokeEngine()], logger: logger,
+            var artifactServer: ArtifactServer?
+            if let serveArtifacts, let publicURL {
+                artifactServer = try ArtifactServer.startBlocking(listen: serveArtifacts, publicURL: publicURL, logger: logger)
+                Console.current.printError("keyfarm: serving keyframes to providers on \(artifactServer!.address) as \(publicURL)")
+            }
+            let engineMap = try engineMap(offered: offered, environment: environment,
+                                          signer: artifactServer?.signer, logger: logger)
+            let worker = try Worker(configuration: configuration, engines: engineMap, logger: logger,
                                     notifier: SystemdNotifier(environment: environment))
             let stop = StopSignal()
             stop.installAsHandler()

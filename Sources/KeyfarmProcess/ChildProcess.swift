@@ -67,7 +67,8 @@ public struct ChildProcess: Sendable {
             envp.forEach { free($0) }
         }
         var pid = pid_t()
-        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        // posix_spawnp: a bare name ("ffmpeg") is looked up on this process's PATH; a path is used as it is.
+        let spawned = posix_spawnp(&pid, executable, &actions, &attributes, argv, envp)
         guard spawned == 0 else { throw failure("cannot start it", spawned) }
 
         var status: Int32 = 0

@@ -22,7 +22,7 @@ public struct ProviderEndpoints: Sendable, Equatable {
 
     public static let defaults = ProviderEndpoints(
         lumaDreamMachine: "https://api.lumalabs.ai/dream-machine/v1",
-        lumaAgents: "https://api.lumalabs.ai/v1",
+        lumaAgents: "https://agents.lumalabs.ai/v1",
         fal: "https://queue.fal.run",
         wavespeed: "https://api.wavespeed.ai/api/v3")
 

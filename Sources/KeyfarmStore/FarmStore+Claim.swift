@@ -19,7 +19,8 @@ public struct ClaimedJob: Sendable, Equatable {
     public var attemptInRound: Int
     public var shotList: String
     public var project: String
-    /// A provider request an earlier attempt submitted and did not finish: resume it.
+    /// A provider request an earlier attempt submitted and did not see through (the worker was
+    /// lost, handed it back, or failed for a reason the request itself may not share): resume it.
     public var resumeProviderRequestID: String?
 }
 
@@ -69,18 +70,40 @@ extension FarmStore {
         let rows = try connection.execute("""
             WITH slots AS (
                 SELECT s.worker_id, s.ord FROM unnest($1::bigint[]) WITH ORDINALITY AS s(worker_id, ord)
+            ), room AS (
+                -- How many more generations each limited provider may start now: its concurrency
+                -- limit less its jobs in flight, and its creates a minute less the last minute's attempts.
+                SELECT pa.provider, LEAST(
+                    COALESCE(pa.max_concurrent - (SELECT count(*) FROM keyfarm.jobs r
+                                                  WHERE r.state IN ('leased', 'running')
+                                                    AND r.requires LIKE pa.provider || '/%'), 2147483647),
+                    COALESCE(pa.creates_per_minute - (SELECT count(*) FROM keyfarm.attempts a
+                                                      WHERE a.provider = pa.provider
+                                                        AND a.started_at > now() - interval '1 minute'), 2147483647)
+                ) AS room
+                FROM keyfarm.provider_accounts pa
+                WHERE pa.max_concurrent IS NOT NULL OR pa.creates_per_minute IS NOT NULL
             ), picked AS (
-                SELECT j.id, j.priority, j.queued_at, j.shot_id FROM keyfarm.jobs j
+                SELECT j.id, j.priority, j.queued_at, j.shot_id, split_part(j.requires, '/', 1) AS provider FROM keyfarm.jobs j
                 WHERE j.state = 'queued' AND j.not_before <= now()
                   AND (j.requires = ANY($2::text[])
                        OR split_part(j.requires, '/', 1) || '/*' = ANY($2::text[])
                        OR '*' = ANY($2::text[]))
+                  -- A provider at its limit: its jobs stay queued, and others' go ahead of them.
+                  AND NOT EXISTS (SELECT 1 FROM room WHERE room.provider = split_part(j.requires, '/', 1) AND room.room <= 0)
                 ORDER BY j.priority DESC, j.queued_at, j.id
                 LIMIT $4
                 FOR UPDATE SKIP LOCKED
+            ), within AS (
+                -- No more of a limited provider's jobs in this claim than its room.
+                SELECT p.* FROM (
+                    SELECT p.*, row_number() OVER (PARTITION BY p.provider ORDER BY p.priority DESC, p.queued_at, p.id) AS rank
+                    FROM picked p
+                ) p LEFT JOIN room ON room.provider = p.provider
+                WHERE room.room IS NULL OR p.rank <= room.room
             ), paired AS (
                 SELECT n.id, n.ord, s.worker_id FROM (
-                    SELECT p.id, p.shot_id, row_number() OVER (ORDER BY p.priority DESC, p.queued_at, p.id) AS ord FROM picked p
+                    SELECT p.id, p.shot_id, row_number() OVER (ORDER BY p.priority DESC, p.queued_at, p.id) AS ord FROM within p
                 ) n JOIN slots s ON s.ord = n.ord
                 WHERE NOT EXISTS (SELECT 1 FROM keyfarm.worker_shot_failures b
                                   WHERE b.worker_id = s.worker_id AND b.shot_id = n.shot_id AND b.blocked_at IS NOT NULL)
@@ -122,8 +145,10 @@ extension FarmStore {
                 RETURNING j.id, j.attempts, j.job_key, j.kind, j.engine, j.priority, j.spec, j.lease_expires_at,
                           j.max_attempts, j.attempt_base, j.shot_list_id, j.worker_id, j.estimated_credits
             ), attempt AS (
-                INSERT INTO keyfarm.attempts (job_id, attempt, worker_id, lease_expires_at)
-                SELECT id, attempts, worker_id, lease_expires_at FROM leased
+                -- A provider job's attempt names its provider from the start, for the creates-a-minute limit.
+                INSERT INTO keyfarm.attempts (job_id, attempt, worker_id, lease_expires_at, provider)
+                SELECT id, attempts, worker_id, lease_expires_at,
+                       CASE WHEN engine LIKE '%/%' THEN split_part(engine, '/', 1) END FROM leased
                 RETURNING id, job_id
             ), reservation AS (
                 INSERT INTO keyfarm.credit_ledger (shot_list_id, job_id, attempt_id, engine, provider, entry, credits, note)
@@ -141,7 +166,9 @@ extension FarmStore {
                          ELSE leased.spec END)::text AS spec,
                    leased.attempts - leased.attempt_base AS attempt_in_round, l.name AS shot_list, l.project,
                    (SELECT a.provider_request_id FROM keyfarm.attempts a
-                     WHERE a.job_id = leased.id AND a.provider_request_id IS NOT NULL AND a.outcome IN ('lost', 'handed_back')
+                     WHERE a.job_id = leased.id AND a.provider_request_id IS NOT NULL
+                       AND (a.outcome IN ('lost', 'handed_back')
+                            OR (a.outcome = 'failed' AND a.error_class IN ('transient', 'rate_limited')))
                      ORDER BY a.attempt DESC LIMIT 1) AS resume_request
             FROM leased JOIN attempt ON attempt.job_id = leased.id
             JOIN keyfarm.shot_lists l ON l.id = leased.shot_list_id
@@ -286,7 +313,7 @@ extension FarmStore {
                                              outcome: errorClass == .lost ? "lost" : "failed", errorClass: errorClass,
                                              error: message, artifactPath: nil, artifactSHA256: nil, charge: charge,
                                              on: connection)
-            try book(charge, jobID: jobID, attemptID: attemptID, on: connection)
+            try book(charge, jobID: jobID, attemptID: attemptID, failed: true, on: connection)
             if ![.lost, .cancelled, .rateLimited].contains(errorClass) {
                 try countFailure(jobID: jobID, attempt: attempt, on: connection)
             }
@@ -395,12 +422,32 @@ extension FarmStore {
     }
 
     /// Writes a charge to the ledger once per provider request (a repeated report books nothing).
-    private func book(_ charge: Charge?, jobID: Int64, attemptID: Int64?, on connection: PostgresConnection) throws {
+    ///
+    /// A failed generation (`failed`) is booked by its provider's policy in
+    /// `keyfarm.provider_accounts.failed_generations`: `charged` books the charge, `refunded`
+    /// books the charge and its refund (the ledger shows both), `free` books nothing. A
+    /// provider without a row is charged.
+    private func book(_ charge: Charge?, jobID: Int64, attemptID: Int64?, failed: Bool = false,
+                      on connection: PostgresConnection) throws {
         guard let charge, charge.credits > 0 else { return }
+        let policy = failed
+            ? try connection.execute("SELECT failed_generations FROM keyfarm.provider_accounts WHERE provider = $1",
+                                     [charge.provider]).rows.first?.decode("failed_generations", as: String.self) ?? "charged"
+            : "charged"
+        guard policy != "free" else { return }
         try connection.execute("""
             INSERT INTO keyfarm.credit_ledger (shot_list_id, job_id, attempt_id, engine, provider, provider_request_id,
-                                               entry, credits)
-            SELECT j.shot_list_id, j.id, $2, j.engine, $3, $4, 'charge', $5 FROM keyfarm.jobs j WHERE j.id = $1
+                                               entry, credits, note)
+            SELECT j.shot_list_id, j.id, $2, j.engine, $3, $4, 'charge', $5, $6 FROM keyfarm.jobs j WHERE j.id = $1
+            ON CONFLICT DO NOTHING
+            """, [jobID, attemptID, charge.provider, charge.requestID, charge.credits,
+                  failed ? "failed generation" : nil])
+        guard policy == "refunded" else { return }
+        try connection.execute("""
+            INSERT INTO keyfarm.credit_ledger (shot_list_id, job_id, attempt_id, engine, provider, provider_request_id,
+                                               entry, credits, note)
+            SELECT j.shot_list_id, j.id, $2, j.engine, $3, $4, 'refund', -$5::bigint, 'failed generation refunded by the provider'
+            FROM keyfarm.jobs j WHERE j.id = $1
             ON CONFLICT DO NOTHING
             """, [jobID, attemptID, charge.provider, charge.requestID, charge.credits])
     }

@@ -7,7 +7,7 @@ import Testing
         let endpoints = try ProviderEndpoints(environment: [:])
         #expect(endpoints == .defaults)
         #expect(endpoints.lumaDreamMachine == "https://api.lumalabs.ai/dream-machine/v1")
-        #expect(endpoints.lumaAgents == "https://api.lumalabs.ai/v1")
+        #expect(endpoints.lumaAgents == "https://agents.lumalabs.ai/v1")
         #expect(endpoints.fal == "https://queue.fal.run")
         #expect(endpoints.wavespeed == "https://api.wavespeed.ai/api/v3")
     }

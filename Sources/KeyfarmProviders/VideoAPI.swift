@@ -1,0 +1,158 @@
+import Foundation
+import KeyfarmCore
+
+/// What a segment asks a provider for, in the farm's terms; each adapter turns it into its
+/// API's body.
+public struct VideoRequest: Sendable, Equatable {
+    /// The provider's model id: `ray-2`, `ray-3.2`, `fal-ai/kling-video/...`, `kwaivgi/...`.
+    public var model: String
+    public var prompt: String
+    public var start: FrameInput?
+    public var end: FrameInput?
+    /// `540p`, `720p` or `1080p`.
+    public var resolution: String
+    /// `16:9`, `9:16`, `1:1`, `4:3`, `3:4`, `21:9` or `9:21`.
+    public var aspect: String
+    /// The clip length asked for: one of the engine's duration buckets, in seconds.
+    public var seconds: Int
+
+    public init(model: String, prompt: String, start: FrameInput? = nil, end: FrameInput? = nil,
+                resolution: String, aspect: String, seconds: Int) {
+        self.model = model
+        self.prompt = prompt
+        self.start = start
+        self.end = end
+        self.resolution = resolution
+        self.aspect = aspect
+        self.seconds = seconds
+    }
+}
+
+/// How a keyframe reaches a provider.
+public enum FrameInput: Sendable, Equatable {
+    /// A URL the provider fetches (https, or a signed URL of the worker's artifact server).
+    case url(String)
+    /// The image itself, for APIs that take inline data.
+    case inline(bytes: [UInt8], mediaType: String)
+    /// A completed generation of the same API: its last frame as a start, its first as an end.
+    case generation(id: String)
+
+    /// For messages: never the bytes.
+    public var summary: String {
+        switch self {
+        case .url(let url): "url \(HTTPError.redacted(url))"
+        case .inline(let bytes, let type): "inline \(type), \(bytes.count) bytes"
+        case .generation(let id): "generation \(id)"
+        }
+    }
+}
+
+/// Which kinds of `FrameInput` an API takes.
+public struct FrameKinds: OptionSet, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    public static let url = FrameKinds(rawValue: 1)
+    public static let inline = FrameKinds(rawValue: 2)
+    public static let generation = FrameKinds(rawValue: 4)
+}
+
+/// Where a generation stands, as one poll saw it.
+public enum GenerationStatus: Sendable, Equatable {
+    /// Still queued or rendering; the provider's own word for the state.
+    case pending(String)
+    /// Done: where to download the video.
+    case completed(videoURL: String)
+    /// The provider gave up on it. `terminal` when asking again cannot help (moderation).
+    case failed(code: String?, reason: String, terminal: Bool)
+}
+
+/// One provider API as a worker uses it: submit a generation, then poll it by id.
+///
+/// Implementations make blocking HTTP calls and are used by one engine thread at a time.
+/// Failures are thrown as a `ProviderErrorClassifier.Verdict`, already classified.
+public protocol VideoAPI {
+    /// The provider that bills for this API (`luma`, `fal`, `wavespeed`).
+    var provider: Provider { get }
+    /// The API's name, so chaining can tell whether a generation id is meaningful to it.
+    var api: String { get }
+    /// The frame inputs the API accepts.
+    var frameKinds: FrameKinds { get }
+    /// Creates a generation; returns the provider's request id.
+    func submit(_ request: VideoRequest) throws(ProviderErrorClassifier.Verdict) -> String
+    /// Polls a generation; nil when the provider says it does not exist.
+    func status(of id: String) throws(ProviderErrorClassifier.Verdict) -> GenerationStatus?
+}
+
+extension ProviderErrorClassifier.Verdict: Error {}
+
+/// The shared JSON exchange of every adapter: send, classify a non-2xx status or a transport
+/// failure, and parse the body as a JSON object.
+struct JSONExchange {
+    let client: HTTPClient
+    let provider: Provider
+    let headers: [(String, String)]
+
+    enum Answer {
+        case object([String: Any])
+        case notFound
+    }
+
+    /// Sends a request; a 404 is `.notFound` when `notFoundIsAnswer`, else classified like any other status.
+    func send(_ method: String, _ url: String, body: [String: Any]? = nil,
+              notFoundIsAnswer: Bool = false) throws(ProviderErrorClassifier.Verdict) -> Answer {
+        var requestHeaders = headers
+        requestHeaders.append(("Accept", "application/json"))
+        var bytes: [UInt8]?
+        if let body {
+            requestHeaders.append(("Content-Type", "application/json"))
+            guard let data = try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+                throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "\(provider): the request body is not valid JSON")
+            }
+            bytes = [UInt8](data)
+        }
+        let response: HTTPResponse
+        do {
+            response = try client.send(HTTPRequest(method: method, url: url, headers: requestHeaders, body: bytes))
+        } catch {
+            throw ProviderErrorClassifier.classify(error, provider: provider.rawValue)
+        }
+        if response.status == 404 && notFoundIsAnswer { return .notFound }
+        if let verdict = ProviderErrorClassifier.classify(response, provider: provider.rawValue) { throw verdict }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] else {
+            // A 2xx we cannot read: the provider is misbehaving; asking again may well work.
+            throw ProviderErrorClassifier.Verdict(
+                errorClass: .transient,
+                message: "\(provider): \(method) \(HTTPError.redacted(url)) answered HTTP \(response.status) with a body that is not a JSON object")
+        }
+        return .object(object)
+    }
+
+    /// A required string field, or a transient verdict naming it.
+    func string(_ object: [String: Any], _ path: String...) throws(ProviderErrorClassifier.Verdict) -> String {
+        var current: Any? = object
+        for key in path { current = (current as? [String: Any])?[key] }
+        guard let text = current as? String, !text.isEmpty else {
+            throw ProviderErrorClassifier.Verdict(
+                errorClass: .transient, message: "\(provider): the answer has no \(path.joined(separator: ".")) string")
+        }
+        return text
+    }
+
+    /// Whether a failure reason reads as a content-moderation refusal (asking again cannot help).
+    static func isModeration(_ text: String) -> Bool {
+        let lowered = text.lowercased()
+        return ["moderation", "nsfw", "content policy", "safety"].contains { lowered.contains($0) }
+    }
+}
+
+extension FrameInput {
+    /// `data:image/png;base64,...`, for APIs that take data URIs in place of URLs.
+    var urlOrDataURI: String? {
+        switch self {
+        case .url(let url): url
+        case .inline(let bytes, let type): "data:\(type);base64,\(Data(bytes).base64EncodedString())"
+        case .generation: nil
+        }
+    }
+}

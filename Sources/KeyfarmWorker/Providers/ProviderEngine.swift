@@ -1,0 +1,325 @@
+import Foundation
+import KeyfarmCore
+import KeyfarmProcess
+import KeyfarmProviders
+import KeyfarmWire
+import Logging
+
+/// Renders a segment through a provider's API: builds the request from the job's spec,
+/// submits it, has the coordinator store the request id before polling (so a retry resumes
+/// instead of paying twice), polls with back-off, downloads the video into the farm's
+/// storage, extracts its last frame for continuity, and reports the artifacts.
+///
+/// A job that arrives with `resumeProviderRequestID` first asks the provider about that
+/// request and creates a new generation only when the provider says it failed or does not exist.
+public struct ProviderEngine: JobEngine {
+    public struct Settings: Sendable {
+        public var endpoints: ProviderEndpoints
+        public var secrets: ProviderSecrets
+        /// Signs URLs for local keyframes when an API fetches images by URL; nil without `--serve-artifacts`.
+        public var signer: URLSigner?
+        /// The first wait between polls; it doubles up to `maximumPoll`.
+        public var firstPoll: Duration = .seconds(2)
+        public var maximumPoll: Duration = .seconds(20)
+        /// How many failed polls in a row (5xx, timeouts) the attempt rides out before it gives up.
+        public var pollErrorsTolerated = 6
+        public var httpLimits = HTTPClient.Limits(connectTimeout: .seconds(10), totalTimeout: .seconds(60))
+        /// Video downloads may take longer than an API call.
+        public var downloadLimits = HTTPClient.Limits(connectTimeout: .seconds(10), totalTimeout: .seconds(900))
+        public var ffmpeg = "ffmpeg"
+
+        public init(endpoints: ProviderEndpoints, secrets: ProviderSecrets, signer: URLSigner? = nil) {
+            self.endpoints = endpoints
+            self.secrets = secrets
+            self.signer = signer
+        }
+    }
+
+    /// Sent when a segment and its start keyframe have no prompt: every provider needs one.
+    public static let defaultPrompt = "smooth, continuous motion from the first frame to the last, camera holds"
+
+    let settings: Settings
+    let logger: Logger
+
+    public init(settings: Settings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    public func run(_ job: AssignedJob, context: JobContext) -> JobOutcome {
+        var run = ProviderRun(job: job, settings: settings, logger: logger, context: context)
+        return run.render()
+    }
+}
+
+/// One attempt's state while it renders through a provider.
+struct ProviderRun {
+    let job: AssignedJob
+    let settings: ProviderEngine.Settings
+    var logger: Logger
+    let context: JobContext
+    let spec: [String: Any]
+    var requestID: String?
+    var credits: Int64 = 0
+    var providerName = ""
+
+    init(job: AssignedJob, settings: ProviderEngine.Settings, logger: Logger, context: JobContext) {
+        self.job = job
+        self.settings = settings
+        self.logger = logger
+        self.context = context
+        spec = job.specObject
+        self.logger[metadataKey: "job.id"] = "\(job.ref.jobID)"
+        self.logger[metadataKey: "job.attempt"] = "\(job.ref.attempt)"
+        self.logger[metadataKey: "job.engine"] = "\(job.engine)"
+    }
+
+    /// A failure with what this attempt knows about its provider request.
+    func failed(_ verdict: ProviderErrorClassifier.Verdict, billed: Bool = false) -> JobOutcome {
+        let retryAfter = verdict.retryAfter.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
+        return .failed(verdict.errorClass, verdict.message, retryAfter: retryAfter, credits: billed ? credits : 0,
+                       provider: providerName, providerRequestID: requestID ?? "")
+    }
+
+    mutating func render() -> JobOutcome {
+        guard let engine = Engine(name: job.engine), let provider = engine.provider else {
+            return .failed(.invalid, "\(job.engine.debugDescription) is not a provider engine")
+        }
+        providerName = provider
+        credits = Int64((spec["estimated_credits"] as? NSNumber)?.intValue ?? 0)
+        let api: any VideoAPI
+        let client: HTTPClient
+        do {
+            client = try HTTPClient(limits: settings.httpLimits, logger: logger)
+            api = try VideoAPIs.make(for: engine, endpoints: settings.endpoints, secrets: settings.secrets, client: client)
+        } catch let verdict as ProviderErrorClassifier.Verdict {
+            return failed(verdict)
+        } catch {
+            return .failed(.transient, "\(provider): cannot start an HTTP client: \(error)")
+        }
+
+        // 1. Resume what an earlier attempt submitted. Never submit anew in the same attempt
+        //    (proto/PROTOCOL.md): if the provider lost or failed the request, this attempt fails
+        //    with its id, and the next one, offered no id to resume, creates a new generation.
+        if let resume = job.resumeProviderRequestID, !resume.isEmpty {
+            requestID = resume
+            logger.info("resuming the provider request of an earlier attempt", metadata: ["provider.request_id": "\(resume)"])
+        }
+
+        // 2. Submit, and wait until the coordinator has stored the id.
+        if requestID == nil {
+            let request: VideoRequest
+            do {
+                request = try buildRequest(engine: engine, api: api)
+            } catch let verdict as ProviderErrorClassifier.Verdict {
+                return failed(verdict)
+            } catch {
+                return .failed(.invalid, "\(error)")
+            }
+            if context.isCancelled { return .cancelled }
+            let id: String
+            do {
+                id = try api.submit(request)
+            } catch {
+                return failed(error)
+            }
+            requestID = id
+            logger.info("provider request submitted", metadata: ["provider.request_id": "\(id)"])
+            guard context.submitted(provider: provider, requestID: id) else {
+                if context.isCancelled { return .cancelled }
+                return .failed(.transient, "\(provider): request \(id) submitted, but the coordinator did not confirm storing it",
+                               provider: provider, providerRequestID: id)
+            }
+        }
+        let id = requestID!
+
+        // 3. Poll until the generation ends.
+        var wait = settings.firstPoll
+        var errors = 0
+        let started = ContinuousClock.now
+        while true {
+            if context.isCancelled { return .cancelled }
+            if context.control.shouldHandBack { return .handedBack(providerRequestID: id) }
+            switch poll(api, id) {
+            case .outcome(let outcome):
+                return outcome
+            case .status(nil):
+                return .failed(.providerFailed, "\(provider): request \(id) no longer exists", provider: provider,
+                               providerRequestID: id)
+            case .status(.pending(let state)?):
+                errors = 0
+                let elapsed = ContinuousClock.now - started
+                let seconds = Double(elapsed.components.seconds)
+                context.progress(0.05 + 0.8 * seconds / (seconds + 60), message: "\(provider) \(state)")
+            case .status(.failed(let code, let reason, let terminal)?):
+                let codeText = code.map { " (\($0))" } ?? ""
+                return .failed(terminal ? .invalid : .providerFailed,
+                               "\(provider) generation \(id) failed\(codeText): \(reason)",
+                               credits: credits, provider: provider, providerRequestID: id)
+            case .status(.completed(let url)?):
+                context.progress(0.85, message: "downloading", force: true)
+                return finish(api: api, id: id, videoURL: url)
+            case .pollFailed(let verdict):
+                errors += 1
+                if verdict.errorClass == .invalid || errors > settings.pollErrorsTolerated { return failed(verdict) }
+                logger.notice("poll failed; trying again", metadata: ["error": "\(verdict.message)", "failures": "\(errors)"])
+                if let retryAfter = verdict.retryAfter, retryAfter > wait { wait = min(retryAfter, .seconds(300)) }
+            }
+            guard sleep(wait) else { continue }
+            wait = min(wait * 2, settings.maximumPoll)
+        }
+    }
+
+    enum Poll {
+        case status(GenerationStatus?)
+        case pollFailed(ProviderErrorClassifier.Verdict)
+        case outcome(JobOutcome)
+    }
+
+    func poll(_ api: any VideoAPI, _ id: String) -> Poll {
+        do {
+            return .status(try api.status(of: id))
+        } catch {
+            return .pollFailed(error)
+        }
+    }
+
+    /// Sleeps up to `duration` in short steps; false when cancellation or a hand-back cut it short.
+    func sleep(_ duration: Duration) -> Bool {
+        let end = ContinuousClock.now + duration
+        while ContinuousClock.now < end {
+            if context.isCancelled || context.control.shouldHandBack { return false }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return true
+    }
+
+    // MARK: The request
+
+    /// The API's request for this segment: model, prompt, framing, duration and keyframes.
+    func buildRequest(engine: Engine, api: any VideoAPI) throws -> VideoRequest {
+        guard let model = VideoAPIs.model(for: engine) else {
+            throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "\(engine) has no provider model")
+        }
+        guard let seconds = (spec["duration_bucket"] as? NSNumber)?.intValue else {
+            throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "the job's spec has no duration_bucket")
+        }
+        let prompt = (spec["prompt"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? ProviderEngine.defaultPrompt
+        return VideoRequest(model: model, prompt: prompt,
+                            start: try frame(spec["start_image"], role: "start", api: api),
+                            end: try frame(spec["end_image"], role: "end", api: api),
+                            resolution: spec["resolution"] as? String ?? "720p",
+                            aspect: spec["aspect"] as? String ?? "16:9", seconds: seconds)
+    }
+
+    /// One keyframe of the spec as the API takes it.
+    func frame(_ value: Any?, role: String, api: any VideoAPI) throws -> FrameInput? {
+        guard let image = value as? [String: Any] else { return nil }
+        let refuse = { (message: String) in
+            ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "\(role) image: \(message)")
+        }
+        switch image["kind"] as? String {
+        case "url":
+            guard let url = image["url"] as? String else { throw refuse("no url") }
+            return .url(url)
+        case "file":
+            guard let path = image["path"] as? String else { throw refuse("no path") }
+            return try publish(path, role: role, api: api)
+        case "last_frame_of":
+            guard let key = image["job"] as? String else { throw refuse("no job") }
+            let inputs = (spec["inputs"] as? [String: Any])?[key] as? [[String: Any]] ?? []
+            // The same API can continue its own generation by id: no frame is re-uploaded.
+            if api.frameKinds.contains(.generation),
+               let record = inputs.first(where: { $0["media_type"] as? String == GenerationRecord.mediaType }),
+               let path = record["path"] as? String,
+               let generation = GenerationRecord.read(job.storage + "/" + path), generation.api == api.api {
+                return .generation(id: generation.requestID)
+            }
+            guard let last = inputs.last(where: { $0["media_type"] as? String == "image/png" }),
+                  let path = last["path"] as? String else {
+                throw ProviderErrorClassifier.Verdict(
+                    errorClass: .transient, message: "\(role) image: \(key) has reported no last frame yet")
+            }
+            return try publish(job.storage + "/" + path, role: role, api: api)
+        default:
+            throw refuse("unknown kind \(String(describing: image["kind"]))")
+        }
+    }
+
+    /// A local image as the API can receive it: inline, or a signed URL of the artifact server.
+    func publish(_ path: String, role: String, api: any VideoAPI) throws -> FrameInput {
+        switch ImageFile.read(path) {
+        case .failure(let problem):
+            throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "\(role) image: \(problem)")
+        case .success(let file):
+            if api.frameKinds.contains(.inline) { return .inline(bytes: file.bytes, mediaType: file.mediaType) }
+            if let signer = settings.signer { return .url(signer.url(for: path)) }
+            throw ProviderErrorClassifier.Verdict(
+                errorClass: .invalid,
+                message: "\(role) image: \(job.engine) fetches keyframes by URL; start this worker with --serve-artifacts HOST:PORT --public-url URL, or give https URLs in the shot list")
+        }
+    }
+
+    // MARK: The result
+
+    /// Downloads the video, extracts its last frame, writes the generation record, and succeeds.
+    func finish(api: any VideoAPI, id: String, videoURL: String) -> JobOutcome {
+        let shot = SegmentStorage.safe(spec["shot"] as? String ?? "shot")
+        let relative = SegmentStorage.directory(project: job.project, shotList: job.shotList, shot: shot,
+                                                key: job.key, attempt: job.ref.attempt)
+        let directory = job.storage + "/" + relative
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            return .failed(.transient, "cannot create \(directory): \(error)", provider: providerName, providerRequestID: id)
+        }
+        let video: DownloadedFile
+        do {
+            let client = try HTTPClient(limits: settings.downloadLimits, logger: logger)
+            video = try client.download(videoURL, to: directory + "/video.mp4")
+        } catch {
+            let verdict = ProviderErrorClassifier.classify(error, provider: providerName)
+            // The generation is done and paid for: the next attempt resumes it and downloads again.
+            return .failed(verdict.errorClass == .invalid ? .transient : verdict.errorClass,
+                           "\(providerName): downloading the video of \(id) failed: \(verdict.message)",
+                           provider: providerName, providerRequestID: id)
+        }
+        if context.isCancelled { return .cancelled }
+        context.progress(0.95, message: "extracting the last frame", force: true)
+        let lastFrame: SegmentStorage.Written
+        do {
+            lastFrame = try SegmentStorage.extractLastFrame(ffmpeg: settings.ffmpeg, video: video.path,
+                                                            to: directory + "/last_frame.png")
+        } catch {
+            // Transient: the next attempt resumes this (paid) generation and downloads it again.
+            return .failed(.transient, "\(providerName): cannot extract the last frame of \(id)'s video: \(error)",
+                           provider: providerName, providerRequestID: id)
+        }
+        let record = GenerationRecord(provider: providerName, api: api.api, engine: job.engine, requestID: id,
+                                      videoSHA256: video.sha256)
+        let recordFile: SegmentStorage.Written
+        do {
+            recordFile = try SegmentStorage.writeAtomically(record.json(), to: directory + "/generation.json")
+        } catch {
+            return .failed(.transient, "cannot write \(directory)/generation.json: \(error)", provider: providerName,
+                           providerRequestID: id)
+        }
+        var artifacts: [ArtifactBody] = []
+        for (path, sha256, bytes, type) in [
+            (relative + "/video.mp4", video.sha256, video.bytes, "video/mp4"),
+            (relative + "/last_frame.png", lastFrame.sha256, lastFrame.bytes, "image/png"),
+            (relative + "/generation.json", recordFile.sha256, recordFile.bytes, GenerationRecord.mediaType),
+        ] {
+            var artifact = ArtifactBody()
+            artifact.path = path
+            artifact.sha256 = sha256
+            artifact.bytes = bytes
+            artifact.mediaType = type
+            artifacts.append(artifact)
+        }
+        logger.info("segment rendered", metadata: ["provider.request_id": "\(id)", "file.path": "\(video.path)",
+                                                   "file.bytes": "\(video.bytes)"])
+        context.progress(1, force: true)
+        return .succeeded(artifacts: artifacts, credits: credits, provider: providerName, providerRequestID: id)
+    }
+}

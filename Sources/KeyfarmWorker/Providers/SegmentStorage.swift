@@ -1,0 +1,93 @@
+import Crypto
+import Foundation
+import KeyfarmProcess
+
+/// Where a segment's artifacts live under the farm's storage root, and the small atomic
+/// writes that put them there: `<project>/<shot_list>/<shot>/segments/<key>/attempt-<n>/`,
+/// with the job key's `/` turned into `_` (`sh010/s1p2` becomes `sh010_s1p2`).
+enum SegmentStorage {
+    /// A file written and checksummed.
+    struct Written {
+        var path: String
+        var sha256: String
+        var bytes: Int64
+    }
+
+    static func directory(project: String, shotList: String, shot: String, key: String, attempt: Int) -> String {
+        [safe(project), safe(shotList), safe(shot), "segments", safe(key), "attempt-\(attempt)"].joined(separator: "/")
+    }
+
+    /// A single path component: `/` becomes `_`, and `.`/`..` cannot escape the tree.
+    static func safe(_ name: String) -> String {
+        let flat = name.replacingOccurrences(of: "/", with: "_")
+        return flat.isEmpty || flat == "." || flat == ".." ? "_" : flat
+    }
+
+    /// Writes `bytes` to a hidden temporary name beside `path`, then renames it into place.
+    static func writeAtomically(_ bytes: [UInt8], to path: String) throws -> Written {
+        let url = URL(fileURLWithPath: path)
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).part-\(UUID().uuidString)")
+        try Data(bytes).write(to: temporary)
+        if rename(temporary.path, path) != 0 {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary.path)
+            throw SegmentStorageError("cannot rename into \(path): \(reason)")
+        }
+        return Written(path: path, sha256: sha256Hex(bytes), bytes: Int64(bytes.count))
+    }
+
+    /// Decodes the video to its end with ffmpeg and keeps its last frame as an RGB PNG.
+    static func extractLastFrame(ffmpeg: String, video: String, to path: String) throws -> Written {
+        let url = URL(fileURLWithPath: path)
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".last-\(UUID().uuidString).png").path
+        defer { unlink(temporary) }
+        // Seek near the end, then let `-update 1` overwrite one image per decoded frame: the
+        // file left is the last frame, whatever the clip's length or frame rate.
+        let outcome = try ChildProcess(executable: ffmpeg, arguments: [
+            "-nostdin", "-hide_banner", "-v", "error", "-sseof", "-1", "-i", video,
+            "-update", "1", "-pix_fmt", "rgb24", "-f", "image2", "-y", temporary,
+        ], environment: ProcessInfo.processInfo.environment).run()
+        guard outcome.status == 0, let data = FileManager.default.contents(atPath: temporary), !data.isEmpty else {
+            throw SegmentStorageError("ffmpeg could not extract the last frame (exit \(outcome.status)): \(outcome.tail(5))")
+        }
+        return try writeAtomically([UInt8](data), to: path)
+    }
+
+    static func sha256Hex(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+struct SegmentStorageError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// `generation.json` beside a provider segment's video: which request made it, so a chained
+/// segment on the same API can continue it by id and the stitcher's manifest can name it.
+struct GenerationRecord: Codable, Equatable {
+    static let mediaType = "application/vnd.keyfarm.generation+json"
+
+    var provider: String
+    var api: String
+    var engine: String
+    var requestID: String
+    var videoSHA256: String
+
+    enum CodingKeys: String, CodingKey {
+        case provider, api, engine
+        case requestID = "request_id"
+        case videoSHA256 = "video_sha256"
+    }
+
+    func json() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return [UInt8]((try? encoder.encode(self)) ?? Data("{}".utf8))
+    }
+
+    static func read(_ path: String) -> GenerationRecord? {
+        guard let data = FileManager.default.contents(atPath: path), data.count < 65_536 else { return nil }
+        return try? JSONDecoder().decode(GenerationRecord.self, from: data)
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import KeyfarmProcess
+import KeyfarmTestSupport
+import Testing
+
+/// Provider engines end to end: `keyfarm submit`, a real coordinator and workers, the fake
+/// provider as the only stand-in, videos downloaded and checksummed into the farm's storage,
+/// and a ledger that agrees with what the provider billed.
+@Suite(.serialized) struct ProviderRenderTests {
+    /// A shot list with one 4-keyframe shot per engine (3 segments each), small and quick.
+    static func shotList(name: String, engines: [String], budget: Int? = nil) -> String {
+        let images = ["sh010_a.png", "sh010_b.png", "sh010_c.png", "sh020_a.png"].map(Refs.path)
+        var yaml = """
+            version: 1
+            name: \(name)
+            project: e2e
+            \(budget.map { "budget: \($0)\n" } ?? "")defaults:
+              fps: 24
+              resolution: 540p
+              aspect: "16:9"
+              outputs: [mp4]
+              max_attempts: 4
+            shots:
+
+            """
+        for (index, engine) in engines.enumerated() {
+            yaml += """
+                  - id: sh\(index + 1)0
+                    duration: 3
+                    engine: \(engine)
+                    keyframes:
+                      - { at: 0, image: "\(images[0])", prompt: "a ball rolls across the meadow" }
+                      - { at: 1, image: "\(images[1])" }
+                      - { at: 2, image: "\(images[2])" }
+                      - { at: 3, image: "\(images[3])" }
+
+                """
+        }
+        return yaml
+    }
+
+    /// Checks every succeeded segment's artifacts on disk against their checksums.
+    static func verifyArtifacts(_ provider: ProviderFarm, list: String) throws -> Int {
+        var checked = 0
+        for row in try provider.farm.store.connection.execute("""
+            SELECT j.artifacts::text AS artifacts FROM keyfarm.jobs j JOIN keyfarm.shot_lists l ON l.id = j.shot_list_id
+            WHERE l.name = $1 AND j.kind = 'segment' AND j.state = 'succeeded'
+            """, [list]).rows {
+            let text = try row.decode("artifacts", as: String.self)
+            let artifacts = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]])
+            #expect(artifacts.map { $0["media_type"] as? String } ==
+                    ["video/mp4", "image/png", "application/vnd.keyfarm.generation+json"])
+            for artifact in artifacts {
+                let path = provider.storage + "/" + (artifact["path"] as? String ?? "")
+                let outcome = try ChildProcess(executable: "/usr/bin/sha256sum", arguments: [path], environment: [:]).run()
+                #expect(outcome.status == 0, "missing artifact \(path)")
+                #expect(outcome.output.split(separator: " ").first.map(String.init) == artifact["sha256"] as? String)
+            }
+            let video = provider.storage + "/" + (artifacts[0]["path"] as? String ?? "")
+            let probe = try ChildProcess(executable: "ffprobe", arguments: [
+                "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name,width,height",
+                "-of", "csv=p=0", video,
+            ], environment: ProcessInfo.processInfo.environment).run()
+            #expect(probe.output.hasPrefix("h264,"), "not an H.264 video: \(probe.output)")
+            checked += 1
+        }
+        return checked
+    }
+
+    @Test func aFourKeyframeShotRendersOnEveryEngine() async throws {
+        try await offPool {
+            let provider = try ProviderFarm()
+            let engines = ["luma/ray-2", "fal/fal-ai/kling-video/v2.5-turbo/pro/image-to-video"]
+            try provider.submit(Self.shotList(name: "engines", engines: engines), name: "engines")
+            try provider.startCoordinator()
+            try provider.startWorker("render-1", slots: 6)
+            let done = try eventually(timeout: .seconds(120)) {
+                try provider.segmentStates("engines")["succeeded"] == 3 * engines.count
+            }
+            let states = try provider.segmentStates("engines")
+            #expect(done, "segments: \(states)\n\(provider.logs)")
+            #expect(try Self.verifyArtifacts(provider, list: "engines") == 3 * engines.count)
+            // One create per segment, and what the ledger charged is what the provider billed.
+            #expect(try provider.creates().count == 3 * engines.count)
+            let billed = try provider.billed()
+            #expect(billed["luma"] == 3 && billed["fal"] == 3, "billed: \(billed)")
+            // The default prices: ray-2 at 540p for 5 s is 40 credits, Kling 5 s is 35.
+            #expect(try provider.ledgerNet("engines") == 3 * 40 + 3 * 35)
+            let credits = try provider.keyfarm(["credits", "--by", "provider", "--json"])
+            #expect(credits.contains("\"luma\"") && credits.contains("\"fal\""), "credits: \(credits)")
+            // No key reached a log or a table.
+            let logs = provider.fullLogs
+            for key in ProviderFarm.keys.values {
+                #expect(!logs.contains(key), "a provider key is in a log")
+                #expect(try provider.farm.count("""
+                    SELECT (SELECT count(*) FROM keyfarm.jobs x WHERE x::text LIKE '%' || $1 || '%')
+                         + (SELECT count(*) FROM keyfarm.attempts x WHERE x::text LIKE '%' || $1 || '%')
+                         + (SELECT count(*) FROM keyfarm.credit_ledger x WHERE x::text LIKE '%' || $1 || '%')
+                         + (SELECT count(*) FROM keyfarm.workers x WHERE x::text LIKE '%' || $1 || '%') AS n
+                    """, [key]) == 0)
+            }
+        }
+    }
+}
