@@ -34,17 +34,8 @@ struct LumaAgentsAPI: Sendable {
             return await create(call, forcedFailure: forcedFailure)
         }
         guard route.count == 2, route[0] == "generations" else { return Self.error(404, "Not found: \(call.path)") }
-        let id = route[1].lowercased()
-        switch call.method {
-        case "GET":
-            guard let generation = await state.poll(id, api: .lumaAgents) else { return Self.error(404, "Generation \(id) not found") }
-            return JSON.response(200, Self.object(generation, origin: call.origin))
-        case "DELETE":
-            guard await state.delete(id, api: .lumaAgents) else { return Self.error(404, "Generation \(id) not found") }
-            return HTTPResponse(statusCode: HTTPStatusCode(204, phrase: "No Content"))
-        default:
-            return Self.error(405, "Method not allowed")
-        }
+        return await Router.generation(route[1], call, api: .lumaAgents, state: state,
+                                       error: { Self.error($0, $1) }, object: Self.object)
     }
 
     private func create(_ call: Router.Call, forcedFailure: String?) async -> HTTPResponse {

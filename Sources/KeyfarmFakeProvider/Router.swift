@@ -87,6 +87,24 @@ struct Router: Sendable {
         return .fal
     }
 
+    /// `GET` (a poll) or `DELETE` of one generation by id, as both Luma APIs serve them; they
+    /// differ only in their error body and in how they show a generation.
+    static func generation(_ id: String, _ call: Call, api: FakeAPI, state: FakeProviderState,
+                           error: (Int, String) -> HTTPResponse,
+                           object: (FakeGeneration, _ origin: String) -> [String: Any]) async -> HTTPResponse {
+        let id = id.lowercased()
+        switch call.method {
+        case "GET":
+            guard let generation = await state.poll(id, api: api) else { return error(404, "Generation \(id) not found") }
+            return JSON.response(200, object(generation, call.origin))
+        case "DELETE":
+            guard await state.delete(id, api: api) else { return error(404, "Generation \(id) not found") }
+            return HTTPResponse(statusCode: HTTPStatusCode(204, phrase: "No Content"))
+        default:
+            return error(405, "Method not allowed")
+        }
+    }
+
     /// `/_fake/...`: the records and controls tests use; no credentials needed.
     private func control(_ call: Call) async -> HTTPResponse {
         let route = Array(call.segments.dropFirst())

@@ -237,6 +237,8 @@ import Testing
                 #expect(limitError["type"] as? String == "rate_limit_error")
                 #expect(limitError["message"] is String)
 
+                // A poll does not take the fail_generation fault; the next create does.
+                #expect(try client.send("GET", "/v1/generations/\(UUID().uuidString.lowercased())").status == 404)
                 let moderated = try Self.generate(client, Self.body())
                 #expect(moderated["state"] as? String == "failed")
                 #expect(moderated["failure_code"] as? String == "moderation_blocked")

@@ -195,6 +195,9 @@ import Testing
                 #expect(error["message"] is String)
                 #expect(error["data"] is NSNull)
 
+                // A poll does not take the fail_generation fault; the next submission does.
+                let unknown = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+                #expect(try client.send("GET", "/api/v3/predictions/\(unknown)/result", auth: Self.auth).status == 404)
                 // A text-to-video model needs no image.
                 let prediction = try Self.submit(client, model, body)
                 let (done, states) = try Self.finish(client, prediction)
