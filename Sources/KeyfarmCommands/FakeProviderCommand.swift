@@ -11,8 +11,13 @@ struct FakeProviderCommand: ParsableCommand {
         abstract: "Serve a fake of the providers' published APIs on loopback, for tests.",
         discussion: """
             A real HTTP server speaking Luma Dream Machine (/dream-machine/v1/generations/video, \
-            Bearer) and fal.ai's queue (POST /{model}, Key), rendering a real H.264 clip with \
-            ffmpeg for every generation, from its frame0 image to its frame1 image. Any \
+            Bearer), Luma Agents ray-3.2 video (/v1/generations, Bearer), WaveSpeed \
+            (POST /api/v3/{model}, GET /api/v3/predictions/{id}/result, Bearer) and fal.ai's \
+            queue (POST /{model}, Key), rendering a real H.264 clip with ffmpeg for every \
+            generation, from its start keyframe image to its end keyframe image. Point a worker \
+            at it with KEYFARM_LUMA_API_URL=BASE/dream-machine/v1, \
+            KEYFARM_LUMA_AGENTS_API_URL=BASE/v1, KEYFARM_WAVESPEED_API_URL=BASE/api/v3 and \
+            KEYFARM_FAL_API_URL=BASE. Any \
             credential is accepted; none is ever logged. /_fake/requests lists what it received, \
             /_fake/billing what it billed, POST /_fake/faults injects faults \
             ({"next": [{"status": 429, "retry_after": 2}, {"malformed": true}, {"hang_ms": 5000}, \

@@ -2,11 +2,23 @@ import Foundation
 
 /// Which published API a generation was created through.
 public enum FakeAPI: String, Sendable, CaseIterable {
+    /// Luma's Dream Machine API (ray-2, ray-flash-2) under `/dream-machine/v1`.
     case luma
+    /// fal.ai's queue API at the root.
     case fal
+    /// Luma's Agents API (ray-3.2) under `/v1`.
+    case lumaAgents = "luma_agents"
+    /// WaveSpeed's API under `/api/v3`.
+    case wavespeed
+
+    /// A fresh id in the API's own format: a UUID, or 32 hex digits for WaveSpeed's predictions.
+    func newID() -> String {
+        let id = UUID().uuidString.lowercased()
+        return self == .wavespeed ? id.replacingOccurrences(of: "-", with: "") : id
+    }
 }
 
-/// One generation the fake accepted, in either API, with its life cycle and its clip.
+/// One generation the fake accepted, in any API, with its life cycle and its clip.
 struct FakeGeneration: Sendable {
     /// The states a generation passes through, in Luma's words (fal maps them to its own).
     enum State: String, Sendable, Comparable {
@@ -32,6 +44,10 @@ struct FakeGeneration: Sendable {
     var spec: VideoSpec
     var state: State = .queued
     var failureReason: String?
+    /// Why it failed, for the APIs that report a code beside the reason.
+    var failureCause: RenderFailure.Cause?
+    /// When it reached completed or failed.
+    var finishedAt: Date?
     /// Set by a `fail_generation` fault: the generation fails with this reason instead of completing.
     var forcedFailure: String?
     /// The render's outcome once ffmpeg finished; nil while it runs.
@@ -55,20 +71,28 @@ struct FakeGeneration: Sendable {
         }
         if target == .completed {
             if let reason = forcedFailure {
-                state = .failed
-                failureReason = reason
+                fail(RenderFailure(reason: reason, cause: .forced), now: now)
                 return
             }
             switch render {
             case nil: target = .dreaming
             case .failure(let failure)?:
-                state = .failed
-                failureReason = failure.reason
+                fail(failure, now: now)
                 return
             case .success?: break
             }
         }
-        if state < target { state = target }
+        if state < target {
+            state = target
+            if state == .completed { finishedAt = now }
+        }
+    }
+
+    private mutating func fail(_ failure: RenderFailure, now: Date) {
+        state = .failed
+        failureReason = failure.reason
+        failureCause = failure.cause
+        finishedAt = now
     }
 
     var video: RenderedVideo? {

@@ -3,9 +3,10 @@ import Foundation
 import Logging
 
 /// The one stand-in Keyfarm's tests may use: a real HTTP server on loopback that speaks the
-/// providers' published APIs (Luma Dream Machine under `/dream-machine/v1`, fal.ai's queue at
-/// the root), renders a real H.264 clip for every generation with ffmpeg, and lets a test
-/// inject faults and read what it received under `/_fake`.
+/// providers' published APIs (Luma Dream Machine under `/dream-machine/v1`, Luma Agents' ray-3.2
+/// video under `/v1`, WaveSpeed under `/api/v3`, fal.ai's queue at the root), renders a real
+/// H.264 clip for every generation with ffmpeg, and lets a test inject faults and read what it
+/// received under `/_fake`.
 public final class FakeProvider: Sendable {
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     public let baseURL: String

@@ -65,7 +65,7 @@ actor FakeProviderState {
 
     /// Accepts a generation and starts rendering its clip on a thread of its own.
     func create(api: FakeAPI, model: String, request: Data, spec: VideoSpec, forcedFailure: String?) -> FakeGeneration {
-        let id = UUID().uuidString.lowercased()
+        let id = api.newID()
         var generation = FakeGeneration(id: id, api: api, model: model, createdAt: Date(), request: request, spec: spec)
         generation.forcedFailure = forcedFailure
         generations[id] = generation
@@ -125,6 +125,7 @@ actor FakeProviderState {
         generation.state = .failed
         generation.failureReason = "cancelled"
         generation.cancelled = true
+        generation.finishedAt = Date()
         generations[id] = generation
         return true
     }
@@ -132,7 +133,7 @@ actor FakeProviderState {
     /// The path of a completed generation's clip.
     func videoPath(_ id: String) -> String? { generations[id]?.video?.path }
 
-    /// `{"luma": {"created": n, "billed": n}, ...}`: completed generations are billed, failed ones not.
+    /// `{"luma": {"created": n, "billed": n}, "fal": ..., "luma_agents": ..., "wavespeed": ...}`: completed generations are billed, failed ones not.
     var billing: [String: [String: Int]] {
         var result: [String: [String: Int]] = [:]
         for api in FakeAPI.allCases {

@@ -33,9 +33,12 @@ struct VideoSpec: Sendable, Equatable {
     private static func even(_ value: Double) -> Int { max(2, Int((value / 2).rounded()) * 2) }
 }
 
-/// Where a keyframe comes from: an image URL to fetch, or a frame of a clip this fake rendered.
+/// Where a keyframe comes from: an image URL to fetch, image bytes sent inline, or a frame of a
+/// clip this fake rendered.
 enum FrameSource: Sendable, Equatable {
     case imageURL(String)
+    /// A PNG or JPEG sent in the request (Luma Agents' `data`, WaveSpeed's data URIs), already checked.
+    case imageData(Data)
     /// The first or last frame of an earlier generation's video (Luma's `{type: generation}`).
     case videoFrame(path: String, last: Bool)
 }
@@ -99,8 +102,14 @@ struct FakeVideoRenderer: Sendable {
                 return .success(())
             } catch {
                 // As the real API does, the generation fails rather than the request.
-                return .failure(RenderFailure(reason: "Failed to download keyframe image from \(HTTPError.redacted(url)): \(error)"))
+                return .failure(RenderFailure(reason: "Failed to download keyframe image from \(HTTPError.redacted(url)): \(error)",
+                                              cause: .imageFetch))
             }
+        case .imageData(let bytes):
+            guard FileManager.default.createFile(atPath: path, contents: bytes) else {
+                return .failure(RenderFailure(reason: "Failed to generate video: cannot store the keyframe image"))
+            }
+            return .success(())
         case .videoFrame(let video, let last):
             var arguments = ["-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
             arguments += last ? ["-sseof", "-1", "-i", video, "-update", "1"] : ["-i", video, "-frames:v", "1"]
@@ -148,5 +157,16 @@ struct FakeVideoRenderer: Sendable {
 
 /// Why a generation failed, worded as the provider's `failure_reason`.
 struct RenderFailure: Error, Sendable, Equatable {
+    /// What went wrong, for the APIs that name it with a code (Luma Agents' `failure_code`).
+    enum Cause: Sendable, Equatable {
+        /// A keyframe URL could not be fetched.
+        case imageFetch
+        /// ffmpeg or the clip's storage failed.
+        case render
+        /// A `fail_generation` fault.
+        case forced
+    }
+
     var reason: String
+    var cause: Cause = .render
 }

@@ -21,17 +21,8 @@ struct LumaDreamMachineAPI: Sendable {
             return await create(call, forcedFailure: forcedFailure)
         }
         guard route.count == 2, route[0] == "generations" else { return JSON.detail(404, "Not Found") }
-        let id = route[1].lowercased()
-        switch call.method {
-        case "GET":
-            guard let generation = await state.poll(id, api: .luma) else { return JSON.detail(404, "Generation not found") }
-            return JSON.response(200, Self.object(generation, origin: call.origin))
-        case "DELETE":
-            guard await state.delete(id, api: .luma) else { return JSON.detail(404, "Generation not found") }
-            return HTTPResponse(statusCode: HTTPStatusCode(204, phrase: "No Content"))
-        default:
-            return JSON.detail(405, "Method Not Allowed")
-        }
+        return await Router.generation(route[1], call, api: .luma, state: state,
+                                       error: { JSON.detail($0, $1) }, object: Self.object)
     }
 
     private func create(_ call: Router.Call, forcedFailure: String?) async -> HTTPResponse {

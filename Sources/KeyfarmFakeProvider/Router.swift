@@ -42,15 +42,24 @@ struct Router: Sendable {
 
         let latency = await state.latencyMilliseconds
         if latency > 0 { try? await Task.sleep(for: .milliseconds(latency)) }
-        let isLuma = call.segments.starts(with: ["dream-machine", "v1"])
-        let isCreate = call.method == "POST"
-            && (isLuma ? call.segments == ["dream-machine", "v1", "generations", "video"] : !call.segments.contains("requests"))
+        let api = Self.api(call.segments)
+        let isCreate = switch api {
+        case .luma: call.method == "POST" && call.segments == ["dream-machine", "v1", "generations", "video"]
+        case .lumaAgents: LumaAgentsAPI.isCreate(call)
+        case .wavespeed: WaveSpeedAPI.isCreate(call)
+        case .fal: call.method == "POST" && !call.segments.contains("requests")
+        }
         var forcedFailure: String?
         switch await state.takeFault(isCreate: isCreate) {
         case .status(let status, let retryAfter)?:
             var headers: HTTPHeaders = [:]
             if let retryAfter { headers[HTTPHeader("Retry-After")] = "\(retryAfter)" }
-            return JSON.detail(status, Self.phrase(status), headers: headers)
+            // Each API's own error body, so clients parse an injected fault as they would the real one.
+            return switch api {
+            case .lumaAgents: LumaAgentsAPI.error(status, Self.phrase(status), headers: headers)
+            case .wavespeed: WaveSpeedAPI.error(status, Self.phrase(status), headers: headers)
+            case .luma, .fal: JSON.detail(status, Self.phrase(status), headers: headers)
+            }
         case .malformed?:
             return HTTPResponse(statusCode: .ok, headers: [HTTPHeader("Content-Type"): "application/json"],
                                 body: Data(#"{"id": "5e1c0b6e-not-json, "state": "#.utf8))
@@ -61,8 +70,39 @@ struct Router: Sendable {
         case nil:
             break
         }
-        if isLuma { return await LumaDreamMachineAPI(state: state).handle(call, forcedFailure: forcedFailure) }
-        return await FalQueueAPI(state: state).handle(call, forcedFailure: forcedFailure)
+        switch api {
+        case .luma: return await LumaDreamMachineAPI(state: state).handle(call, forcedFailure: forcedFailure)
+        case .lumaAgents: return await LumaAgentsAPI(state: state).handle(call, forcedFailure: forcedFailure)
+        case .wavespeed: return await WaveSpeedAPI(state: state).handle(call, forcedFailure: forcedFailure)
+        case .fal: return await FalQueueAPI(state: state).handle(call, forcedFailure: forcedFailure)
+        }
+    }
+
+    /// Which API a path belongs to: Dream Machine under `/dream-machine/v1`, Agents under `/v1`,
+    /// WaveSpeed under `/api/v3`, and fal's queue, whose model ids start at the root, for the rest.
+    static func api(_ segments: [String]) -> FakeAPI {
+        if segments.starts(with: ["dream-machine", "v1"]) { return .luma }
+        if segments.first == "v1" { return .lumaAgents }
+        if segments.starts(with: ["api", "v3"]) { return .wavespeed }
+        return .fal
+    }
+
+    /// `GET` (a poll) or `DELETE` of one generation by id, as both Luma APIs serve them; they
+    /// differ only in their error body and in how they show a generation.
+    static func generation(_ id: String, _ call: Call, api: FakeAPI, state: FakeProviderState,
+                           error: (Int, String) -> HTTPResponse,
+                           object: (FakeGeneration, _ origin: String) -> [String: Any]) async -> HTTPResponse {
+        let id = id.lowercased()
+        switch call.method {
+        case "GET":
+            guard let generation = await state.poll(id, api: api) else { return error(404, "Generation \(id) not found") }
+            return JSON.response(200, object(generation, call.origin))
+        case "DELETE":
+            guard await state.delete(id, api: api) else { return error(404, "Generation \(id) not found") }
+            return HTTPResponse(statusCode: HTTPStatusCode(204, phrase: "No Content"))
+        default:
+            return error(405, "Method not allowed")
+        }
     }
 
     /// `/_fake/...`: the records and controls tests use; no credentials needed.
@@ -165,7 +205,7 @@ enum JSON {
         return HTTPResponse(statusCode: HTTPStatusCode(status, phrase: Router.phrase(status)), headers: headers, body: body)
     }
 
-    /// `{"detail": "..."}`, the error body of both Luma and fal.
+    /// `{"detail": "..."}`, the error body of Luma's Dream Machine API and of fal.
     static func detail(_ status: Int, _ message: String, headers: HTTPHeaders = [:]) -> HTTPResponse {
         response(status, ["detail": message], headers: headers)
     }
@@ -173,6 +213,19 @@ enum JSON {
     /// The body as a JSON object, or nil when it is not one.
     static func object(_ body: Data) -> [String: Any]? {
         (try? JSONSerialization.jsonObject(with: body)) as? [String: Any]
+    }
+
+    /// A JSON `true` or `false`; nil for anything else, the numbers 0 and 1 included (which
+    /// Foundation would also turn into a `Bool`).
+    static func bool(_ value: Any?) -> Bool? {
+        guard let number = value as? NSNumber, String(cString: number.objCType) == "c" else { return nil }
+        return number.boolValue
+    }
+
+    /// A JSON integer; nil for a boolean, a number with a fraction part or a string of digits.
+    static func integer(_ value: Any?) -> Int? {
+        guard let number = value as? NSNumber, !["c", "d", "f"].contains(String(cString: number.objCType)) else { return nil }
+        return number.intValue
     }
 
     /// `2024-06-12T20:04:07.447Z`, the providers' timestamps.

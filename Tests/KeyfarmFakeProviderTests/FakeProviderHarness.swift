@@ -59,6 +59,7 @@ final class FakeClient {
 
     static let lumaKey = "luma-sk-test-b7f3c1d9e2"
     static let falKey = "fal-key-test-4a8e6b0c"
+    static let wavespeedKey = "ws-test-5d2f9a7e13"
 
     func send(_ method: String, _ path: String, auth: String? = "Bearer \(lumaKey)", json: Any? = nil,
               raw: [UInt8]? = nil) throws -> KeyfarmProviders.HTTPResponse {
@@ -83,15 +84,19 @@ final class FakeClient {
         return url
     }
 
-    /// Polls `path` until `done` holds for the body, at most `limit`; returns every state seen.
-    func poll(_ path: String, auth: String? = "Bearer \(lumaKey)", key: String, limit: Duration = .seconds(60),
+    /// Polls `path` until `done` holds for the state at `key` (inside the object at `container`,
+    /// when the API wraps it as WaveSpeed does in `data`), at most `limit`; returns the (unwrapped)
+    /// last body and every state seen.
+    func poll(_ path: String, auth: String? = "Bearer \(lumaKey)", key: String, in container: String? = nil,
+              limit: Duration = .seconds(60),
               until done: (String) -> Bool) throws -> (last: [String: Any], states: [String]) {
         let deadline = ContinuousClock.now + limit
         var states: [String] = []
         while true {
             let response = try send("GET", path, auth: auth)
             guard response.status == 200 else { throw FakeTestError("poll answered \(response.status): \(response.text)") }
-            let body = try object(response)
+            var body = try object(response)
+            if let container { body = body[container] as? [String: Any] ?? [:] }
             let state = body[key] as? String ?? "?"
             if states.last != state { states.append(state) }
             if done(state) { return (body, states) }
@@ -147,6 +152,40 @@ func psnr(clip: String, last: Bool, image: String, width: Int, height: Int) thro
     guard let range = outcome.output.range(of: "average:") else { throw FakeTestError("no PSNR in: \(outcome.tail())") }
     let value = outcome.output[range.upperBound...].prefix { !$0.isWhitespace }
     return value == "inf" ? .infinity : Double(value) ?? 0
+}
+
+/// How well a clip's first and last frames match two images: PSNR in dB of the first frame
+/// against `first` and `last`, and of the last frame against `last` and `first`.
+struct KeyframeMatch {
+    var startOnFirst: Double
+    var startOnLast: Double
+    var endOnLast: Double
+    var endOnFirst: Double
+
+    init(clip: String, first: String, last: String, width: Int, height: Int) throws {
+        startOnFirst = try psnr(clip: clip, last: false, image: first, width: width, height: height)
+        startOnLast = try psnr(clip: clip, last: false, image: last, width: width, height: height)
+        endOnLast = try psnr(clip: clip, last: true, image: last, width: width, height: height)
+        endOnFirst = try psnr(clip: clip, last: true, image: first, width: width, height: height)
+    }
+
+    /// The clip starts on `first` and ends on `last`, each clearly closer than the other image.
+    var startsAndEndsRight: Bool {
+        startOnFirst > 30 && startOnFirst > startOnLast + 5 && endOnLast > 30 && endOnLast > endOnFirst + 5
+    }
+}
+
+/// The absolute path of a file in the repository.
+func repositoryFile(_ path: String) -> String { repositoryRoot.appendingPathComponent(path).path }
+
+/// A JPEG copy of a repository image, made with ffmpeg, at `destination`.
+func jpegCopy(of repositoryPath: String, to destination: String) throws -> Data {
+    let outcome = try ChildProcess(executable: "/usr/bin/ffmpeg", arguments: [
+        "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", repositoryFile(repositoryPath),
+        "-frames:v", "1", "-q:v", "2", "-f", "image2", "-c:v", "mjpeg", destination,
+    ], environment: [:]).run()
+    guard outcome.status == 0 else { throw FakeTestError("ffmpeg could not make a JPEG: \(outcome.tail())") }
+    return try Data(contentsOf: URL(fileURLWithPath: destination))
 }
 
 struct FakeTestError: Error, CustomStringConvertible {

@@ -168,14 +168,16 @@ import Testing
     }
 
     @Test func timedPacingAdvancesWithoutPolls() async throws {
-        try await withFakeProvider(.init(pacing: .after(.milliseconds(400)))) { fake in
+        // A step long enough that the first poll lands inside it even while the suite's other
+        // fakes render in parallel on two cores (400 ms was not: the poll saw dreaming).
+        try await withFakeProvider(.init(pacing: .after(.milliseconds(1500)))) { fake in
             try await onThread {
                 let client = try FakeClient(fake.baseURL)
                 let id = try #require(try object(client.send("POST", "/dream-machine/v1/generations/video", json: Self.body()))["id"] as? String)
                 let path = "/dream-machine/v1/generations/\(id)"
                 #expect(try object(client.send("GET", path))["state"] as? String == "queued")
                 // No polls for 2.5 steps: time alone must have moved it on (how far depends on load).
-                Thread.sleep(forTimeInterval: 1.0)
+                Thread.sleep(forTimeInterval: 3.75)
                 let later = try object(client.send("GET", path))["state"] as? String
                 #expect(later == "dreaming" || later == "completed", "\(later ?? "nil")")
                 let (_, states) = try client.poll(path, key: "state") { $0 == "completed" || $0 == "failed" }
