@@ -23,6 +23,8 @@ public struct ProviderEngine: JobEngine {
         public var maximumPoll: Duration = .seconds(20)
         /// How many failed polls in a row (5xx, timeouts) the attempt rides out before it gives up.
         public var pollErrorsTolerated = 6
+        /// How long an attempt keeps retrying a create the provider answers with 429.
+        public var rateLimitPatience: Duration = .seconds(600)
         public var httpLimits = HTTPClient.Limits(connectTimeout: .seconds(10), totalTimeout: .seconds(60))
         /// Video downloads may take longer than an API call.
         public var downloadLimits = HTTPClient.Limits(connectTimeout: .seconds(10), totalTimeout: .seconds(900))
@@ -116,13 +118,25 @@ struct ProviderRun {
             } catch {
                 return .failed(.invalid, "\(error)")
             }
-            if context.isCancelled { return .cancelled }
-            let id: String
-            do {
-                id = try api.submit(request)
-            } catch {
-                return failed(error)
+            // A 429 on create is ridden out here, as Retry-After asks, for up to `rateLimitPatience`:
+            // the provider refused the request, so nothing was created and nothing can be paid twice.
+            let patience = ContinuousClock.now + settings.rateLimitPatience
+            var submitted: String?
+            while submitted == nil {
+                if context.isCancelled { return .cancelled }
+                do {
+                    submitted = try api.submit(request)
+                } catch where error.errorClass == .rateLimited && ContinuousClock.now < patience {
+                    let wait = max(error.retryAfter ?? .seconds(1), .milliseconds(100))
+                    logger.notice("rate limited on create; waiting", metadata: [
+                        "wait_ms": "\(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)"])
+                    context.progress(0, message: "\(provider) rate limited, waiting", force: true)
+                    if !sleep(min(wait, .seconds(300))) && context.control.shouldHandBack { return .handedBack(providerRequestID: "") }
+                } catch {
+                    return failed(error)
+                }
             }
+            let id = submitted!
             requestID = id
             logger.info("provider request submitted", metadata: ["provider.request_id": "\(id)"])
             guard context.submitted(provider: provider, requestID: id) else {

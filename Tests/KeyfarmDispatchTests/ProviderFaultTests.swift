@@ -1,0 +1,141 @@
+import Foundation
+import KeyfarmTestSupport
+import Testing
+
+/// Provider faults end to end: a worker killed after submitting, a 429 storm, a failed
+/// generation, and a budget that runs out; none may pay twice or lose a credit.
+@Suite(.serialized) struct ProviderFaultTests {
+    /// Shots of one 3 s segment each (two keyframes) on `engine`.
+    static func singleSegmentShots(name: String, count: Int, engine: String = "luma/ray-2", budget: Int? = nil) -> String {
+        var yaml = """
+            version: 1
+            name: \(name)
+            project: faults
+            \(budget.map { "budget: \($0)\n" } ?? "")defaults:
+              fps: 24
+              resolution: 540p
+              aspect: "16:9"
+              outputs: [mp4]
+              max_attempts: 3
+            shots:
+
+            """
+        for index in 0..<count {
+            yaml += """
+                  - id: sh\(index + 1)0
+                    duration: 3
+                    engine: \(engine)
+                    keyframes:
+                      - { at: 0, image: "\(Refs.path("sh010_a.png"))", prompt: "the ball rolls, take \(index)" }
+                      - { at: 3, image: "\(Refs.path("sh010_c.png"))" }
+
+                """
+        }
+        return yaml
+    }
+
+    @Test func aWorkerKilledAfterSubmittingIsReplacedAndTheProviderSeesOneCreate() async throws {
+        try await offPool {
+            // Generations take about 3 s here, so the kill lands while one is rendering.
+            let provider = try ProviderFarm(stepMilliseconds: 1500)
+            try provider.submit(Self.singleSegmentShots(name: "killed", count: 1), name: "killed")
+            try provider.startCoordinator()
+            let first = try provider.startWorker("doomed", slots: 1)
+            let submitted = try eventually(timeout: .seconds(60)) {
+                try provider.farm.count("""
+                    SELECT count(*) AS n FROM keyfarm.v_attempts WHERE shot_list = 'killed' AND provider_request_id IS NOT NULL
+                    """) == 1
+            }
+            #expect(submitted, "\(provider.logs)")
+            first.killHard()
+            try provider.startWorker("replacement", slots: 1)
+            let done = try eventually(timeout: .seconds(180)) { try provider.segmentStates("killed")["succeeded"] == 1 }
+            #expect(done, "\(provider.logs)")
+            #expect(try provider.creates().count == 1, "the provider was asked to create twice")
+            let attempts = try provider.farm.store.connection.execute("""
+                SELECT outcome, worker, provider_request_id FROM keyfarm.v_attempts WHERE shot_list = 'killed' ORDER BY attempt
+                """).rows
+            #expect(attempts.count == 2)
+            if attempts.count == 2 {
+                #expect(try attempts[0].decode("outcome", as: String?.self) == "lost")
+                #expect(try attempts[1].decode("outcome", as: String?.self) == "succeeded")
+                #expect(try attempts[1].decode("worker", as: String?.self) == "replacement")
+                let ids = try attempts.map { try $0.decode("provider_request_id", as: String?.self) }
+                #expect(ids[0] != nil && ids[0] == ids[1], "the replacement resumed another request: \(ids)")
+            }
+            #expect(try provider.billed()["luma"] == 1)
+            #expect(try provider.ledgerNet("killed") == 40)
+        }
+    }
+
+    @Test func a429StormIsRiddenOutWithoutExtraCharges() async throws {
+        try await offPool {
+            let provider = try ProviderFarm()
+            try provider.postFaults(#"{"next": [{"status": 429, "retry_after": 1}, {"status": 429, "retry_after": 1}, {"status": 429, "retry_after": 1}, {"status": 429, "retry_after": 1}, {"status": 429, "retry_after": 1}, {"status": 429, "retry_after": 1}, {"status": 503}]}"#)
+            try provider.submit(Self.singleSegmentShots(name: "storm", count: 3), name: "storm")
+            try provider.startCoordinator()
+            try provider.startWorker("patient", slots: 3)
+            let done = try eventually(timeout: .seconds(180)) { try provider.segmentStates("storm")["succeeded"] == 3 }
+            #expect(done, "\(provider.logs)")
+            let requests = try provider.fakeJSON("/_fake/requests") as? [[String: Any]] ?? []
+            #expect(requests.filter { $0["status"] as? Int == 429 }.count == 6, "the storm did not hit")
+            #expect(try provider.creates().count == 3)
+            #expect(try provider.billed()["luma"] == 3)
+            #expect(try provider.ledgerNet("storm") == 3 * 40, "a rate-limited request was charged")
+        }
+    }
+
+    @Test func aFailedGenerationIsRetriedAndLumasRefundShowsInTheLedger() async throws {
+        try await offPool {
+            let provider = try ProviderFarm()
+            try provider.postFaults(#"{"next": [{"fail_generation": "the model could not render this"}]}"#)
+            try provider.submit(Self.singleSegmentShots(name: "refund", count: 1), name: "refund")
+            try provider.startCoordinator()
+            try provider.startWorker("retrier", slots: 1)
+            let done = try eventually(timeout: .seconds(180)) { try provider.segmentStates("refund")["succeeded"] == 1 }
+            #expect(done, "\(provider.logs)")
+            #expect(try provider.creates().count == 2)
+            #expect(try provider.billed()["luma"] == 1)
+            // The failed generation was charged and refunded (Luma's policy); the second was charged.
+            let entries = try provider.farm.store.connection.execute("""
+                SELECT c.entry, c.credits FROM keyfarm.credit_ledger c JOIN keyfarm.shot_lists l ON l.id = c.shot_list_id
+                WHERE l.name = 'refund' AND c.entry IN ('charge', 'refund') ORDER BY c.id
+                """).rows.map { (try $0.decode("entry", as: String.self), try $0.decode("credits", as: Int.self)) }
+            #expect(entries.map(\.0) == ["charge", "refund", "charge"] && entries.map(\.1) == [40, -40, 40],
+                    "ledger: \(entries)")
+            #expect(try provider.ledgerNet("refund") == 40)
+            let attempt = try provider.farm.store.connection.execute("""
+                SELECT error_class, error FROM keyfarm.v_attempts WHERE shot_list = 'refund' AND attempt = 1
+                """).rows.first
+            #expect(try attempt?.decode("error_class", as: String?.self) == "provider_failed")
+            #expect(try attempt?.decode("error", as: String?.self)?.contains("the model could not render this") == true)
+        }
+    }
+
+    @Test func aBudgetThatFitsThreeOfFiveSpendsForThreeAndBlocksTwoUntilRaised() async throws {
+        try await offPool {
+            let provider = try ProviderFarm()
+            try provider.submit(Self.singleSegmentShots(name: "budget", count: 5, budget: 120), name: "budget")
+            try provider.startCoordinator()
+            try provider.startWorker("thrifty", slots: 5)
+            let three = try eventually(timeout: .seconds(180)) {
+                let states = try provider.segmentStates("budget")
+                return states["succeeded"] == 3 && states["blocked"] == 2
+            }
+            let states = try provider.segmentStates("budget")
+            #expect(three, "segments: \(states)\n\(provider.logs)")
+            #expect(try provider.creates().count == 3)
+            #expect(try provider.ledgerNet("budget") == 120)
+            let status = try provider.keyfarm(["status", "budget", "--project", "faults"])
+            #expect(status.contains("budget"), "status shows no blocked reason: \(status)")
+            _ = try provider.keyfarm(["budget", "set", "--shot-list", "budget", "--project", "faults", "200"])
+            let all = try eventually(timeout: .seconds(180)) { try provider.segmentStates("budget")["succeeded"] == 5 }
+            #expect(all, "\(provider.logs)")
+            #expect(try provider.creates().count == 5)
+            #expect(try provider.billed()["luma"] == 5)
+            #expect(try provider.ledgerNet("budget") == 200)
+            let credits = try provider.keyfarm(["credits", "--by", "shot-list", "--json"])
+            #expect(credits.contains("200"), "credits: \(credits)")
+        }
+    }
+}
