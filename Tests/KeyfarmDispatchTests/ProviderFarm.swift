@@ -89,9 +89,10 @@ final class ProviderFarm {
         return outcome.output
     }
 
-    /// GET on the fake's control API, as JSON.
-    func fakeJSON(_ path: String) throws -> Any {
-        let outcome = try ChildProcess(executable: "/usr/bin/curl", arguments: ["-sS", "--max-time", "10", fakeURL + path],
+    /// GET on the fake (its control API, or an API with `authorization`), as JSON.
+    func fakeJSON(_ path: String, authorization: String? = nil) throws -> Any {
+        let header = authorization.map { ["-H", "Authorization: \($0)"] } ?? []
+        let outcome = try ChildProcess(executable: "/usr/bin/curl", arguments: ["-sS", "--max-time", "10"] + header + [fakeURL + path],
                                        environment: [:]).run()
         guard outcome.status == 0 else { throw ChildProcessError(description: "curl \(path): \(outcome.output)") }
         return try JSONSerialization.jsonObject(with: Data(outcome.output.utf8))

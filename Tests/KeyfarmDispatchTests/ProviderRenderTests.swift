@@ -110,4 +110,46 @@ import Testing
             }
         }
     }
+
+    @Test func chainedPartsContinueTheirGenerationAndContinuityCrossesAPIs() async throws {
+        try await offPool {
+            let provider = try ProviderFarm()
+            // 11 s on ray-2 is two chained parts; the keyframe at 11 s has no image, so the
+            // ray-3.2 segment after it starts from the chain's last frame.
+            let yaml = """
+                version: 1
+                name: chain
+                project: e2e
+                defaults: { fps: 24, resolution: 540p, aspect: "16:9", outputs: [mp4] }
+                shots:
+                  - id: sh10
+                    duration: 14
+                    engine: luma/ray-2
+                    keyframes:
+                      - { at: 0, image: "\(Refs.path("sh010_a.png"))", prompt: "the ball rolls to the crate" }
+                      - { at: 11 }
+                      - { at: 14, image: "\(Refs.path("sh010_c.png"))" }
+                    segments:
+                      "1": { engine: luma/ray-3.2, prompt: "the ball stops by the crate" }
+                """
+            try provider.submit(yaml, name: "chain")
+            try provider.startCoordinator()
+            try provider.startWorker("chainer", slots: 3)
+            let done = try eventually(timeout: .seconds(240)) { try provider.segmentStates("chain")["succeeded"] == 3 }
+            #expect(done, "\(provider.logs)")
+            #expect(try Self.verifyArtifacts(provider, list: "chain") == 3)
+            #expect(try provider.creates().count == 3)
+            let ids = try Dictionary(uniqueKeysWithValues: provider.farm.store.connection.execute("""
+                SELECT job_key, provider_request_id FROM keyfarm.v_attempts WHERE shot_list = 'chain' AND outcome = 'succeeded'
+                """).rows.map { (try $0.decode("job_key", as: String.self), try $0.decode("provider_request_id", as: String.self)) })
+            // The second part continued the first by generation id: no frame was re-uploaded.
+            let second = try #require(try provider.fakeJSON("/dream-machine/v1/generations/\(ids["sh10/s0p2"] ?? "")",
+                                                            authorization: "Bearer any") as? [String: Any])
+            let request = try #require(second["request"] as? [String: Any])
+            let frame0 = (request["keyframes"] as? [String: Any])?["frame0"] as? [String: Any]
+            #expect(frame0?["type"] as? String == "generation" && frame0?["id"] as? String == ids["sh10/s0p1"],
+                    "frame0 of the second part: \(String(describing: frame0))")
+            #expect(try provider.billed()["luma"] == 2 && provider.billed()["luma_agents"] == 1)
+        }
+    }
 }
