@@ -83,7 +83,7 @@ extension Coordinator {
                     "worker.name": "\(hello.name)", "worker.identity": "\(WireMessage.describe(identity: identity))"])
                 var refusal = DisconnectBody()
                 refusal.reason = "name in use"
-                try? socket.send([identity] + WireMessage.disconnect(refusal).frames(), dontWait: true)
+                _ = try? socket.send([identity] + WireMessage.disconnect(refusal).frames(), dontWait: true)
                 return
             }
             roster.remove(previous.identity)
@@ -161,7 +161,7 @@ extension Coordinator {
         do {
             try store.connection.transaction { _ in
                 if !plain.isEmpty {
-                    try store.connection.transaction { _ in
+                    _ = try store.connection.transaction { _ in
                         try store.completeSuccesses(plain.map { entry in
                             let ref = AttemptRef(jobID: entry.body.jobID, attempt: Int(entry.body.attempt))
                             roster.finish(ref)

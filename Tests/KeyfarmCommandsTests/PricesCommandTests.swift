@@ -33,3 +33,33 @@ import Testing
         #expect(keyfarm("credits", "--database-url", db).out.contains("keyfarm-demo/providers"))
     }
 }
+
+@Suite struct ProvidersCommandTests {
+    @Test func listSetAndRefuseBadValues() throws {
+        let db = try TestPostgres.freshDatabase()
+        #expect(keyfarm("migrate", "--database-url", db).status == 0)
+        let listing = keyfarm("providers", "--json", "--database-url", db)
+        #expect(listing.status == 0, "\(listing.error)")
+        let accounts = try #require(try JSONSerialization.jsonObject(with: Data(listing.out.utf8)) as? [[String: Any]])
+        let luma = try #require(accounts.first { $0["provider"] as? String == "luma" })
+        #expect(luma["max_concurrent"] as? Int == 10 && luma["creates_per_minute"] as? Int == 20)
+        #expect(luma["failed_generations"] as? String == "refunded" && luma["in_flight"] as? Int == 0)
+        #expect(accounts.first { $0["provider"] as? String == "fal" }?["max_concurrent"] is NSNull)
+
+        let set = keyfarm("providers", "set", "luma", "--max-concurrent", "25", "--creates-per-minute", "none",
+                          "--failed-generations", "charged", "--database-url", db)
+        #expect(set.status == 0, "\(set.error)")
+        #expect(set.out.contains("at most 25 in flight, unlimited creates a minute, failed generations charged"))
+        #expect(keyfarm("providers", "--database-url", db).out.contains("0/25"))
+
+        let bad = keyfarm("providers", "set", "luma", "--max-concurrent", "0", "--database-url", db)
+        #expect(bad.status == 65 && bad.error.contains("--max-concurrent: \"0\" is not a count"))
+        let policy = keyfarm("providers", "set", "luma", "--failed-generations", "sometimes", "--database-url", db)
+        #expect(policy.status == 65 && policy.error.contains("refunded, charged, free"))
+        #expect(keyfarm("providers", "set", "luma", "--database-url", db).status == 64)
+        #expect(keyfarm("providers", "set", "Luma!", "--max-concurrent", "3", "--database-url", db).status == 65)
+        // Nothing changed by the refusals.
+        let after = try #require(try JSONSerialization.jsonObject(with: Data(keyfarm("providers", "--json", "--database-url", db).out.utf8)) as? [[String: Any]])
+        #expect(after.first { $0["provider"] as? String == "luma" }?["max_concurrent"] as? Int == 25)
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import KeyfarmPostgres
+
+/// A provider account's limits and failure policy, with what it is doing now.
+public struct ProviderAccount: Sendable, Equatable {
+    public var provider: String
+    /// Generations in flight at once; nil for no limit.
+    public var maxConcurrent: Int?
+    /// Generations started in any minute; nil for no limit.
+    public var createsPerMinute: Int?
+    /// `refunded`, `charged` or `free`: what a failed generation costs.
+    public var failedGenerations: String
+    /// Its jobs leased or running now.
+    public var inFlight: Int
+    /// Its attempts started in the last minute.
+    public var startedLastMinute: Int
+    public var updatedAt: Date
+}
+
+extension FarmStore {
+    /// What a failed generation may cost, as `keyfarm providers set --failed-generations` takes it.
+    public static let failedGenerationPolicies = ["refunded", "charged", "free"]
+
+    /// Every provider account, by name, with its current use.
+    public func providerAccounts() throws -> [ProviderAccount] {
+        try connection.execute("""
+            SELECT pa.provider, pa.max_concurrent, pa.creates_per_minute, pa.failed_generations, pa.updated_at,
+                   (SELECT count(*) FROM keyfarm.jobs r WHERE r.state IN ('leased', 'running')
+                      AND r.requires LIKE pa.provider || '/%')::int AS in_flight,
+                   (SELECT count(*) FROM keyfarm.attempts a WHERE a.provider = pa.provider
+                      AND a.started_at > now() - interval '1 minute')::int AS started_last_minute
+            FROM keyfarm.provider_accounts pa ORDER BY pa.provider
+            """).rows.map { row in
+            ProviderAccount(provider: try row.decode("provider"), maxConcurrent: try row.decode("max_concurrent", as: Int?.self),
+                            createsPerMinute: try row.decode("creates_per_minute", as: Int?.self),
+                            failedGenerations: try row.decode("failed_generations"), inFlight: try row.decode("in_flight"),
+                            startedLastMinute: try row.decode("started_last_minute"), updatedAt: try row.decode("updated_at"))
+        }
+    }
+
+    /// A change to a provider account: nil leaves a field as it is; `.some(nil)` removes a limit.
+    public struct ProviderAccountChange: Sendable {
+        public var maxConcurrent: Int??
+        public var createsPerMinute: Int??
+        public var failedGenerations: String?
+
+        public init(maxConcurrent: Int?? = nil, createsPerMinute: Int?? = nil, failedGenerations: String? = nil) {
+            self.maxConcurrent = maxConcurrent
+            self.createsPerMinute = createsPerMinute
+            self.failedGenerations = failedGenerations
+        }
+    }
+
+    /// Creates or changes a provider account in one statement, and wakes the coordinator
+    /// (a raised limit may free queued jobs).
+    public func setProviderAccount(_ provider: String, _ change: ProviderAccountChange) throws {
+        try connection.transaction { connection in
+            try connection.execute("""
+                INSERT INTO keyfarm.provider_accounts AS pa (provider, max_concurrent, creates_per_minute, failed_generations)
+                VALUES ($1, CASE WHEN $2 THEN $3::int END, CASE WHEN $4 THEN $5::int END, COALESCE($6, 'charged'))
+                ON CONFLICT (provider) DO UPDATE SET
+                    max_concurrent = CASE WHEN $2 THEN $3::int ELSE pa.max_concurrent END,
+                    creates_per_minute = CASE WHEN $4 THEN $5::int ELSE pa.creates_per_minute END,
+                    failed_generations = COALESCE($6, pa.failed_generations),
+                    updated_at = now()
+                """, [provider, change.maxConcurrent != nil, change.maxConcurrent ?? nil,
+                      change.createsPerMinute != nil, change.createsPerMinute ?? nil, change.failedGenerations])
+            try connection.notify(FarmStore.jobsChannel, payload: "released")
+        }
+    }
+}
