@@ -63,3 +63,22 @@ import Testing
         #expect(after.first { $0["provider"] as? String == "luma" }?["max_concurrent"] as? Int == 25)
     }
 }
+
+@Suite struct WorkerProviderOptionTests {
+    @Test func aWorkerOfferingAProviderWithoutItsKeyRefusesToStart() {
+        let noKey = keyfarm("worker", "--connect", "tcp://127.0.0.1:9", "--engines", "smoke,luma/*",
+                            environment: ["LUMA_API_KEY": "", "LUMA_API_KEY_FILE": ""])
+        #expect(noKey.status == 78, "\(noKey.error)")
+        #expect(noKey.error.contains("--engines offers luma engines") && noKey.error.contains("LUMA_API_KEY"))
+        let unknown = keyfarm("worker", "--connect", "tcp://127.0.0.1:9", "--engines", "luma/ray-9")
+        #expect(unknown.status == 64 && unknown.error.contains("luma/ray-9 cannot be rendered"))
+        let halfServe = keyfarm("worker", "--connect", "tcp://127.0.0.1:9", "--serve-artifacts", "127.0.0.1:0")
+        #expect(halfServe.status == 64 && halfServe.error.contains("--serve-artifacts and --public-url go together"))
+        let badURL = keyfarm("worker", "--connect", "tcp://127.0.0.1:9", "--serve-artifacts", "127.0.0.1:0",
+                             "--public-url", "ftp://x")
+        #expect(badURL.status == 64 && badURL.error.contains("--public-url must be an http(s) URL"))
+        let plainHTTP = keyfarm("worker", "--connect", "tcp://127.0.0.1:9", "--engines", "fal/*",
+                                environment: ["FAL_KEY": "k", "KEYFARM_FAL_API_URL": "http://fal.example.com"])
+        #expect(plainHTTP.status == 78 && plainHTTP.error.contains("only https is allowed"))
+    }
+}
