@@ -93,7 +93,7 @@ let package = Package(
 
         // Test-only: a fresh PostgreSQL database per test, on $KEYFARM_TEST_DATABASE_URL or a throwaway cluster.
         .target(name: "KeyfarmTestSupport",
-                dependencies: ["KeyfarmPostgres", .product(name: "Logging", package: "swift-log")],
+                dependencies: ["KeyfarmPostgres", "KeyfarmProcess", .product(name: "Logging", package: "swift-log")],
                 path: "Tests/KeyfarmTestSupport",
                 swiftSettings: strict),
 

@@ -48,6 +48,8 @@ public struct ChildProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, output, 1)
         posix_spawn_file_actions_adddup2(&actions, output, 2)
+        // Nothing else this process has open (sockets above all) leaks into the child.
+        closeInheritedDescriptors(&actions)
 
         // Start the child with no blocked signals and default SIGPIPE, whatever this process set up.
         var attributes = posix_spawnattr_t()

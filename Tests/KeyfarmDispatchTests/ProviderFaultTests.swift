@@ -112,6 +112,29 @@ import Testing
         }
     }
 
+    @Test func aModerationRefusalFailsTheJobAtOnceWithTheProvidersReason() async throws {
+        try await offPool {
+            let provider = try ProviderFarm()
+            try provider.postFaults(#"{"next": [{"fail_generation": "moderation"}]}"#)
+            try provider.submit(Self.singleSegmentShots(name: "refused", count: 1), name: "refused")
+            try provider.startCoordinator()
+            try provider.startWorker("moderated", slots: 1)
+            let failed = try eventually(timeout: .seconds(120)) { try provider.segmentStates("refused")["failed"] == 1 }
+            #expect(failed, "\(provider.logs)")
+            // Terminal: one attempt, one create, and Luma's refund nets the charge to zero.
+            #expect(try provider.creates().count == 1)
+            let job = try provider.farm.store.connection.execute("""
+                SELECT attempts, last_error_class, last_error FROM keyfarm.v_jobs WHERE shot_list = 'refused' AND kind = 'segment'
+                """).rows[0]
+            #expect(try job.decode("attempts", as: Int.self) == 1)
+            #expect(try job.decode("last_error_class", as: String?.self) == "invalid")
+            #expect(try job.decode("last_error", as: String?.self)?.contains("moderation failed") == true)
+            #expect(try provider.ledgerNet("refused") == 0)
+            let status = try provider.keyfarm(["status", "refused", "--project", "faults"])
+            #expect(status.contains("moderation"), "status: \(status)")
+        }
+    }
+
     @Test func aBudgetThatFitsThreeOfFiveSpendsForThreeAndBlocksTwoUntilRaised() async throws {
         try await offPool {
             let provider = try ProviderFarm()

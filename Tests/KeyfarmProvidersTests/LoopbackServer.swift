@@ -155,7 +155,9 @@ final class CutOffServer: Sendable {
     private let listener: Int32
 
     init() throws {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // Close-on-exec: a child another test spawns meanwhile must not inherit the socket,
+        // or its copy would keep the connection open after we close ours.
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw LoopbackServerError(description: "socket failed") }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -186,7 +188,12 @@ final class CutOffServer: Sendable {
         guard poll(&poller, 1, 10_000) == 1 else { return }
         let connection = accept(listener, nil, nil)
         guard connection >= 0 else { return }
-        defer { close(connection) }
+        _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
+        defer {
+            // shutdown sends the FIN whoever else may hold a copy of the descriptor.
+            shutdown(connection, Int32(SHUT_RDWR))
+            close(connection)
+        }
         var request: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while !request.ends(with: Array("\r\n\r\n".utf8)) && request.count < 65_536 {
@@ -198,7 +205,7 @@ final class CutOffServer: Sendable {
         let head = "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: \(video.count)\r\n\r\n"
         var pending = Array(head.utf8) + video[0..<(video.count / 5)]
         while !pending.isEmpty {
-            let written = pending.withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
+            let written = pending.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             guard written > 0 else { return }
             pending.removeFirst(written)
         }

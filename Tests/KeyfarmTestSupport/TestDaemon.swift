@@ -1,4 +1,5 @@
 import Foundation
+import KeyfarmProcess
 
 /// A long-running child process for fault tests (a coordinator, a worker): started with
 /// posix_spawn, its output in a file the test can read while it runs, killed for real.
@@ -18,6 +19,8 @@ public final class TestDaemon: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, fd, 1)
         posix_spawn_file_actions_adddup2(&actions, fd, 2)
+        // Nothing else this process has open (sockets above all) leaks into the child.
+        closeInheritedDescriptors(&actions)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + envp).forEach { free($0) } }

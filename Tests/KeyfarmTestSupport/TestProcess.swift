@@ -1,4 +1,5 @@
 import Foundation
+import KeyfarmProcess
 
 /// Runs a program as a real child process for tests: posix_spawn with its output in temporary
 /// files (a daemon it starts cannot hold a pipe open), and a bounded wait that ends in SIGKILL.
@@ -23,6 +24,8 @@ public enum TestProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, outFile, 1)
         posix_spawn_file_actions_adddup2(&actions, errorFile, 2)
+        // Nothing else this process has open (sockets above all) leaks into the child.
+        closeInheritedDescriptors(&actions)
 
         // posix_spawn has no portable chdir: run through /bin/sh -c 'cd DIR && exec "$@"'.
         var argv = [executable] + arguments

@@ -39,7 +39,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3]
-        FileManager.default.createFile(atPath: directory + "/key.png", contents: Data(png))
+        #expect(FileManager.default.createFile(atPath: directory + "/key.png", contents: Data(png)))
         let port = freeLoopbackPort()
         let server = try await ArtifactServer.start(listen: "127.0.0.1:\(port)", publicURL: "http://127.0.0.1:\(port)",
                                                     logger: Logger(label: "test"))
