@@ -2,7 +2,7 @@
 // Keyfarm: a render farm for keyframe-directed AI video.
 //
 // Modules are layered from the pure model upward (see ../shared/DESIGN.md):
-//   C shims (CZeroMQ, CLibPQ, CCurl)  ->  KeyfarmCore (pure)  ->  KeyfarmPostgres (libpq),
+//   C shims (CZeroMQ, CLibPQ, CCurl, CPNG, COpenEXR)  ->  KeyfarmCore (pure)  ->  KeyfarmPostgres (libpq),
 //   KeyfarmStore (schema, SQL)  ->  KeyfarmCommands (CLI)  ->  keyfarm (entry point only).
 // Later issues add KeyfarmWire, KeyfarmCoordinator, KeyfarmWorker, KeyfarmProviders and
 // KeyfarmMedia between the store and the commands.
@@ -32,6 +32,12 @@ let package = Package(
                        providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libpng and the OpenEXR core C library, each behind small C functions that keep
+        // libpng's longjmp and OpenEXR's pipeline structs out of Swift.
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "COpenEXR", pkgConfig: "OpenEXR",
+                       providers: [.apt(["libopenexr-dev"])]),
 
         // The shot-list model, validation, planning and pricing: no I/O, no C.
         .target(name: "KeyfarmCore",
@@ -67,9 +73,14 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log"),
                                .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
+        // Images and local rendering: PNG and EXR I/O in linear-light float RGB, resizing to a
+        // shot's frame, and the motion-compensated in-betweening engine.
+        .target(name: "KeyfarmMedia",
+                dependencies: ["KeyfarmCore", "KeyfarmProcess", "CPNG", "COpenEXR"],
+                swiftSettings: strict),
         // The worker daemon: its reactor, engine threads and sd_notify.
         .target(name: "KeyfarmWorker",
-                dependencies: ["KeyfarmCore", "KeyfarmWire", "KeyfarmProviders",
+                dependencies: ["KeyfarmCore", "KeyfarmWire", "KeyfarmProviders", "KeyfarmMedia",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         // `keyfarm fake-provider`: a real HTTP server on loopback that speaks the providers'
@@ -82,7 +93,7 @@ let package = Package(
         // Every `keyfarm` subcommand: argument parsing and presentation.
         .target(name: "KeyfarmCommands",
                 dependencies: ["KeyfarmCore", "KeyfarmStore", "KeyfarmPostgres", "KeyfarmWire",
-                               "KeyfarmCoordinator", "KeyfarmWorker", "KeyfarmFakeProvider",
+                               "KeyfarmCoordinator", "KeyfarmWorker", "KeyfarmFakeProvider", "KeyfarmMedia", "KeyfarmProcess",
                                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
@@ -116,7 +127,9 @@ let package = Package(
                                    "KeyfarmCore", "KeyfarmPostgres", "KeyfarmTestSupport", "KeyfarmCommands",
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
-        .testTarget(name: "KeyfarmWorkerTests", dependencies: ["KeyfarmWorker", "KeyfarmTestSupport"],
+        .testTarget(name: "KeyfarmMediaTests", dependencies: ["KeyfarmMedia"],
+                    swiftSettings: strict),
+        .testTarget(name: "KeyfarmWorkerTests", dependencies: ["KeyfarmWorker", "KeyfarmMedia", "KeyfarmWire", "KeyfarmTestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "KeyfarmProvidersTests",
                     dependencies: ["KeyfarmProviders", "KeyfarmTestSupport",
