@@ -101,6 +101,17 @@ static inline int kf_png_decode(const void *data, size_t size, unsigned int max_
         strcpy(error->message, "not a PNG file (bad signature)");
         return 1;
     }
+    if (size >= 24 && memcmp((const unsigned char *)data + 12, "IHDR", 4) == 0) {
+        /* Check the declared size before libpng reads further, so that a header alone is judged. */
+        const unsigned char *h = (const unsigned char *)data + 16;
+        unsigned long long w = ((unsigned long long)h[0] << 24) | (h[1] << 16) | (h[2] << 8) | h[3];
+        unsigned long long ht = ((unsigned long long)h[4] << 24) | (h[5] << 16) | (h[6] << 8) | h[7];
+        if (w > max_side || ht > max_side || w * ht > max_pixels) {
+            snprintf(error->message, sizeof(error->message),
+                     "%llux%llu pixels is too large (at most %u per side and %llu in all)", w, ht, max_side, max_pixels);
+            return 1;
+        }
+    }
     png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &context, kf_png_on_error, kf_png_on_warning);
     if (!png) { strcpy(error->message, "cannot create a libpng reader"); return 1; }
     info = png_create_info_struct(png);
@@ -118,8 +129,8 @@ static inline int kf_png_decode(const void *data, size_t size, unsigned int max_
     png_uint_32 width = png_get_image_width(png, info), height = png_get_image_height(png, info);
     int depth = png_get_bit_depth(png, info), type = png_get_color_type(png, info);
     if ((unsigned long long)width * height > max_pixels) {
-        snprintf(error->message, sizeof(error->message), "%ux%u is %llu pixels, more than the %llu allowed",
-                 (unsigned)width, (unsigned)height, (unsigned long long)width * height, max_pixels);
+        snprintf(error->message, sizeof(error->message), "%ux%u pixels is too large (at most %u per side and %llu in all)",
+                 (unsigned)width, (unsigned)height, max_side, max_pixels);
         png_destroy_read_struct(&png, &info, NULL);
         return 1;
     }

@@ -114,8 +114,9 @@ struct MotionEstimator {
     func estimate(from: [Plane], to: [Plane]) -> BlockField {
         var field: BlockField?
         for level in stride(from: from.count - 1, through: 0, by: -1) {
-            field = estimateLevel(a: from[level], b: to[level], parent: field,
-                                  radius: field == nil ? coarseRadius : fineRadius).medianFiltered()
+            let estimated = estimateLevel(a: from[level], b: to[level], parent: field,
+                                          radius: field == nil ? coarseRadius : fineRadius)
+            field = propagate(estimated, a: from[level], b: to[level]).medianFiltered()
         }
         return field!
     }
@@ -124,6 +125,7 @@ struct MotionEstimator {
         let columns = (a.width + blockSize - 1) / blockSize, rows = (a.height + blockSize - 1) / blockSize
         let vectors = SharedBuffer<SIMD2<Float>>(count: columns * rows, repeating: .zero)
         let costs = SharedBuffer<Float>(count: columns * rows, repeating: 0)
+        let parentDominant = parent.map { $0.dominantMotion(reliable: [Bool](repeating: true, count: $0.vectors.count)) } ?? .zero
         a.values.withUnsafeBufferPointer { av in
             b.values.withUnsafeBufferPointer { bv in
                 let matcher = BlockMatcher(a: av.baseAddress!, b: bv.baseAddress!, width: a.width, height: a.height)
@@ -132,10 +134,7 @@ struct MotionEstimator {
                     candidates.reserveCapacity(12)
                     for row in band {
                         for column in 0..<columns {
-                            let x0 = max(column * blockSize - margin, 0), y0 = max(row * blockSize - margin, 0)
-                            let x1 = min(column * blockSize + blockSize + margin, a.width)
-                            let y1 = min(row * blockSize + blockSize + margin, a.height)
-                            let window = BlockMatcher.Window(x0: x0, y0: y0, x1: x1, y1: y1)
+                            let window = self.window(column, row, a)
                             candidates.removeAll(keepingCapacity: true)
                             candidates.append(.zero)
                             var prior = SIMD2<Float>.zero
@@ -143,6 +142,7 @@ struct MotionEstimator {
                                 let pc = column / 2, pr = row / 2
                                 prior = 2 * parent.vector(pc, pr)
                                 for dy in -1...1 { for dx in -1...1 { candidates.append(2 * parent.vector(pc + dx, pr + dy)) } }
+                                candidates.append(2 * parentDominant)
                             }
                             // The best integer candidate, with a light pull towards the prior.
                             var best = SIMD2<Int>(0, 0), bestCost = Float.infinity
@@ -170,9 +170,55 @@ struct MotionEstimator {
         return BlockField(columns: columns, rows: rows, blockSize: blockSize, vectors: vectors.array, costs: costs.array)
     }
 
+    /// A light pull towards the predicted vector that settles ties in flat areas; capped, so it
+    /// never stops a block from taking a quite different motion that matches better.
     @inline(__always) func penalty(_ v: SIMD2<Float>, _ prior: SIMD2<Float>) -> Float {
         let d = v - prior
-        return 0.002 * (abs(d.x) + abs(d.y))
+        return 0.001 * min(abs(d.x) + abs(d.y), 3)
+    }
+
+    /// Lets each block try its neighbours' vectors (two Jacobi passes), so that a motion
+    /// found in one block spreads over a region the candidates from above missed.
+    func propagate(_ field: BlockField, a: Plane, b: Plane) -> BlockField {
+        var current = field
+        a.values.withUnsafeBufferPointer { av in
+            b.values.withUnsafeBufferPointer { bv in
+                let matcher = BlockMatcher(a: av.baseAddress!, b: bv.baseAddress!, width: a.width, height: a.height)
+                for _ in 0..<2 {
+                    let source = current
+                    let vectors = SharedBuffer<SIMD2<Float>>(count: source.vectors.count, repeating: .zero)
+                    let costs = SharedBuffer<Float>(count: source.vectors.count, repeating: 0)
+                    parallelBands(source.rows, minimumBand: 1) { band in
+                        for row in band {
+                            for column in 0..<source.columns {
+                                let i = row * source.columns + column
+                                let window = self.window(column, row, a)
+                                var best = source.vectors[i], bestCost = source.costs[i]
+                                for k in 0..<4 {
+                                    let dx = k == 0 ? -1 : (k == 1 ? 1 : 0), dy = k == 2 ? -1 : (k == 3 ? 1 : 0)
+                                    let v = source.vector(column + dx, row + dy)
+                                    let d = v - best
+                                    if abs(d.x) + abs(d.y) < 0.5 { continue }
+                                    let cost = matcher.subpixelCost(window, v)
+                                    if cost < bestCost { bestCost = cost; best = v }
+                                }
+                                vectors[i] = best
+                                costs[i] = bestCost
+                            }
+                        }
+                    }
+                    current.vectors = vectors.array
+                    current.costs = costs.array
+                }
+            }
+        }
+        return current
+    }
+
+    @inline(__always) func window(_ column: Int, _ row: Int, _ a: Plane) -> BlockMatcher.Window {
+        BlockMatcher.Window(x0: max(column * blockSize - margin, 0), y0: max(row * blockSize - margin, 0),
+                            x1: min(column * blockSize + blockSize + margin, a.width),
+                            y1: min(row * blockSize + blockSize + margin, a.height))
     }
 }
 

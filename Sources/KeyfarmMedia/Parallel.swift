@@ -9,10 +9,20 @@ func parallelBands(_ count: Int, minimumBand: Int = 8, _ body: (Range<Int>) -> V
     let cores = ProcessInfo.processInfo.activeProcessorCount
     let bands = max(1, min(cores * 4, count / max(minimumBand, 1)))
     if bands == 1 { body(0..<count); return }
-    DispatchQueue.concurrentPerform(iterations: bands) { band in
-        let start = count * band / bands, end = count * (band + 1) / bands
-        if start < end { body(start..<end) }
+    withoutActuallyEscaping(body) { body in
+        // The bands touch disjoint data, which the callers' unsafe pointers cannot express.
+        let work = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: bands) { band in
+            let start = count * band / bands, end = count * (band + 1) / bands
+            if start < end { work.value(start..<end) }
+        }
     }
+}
+
+/// A value handed to other threads whose safety the caller guarantees.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 /// A fixed-size buffer several threads write disjoint parts of; Swift arrays cannot be shared

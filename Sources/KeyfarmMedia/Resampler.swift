@@ -63,7 +63,7 @@ public enum Resampler {
                 var local = [Double](repeating: 0, count: span)
                 for k in 0..<span {
                     let distance = (Double(start + k) - center) / stretch
-                    let weight = lanczos3(distance)
+                    let weight = Self.lanczos3(distance)
                     local[k] = weight
                     sum += weight
                 }
