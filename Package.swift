@@ -76,7 +76,8 @@ let package = Package(
         // Images and local rendering: PNG and EXR I/O in linear-light float RGB, resizing to a
         // shot's frame, and the motion-compensated in-betweening engine.
         .target(name: "KeyfarmMedia",
-                dependencies: ["KeyfarmCore", "KeyfarmProcess", "CPNG", "COpenEXR"],
+                dependencies: ["KeyfarmCore", "KeyfarmProcess", "CPNG", "COpenEXR",
+                               .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
         // The worker daemon: its reactor, engine threads and sd_notify.
         .target(name: "KeyfarmWorker",
