@@ -87,7 +87,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Jobs run at once.", valueName: "count"))
     var slots: Int = 1
 
-    @Option(help: ArgumentHelp("Capabilities offered, comma-separated (this build renders: smoke).", valueName: "list"))
+    @Option(help: ArgumentHelp("Capabilities offered, comma-separated (this build renders: smoke, interpolate).", valueName: "list"))
     var engines: String = "smoke"
 
     @Option(help: ArgumentHelp("The farm's shared storage root (default: $KEYFARM_STORAGE, else under the user's data home).",
@@ -103,7 +103,7 @@ struct WorkerCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     /// The capabilities this build has engines for.
-    static let renderable = ["smoke"]
+    static let renderable = ["smoke", "interpolate"]
 
     func validate() throws {
         guard (1...1024).contains(slots) else { throw ValidationError("--slots must be between 1 and 1024") }
@@ -132,8 +132,8 @@ struct WorkerCommand: ParsableCommand {
                 version: KeyfarmCommand.version, host: host)
             configuration.heartbeatInterval = Double(heartbeatMilliseconds) / 1000
             configuration.drainTimeout = drainTimeout
-            let worker = try Worker(configuration: configuration, engines: ["smoke": SmokeEngine()], logger: logger,
-                                    notifier: SystemdNotifier(environment: environment))
+            let worker = try Worker(configuration: configuration, engines: ["smoke": SmokeEngine(), "interpolate": InterpolateEngine()],
+                                    logger: logger, notifier: SystemdNotifier(environment: environment))
             let stop = StopSignal()
             stop.installAsHandler()
             Console.current.printError("keyfarm: worker \(configuration.name) connecting to \(connect) with \(slots) slot(s)")

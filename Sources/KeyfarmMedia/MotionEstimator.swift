@@ -67,25 +67,18 @@ struct BlockField: Sendable {
         vector(Int(p.x) / blockSize, Int(p.y) / blockSize)
     }
 
-    /// Each component replaced by the median of its 3x3 neighbourhood: removes lone outliers,
-    /// keeps edges between two motions.
-    func medianFiltered() -> BlockField {
-        var out = self
-        var xs = [Float](repeating: 0, count: 9), ys = [Float](repeating: 0, count: 9)
-        for row in 0..<rows {
-            for column in 0..<columns {
-                var n = 0
-                for dy in -1...1 {
-                    for dx in -1...1 {
-                        let v = vector(column + dx, row + dy)
-                        xs[n] = v.x; ys[n] = v.y; n += 1
-                    }
-                }
-                xs.sort(); ys.sort()
-                out.vectors[row * columns + column] = SIMD2(xs[4], ys[4])
+    /// The component-wise median of the 3x3 neighbourhood's vectors; `xs` and `ys` are
+    /// scratch space of nine elements, reused from block to block.
+    func median(_ column: Int, _ row: Int, _ xs: inout [Float], _ ys: inout [Float]) -> SIMD2<Float> {
+        var n = 0
+        for dy in -1...1 {
+            for dx in -1...1 {
+                let v = vector(column + dx, row + dy)
+                xs[n] = v.x; ys[n] = v.y; n += 1
             }
         }
-        return out
+        xs.sort(); ys.sort()
+        return SIMD2(xs[4], ys[4])
     }
 }
 
@@ -116,7 +109,7 @@ struct MotionEstimator {
         for level in stride(from: from.count - 1, through: 0, by: -1) {
             let estimated = estimateLevel(a: from[level], b: to[level], parent: field,
                                           radius: field == nil ? coarseRadius : fineRadius)
-            field = propagate(estimated, a: from[level], b: to[level]).medianFiltered()
+            field = propagate(estimated, a: from[level], b: to[level])
         }
         return field!
     }
@@ -177,8 +170,10 @@ struct MotionEstimator {
         return 0.001 * min(abs(d.x) + abs(d.y), 3)
     }
 
-    /// Lets each block try its neighbours' vectors (two Jacobi passes), so that a motion
-    /// found in one block spreads over a region the candidates from above missed.
+    /// Lets each block try its neighbours' vectors and their median (two Jacobi passes), so
+    /// that a motion found in one block spreads over a region the candidates from above
+    /// missed, and a lone outlier gives way to its neighbours' motion when that matches about
+    /// as well. Unlike a plain median filter, a small object that matches keeps its motion.
     func propagate(_ field: BlockField, a: Plane, b: Plane) -> BlockField {
         var current = field
         a.values.withUnsafeBufferPointer { av in
@@ -189,11 +184,15 @@ struct MotionEstimator {
                     let vectors = SharedBuffer<SIMD2<Float>>(count: source.vectors.count, repeating: .zero)
                     let costs = SharedBuffer<Float>(count: source.vectors.count, repeating: 0)
                     parallelBands(source.rows, minimumBand: 1) { band in
+                        var xs = [Float](repeating: 0, count: 9), ys = xs
                         for row in band {
                             for column in 0..<source.columns {
                                 let i = row * source.columns + column
                                 let window = self.window(column, row, a)
                                 var best = source.vectors[i], bestCost = source.costs[i]
+                                let median = source.median(column, row, &xs, &ys)
+                                let medianCost = matcher.subpixelCost(window, median)
+                                if medianCost <= bestCost + 0.002 { best = median; bestCost = medianCost }
                                 for k in 0..<4 {
                                     let dx = k == 0 ? -1 : (k == 1 ? 1 : 0), dy = k == 2 ? -1 : (k == 3 ? 1 : 0)
                                     let v = source.vector(column + dx, row + dy)
