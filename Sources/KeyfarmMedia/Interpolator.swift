@@ -115,16 +115,20 @@ public final class Interpolator: Sendable {
     }
 
     /// The plain blend (1 - t) * start + t * end.
-    public func crossfade(_ t: Float) -> LinearImage {
-        let out = SharedBuffer<Float>(count: start.pixels.count, repeating: 0)
-        start.pixels.withUnsafeBufferPointer { a in
-            end.pixels.withUnsafeBufferPointer { b in
-                parallelBands(a.count, minimumBand: 65_536) { band in
-                    for i in band { out[i] = a[i] + (b[i] - a[i]) * t }
+    public func crossfade(_ t: Float) -> LinearImage { Self.crossfade(start, end, t) }
+
+    /// The plain blend (1 - t) * a + t * b of two pictures of one size, in linear light.
+    public static func crossfade(_ a: LinearImage, _ b: LinearImage, _ t: Float) -> LinearImage {
+        precondition(a.width == b.width && a.height == b.height, "a crossfade needs pictures of one size")
+        let out = SharedBuffer<Float>(count: a.pixels.count, repeating: 0)
+        a.pixels.withUnsafeBufferPointer { pa in
+            b.pixels.withUnsafeBufferPointer { pb in
+                parallelBands(pa.count, minimumBand: 65_536) { band in
+                    for i in band { out[i] = pa[i] + (pb[i] - pa[i]) * t }
                 }
             }
         }
-        return LinearImage(width: start.width, height: start.height, pixels: out.array)
+        return LinearImage(width: a.width, height: a.height, pixels: out.array)
     }
 }
 
