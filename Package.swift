@@ -117,7 +117,7 @@ let package = Package(
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
         .testTarget(name: "KeyfarmCommandsTests",
-                    dependencies: ["KeyfarmCommands", "KeyfarmStore", "KeyfarmPostgres", "KeyfarmTestSupport",
+                    dependencies: ["KeyfarmCommands", "KeyfarmStore", "KeyfarmPostgres", "KeyfarmTestSupport", "KeyfarmMedia",
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
         .testTarget(name: "KeyfarmWireTests",
