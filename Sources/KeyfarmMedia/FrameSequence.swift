@@ -60,27 +60,26 @@ public struct FrameSequence {
         progress(0, count)
         while next < count {
             let indices = Array(next..<min(next + batch, count))
-            let encoded = SharedBuffer<Result<Data, ImageError>?>(count: indices.count, repeating: nil)
+            // Each frame of a batch renders, encodes, hashes and is written on a core of its own.
+            let written = SharedBuffer<Result<Frame, ImageError>?>(count: indices.count, repeating: nil)
             DispatchQueue.concurrentPerform(iterations: indices.count) { k in
                 let index = indices[k]
                 let ends = index == 0 || index == count - 1
                 let image = interpolator.frame(at: Double(index) / Double(count - 1))
+                let path = directory + "/" + Self.name(index)
                 do {
                     // Keyframes use the exact transfer function so that they come back bit for bit.
-                    encoded[k] = .success(try image.pngData(bitDepth: bitDepth, compression: .fast, precise: ends))
+                    let data = try image.pngData(bitDepth: bitDepth, compression: .fast, precise: ends)
+                    try ImageFile.writeAtomically(data, to: path)
+                    let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+                    written[k] = .success(Frame(index: index, path: path, bytes: Int64(data.count), sha256: digest))
                 } catch let error as ImageError {
-                    encoded[k] = .failure(error)
+                    written[k] = .failure(error)
                 } catch {
-                    encoded[k] = .failure(ImageError(path: Self.name(index), reason: "\(error)"))
+                    written[k] = .failure(ImageError(path: path, reason: "\(error)"))
                 }
             }
-            for (k, index) in indices.enumerated() {
-                let data = try encoded[k]!.get()
-                let path = directory + "/" + Self.name(index)
-                try ImageFile.writeAtomically(data, to: path)
-                let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
-                frames.append(Frame(index: index, path: path, bytes: Int64(data.count), sha256: digest))
-            }
+            for k in indices.indices { frames.append(try written[k]!.get()) }
             next += indices.count
             progress(next, count)
             if next < count && isCancelled() { throw Cancelled() }

@@ -141,9 +141,10 @@ struct Synthesis {
     let t: Float
     let background: SIMD2<Float>
 
+    /// The nearest pixel to `p`, clamped to the picture (clamping first makes truncation a floor).
     @inline(__always) func index(_ p: SIMD2<Float>) -> Int {
-        let x = min(max(Int((p.x + 0.5).rounded(.down)), 0), width - 1)
-        let y = min(max(Int((p.y + 0.5).rounded(.down)), 0), height - 1)
+        let x = Int(min(max(p.x, 0), Float(width - 1)) + 0.5)
+        let y = Int(min(max(p.y, 0), Float(height - 1)) + 0.5)
         return y * width + x
     }
 
@@ -178,7 +179,7 @@ struct Synthesis {
         var v: SIMD2<Float>
     }
 
-    @inline(__always) func judge(_ x: SIMD2<Float>, _ v: SIMD2<Float>) -> Verdict {
+    @inline(__always) func judge(_ x: SIMD2<Float>, _ v: SIMD2<Float>, compare: Bool) -> Verdict {
         let pA = x - t * v, pB = x + (1 - t) * v
         let iA = index(pA), iB = index(pB)
         let tolerance: Float = 1.0 + 0.05 * (abs(v.x) + abs(v.y))
@@ -186,7 +187,8 @@ struct Synthesis {
         let agreeA = abs(dA.x) + abs(dA.y) <= tolerance && pA.x > -1 && pA.y > -1 && pA.x < Float(width) && pA.y < Float(height)
         let agreeB = abs(dB.x) + abs(dB.y) <= tolerance && pB.x > -1 && pB.y > -1 && pB.x < Float(width) && pB.y < Float(height)
         let coveredA = occludedA[iA], coveredB = occludedB[iB]
-        let mismatch = abs(sampleLuma(la, pA) - sampleLuma(lb, pB))
+        // The photometric mismatch only matters when two candidates compete.
+        let mismatch = compare ? abs(sampleLuma(la, pA) - sampleLuma(lb, pB)) : 0
         if agreeA && agreeB && !coveredA && !coveredB {
             return Verdict(score: 4 - mismatch, weightB: t, v: v)
         }
@@ -209,10 +211,11 @@ struct Synthesis {
             for _ in 0..<3 { va = forward[index(p - t * va)] }
             var vb = -backward[y * width + x]
             for _ in 0..<3 { vb = -backward[index(p + s * vb)] }
-            var verdict = judge(p, va)
             let d = va - vb
-            if abs(d.x) + abs(d.y) > 0.25 {
-                let other = judge(p, vb)
+            let compete = abs(d.x) + abs(d.y) > 0.25
+            var verdict = judge(p, va, compare: compete)
+            if compete {
+                let other = judge(p, vb, compare: true)
                 if other.score > verdict.score { verdict = other }
             }
             let v = verdict.v

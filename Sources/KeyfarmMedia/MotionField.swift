@@ -11,8 +11,8 @@ struct MotionField: Sendable {
     var occluded: [Bool]
 
     @inline(__always) func index(_ p: SIMD2<Float>) -> Int {
-        let x = min(max(Int((p.x + 0.5).rounded(.down)), 0), width - 1)
-        let y = min(max(Int((p.y + 0.5).rounded(.down)), 0), height - 1)
+        let x = Int(min(max(p.x, 0), Float(width - 1)) + 0.5)
+        let y = Int(min(max(p.y, 0), Float(height - 1)) + 0.5)
         return y * width + x
     }
 
