@@ -12,11 +12,12 @@ BIN ?= .build/debug/keyfarm
 DEMO ?= examples/demo.yaml
 DEMO_NAME ?= demo
 
-# Debian packages: C libraries the Swift package links (through pkg-config), the PostgreSQL
+# Debian packages: C libraries the Swift package links (through pkg-config; libpng and the
+# OpenEXR core library for keyframe images), the PostgreSQL
 # server the demo and tests run, ffmpeg and the OpenEXR tools for the media pipeline,
 # protoc for the wire protocol definitions, and systemd (for systemd-analyze, which checks
 # the units in deploy/; the machine need not boot with systemd).
-APT_PACKAGES := pkg-config libzmq3-dev libpq-dev libcurl4-openssl-dev postgresql ffmpeg \
+APT_PACKAGES := pkg-config libzmq3-dev libpq-dev libcurl4-openssl-dev libpng-dev postgresql ffmpeg \
                 openexr libopenexr-dev protobuf-compiler systemd
 
 .PHONY: all deps build test demo bench clean

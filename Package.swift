@@ -2,7 +2,7 @@
 // Keyfarm: a render farm for keyframe-directed AI video.
 //
 // Modules are layered from the pure model upward (see ../shared/DESIGN.md):
-//   C shims (CZeroMQ, CLibPQ, CCurl)  ->  KeyfarmCore (pure)  ->  KeyfarmPostgres (libpq),
+//   C shims (CZeroMQ, CLibPQ, CCurl, CPNG, COpenEXR)  ->  KeyfarmCore (pure)  ->  KeyfarmPostgres (libpq),
 //   KeyfarmStore (schema, SQL)  ->  KeyfarmCommands (CLI)  ->  keyfarm (entry point only).
 // Later issues add KeyfarmWire, KeyfarmCoordinator, KeyfarmWorker, KeyfarmProviders and
 // KeyfarmMedia between the store and the commands.
@@ -32,6 +32,12 @@ let package = Package(
                        providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libpng and the OpenEXR core C library, each behind small C functions that keep
+        // libpng's longjmp and OpenEXR's pipeline structs out of Swift.
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "COpenEXR", pkgConfig: "OpenEXR",
+                       providers: [.apt(["libopenexr-dev"])]),
 
         // The shot-list model, validation, planning and pricing: no I/O, no C.
         .target(name: "KeyfarmCore",
@@ -67,9 +73,15 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log"),
                                .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
+        // Images and local rendering: PNG and EXR I/O in linear-light float RGB, resizing to a
+        // shot's frame, and the motion-compensated in-betweening engine.
+        .target(name: "KeyfarmMedia",
+                dependencies: ["KeyfarmCore", "KeyfarmProcess", "CPNG", "COpenEXR",
+                               .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: strict),
         // The worker daemon: its reactor, engine threads and sd_notify.
         .target(name: "KeyfarmWorker",
-                dependencies: ["KeyfarmCore", "KeyfarmWire", "KeyfarmProviders", "KeyfarmProcess",
+                dependencies: ["KeyfarmCore", "KeyfarmWire", "KeyfarmProviders", "KeyfarmMedia", "KeyfarmProcess",
                                .product(name: "FlyingFox", package: "FlyingFox"),
                                .product(name: "Crypto", package: "swift-crypto"),
                                .product(name: "Logging", package: "swift-log")],
@@ -85,6 +97,7 @@ let package = Package(
         .target(name: "KeyfarmCommands",
                 dependencies: ["KeyfarmCore", "KeyfarmStore", "KeyfarmPostgres", "KeyfarmWire",
                                "KeyfarmCoordinator", "KeyfarmWorker", "KeyfarmFakeProvider", "KeyfarmProviders",
+                               "KeyfarmMedia", "KeyfarmProcess",
                                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
@@ -107,7 +120,7 @@ let package = Package(
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
         .testTarget(name: "KeyfarmCommandsTests",
-                    dependencies: ["KeyfarmCommands", "KeyfarmStore", "KeyfarmPostgres", "KeyfarmTestSupport",
+                    dependencies: ["KeyfarmCommands", "KeyfarmStore", "KeyfarmPostgres", "KeyfarmTestSupport", "KeyfarmMedia",
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
         .testTarget(name: "KeyfarmWireTests",
@@ -118,8 +131,12 @@ let package = Package(
                                    "KeyfarmCore", "KeyfarmPostgres", "KeyfarmTestSupport", "KeyfarmCommands",
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
-        .testTarget(name: "KeyfarmWorkerTests", dependencies: ["KeyfarmWorker", "KeyfarmTestSupport", "KeyfarmProcess",
-                                                            .product(name: "Logging", package: "swift-log")],
+        .testTarget(name: "KeyfarmMediaTests", dependencies: ["KeyfarmMedia"],
+                    swiftSettings: strict),
+        .testTarget(name: "KeyfarmWorkerTests", dependencies: ["KeyfarmWorker", "KeyfarmMedia", "KeyfarmWire", "KeyfarmCore",
+                                                       "KeyfarmTestSupport", "KeyfarmProcess",
+                                                       .product(name: "Crypto", package: "swift-crypto"),
+                                                       .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
         .testTarget(name: "KeyfarmProvidersTests",
                     dependencies: ["KeyfarmProviders", "KeyfarmTestSupport",

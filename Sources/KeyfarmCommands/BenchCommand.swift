@@ -12,7 +12,8 @@ import Synchronization
 /// `keyfarm bench`: benchmarks that print figures.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Measure the farm's speed.", subcommands: [DispatchBenchCommand.self])
+        commandName: "bench", abstract: "Measure the farm's speed and the interpolation engine's quality.",
+        subcommands: [DispatchBenchCommand.self, InterpolateBenchCommand.self])
 }
 
 /// `keyfarm bench dispatch`: jobs per second and dispatch latency through a real coordinator and workers.

@@ -61,13 +61,19 @@ public final class JobControl: Sendable {
 public final class JobContext {
     let job: AssignedJob
     public let control: JobControl
-    let socket: ZMQSocket
+    /// Where PROGRESS and SUBMITTED go: the job thread's inproc socket, or a test's closure.
+    private let deliver: (WireMessage) -> Void
     private var lastProgress = ContinuousClock.now - .seconds(1)
 
-    init(job: AssignedJob, control: JobControl, socket: ZMQSocket) {
+    convenience init(job: AssignedJob, control: JobControl, socket: ZMQSocket) {
+        self.init(job: job, control: control) { message in _ = try? socket.send(message.frames()) }
+    }
+
+    /// Messages go to `deliver` (tests run an engine with no reactor this way).
+    init(job: AssignedJob, control: JobControl, deliver: @escaping (WireMessage) -> Void) {
         self.job = job
         self.control = control
-        self.socket = socket
+        self.deliver = deliver
     }
 
     public var isCancelled: Bool { control.isCancelled }
@@ -82,7 +88,7 @@ public final class JobContext {
         body.attempt = UInt32(job.ref.attempt)
         body.fraction = Float(min(max(fraction, 0), 1))
         body.message = message
-        _ = try? socket.send(WireMessage.progress(body).frames())
+        deliver(.progress(body))
     }
 
     /// Tells the coordinator the provider accepted a request, then waits until it is stored
@@ -93,7 +99,7 @@ public final class JobContext {
         body.attempt = UInt32(job.ref.attempt)
         body.provider = provider
         body.requestID = requestID
-        _ = try? socket.send(WireMessage.submitted(body).frames())
+        deliver(.submitted(body))
         let deadline = ContinuousClock.now + timeout
         while !control.isSubmissionAcknowledged {
             if control.isCancelled || ContinuousClock.now > deadline { return false }

@@ -90,7 +90,7 @@ public final class ArtifactServer: Sendable {
                 return HTTPResponse(statusCode: .notFound, body: Data("no such artifact\n".utf8))
             }
             logger.debug("artifact served", metadata: ["file.path": "\(path)"])
-            return HTTPResponse(statusCode: .ok, headers: [.contentType: ImageFile.mediaType(atPath: path) ?? "application/octet-stream"],
+            return HTTPResponse(statusCode: .ok, headers: [.contentType: KeyframeFile.mediaType(atPath: path) ?? "application/octet-stream"],
                                 body: body)
         }
     }

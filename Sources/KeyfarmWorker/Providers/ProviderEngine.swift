@@ -262,7 +262,7 @@ struct ProviderRun {
 
     /// A local image as the API can receive it: inline, or a signed URL of the artifact server.
     func publish(_ path: String, role: String, api: any VideoAPI) throws -> FrameInput {
-        switch ImageFile.read(path) {
+        switch KeyframeFile.read(path) {
         case .failure(let problem):
             throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "\(role) image: \(problem)")
         case .success(let file):

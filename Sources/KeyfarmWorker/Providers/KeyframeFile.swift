@@ -1,7 +1,7 @@
 import Foundation
 
 /// Keyframe files as providers take them: PNG or JPEG, told apart by their first bytes.
-enum ImageFile {
+enum KeyframeFile {
     /// The largest keyframe a worker sends to a provider.
     static let maxBytes = 20 << 20
 
@@ -20,29 +20,29 @@ enum ImageFile {
     }
 
     /// The file's bytes and media type, if it is a PNG or JPEG of at most `maxBytes`.
-    static func read(_ path: String) -> Result<(bytes: [UInt8], mediaType: String), ImageFileError> {
+    static func read(_ path: String) -> Result<(bytes: [UInt8], mediaType: String), KeyframeFileError> {
         var status = stat()
-        guard stat(path, &status) == 0 else { return .failure(ImageFileError("\(path): no such file")) }
-        guard (status.st_mode & S_IFMT) == S_IFREG else { return .failure(ImageFileError("\(path): not a regular file")) }
+        guard stat(path, &status) == 0 else { return .failure(KeyframeFileError("\(path): no such file")) }
+        guard (status.st_mode & S_IFMT) == S_IFREG else { return .failure(KeyframeFileError("\(path): not a regular file")) }
         guard status.st_size <= maxBytes else {
-            return .failure(ImageFileError("\(path): \(status.st_size) bytes, more than the \(maxBytes >> 20) MiB a provider is sent"))
+            return .failure(KeyframeFileError("\(path): \(status.st_size) bytes, more than the \(maxBytes >> 20) MiB a provider is sent"))
         }
         guard let data = FileManager.default.contents(atPath: path) else {
-            return .failure(ImageFileError("\(path): cannot be read"))
+            return .failure(KeyframeFileError("\(path): cannot be read"))
         }
         let bytes = [UInt8](data)
         switch mediaType(of: bytes) {
         case "image/png"?: return .success((bytes, "image/png"))
         case "image/jpeg"?: return .success((bytes, "image/jpeg"))
         case "image/x-exr"?:
-            return .failure(ImageFileError("\(path): an OpenEXR keyframe; providers take PNG or JPEG, so give this shot a PNG"))
+            return .failure(KeyframeFileError("\(path): an OpenEXR keyframe; providers take PNG or JPEG, so give this shot a PNG"))
         default:
-            return .failure(ImageFileError("\(path): not a PNG or JPEG image"))
+            return .failure(KeyframeFileError("\(path): not a PNG or JPEG image"))
         }
     }
 }
 
-struct ImageFileError: Error, CustomStringConvertible {
+struct KeyframeFileError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }

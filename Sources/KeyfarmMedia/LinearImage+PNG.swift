@@ -1,0 +1,94 @@
+import CPNG
+import Foundation
+
+/// PNG in and out: 8- or 16-bit sRGB-encoded RGB, converted to and from linear light.
+extension LinearImage {
+    /// How hard zlib works when writing: intermediates favour speed, they are lossless either way.
+    public enum PNGCompression: Sendable {
+        /// zlib level 1 and the SUB filter: several times faster, files a little larger.
+        case fast
+        /// zlib level 6 and libpng's adaptive filter choice.
+        case standard
+    }
+
+    /// Decodes a PNG held in memory; `path` only names the source in errors.
+    public static func decodePNG(_ data: Data, path: String) throws -> LinearImage {
+        var image = kf_png_image()
+        var error = kf_png_error()
+        let status = data.withUnsafeBytes { bytes in
+            kf_png_decode(bytes.baseAddress, bytes.count, UInt32(ImageLimits.maxSide),
+                          UInt64(ImageLimits.maxPixels), &image, &error)
+        }
+        guard status == 0, let samples = image.pixels else {
+            throw ImageError(path: path, reason: "not a readable PNG: \(message(of: &error.message))")
+        }
+        defer { free(samples) }
+        let width = Int(image.width), height = Int(image.height), count = width * height * 3
+        var pixels = [Float](repeating: 0, count: count)
+        pixels.withUnsafeMutableBufferPointer { out in
+            if image.depth == 16 {
+                let input = samples.assumingMemoryBound(to: UInt16.self)
+                SRGB.decode16.withUnsafeBufferPointer { table in
+                    for i in 0..<count { out[i] = table[Int(input[i])] }
+                }
+            } else {
+                let input = samples.assumingMemoryBound(to: UInt8.self)
+                SRGB.decode8.withUnsafeBufferPointer { table in
+                    for i in 0..<count { out[i] = table[Int(input[i])] }
+                }
+            }
+        }
+        return LinearImage(width: width, height: height, pixels: pixels)
+    }
+
+    /// Encodes the picture as an sRGB PNG of `bitDepth` 8 or 16. `precise` converts every
+    /// sample with the exact transfer function (a decoded PNG then encodes back to the very
+    /// same codes); otherwise a table within a tenth of a 16-bit step is used.
+    public func pngData(bitDepth: Int = 16, compression: PNGCompression = .fast, precise: Bool = true) throws -> Data {
+        precondition(bitDepth == 8 || bitDepth == 16, "PNG bit depth is 8 or 16")
+        let count = width * height * 3
+        var out: UnsafeMutablePointer<UInt8>?
+        var size = 0
+        var error = kf_png_error()
+        let level: Int32 = compression == .fast ? 1 : 6
+        let fast: Int32 = compression == .fast ? 1 : 0
+        let status: Int32 = pixels.withUnsafeBufferPointer { input in
+            if bitDepth == 16 {
+                var samples = [UInt16](repeating: 0, count: count)
+                samples.withUnsafeMutableBufferPointer { encoded in
+                    if precise {
+                        for i in 0..<count { encoded[i] = UInt16(SRGB.encode(input[i]) * 65535 + 0.5) }
+                    } else {
+                        SRGB.encodeTable.withUnsafeBufferPointer { table in
+                            for i in 0..<count {
+                                encoded[i] = UInt16(SRGB.fastEncode(input[i], table: table.baseAddress!) * 65535 + 0.5)
+                            }
+                        }
+                    }
+                }
+                return kf_png_encode(samples, UInt32(width), UInt32(height), 16, level, fast, &out, &size, &error)
+            } else {
+                var samples = [UInt8](repeating: 0, count: count)
+                samples.withUnsafeMutableBufferPointer { encoded in
+                    for i in 0..<count { encoded[i] = UInt8(SRGB.encode(input[i]) * 255 + 0.5) }
+                }
+                return kf_png_encode(samples, UInt32(width), UInt32(height), 8, level, fast, &out, &size, &error)
+            }
+        }
+        guard status == 0, let out else {
+            throw ImageError(path: "PNG encoder", reason: message(of: &error.message))
+        }
+        defer { free(out) }
+        return Data(bytes: out, count: size)
+    }
+}
+
+/// A C message buffer as a Swift string.
+func message<T>(of buffer: inout T) -> String {
+    withUnsafeBytes(of: &buffer) { raw in
+        let bytes = raw.bindMemory(to: UInt8.self)
+        let end = bytes.firstIndex(of: 0) ?? bytes.count
+        let text = String(decoding: bytes[..<end], as: UTF8.self)
+        return text.isEmpty ? "unknown error" : text
+    }
+}

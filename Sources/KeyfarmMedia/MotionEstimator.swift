@@ -1,0 +1,323 @@
+import Foundation
+
+/// A single-channel float picture: the perceptual luma the motion search matches on.
+struct Plane: Sendable {
+    let width: Int
+    let height: Int
+    var values: [Float]
+
+    /// sRGB-encoded luma (Rec. 709 weights on linear light, then the sRGB curve), so that a
+    /// difference in the shadows weighs like one in the highlights.
+    init(luma image: LinearImage) {
+        width = image.width
+        height = image.height
+        let count = width * height
+        let out = SharedBuffer<Float>(count: count, repeating: 0)
+        image.pixels.withUnsafeBufferPointer { rgb in
+            SRGB.encodeTable.withUnsafeBufferPointer { table in
+                parallelBands(count, minimumBand: 4096) { band in
+                    for i in band {
+                        let y = 0.2126 * rgb[i * 3] + 0.7152 * rgb[i * 3 + 1] + 0.0722 * rgb[i * 3 + 2]
+                        out[i] = SRGB.fastEncode(y, table: table.baseAddress!)
+                    }
+                }
+            }
+        }
+        values = out.array
+    }
+
+    init(width: Int, height: Int, values: [Float]) {
+        self.width = width
+        self.height = height
+        self.values = values
+    }
+
+    /// Half the size, each value the mean of a 2x2 square (the last row or column repeats).
+    func halved() -> Plane {
+        let w = max(1, (width + 1) / 2), h = max(1, (height + 1) / 2)
+        var out = [Float](repeating: 0, count: w * h)
+        values.withUnsafeBufferPointer { v in
+            for y in 0..<h {
+                let y0 = min(2 * y, height - 1), y1 = min(2 * y + 1, height - 1)
+                for x in 0..<w {
+                    let x0 = min(2 * x, width - 1), x1 = min(2 * x + 1, width - 1)
+                    out[y * w + x] = 0.25 * (v[y0 * width + x0] + v[y0 * width + x1] + v[y1 * width + x0] + v[y1 * width + x1])
+                }
+            }
+        }
+        return Plane(width: w, height: h, values: out)
+    }
+}
+
+/// One motion vector per block of a picture: where that block's content is in the other picture.
+struct BlockField: Sendable {
+    let columns: Int
+    let rows: Int
+    let blockSize: Int
+    var vectors: [SIMD2<Float>]
+    /// Mean absolute luma difference per pixel of the block's best match.
+    var costs: [Float]
+
+    @inline(__always) func vector(_ column: Int, _ row: Int) -> SIMD2<Float> {
+        vectors[min(max(row, 0), rows - 1) * columns + min(max(column, 0), columns - 1)]
+    }
+
+    /// The vector of the block that contains pixel position `p`.
+    @inline(__always) func nearest(_ p: SIMD2<Float>) -> SIMD2<Float> {
+        vector(Int(p.x) / blockSize, Int(p.y) / blockSize)
+    }
+
+    /// The component-wise median of the 3x3 neighbourhood's vectors; `xs` and `ys` are
+    /// scratch space of nine elements, reused from block to block.
+    func median(_ column: Int, _ row: Int, _ xs: inout [Float], _ ys: inout [Float]) -> SIMD2<Float> {
+        var n = 0
+        for dy in -1...1 {
+            for dx in -1...1 {
+                let v = vector(column + dx, row + dy)
+                xs[n] = v.x; ys[n] = v.y; n += 1
+            }
+        }
+        xs.sort(); ys.sort()
+        return SIMD2(xs[4], ys[4])
+    }
+}
+
+/// Hierarchical block motion estimation: a pyramid search from the coarsest level down,
+/// candidates from the level above and its neighbours, a small integer search, then
+/// Lucas-Kanade steps to a sub-pixel vector.
+struct MotionEstimator {
+    var blockSize = 8
+    /// Pixels added around each block when matching, for a steadier match.
+    var margin = 2
+    /// Integer search radius around the best candidate at the coarsest and the finer levels.
+    var coarseRadius = 10
+    var fineRadius = 1
+    /// The coarsest level is the first whose shorter side is at most this.
+    var coarsestSide = 40
+
+    func pyramid(_ plane: Plane) -> [Plane] {
+        var levels = [plane]
+        while min(levels.last!.width, levels.last!.height) > coarsestSide && levels.count < 8 {
+            levels.append(levels.last!.halved())
+        }
+        return levels
+    }
+
+    /// The block field of `from` against `to`, both pyramids of the same shape, finest level.
+    func estimate(from: [Plane], to: [Plane]) -> BlockField {
+        var field: BlockField?
+        for level in stride(from: from.count - 1, through: 0, by: -1) {
+            let estimated = estimateLevel(a: from[level], b: to[level], parent: field,
+                                          radius: field == nil ? coarseRadius : fineRadius)
+            field = propagate(estimated, a: from[level], b: to[level])
+        }
+        return field!
+    }
+
+    func estimateLevel(a: Plane, b: Plane, parent: BlockField?, radius: Int) -> BlockField {
+        let columns = (a.width + blockSize - 1) / blockSize, rows = (a.height + blockSize - 1) / blockSize
+        let vectors = SharedBuffer<SIMD2<Float>>(count: columns * rows, repeating: .zero)
+        let costs = SharedBuffer<Float>(count: columns * rows, repeating: 0)
+        let parentDominant = parent.map { $0.dominantMotion(reliable: [Bool](repeating: true, count: $0.vectors.count)) } ?? .zero
+        a.values.withUnsafeBufferPointer { av in
+            b.values.withUnsafeBufferPointer { bv in
+                let matcher = BlockMatcher(a: av.baseAddress!, b: bv.baseAddress!, width: a.width, height: a.height)
+                parallelBands(rows, minimumBand: 1) { band in
+                    var candidates = [SIMD2<Float>]()
+                    candidates.reserveCapacity(12)
+                    for row in band {
+                        for column in 0..<columns {
+                            let window = self.window(column, row, a)
+                            candidates.removeAll(keepingCapacity: true)
+                            candidates.append(.zero)
+                            var prior = SIMD2<Float>.zero
+                            if let parent {
+                                let pc = column / 2, pr = row / 2
+                                prior = 2 * parent.vector(pc, pr)
+                                for dy in -1...1 { for dx in -1...1 { candidates.append(2 * parent.vector(pc + dx, pr + dy)) } }
+                                candidates.append(2 * parentDominant)
+                            }
+                            // The best integer candidate, with a light pull towards the prior.
+                            var best = SIMD2<Int>(0, 0), bestCost = Float.infinity
+                            for candidate in candidates {
+                                let v = SIMD2<Int>(Int(candidate.x.rounded()), Int(candidate.y.rounded()))
+                                let cost = matcher.cost(window, v) + penalty(SIMD2<Float>(v), prior)
+                                if cost < bestCost { bestCost = cost; best = v }
+                            }
+                            let center = best
+                            for dy in -radius...radius {
+                                for dx in -radius...radius where dx != 0 || dy != 0 {
+                                    let v = center &+ SIMD2(dx, dy)
+                                    let cost = matcher.cost(window, v) + penalty(SIMD2<Float>(v), prior)
+                                    if cost < bestCost { bestCost = cost; best = v }
+                                }
+                            }
+                            let (refined, cost) = matcher.refine(window, SIMD2<Float>(best))
+                            vectors[row * columns + column] = refined
+                            costs[row * columns + column] = cost
+                        }
+                    }
+                }
+            }
+        }
+        return BlockField(columns: columns, rows: rows, blockSize: blockSize, vectors: vectors.array, costs: costs.array)
+    }
+
+    /// A light pull towards the predicted vector that settles ties in flat areas; capped, so it
+    /// never stops a block from taking a quite different motion that matches better.
+    @inline(__always) func penalty(_ v: SIMD2<Float>, _ prior: SIMD2<Float>) -> Float {
+        let d = v - prior
+        return 0.001 * min(abs(d.x) + abs(d.y), 3)
+    }
+
+    /// Lets each block try its neighbours' vectors and their median (two Jacobi passes), so
+    /// that a motion found in one block spreads over a region the candidates from above
+    /// missed, and a lone outlier gives way to its neighbours' motion when that matches about
+    /// as well. Unlike a plain median filter, a small object that matches keeps its motion.
+    func propagate(_ field: BlockField, a: Plane, b: Plane) -> BlockField {
+        var current = field
+        a.values.withUnsafeBufferPointer { av in
+            b.values.withUnsafeBufferPointer { bv in
+                let matcher = BlockMatcher(a: av.baseAddress!, b: bv.baseAddress!, width: a.width, height: a.height)
+                for _ in 0..<2 {
+                    let source = current
+                    let vectors = SharedBuffer<SIMD2<Float>>(count: source.vectors.count, repeating: .zero)
+                    let costs = SharedBuffer<Float>(count: source.vectors.count, repeating: 0)
+                    parallelBands(source.rows, minimumBand: 1) { band in
+                        var xs = [Float](repeating: 0, count: 9), ys = xs
+                        for row in band {
+                            for column in 0..<source.columns {
+                                let i = row * source.columns + column
+                                let window = self.window(column, row, a)
+                                var best = source.vectors[i], bestCost = source.costs[i]
+                                let median = source.median(column, row, &xs, &ys)
+                                let medianCost = matcher.subpixelCost(window, median)
+                                if medianCost <= bestCost + 0.002 { best = median; bestCost = medianCost }
+                                for k in 0..<4 {
+                                    let dx = k == 0 ? -1 : (k == 1 ? 1 : 0), dy = k == 2 ? -1 : (k == 3 ? 1 : 0)
+                                    let v = source.vector(column + dx, row + dy)
+                                    let d = v - best
+                                    if abs(d.x) + abs(d.y) < 0.5 { continue }
+                                    let cost = matcher.subpixelCost(window, v)
+                                    if cost < bestCost { bestCost = cost; best = v }
+                                }
+                                vectors[i] = best
+                                costs[i] = bestCost
+                            }
+                        }
+                    }
+                    current.vectors = vectors.array
+                    current.costs = costs.array
+                }
+            }
+        }
+        return current
+    }
+
+    @inline(__always) func window(_ column: Int, _ row: Int, _ a: Plane) -> BlockMatcher.Window {
+        BlockMatcher.Window(x0: max(column * blockSize - margin, 0), y0: max(row * blockSize - margin, 0),
+                            x1: min(column * blockSize + blockSize + margin, a.width),
+                            y1: min(row * blockSize + blockSize + margin, a.height))
+    }
+}
+
+/// Block costs and sub-pixel refinement on two luma planes of one size.
+struct BlockMatcher {
+    let a: UnsafePointer<Float>
+    let b: UnsafePointer<Float>
+    let width: Int
+    let height: Int
+
+    struct Window {
+        var x0, y0, x1, y1: Int
+        var count: Int { (x1 - x0) * (y1 - y0) }
+    }
+
+    /// Mean absolute difference of the window in `a` and the window moved by `v` in `b`
+    /// (coordinates outside `b` repeat its edge).
+    @inline(__always) func cost(_ w: Window, _ v: SIMD2<Int>) -> Float {
+        var sum: Float = 0
+        let inside = w.x0 + v.x >= 0 && w.x1 + v.x <= width && w.y0 + v.y >= 0 && w.y1 + v.y <= height
+        if inside {
+            for y in w.y0..<w.y1 {
+                let ra = a + y * width, rb = b + (y + v.y) * width + v.x
+                var x = w.x0
+                var lanes = SIMD4<Float>.zero
+                while x + 4 <= w.x1 {
+                    let pa = SIMD4(ra[x], ra[x + 1], ra[x + 2], ra[x + 3])
+                    let pb = SIMD4(rb[x], rb[x + 1], rb[x + 2], rb[x + 3])
+                    let d = pa - pb
+                    lanes += d.replacing(with: -d, where: d .< 0)
+                    x += 4
+                }
+                sum += lanes.sum()
+                while x < w.x1 { sum += abs(ra[x] - rb[x]); x += 1 }
+            }
+        } else {
+            for y in w.y0..<w.y1 {
+                let yb = min(max(y + v.y, 0), height - 1)
+                for x in w.x0..<w.x1 {
+                    let xb = min(max(x + v.x, 0), width - 1)
+                    sum += abs(a[y * width + x] - b[yb * width + xb])
+                }
+            }
+        }
+        return sum / Float(w.count)
+    }
+
+    @inline(__always) func sampleB(_ x: Float, _ y: Float) -> Float {
+        let cx = min(max(x, 0), Float(width - 1)), cy = min(max(y, 0), Float(height - 1))
+        let x0 = min(Int(cx), width - 2 < 0 ? 0 : width - 2), y0 = min(Int(cy), height - 2 < 0 ? 0 : height - 2)
+        let fx = cx - Float(x0), fy = cy - Float(y0)
+        let x1 = min(x0 + 1, width - 1), y1 = min(y0 + 1, height - 1)
+        let top = b[y0 * width + x0] + (b[y0 * width + x1] - b[y0 * width + x0]) * fx
+        let bottom = b[y1 * width + x0] + (b[y1 * width + x1] - b[y1 * width + x0]) * fx
+        return top + (bottom - top) * fy
+    }
+
+    /// Mean absolute difference with `b` sampled bilinearly at a sub-pixel offset.
+    @inline(__always) func subpixelCost(_ w: Window, _ v: SIMD2<Float>) -> Float {
+        var sum: Float = 0
+        for y in w.y0..<w.y1 {
+            for x in w.x0..<w.x1 {
+                sum += abs(a[y * width + x] - sampleB(Float(x) + v.x, Float(y) + v.y))
+            }
+        }
+        return sum / Float(w.count)
+    }
+
+    /// Gauss-Newton (Lucas-Kanade) steps from an integer vector; keeps whichever of the
+    /// start and the result matches better. Returns the vector and its cost.
+    func refine(_ w: Window, _ start: SIMD2<Float>) -> (SIMD2<Float>, Float) {
+        var hxx: Float = 0, hxy: Float = 0, hyy: Float = 0
+        for y in w.y0..<w.y1 {
+            for x in w.x0..<w.x1 {
+                let gx = 0.5 * (a[y * width + min(x + 1, width - 1)] - a[y * width + max(x - 1, 0)])
+                let gy = 0.5 * (a[min(y + 1, height - 1) * width + x] - a[max(y - 1, 0) * width + x])
+                hxx += gx * gx; hxy += gx * gy; hyy += gy * gy
+            }
+        }
+        let startCost = subpixelCost(w, start)
+        let determinant = hxx * hyy - hxy * hxy
+        guard determinant > 1e-7 * Float(w.count * w.count) else { return (start, startCost) }
+        var v = start
+        for _ in 0..<3 {
+            var ex: Float = 0, ey: Float = 0
+            for y in w.y0..<w.y1 {
+                for x in w.x0..<w.x1 {
+                    let gx = 0.5 * (a[y * width + min(x + 1, width - 1)] - a[y * width + max(x - 1, 0)])
+                    let gy = 0.5 * (a[min(y + 1, height - 1) * width + x] - a[max(y - 1, 0) * width + x])
+                    let e = a[y * width + x] - sampleB(Float(x) + v.x, Float(y) + v.y)
+                    ex += gx * e; ey += gy * e
+                }
+            }
+            var step = SIMD2<Float>((hyy * ex - hxy * ey) / determinant, (hxx * ey - hxy * ex) / determinant)
+            step.clamp(lowerBound: SIMD2(repeating: -1), upperBound: SIMD2(repeating: 1))
+            v += step
+            if abs(step.x) + abs(step.y) < 0.01 { break }
+        }
+        if abs(v.x - start.x) > 1 || abs(v.y - start.y) > 1 { return (start, startCost) }
+        let cost = subpixelCost(w, v)
+        return cost <= startCost ? (v, cost) : (start, startCost)
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import KeyfarmCore
+import KeyfarmMedia
+import KeyfarmWire
+
+/// Renders a segment whose engine is `interpolate`: every frame between its two keyframe
+/// images, synthesised locally, written to storage as a 16-bit PNG sequence.
+///
+/// The frames go to `<storage>/<project>/<shot list>/<shot>/segments/<job key, '/' as '_'>/attempt-<n>/`,
+/// written into a hidden temporary folder beside it that is renamed into place only when
+/// every frame is there, so the coordinator never records a partial sequence.
+public struct InterpolateEngine: JobEngine {
+    public init() {}
+
+    /// A job that cannot succeed however often it is tried.
+    struct Invalid: Error { var message: String }
+
+    public func run(_ job: AssignedJob, context: JobContext) -> JobOutcome {
+        let spec = job.specObject
+        do {
+            guard let frames = (spec["frames"] as? NSNumber)?.intValue, frames >= 2, frames <= 10_000 else {
+                throw Invalid(message: "spec: frames must be a number from 2 to 10000")
+            }
+            guard let width = (spec["width"] as? NSNumber)?.intValue, let height = (spec["height"] as? NSNumber)?.intValue,
+                  (16...ImageLimits.maxSide).contains(width), (16...ImageLimits.maxSide).contains(height) else {
+                throw Invalid(message: "spec: width and height must be numbers from 16 to \(ImageLimits.maxSide)")
+            }
+            let fit = Resampler.Fit(rawValue: spec["fit"] as? String ?? "crop") ?? .crop
+            context.progress(0, message: "reading keyframes", force: true)
+            let start = try keyframe(spec["start_image"], field: "start_image", job: job, spec: spec)
+            let end = try keyframe(spec["end_image"], field: "end_image", job: job, spec: spec)
+            if context.isCancelled { return .cancelled }
+            let a = Resampler.conform(start, width: width, height: height, fit: fit)
+            let b = Resampler.conform(end, width: width, height: height, fit: fit)
+
+            let relative = Self.segmentDirectory(job)
+            let final = job.storage + "/" + relative
+            let parent = (final as NSString).deletingLastPathComponent
+            let temporary = parent + "/.attempt-\(job.ref.attempt).part-\(UInt32.random(in: 0...UInt32.max))"
+            do {
+                try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+            } catch {
+                return .failed(.transient, "\(temporary): cannot create the segment folder: \(error.localizedDescription)")
+            }
+            var keep = false
+            defer { if !keep { try? FileManager.default.removeItem(atPath: temporary) } }
+
+            let output: FrameSequence.Output
+            do {
+                output = try FrameSequence(start: a, end: b, count: frames).write(
+                    into: temporary,
+                    progress: { done, total in
+                        context.progress(0.05 + 0.95 * Double(done) / Double(total), message: "frame \(done) of \(total)",
+                                         force: done == total)
+                    },
+                    isCancelled: { context.isCancelled })
+            } catch is FrameSequence.Cancelled {
+                return .cancelled
+            } catch {
+                return .failed(.transient, "writing the frames: \(error)")
+            }
+            // A retry of the same attempt number (after a worker restart) replaces what it left.
+            try? FileManager.default.removeItem(atPath: final)
+            guard rename(temporary, final) == 0 else {
+                return .failed(.transient, "\(final): cannot move the frames into place: \(String(cString: strerror(errno)))")
+            }
+            keep = true
+            let artifacts = output.frames.map { frame -> ArtifactBody in
+                var artifact = ArtifactBody()
+                artifact.path = relative + "/" + FrameSequence.name(frame.index)
+                artifact.sha256 = frame.sha256
+                artifact.bytes = frame.bytes
+                artifact.mediaType = "image/png"
+                return artifact
+            }
+            return .succeeded(artifacts: artifacts)
+        } catch let invalid as Invalid {
+            return .failed(.invalid, invalid.message)
+        } catch let error as ImageError {
+            return .failed(.invalid, error.description)
+        } catch {
+            return .failed(.transient, "\(error)")
+        }
+    }
+
+    /// Where a segment's frames go, relative to the storage root.
+    static func segmentDirectory(_ job: AssignedJob) -> String {
+        func component(_ text: String) -> String {
+            let cleaned = text.replacingOccurrences(of: "/", with: "_")
+            return cleaned.isEmpty || cleaned == "." || cleaned == ".." ? "_" : cleaned
+        }
+        let shot = (job.specObject["shot"] as? String) ?? job.key.split(separator: "/").first.map(String.init) ?? "shot"
+        return [component(job.project), component(job.shotList), component(shot), "segments", component(job.key),
+                "attempt-\(job.ref.attempt)"].joined(separator: "/")
+    }
+
+    /// Loads one end of the segment from its image object (see proto/PROTOCOL.md).
+    func keyframe(_ value: Any?, field: String, job: AssignedJob, spec: [String: Any]) throws -> LinearImage {
+        guard let image = value as? [String: Any], let kind = image["kind"] as? String else {
+            throw Invalid(message: "spec: \(field) is missing; interpolate needs an image at both ends of a segment")
+        }
+        switch kind {
+        case "file":
+            guard let path = image["path"] as? String, path.hasPrefix("/") else {
+                throw Invalid(message: "spec: \(field).path must be an absolute path")
+            }
+            return try ImageFile.read(path)
+        case "last_frame_of":
+            guard let key = image["job"] as? String else { throw Invalid(message: "spec: \(field).job is missing") }
+            let inputs = spec["inputs"] as? [String: Any]
+            guard let artifacts = inputs?[key] as? [[String: Any]] else {
+                throw Invalid(message: "spec: \(field) is the last frame of \(key), but inputs has no artifacts for \(key)")
+            }
+            guard let last = artifacts.last(where: { ($0["media_type"] as? String) == "image/png" }),
+                  let path = last["path"] as? String, !path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
+                throw Invalid(message: "spec: \(field): job \(key) left no PNG frame to continue from")
+            }
+            return try ImageFile.read(job.storage + "/" + path)
+        case "url":
+            throw Invalid(message: "spec: \(field) is a URL (\(image["url"] as? String ?? "?")); interpolate reads only files in shared storage")
+        default:
+            throw Invalid(message: "spec: \(field).kind \"\(kind)\" is not file, url or last_frame_of")
+        }
+    }
+}
