@@ -131,7 +131,7 @@ let package = Package(
                                    "KeyfarmCore", "KeyfarmPostgres", "KeyfarmTestSupport", "KeyfarmCommands",
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
-        .testTarget(name: "KeyfarmMediaTests", dependencies: ["KeyfarmMedia"],
+        .testTarget(name: "KeyfarmMediaTests", dependencies: ["KeyfarmMedia", "KeyfarmTestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "KeyfarmWorkerTests", dependencies: ["KeyfarmWorker", "KeyfarmMedia", "KeyfarmWire", "KeyfarmCore",
                                                        "KeyfarmTestSupport", "KeyfarmProcess",

@@ -128,6 +128,26 @@ struct JSONExchange {
         return .object(object)
     }
 
+    /// POSTs a create request and returns the id at `idPath` in the answer.
+    func create(_ url: String, body: [String: Any], idPath: String...) throws(ProviderErrorClassifier.Verdict) -> String {
+        guard case .object(let answer) = try send("POST", url, body: body) else {
+            throw ProviderErrorClassifier.Verdict(errorClass: .transient, message: "\(provider): the create request got no answer")
+        }
+        var current: Any? = answer
+        for key in idPath { current = (current as? [String: Any])?[key] }
+        guard let id = current as? String, !id.isEmpty else {
+            throw ProviderErrorClassifier.Verdict(
+                errorClass: .transient, message: "\(provider): the create answer has no \(idPath.joined(separator: ".")) string")
+        }
+        return id
+    }
+
+    /// GETs a generation's state: the answer, or nil when the provider says it does not exist.
+    func poll(_ url: String) throws(ProviderErrorClassifier.Verdict) -> [String: Any]? {
+        guard case .object(let answer) = try send("GET", url, notFoundIsAnswer: true) else { return nil }
+        return answer
+    }
+
     /// A required string field, or a transient verdict naming it.
     func string(_ object: [String: Any], _ path: String...) throws(ProviderErrorClassifier.Verdict) -> String {
         var current: Any? = object

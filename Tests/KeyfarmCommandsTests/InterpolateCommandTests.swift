@@ -15,54 +15,60 @@ import Testing
         return String(cString: made)
     }
 
-    @Test func writesTheFramesWithTheKeyframesAtBothEnds() throws {
-        let directory = try folder()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try ImageFile.write(Self.scene.render(at: 0), to: directory + "/a.png", bitDepth: 8)
-        try ImageFile.write(Self.scene.render(at: 1), to: directory + "/b.exr")
-        let run = keyfarm("interpolate", directory + "/a.png", directory + "/b.exr", "--frames", "6", "--out", directory + "/out", "--json")
-        #expect(run.status == 0, "\(run.error)")
-        let report = try run.json()
-        #expect(report["frames"] as? Int == 6)
-        #expect(report["width"] as? Int == 160 && report["height"] as? Int == 96)
-        #expect((report["files"] as? [[String: Any]])?.count == 6)
-        #expect(run.error.contains("keyfarm: interpolate: 6/6 frames"))
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory + "/out").sorted()
-        #expect(names == (0..<6).map { String(format: "frame_%04d.png", $0) })
-        #expect(try ImageFile.read(directory + "/out/frame_0000.png") == ImageFile.read(directory + "/a.png"))
-        // The EXR end is linear half floats; the 16-bit PNG holds it within a 16-bit step.
-        let last = try ImageFile.read(directory + "/out/frame_0005.png"), exr = try ImageFile.read(directory + "/b.exr")
-        #expect(zip(last.pixels, exr.pixels).allSatisfy { abs(SRGB.encode($0) - SRGB.encode($1)) <= 1.0 / 65535 })
+    @Test func writesTheFramesWithTheKeyframesAtBothEnds() async throws {
+        // Off the cooperative pool: heavy work there would starve the in-process servers of other tests.
+        try await offPool {
+            let directory = try folder()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try ImageFile.write(Self.scene.render(at: 0), to: directory + "/a.png", bitDepth: 8)
+            try ImageFile.write(Self.scene.render(at: 1), to: directory + "/b.exr")
+            let run = keyfarm("interpolate", directory + "/a.png", directory + "/b.exr", "--frames", "6", "--out", directory + "/out", "--json")
+            #expect(run.status == 0, "\(run.error)")
+            let report = try run.json()
+            #expect(report["frames"] as? Int == 6)
+            #expect(report["width"] as? Int == 160 && report["height"] as? Int == 96)
+            #expect((report["files"] as? [[String: Any]])?.count == 6)
+            #expect(run.error.contains("keyfarm: interpolate: 6/6 frames"))
+            let names = try FileManager.default.contentsOfDirectory(atPath: directory + "/out").sorted()
+            #expect(names == (0..<6).map { String(format: "frame_%04d.png", $0) })
+            #expect(try ImageFile.read(directory + "/out/frame_0000.png") == ImageFile.read(directory + "/a.png"))
+            // The EXR end is linear half floats; the 16-bit PNG holds it within a 16-bit step.
+            let last = try ImageFile.read(directory + "/out/frame_0005.png"), exr = try ImageFile.read(directory + "/b.exr")
+            #expect(zip(last.pixels, exr.pixels).allSatisfy { abs(SRGB.encode($0) - SRGB.encode($1)) <= 1.0 / 65535 })
 
-        // The sentence form, 8-bit, and a different output size with padding.
-        let sized = keyfarm("interpolate", directory + "/a.png", directory + "/b.exr", "--frames", "3", "--out", directory + "/small",
-                            "--width", "64", "--height", "64", "--fit", "pad", "--bit-depth", "8")
-        #expect(sized.status == 0, "\(sized.error)")
-        #expect(sized.out.hasPrefix("wrote 3 frames (64x64, 8-bit PNG) to \(directory)/small in "))
-        let small = try ImageFile.read(directory + "/small/frame_0001.png")
-        #expect(small.width == 64 && small.height == 64)
-        #expect(small[32, 2] == SIMD3(0, 0, 0))    // a black bar above the 16:9 picture
+            // The sentence form, 8-bit, and a different output size with padding.
+            let sized = keyfarm("interpolate", directory + "/a.png", directory + "/b.exr", "--frames", "3", "--out", directory + "/small",
+                                "--width", "64", "--height", "64", "--fit", "pad", "--bit-depth", "8")
+            #expect(sized.status == 0, "\(sized.error)")
+            #expect(sized.out.hasPrefix("wrote 3 frames (64x64, 8-bit PNG) to \(directory)/small in "))
+            let small = try ImageFile.read(directory + "/small/frame_0001.png")
+            #expect(small.width == 64 && small.height == 64)
+            #expect(small[32, 2] == SIMD3(0, 0, 0))    // a black bar above the 16:9 picture
+        }
     }
 
-    @Test func badInputsNameTheFileAndExitWithTheirStatus() throws {
-        let directory = try folder()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try ImageFile.write(Self.scene.render(at: 0), to: directory + "/a.png", bitDepth: 8)
-        let png = try Data(contentsOf: URL(fileURLWithPath: directory + "/a.png"))
-        try png.prefix(png.count / 2).write(to: URL(fileURLWithPath: directory + "/cut.png"))
+    @Test func badInputsNameTheFileAndExitWithTheirStatus() async throws {
+        // Off the cooperative pool: heavy work there would starve the in-process servers of other tests.
+        try await offPool {
+            let directory = try folder()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try ImageFile.write(Self.scene.render(at: 0), to: directory + "/a.png", bitDepth: 8)
+            let png = try Data(contentsOf: URL(fileURLWithPath: directory + "/a.png"))
+            try png.prefix(png.count / 2).write(to: URL(fileURLWithPath: directory + "/cut.png"))
 
-        let corrupt = keyfarm("interpolate", directory + "/a.png", directory + "/cut.png", "--frames", "4", "--out", directory + "/out")
-        #expect(corrupt.status == 65)
-        #expect(corrupt.error.contains("keyfarm: error: \(directory)/cut.png: not a readable PNG"), "\(corrupt.error)")
-        #expect(!FileManager.default.fileExists(atPath: directory + "/out"))
+            let corrupt = keyfarm("interpolate", directory + "/a.png", directory + "/cut.png", "--frames", "4", "--out", directory + "/out")
+            #expect(corrupt.status == 65)
+            #expect(corrupt.error.contains("keyfarm: error: \(directory)/cut.png: not a readable PNG"), "\(corrupt.error)")
+            #expect(!FileManager.default.fileExists(atPath: directory + "/out"))
 
-        let missing = keyfarm("interpolate", directory + "/nope.png", directory + "/a.png", "--frames", "4", "--out", directory + "/out")
-        #expect(missing.status == 66)
-        #expect(missing.error.contains("\(directory)/nope.png: no such file"))
+            let missing = keyfarm("interpolate", directory + "/nope.png", directory + "/a.png", "--frames", "4", "--out", directory + "/out")
+            #expect(missing.status == 66)
+            #expect(missing.error.contains("\(directory)/nope.png: no such file"))
 
-        let usage = keyfarm("interpolate", directory + "/a.png", directory + "/a.png", "--frames", "1", "--out", directory + "/out")
-        #expect(usage.status == 64)
-        #expect(usage.error.contains("--frames must be between 2 and 10000"))
+            let usage = keyfarm("interpolate", directory + "/a.png", directory + "/a.png", "--frames", "1", "--out", directory + "/out")
+            #expect(usage.status == 64)
+            #expect(usage.error.contains("--frames must be between 2 and 10000"))
+        }
     }
 
     @Test func theBinaryRendersAndRefusesACorruptKeyframe() async throws {

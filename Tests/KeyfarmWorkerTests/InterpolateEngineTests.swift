@@ -4,6 +4,7 @@ import KeyfarmCore
 import KeyfarmMedia
 import KeyfarmWire
 @testable import KeyfarmWorker
+import KeyfarmTestSupport
 import Testing
 
 /// The `interpolate` engine run directly, as a slot thread would run it, on real files.
@@ -46,100 +47,112 @@ import Testing
         return (InterpolateEngine().run(job, context: context), fractions)
     }
 
-    @Test func writesEveryFrameWithChecksumsAndTheKeyframesExactly() throws {
-        let storage = try Storage()
-        let a = Self.scene.render(at: 0), b = Self.scene.render(at: 1)
-        try ImageFile.write(a, to: storage.root + "/a.png")
-        try ImageFile.write(b, to: storage.root + "/b.png")
-        let keyframeA = try ImageFile.read(storage.root + "/a.png"), keyframeB = try ImageFile.read(storage.root + "/b.png")
-        let (outcome, fractions) = run(try job(spec(start: ["kind": "file", "path": storage.root + "/a.png"],
-                                                    end: ["kind": "file", "path": storage.root + "/b.png"]),
-                                               storage: storage.root))
-        guard case .succeeded(let artifacts, let credits, _, _) = outcome else {
-            Issue.record("the job did not succeed: \(outcome)"); return
-        }
-        #expect(credits == 0)
-        #expect(artifacts.count == 7)
-        let directory = "films/demo/sh010/segments/sh010_s0/attempt-1"
-        for (index, artifact) in artifacts.enumerated() {
-            #expect(artifact.path == directory + "/" + String(format: "frame_%04d.png", index))
-            #expect(artifact.mediaType == "image/png")
-            let data = try Data(contentsOf: URL(fileURLWithPath: storage.root + "/" + artifact.path))
-            #expect(artifact.bytes == Int64(data.count))
-            #expect(artifact.sha256 == SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined())
-        }
-        #expect(try ImageFile.read(storage.root + "/" + artifacts[0].path) == keyframeA)
-        #expect(try ImageFile.read(storage.root + "/" + artifacts[6].path) == keyframeB)
-        // The middle frame follows the motion much better than a blend would.
-        let middle = try ImageFile.read(storage.root + "/" + artifacts[3].path)
-        let truth = Self.scene.render(at: 0.5)
-        let blend = Interpolator(start: keyframeA, end: keyframeB).crossfade(0.5)
-        #expect(ImageQuality.psnr(middle, truth) > ImageQuality.psnr(blend, truth) + 5)
-        // Only the finished folder is left: no temporary folder beside it.
-        let segments = storage.root + "/films/demo/sh010/segments/sh010_s0"
-        #expect(try FileManager.default.contentsOfDirectory(atPath: segments) == ["attempt-1"])
-        #expect(fractions.last == 1)
-        #expect(fractions == fractions.sorted())
-    }
-
-    @Test func continuesFromTheLastFrameOfTheJobBeforeAndConformsTheSize() throws {
-        let storage = try Storage()
-        // The previous segment's artifacts: a PNG sequence, the last PNG is the start here.
-        try FileManager.default.createDirectory(atPath: storage.root + "/prev", withIntermediateDirectories: true)
-        let wide = Resampler.resize(Self.scene.render(at: 0), width: 320, height: 150)   // another size and aspect
-        try ImageFile.write(Self.scene.render(at: 0.2), to: storage.root + "/prev/frame_0000.png")
-        try ImageFile.write(wide, to: storage.root + "/prev/frame_0001.png")
-        try ImageFile.write(Self.scene.render(at: 1), to: storage.root + "/b.exr")
-        let inputs: [String: Any] = ["sh010/s-1": [
-            ["path": "prev/frame_0000.png", "sha256": "", "bytes": 1, "media_type": "image/png"],
-            ["path": "prev/frame_0001.png", "sha256": "", "bytes": 1, "media_type": "image/png"],
-            ["path": "prev/manifest.json", "sha256": "", "bytes": 1, "media_type": "application/json"],
-        ]]
-        let (outcome, _) = run(try job(spec(start: ["kind": "last_frame_of", "job": "sh010/s-1"],
-                                            end: ["kind": "file", "path": storage.root + "/b.exr"],
-                                            frames: 3, extra: ["inputs": inputs]),
-                                       storage: storage.root, attempt: 2))
-        guard case .succeeded(let artifacts, _, _, _) = outcome else { Issue.record("\(outcome)"); return }
-        #expect(artifacts.count == 3)
-        let first = try ImageFile.read(storage.root + "/" + artifacts[0].path)
-        #expect(first.width == 160 && first.height == 112)
-        #expect(artifacts[0].path.hasPrefix("films/demo/sh010/segments/sh010_s0/attempt-2/"))
-    }
-
-    @Test func unreadableKeyframesFailAsInvalidAndLeaveNothing() throws {
-        let storage = try Storage()
-        try ImageFile.write(Self.scene.render(at: 0), to: storage.root + "/a.png")
-        let good = try Data(contentsOf: URL(fileURLWithPath: storage.root + "/a.png"))
-        try good.prefix(good.count / 3).write(to: URL(fileURLWithPath: storage.root + "/cut.png"))
-        try Data("v/1\u{1}garbage garbage".utf8).write(to: URL(fileURLWithPath: storage.root + "/bad.exr"))
-        let cases: [([String: Any], String)] = [
-            (["kind": "file", "path": storage.root + "/cut.png"], storage.root + "/cut.png: not a readable PNG"),
-            (["kind": "file", "path": storage.root + "/bad.exr"], storage.root + "/bad.exr: not a readable EXR"),
-            (["kind": "file", "path": storage.root + "/missing.png"], storage.root + "/missing.png: cannot open"),
-            (["kind": "url", "url": "https://example.com/a.png"], "end_image is a URL"),
-            (["kind": "last_frame_of", "job": "sh010/s9"], "inputs has no artifacts for sh010/s9"),
-        ]
-        for (end, message) in cases {
-            let (outcome, _) = run(try job(spec(start: ["kind": "file", "path": storage.root + "/a.png"], end: end),
-                                           storage: storage.root))
-            guard case .failed(let errorClass, let text, _, _, _, _) = outcome else {
-                Issue.record("\(end): \(outcome)"); continue
+    @Test func writesEveryFrameWithChecksumsAndTheKeyframesExactly() async throws {
+        // Off the cooperative pool: heavy work there would starve the in-process servers of other tests.
+        try await offPool {
+            let storage = try Storage()
+            let a = Self.scene.render(at: 0), b = Self.scene.render(at: 1)
+            try ImageFile.write(a, to: storage.root + "/a.png")
+            try ImageFile.write(b, to: storage.root + "/b.png")
+            let keyframeA = try ImageFile.read(storage.root + "/a.png"), keyframeB = try ImageFile.read(storage.root + "/b.png")
+            let (outcome, fractions) = run(try job(spec(start: ["kind": "file", "path": storage.root + "/a.png"],
+                                                        end: ["kind": "file", "path": storage.root + "/b.png"]),
+                                                   storage: storage.root))
+            guard case .succeeded(let artifacts, let credits, _, _) = outcome else {
+                Issue.record("the job did not succeed: \(outcome)"); return
             }
-            #expect(errorClass == .invalid)
-            #expect(text.contains(message), "\(text)")
+            #expect(credits == 0)
+            #expect(artifacts.count == 7)
+            let directory = "films/demo/sh010/segments/sh010_s0/attempt-1"
+            for (index, artifact) in artifacts.enumerated() {
+                #expect(artifact.path == directory + "/" + String(format: "frame_%04d.png", index))
+                #expect(artifact.mediaType == "image/png")
+                let data = try Data(contentsOf: URL(fileURLWithPath: storage.root + "/" + artifact.path))
+                #expect(artifact.bytes == Int64(data.count))
+                #expect(artifact.sha256 == SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined())
+            }
+            #expect(try ImageFile.read(storage.root + "/" + artifacts[0].path) == keyframeA)
+            #expect(try ImageFile.read(storage.root + "/" + artifacts[6].path) == keyframeB)
+            // The middle frame follows the motion much better than a blend would.
+            let middle = try ImageFile.read(storage.root + "/" + artifacts[3].path)
+            let truth = Self.scene.render(at: 0.5)
+            let blend = Interpolator(start: keyframeA, end: keyframeB).crossfade(0.5)
+            #expect(ImageQuality.psnr(middle, truth) > ImageQuality.psnr(blend, truth) + 5)
+            // Only the finished folder is left: no temporary folder beside it.
+            let segments = storage.root + "/films/demo/sh010/segments/sh010_s0"
+            #expect(try FileManager.default.contentsOfDirectory(atPath: segments) == ["attempt-1"])
+            #expect(fractions.last == 1)
+            #expect(fractions == fractions.sorted())
         }
-        #expect(!FileManager.default.fileExists(atPath: storage.root + "/films"))
     }
 
-    @Test func aCancelledJobStopsAndLeavesNoFrames() throws {
-        let storage = try Storage()
-        try ImageFile.write(Self.scene.render(at: 0), to: storage.root + "/a.png")
-        try ImageFile.write(Self.scene.render(at: 1), to: storage.root + "/b.png")
-        let (outcome, _) = run(try job(spec(start: ["kind": "file", "path": storage.root + "/a.png"],
-                                            end: ["kind": "file", "path": storage.root + "/b.png"], frames: 40),
-                                       storage: storage.root), cancelled: true)
-        guard case .cancelled = outcome else { Issue.record("\(outcome)"); return }
-        let segments = storage.root + "/films/demo/sh010/segments/sh010_s0"
-        #expect((try? FileManager.default.contentsOfDirectory(atPath: segments)) ?? [] == [])
+    @Test func continuesFromTheLastFrameOfTheJobBeforeAndConformsTheSize() async throws {
+        // Off the cooperative pool: heavy work there would starve the in-process servers of other tests.
+        try await offPool {
+            let storage = try Storage()
+            // The previous segment's artifacts: a PNG sequence, the last PNG is the start here.
+            try FileManager.default.createDirectory(atPath: storage.root + "/prev", withIntermediateDirectories: true)
+            let wide = Resampler.resize(Self.scene.render(at: 0), width: 320, height: 150)   // another size and aspect
+            try ImageFile.write(Self.scene.render(at: 0.2), to: storage.root + "/prev/frame_0000.png")
+            try ImageFile.write(wide, to: storage.root + "/prev/frame_0001.png")
+            try ImageFile.write(Self.scene.render(at: 1), to: storage.root + "/b.exr")
+            let inputs: [String: Any] = ["sh010/s-1": [
+                ["path": "prev/frame_0000.png", "sha256": "", "bytes": 1, "media_type": "image/png"],
+                ["path": "prev/frame_0001.png", "sha256": "", "bytes": 1, "media_type": "image/png"],
+                ["path": "prev/manifest.json", "sha256": "", "bytes": 1, "media_type": "application/json"],
+            ]]
+            let (outcome, _) = run(try job(spec(start: ["kind": "last_frame_of", "job": "sh010/s-1"],
+                                                end: ["kind": "file", "path": storage.root + "/b.exr"],
+                                                frames: 3, extra: ["inputs": inputs]),
+                                           storage: storage.root, attempt: 2))
+            guard case .succeeded(let artifacts, _, _, _) = outcome else { Issue.record("\(outcome)"); return }
+            #expect(artifacts.count == 3)
+            let first = try ImageFile.read(storage.root + "/" + artifacts[0].path)
+            #expect(first.width == 160 && first.height == 112)
+            #expect(artifacts[0].path.hasPrefix("films/demo/sh010/segments/sh010_s0/attempt-2/"))
+        }
+    }
+
+    @Test func unreadableKeyframesFailAsInvalidAndLeaveNothing() async throws {
+        // Off the cooperative pool: heavy work there would starve the in-process servers of other tests.
+        try await offPool {
+            let storage = try Storage()
+            try ImageFile.write(Self.scene.render(at: 0), to: storage.root + "/a.png")
+            let good = try Data(contentsOf: URL(fileURLWithPath: storage.root + "/a.png"))
+            try good.prefix(good.count / 3).write(to: URL(fileURLWithPath: storage.root + "/cut.png"))
+            try Data("v/1\u{1}garbage garbage".utf8).write(to: URL(fileURLWithPath: storage.root + "/bad.exr"))
+            let cases: [([String: Any], String)] = [
+                (["kind": "file", "path": storage.root + "/cut.png"], storage.root + "/cut.png: not a readable PNG"),
+                (["kind": "file", "path": storage.root + "/bad.exr"], storage.root + "/bad.exr: not a readable EXR"),
+                (["kind": "file", "path": storage.root + "/missing.png"], storage.root + "/missing.png: cannot open"),
+                (["kind": "url", "url": "https://example.com/a.png"], "end_image is a URL"),
+                (["kind": "last_frame_of", "job": "sh010/s9"], "inputs has no artifacts for sh010/s9"),
+            ]
+            for (end, message) in cases {
+                let (outcome, _) = run(try job(spec(start: ["kind": "file", "path": storage.root + "/a.png"], end: end),
+                                               storage: storage.root))
+                guard case .failed(let errorClass, let text, _, _, _, _) = outcome else {
+                    Issue.record("\(end): \(outcome)"); continue
+                }
+                #expect(errorClass == .invalid)
+                #expect(text.contains(message), "\(text)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: storage.root + "/films"))
+        }
+    }
+
+    @Test func aCancelledJobStopsAndLeavesNoFrames() async throws {
+        // Off the cooperative pool: heavy work there would starve the in-process servers of other tests.
+        try await offPool {
+            let storage = try Storage()
+            try ImageFile.write(Self.scene.render(at: 0), to: storage.root + "/a.png")
+            try ImageFile.write(Self.scene.render(at: 1), to: storage.root + "/b.png")
+            let (outcome, _) = run(try job(spec(start: ["kind": "file", "path": storage.root + "/a.png"],
+                                                end: ["kind": "file", "path": storage.root + "/b.png"], frames: 40),
+                                           storage: storage.root), cancelled: true)
+            guard case .cancelled = outcome else { Issue.record("\(outcome)"); return }
+            let segments = storage.root + "/films/demo/sh010/segments/sh010_s0"
+            #expect((try? FileManager.default.contentsOfDirectory(atPath: segments)) ?? [] == [])
+        }
     }
 }

@@ -59,22 +59,17 @@ public struct FalQueue: VideoAPI {
     var app: String { model.split(separator: "/").prefix(2).joined(separator: "/") }
 
     public func submit(_ request: VideoRequest) throws(ProviderErrorClassifier.Verdict) -> String {
-        guard case .object(let answer) = try exchange.send("POST", base + "/" + model, body: Self.body(request)) else {
-            throw ProviderErrorClassifier.Verdict(errorClass: .transient, message: "fal: the submit request got no answer")
-        }
-        return try exchange.string(answer, "request_id")
+        try exchange.create(base + "/" + model, body: Self.body(request), idPath: "request_id")
     }
 
     public func status(of id: String) throws(ProviderErrorClassifier.Verdict) -> GenerationStatus? {
         let requestURL = "\(base)/\(app)/requests/\(id)"
-        guard case .object(let answer) = try exchange.send("GET", requestURL + "/status", notFoundIsAnswer: true) else {
-            return nil
-        }
+        guard let answer = try exchange.poll(requestURL + "/status") else { return nil }
         let state = try exchange.string(answer, "status")
         guard state == "COMPLETED" else { return .pending(state) }
         // COMPLETED covers success and failure alike: the result says which.
         do {
-            guard case .object(let result) = try exchange.send("GET", requestURL, notFoundIsAnswer: true) else { return nil }
+            guard let result = try exchange.poll(requestURL) else { return nil }
             return .completed(videoURL: try exchange.string(result, "video", "url"))
         } catch let verdict {
             switch verdict.errorClass {

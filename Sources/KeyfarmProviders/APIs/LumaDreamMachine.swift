@@ -40,16 +40,11 @@ public struct LumaDreamMachine: VideoAPI {
     }
 
     public func submit(_ request: VideoRequest) throws(ProviderErrorClassifier.Verdict) -> String {
-        guard case .object(let answer) = try exchange.send("POST", base + "/generations/video", body: Self.body(request)) else {
-            throw ProviderErrorClassifier.Verdict(errorClass: .transient, message: "luma: the create request got no answer")
-        }
-        return try exchange.string(answer, "id")
+        try exchange.create(base + "/generations/video", body: Self.body(request), idPath: "id")
     }
 
     public func status(of id: String) throws(ProviderErrorClassifier.Verdict) -> GenerationStatus? {
-        guard case .object(let answer) = try exchange.send("GET", base + "/generations/\(id)", notFoundIsAnswer: true) else {
-            return nil
-        }
+        guard let answer = try exchange.poll(base + "/generations/\(id)") else { return nil }
         let state = try exchange.string(answer, "state")
         switch state {
         case "completed":

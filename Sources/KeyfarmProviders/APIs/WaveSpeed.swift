@@ -35,14 +35,11 @@ public struct WaveSpeed: VideoAPI {
     }
 
     public func submit(_ request: VideoRequest) throws(ProviderErrorClassifier.Verdict) -> String {
-        guard case .object(let answer) = try exchange.send("POST", base + "/" + model, body: Self.body(request)) else {
-            throw ProviderErrorClassifier.Verdict(errorClass: .transient, message: "wavespeed: the create request got no answer")
-        }
-        return try exchange.string(answer, "data", "id")
+        try exchange.create(base + "/" + model, body: Self.body(request), idPath: "data", "id")
     }
 
     public func status(of id: String) throws(ProviderErrorClassifier.Verdict) -> GenerationStatus? {
-        guard case .object(let answer) = try exchange.send("GET", "\(base)/predictions/\(id)/result", notFoundIsAnswer: true),
+        guard let answer = try exchange.poll("\(base)/predictions/\(id)/result"),
               let data = answer["data"] as? [String: Any] else {
             return nil
         }
