@@ -45,11 +45,14 @@ struct FalQueueAPI: Sendable {
         guard let body = JSON.object(call.body) else { return Self.invalid("body", "Input should be a valid JSON object") }
         guard let prompt = body["prompt"] as? String, !prompt.isEmpty else { return Self.invalid("prompt", "Field required") }
         var seconds = 5
+        // Luma's models on fal take Luma's own lengths ("5s", "9s"); the others "5" or "10".
+        let lumaLengths = model.contains("luma-dream-machine")
         switch body["duration"] {
         case nil, is NSNull: break
-        case let text as String where text == "5" || text == "10": seconds = Int(text)!
-        case let number as Int where number == 5 || number == 10: seconds = number
-        default: return Self.invalid("duration", "Input should be '5' or '10'")
+        case let text as String where lumaLengths && (text == "5s" || text == "9s"): seconds = Int(text.dropLast())!
+        case let text as String where !lumaLengths && (text == "5" || text == "10"): seconds = Int(text)!
+        case let number as Int where !lumaLengths && (number == 5 || number == 10): seconds = number
+        default: return Self.invalid("duration", lumaLengths ? "Input should be '5s' or '9s'" : "Input should be '5' or '10'")
         }
         var spec = VideoSpec(width: Self.frameSize.width, height: Self.frameSize.height, seconds: seconds)
         for (name, isStart) in [("image_url", true), ("tail_image_url", false), ("end_image_url", false)] {

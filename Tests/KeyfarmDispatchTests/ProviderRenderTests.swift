@@ -71,9 +71,10 @@ import Testing
         try await offPool {
             let provider = try ProviderFarm()
             let engines = ["luma/ray-2", "luma/ray-3.2", "fal/fal-ai/kling-video/v2.5-turbo/pro/image-to-video",
-                           "wavespeed/kwaivgi/kling-v2.1-i2v-pro"]
+                           "fal/fal-ai/luma-dream-machine/ray-2/image-to-video", "wavespeed/kwaivgi/kling-v2.1-i2v-pro"]
             // WaveSpeed models have no default price: the operator sets one, as the README says.
             _ = try provider.keyfarm(["prices", "set", "wavespeed/kwaivgi/kling-v2.1-i2v-pro", "540p", "5", "25"])
+            _ = try provider.keyfarm(["prices", "set", "fal/fal-ai/luma-dream-machine/ray-2/image-to-video", "540p", "5", "50"])
             try provider.submit(Self.shotList(name: "engines", engines: engines), name: "engines")
             try provider.startCoordinator()
             try provider.startWorker("render-1", slots: 6)
@@ -86,13 +87,13 @@ import Testing
             // One create per segment, and what the ledger charged is what the provider billed.
             #expect(try provider.creates().count == 3 * engines.count)
             let billed = try provider.billed()
-            #expect(billed["luma"] == 3 && billed["luma_agents"] == 3 && billed["fal"] == 3 && billed["wavespeed"] == 3,
+            #expect(billed["luma"] == 3 && billed["luma_agents"] == 3 && billed["fal"] == 6 && billed["wavespeed"] == 3,
                     "billed: \(billed)")
             // What each engine's segments cost by the farm's prices (the default table).
             let prices = try provider.farm.store.connection.execute("""
                 SELECT COALESCE(sum(estimated_credits), 0)::int AS n FROM keyfarm.v_jobs WHERE shot_list = 'engines'
                 """).rows[0].decode("n", as: Int.self)
-            #expect(prices == 3 * (40 + 15 + 35 + 25))
+            #expect(prices == 3 * (40 + 15 + 35 + 50 + 25))
             #expect(try provider.ledgerNet("engines") == prices)
             let credits = try provider.keyfarm(["credits", "--by", "provider", "--json"])
             #expect(credits.contains("\"luma\"") && credits.contains("\"fal\"") && credits.contains("\"wavespeed\""),
