@@ -165,10 +165,13 @@ extension FarmStore {
                                 WHERE jd.job_id = leased.id))
                          ELSE leased.spec END)::text AS spec,
                    leased.attempts - leased.attempt_base AS attempt_in_round, l.name AS shot_list, l.project,
-                   (SELECT a.provider_request_id FROM keyfarm.attempts a
-                     WHERE a.job_id = leased.id AND a.provider_request_id IS NOT NULL
-                       AND (a.outcome IN ('lost', 'handed_back')
-                            OR (a.outcome = 'failed' AND a.error_class IN ('transient', 'rate_limited')))
+                   -- The request of the latest attempt that had one, if that attempt did not see it
+                   -- through for a reason of its own; never one the provider failed or refused.
+                   (SELECT CASE WHEN a.outcome IN ('lost', 'handed_back')
+                                  OR (a.outcome = 'failed' AND a.error_class IN ('transient', 'rate_limited'))
+                                THEN a.provider_request_id END
+                      FROM keyfarm.attempts a
+                     WHERE a.job_id = leased.id AND a.provider_request_id IS NOT NULL AND a.outcome IS NOT NULL
                      ORDER BY a.attempt DESC LIMIT 1) AS resume_request
             FROM leased JOIN attempt ON attempt.job_id = leased.id
             JOIN keyfarm.shot_lists l ON l.id = leased.shot_list_id

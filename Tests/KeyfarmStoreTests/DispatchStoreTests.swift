@@ -85,4 +85,27 @@ import Testing
         #expect(again.resumeProviderRequestID == "gen-42")
         #expect(try store.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE outcome = 'handed_back' AND provider_request_id = 'gen-42'") == 1)
     }
+
+    @Test func aRequestIsResumedAfterAPassingFailureButNeverAfterTheProviderFailedIt() throws {
+        let store = try freshStore()
+        _ = try store.submit(try planned(chainedList), sourcePath: "/c.yaml", sourceText: "", replace: false)
+        try store.connection.execute("UPDATE keyfarm.jobs SET max_attempts = 5")
+        let worker = try store.registerWorker(name: "w", host: nil, version: nil, engines: ["*"], slots: 4)
+        func next() throws -> ClaimedJob { try #require(try store.claim(workerID: worker, capabilities: ["*"], limit: 1, leaseSeconds: 30).first) }
+        let luma = { (id: String) in Charge(provider: "luma", requestID: id, credits: 0) }
+        // 1: handed back with gen-1 -> 2 resumes it; a download failure (transient) -> 3 resumes it again.
+        let first = try next()
+        _ = try store.handBack(jobID: first.jobID, attempt: 1, providerRequestID: "gen-1")
+        let second = try next()
+        #expect(second.resumeProviderRequestID == "gen-1")
+        _ = try store.completeFailure(jobID: second.jobID, attempt: 2, errorClass: .transient, error: "download failed",
+                                      retryAfter: 0, charge: luma("gen-1"))
+        let third = try next()
+        #expect(third.resumeProviderRequestID == "gen-1")
+        // 3: the provider says gen-1 failed -> 4 creates anew, though attempt 1 handed gen-1 back.
+        _ = try store.completeFailure(jobID: third.jobID, attempt: 3, errorClass: .providerFailed, error: "failed",
+                                      retryAfter: 0, charge: luma("gen-1"))
+        let fourth = try next()
+        #expect(fourth.resumeProviderRequestID == nil)
+    }
 }
