@@ -84,15 +84,7 @@ public struct InterpolateEngine: JobEngine {
     }
 
     /// Where a segment's frames go, relative to the storage root.
-    static func segmentDirectory(_ job: AssignedJob) -> String {
-        func component(_ text: String) -> String {
-            let cleaned = text.replacingOccurrences(of: "/", with: "_")
-            return cleaned.isEmpty || cleaned == "." || cleaned == ".." ? "_" : cleaned
-        }
-        let shot = (job.specObject["shot"] as? String) ?? job.key.split(separator: "/").first.map(String.init) ?? "shot"
-        return [component(job.project), component(job.shotList), component(shot), "segments", component(job.key),
-                "attempt-\(job.ref.attempt)"].joined(separator: "/")
-    }
+    static func segmentDirectory(_ job: AssignedJob) -> String { SegmentStorage.directory(for: job) }
 
     /// Loads one end of the segment from its image object (see proto/PROTOCOL.md).
     func keyframe(_ value: Any?, field: String, job: AssignedJob, spec: [String: Any]) throws -> LinearImage {

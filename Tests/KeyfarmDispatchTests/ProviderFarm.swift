@@ -49,10 +49,15 @@ final class ProviderFarm {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
+    /// Heartbeats for provider tests: a worker is lost after 2 s of silence, roomier than the
+    /// dispatch tests' 0.8 s, since these tests share the machine with ffmpeg renders.
+    static let heartbeatMilliseconds = 250
+    static let liveness = 8
+
     func startCoordinator() throws {
         farm.coordinator = try TestDaemon(farm.binary, [
-            "coordinator", "--bind", farm.endpoint, "--heartbeat-ms", "\(Farm.heartbeatMilliseconds)",
-            "--liveness", "\(Farm.liveness)",
+            "coordinator", "--bind", farm.endpoint, "--heartbeat-ms", "\(Self.heartbeatMilliseconds)",
+            "--liveness", "\(Self.liveness)",
         ], environment: environment)
     }
 
@@ -62,7 +67,7 @@ final class ProviderFarm {
         let port = freeLoopbackPort()
         let daemon = try TestDaemon(farm.binary, [
             "worker", "--connect", farm.endpoint, "--name", name, "--slots", "\(slots)", "--storage", storage,
-            "--heartbeat-ms", "\(Farm.heartbeatMilliseconds)", "--engines", "luma/*,fal/*,wavespeed/*",
+            "--heartbeat-ms", "\(Self.heartbeatMilliseconds)", "--engines", "luma/*,fal/*,wavespeed/*",
             "--serve-artifacts", "127.0.0.1:\(port)", "--public-url", "http://127.0.0.1:\(port)",
             "--poll-ms", "\(pollMilliseconds)",
         ], environment: environment)

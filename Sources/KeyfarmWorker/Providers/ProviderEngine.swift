@@ -278,9 +278,7 @@ struct ProviderRun {
 
     /// Downloads the video, extracts its last frame, writes the generation record, and succeeds.
     func finish(api: any VideoAPI, id: String, videoURL: String) -> JobOutcome {
-        let shot = SegmentStorage.safe(spec["shot"] as? String ?? "shot")
-        let relative = SegmentStorage.directory(project: job.project, shotList: job.shotList, shot: shot,
-                                                key: job.key, attempt: job.ref.attempt)
+        let relative = SegmentStorage.directory(for: job)
         let directory = job.storage + "/" + relative
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

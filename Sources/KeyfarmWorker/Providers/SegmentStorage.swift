@@ -17,6 +17,12 @@ enum SegmentStorage {
         [safe(project), safe(shotList), safe(shot), "segments", safe(key), "attempt-\(attempt)"].joined(separator: "/")
     }
 
+    /// A job's segment directory: its shot from the spec, else the first part of its key.
+    static func directory(for job: AssignedJob) -> String {
+        let shot = (job.specObject["shot"] as? String) ?? job.key.split(separator: "/").first.map(String.init) ?? "shot"
+        return directory(project: job.project, shotList: job.shotList, shot: shot, key: job.key, attempt: job.ref.attempt)
+    }
+
     /// A single path component: `/` becomes `_`, and `.`/`..` cannot escape the tree.
     static func safe(_ name: String) -> String {
         let flat = name.replacingOccurrences(of: "/", with: "_")
