@@ -27,7 +27,8 @@ final class LoopbackServer: Sendable {
         let server = HTTPServer(address: try .inet(ip4: "127.0.0.1", port: 0), timeout: 10, logger: .disabled)
         await addRoutes(to: server)
         let task = Task { try await server.run() }
-        try await server.waitUntilListening(timeout: 5)
+        // Roomy: the server's tasks share the cooperative pool with every other test.
+        try await server.waitUntilListening(timeout: 90)
         guard case .ip4(_, let port)? = await server.listeningAddress else {
             task.cancel()
             throw LoopbackServerError(description: "the server reports no IPv4 listening address")

@@ -41,8 +41,9 @@ import Testing
         let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3]
         #expect(FileManager.default.createFile(atPath: directory + "/key.png", contents: Data(png)))
         let port = freeLoopbackPort()
+        // Roomy bounds: the server's tasks share the cooperative pool with every other test.
         let server = try await ArtifactServer.start(listen: "127.0.0.1:\(port)", publicURL: "http://127.0.0.1:\(port)",
-                                                    logger: Logger(label: "test"))
+                                                    listenTimeout: 90, logger: Logger(label: "test"))
         let signed = server.signer.url(for: directory + "/key.png")
         let fetched = try await offPool { try curl(signed) }
         #expect(fetched.status == 200 && fetched.body == png && fetched.type == "image/png")
@@ -61,7 +62,7 @@ func curl(_ url: String) throws -> (status: Int, body: [UInt8], type: String) {
     let bodyPath = NSTemporaryDirectory() + "keyfarm-curl-\(UUID().uuidString).body"
     defer { unlink(bodyPath) }
     let outcome = try ChildProcess(executable: "curl", arguments: [
-        "-sS", "--max-time", "10", "-o", bodyPath, "-w", "%{http_code} %{content_type}", "-g", url,
+        "-sS", "--max-time", "90", "-o", bodyPath, "-w", "%{http_code} %{content_type}", "-g", url,
     ], environment: [:]).run()
     let parts = outcome.output.split(separator: " ", maxSplits: 1)
     let body = FileManager.default.contents(atPath: bodyPath).map { [UInt8]($0) } ?? []

@@ -24,7 +24,7 @@ public final class ArtifactServer: Sendable {
 
     /// Starts listening on `listen` (`host:port`, IPv4) and returns once it accepts connections.
     public static func start(listen: String, publicURL: String, lifetime: Duration = .seconds(3600),
-                             logger: Logger) async throws -> ArtifactServer {
+                             listenTimeout: TimeInterval = 5, logger: Logger) async throws -> ArtifactServer {
         guard let colon = listen.lastIndex(of: ":"), let port = UInt16(listen[listen.index(after: colon)...]) else {
             throw ArtifactServerError("--serve-artifacts \(listen.debugDescription) is not HOST:PORT")
         }
@@ -40,7 +40,7 @@ public final class ArtifactServer: Sendable {
         await server.appendRoute("*") { request in await Self.handle(request, signer: signer, logger: logger) }
         let task = Task { try await server.run() }
         do {
-            try await server.waitUntilListening(timeout: 5)
+            try await server.waitUntilListening(timeout: listenTimeout)
         } catch {
             task.cancel()
             throw ArtifactServerError("cannot listen on \(listen) for artifacts: \(error)")
