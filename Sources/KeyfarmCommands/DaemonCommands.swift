@@ -201,7 +201,17 @@ struct WorkerCommand: ParsableCommand {
             configuration.drainTimeout = drainTimeout
             var artifactServer: ArtifactServer?
             if let serveArtifacts, let publicURL {
-                artifactServer = try ArtifactServer.startBlocking(listen: serveArtifacts, publicURL: publicURL, logger: logger)
+                // The server lives on Swift concurrency; this thread waits until it listens.
+                let started = Outcome<Result<ArtifactServer, any Error>>()
+                Task {
+                    do {
+                        started.set(.success(try await ArtifactServer.start(listen: serveArtifacts, publicURL: publicURL,
+                                                                            logger: logger)))
+                    } catch {
+                        started.set(.failure(error))
+                    }
+                }
+                artifactServer = try started.wait().get()
                 Console.current.printError("keyfarm: serving keyframes to providers on \(artifactServer!.address) as \(publicURL)")
             }
             let engineMap = try engineMap(offered: offered, environment: environment,

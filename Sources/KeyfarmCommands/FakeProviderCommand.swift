@@ -100,7 +100,7 @@ struct FakeProviderCommand: ParsableCommand {
 }
 
 /// A value handed from a task to a blocked thread, once.
-private final class Outcome<Value: Sendable>: Sendable {
+final class Outcome<Value: Sendable>: Sendable {
     private let value = Mutex<Value?>(nil)
     private let ready = DispatchSemaphore(value: 0)
 

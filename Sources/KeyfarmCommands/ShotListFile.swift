@@ -42,9 +42,6 @@ struct ShotListFile {
 
 /// Tells PNG from EXR by the first bytes of a file, whatever its name says.
 struct FileImageInspector: ImageInspecting {
-    static let pngSignature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-    static let exrSignature: [UInt8] = [0x76, 0x2F, 0x31, 0x01]
-
     func inspect(path: String) -> ImageFileKind {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return .missing }
@@ -57,12 +54,13 @@ struct FileImageInspector: ImageInspecting {
         } catch {
             return .unreadable(reason: error.localizedDescription)
         }
-        if header.starts(with: Self.pngSignature) { return .png }
-        if header.starts(with: Self.exrSignature) { return .exr }
+        let signature = ImageSignature(header: header)
+        if signature == .png { return .png }
+        if signature == .exr { return .exr }
         if header.isEmpty { return .unsupported(detail: "the file is empty") }
         let hex = header.prefix(4).map { String(format: "%02x", $0) }.joined(separator: " ")
         var guess = ""
-        if header.starts(with: [0xFF, 0xD8, 0xFF]) { guess = ", a JPEG" }
+        if signature == .jpeg { guess = ", a JPEG" }
         else if header.starts(with: Array("GIF8".utf8)) { guess = ", a GIF" }
         else if header.starts(with: Array("RIFF".utf8)) { guess = ", a RIFF file (WebP?)" }
         else if header.starts(with: [0x49, 0x49, 0x2A, 0x00]) || header.starts(with: [0x4D, 0x4D, 0x00, 0x2A]) { guess = ", a TIFF" }

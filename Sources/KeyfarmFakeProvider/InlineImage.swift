@@ -1,4 +1,5 @@
 import Foundation
+import KeyfarmCore
 
 /// Keyframe images sent inside a request instead of by URL: Luma Agents' base64 `data` with a
 /// `media_type`, and WaveSpeed's `data:` URIs. Only PNG and JPEG are taken, and the bytes must
@@ -13,12 +14,10 @@ enum InlineImage {
 
         /// The type the bytes' signature says they are, if either.
         init?(sniffing bytes: Data) {
-            if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
-                self = .png
-            } else if bytes.starts(with: [0xFF, 0xD8, 0xFF]) {
-                self = .jpeg
-            } else {
-                return nil
+            switch ImageSignature(header: bytes) {
+            case .png?: self = .png
+            case .jpeg?: self = .jpeg
+            case .exr?, nil: return nil
             }
         }
 

@@ -1,4 +1,5 @@
 import Foundation
+import KeyfarmCore
 
 /// Reading and writing image files by their contents and names: PNG and OpenEXR.
 public enum ImageFile {
@@ -22,10 +23,11 @@ public enum ImageFile {
         }
         defer { try? handle.close() }
         let head = (try? handle.read(upToCount: 8)) ?? Data()
-        if head.starts(with: [0x76, 0x2f, 0x31, 0x01]) {
+        let signature = ImageSignature(header: head)
+        if signature == .exr {
             return try LinearImage.readEXR(path: path)
         }
-        if head.starts(with: [0x89, 0x50, 0x4e, 0x47]) {
+        if signature == .png {
             let data: Data
             do {
                 try handle.seek(toOffset: 0)

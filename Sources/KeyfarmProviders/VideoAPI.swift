@@ -36,15 +36,6 @@ public enum FrameInput: Sendable, Equatable {
     case inline(bytes: [UInt8], mediaType: String)
     /// A completed generation of the same API: its last frame as a start, its first as an end.
     case generation(id: String)
-
-    /// For messages: never the bytes.
-    public var summary: String {
-        switch self {
-        case .url(let url): "url \(HTTPError.redacted(url))"
-        case .inline(let bytes, let type): "inline \(type), \(bytes.count) bytes"
-        case .generation(let id): "generation \(id)"
-        }
-    }
 }
 
 /// Which kinds of `FrameInput` an API takes.

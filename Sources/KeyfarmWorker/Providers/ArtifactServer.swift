@@ -52,22 +52,6 @@ public final class ArtifactServer: Sendable {
         return ArtifactServer(signer: signer, address: "\(host):\(actualPort)", server: server, task: task)
     }
 
-    /// Starts the server from synchronous code (the worker's command), waiting for it to listen.
-    public static func startBlocking(listen: String, publicURL: String, logger: Logger) throws -> ArtifactServer {
-        let box = ResultBox()
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do {
-                box.set(.success(try await start(listen: listen, publicURL: publicURL, logger: logger)))
-            } catch {
-                box.set(.failure(error))
-            }
-            done.signal()
-        }
-        done.wait()
-        return try box.get()
-    }
-
     public func stop() async {
         await server.stop(timeout: 1)
         task.cancel()
@@ -102,11 +86,3 @@ public struct ArtifactServerError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A one-shot result handed from a task to a waiting thread.
-private final class ResultBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var result: Result<ArtifactServer, any Error>?
-
-    func set(_ value: Result<ArtifactServer, any Error>) { lock.withLock { result = value } }
-    func get() throws -> ArtifactServer { try lock.withLock { result! }.get() }
-}

@@ -77,10 +77,10 @@ struct ProviderRun {
     }
 
     /// A failure with what this attempt knows about its provider request.
-    func failed(_ verdict: ProviderErrorClassifier.Verdict, billed: Bool = false) -> JobOutcome {
+    func failed(_ verdict: ProviderErrorClassifier.Verdict) -> JobOutcome {
         let retryAfter = verdict.retryAfter.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
-        return .failed(verdict.errorClass, verdict.message, retryAfter: retryAfter, credits: billed ? credits : 0,
-                       provider: providerName, providerRequestID: requestID ?? "")
+        return .failed(verdict.errorClass, verdict.message, retryAfter: retryAfter, provider: providerName,
+                       providerRequestID: requestID ?? "")
     }
 
     mutating func render() -> JobOutcome {
