@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// Renders the frames of one segment between two keyframes and writes them as numbered
@@ -71,7 +70,7 @@ public struct FrameSequence {
                     // Keyframes use the exact transfer function so that they come back bit for bit.
                     let data = try image.pngData(bitDepth: bitDepth, compression: .fast, precise: ends)
                     try ImageFile.writeAtomically(data, to: path)
-                    let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+                    let digest = Checksum.sha256Hex(data)
                     written[k] = .success(Frame(index: index, path: path, bytes: Int64(data.count), sha256: digest))
                 } catch let error as ImageError {
                     written[k] = .failure(error)

@@ -1,5 +1,5 @@
-import Crypto
 import Foundation
+import KeyfarmMedia
 import KeyfarmProcess
 
 /// Where a segment's artifacts live under the farm's storage root, and the small atomic
@@ -29,17 +29,10 @@ enum SegmentStorage {
         return flat.isEmpty || flat == "." || flat == ".." ? "_" : flat
     }
 
-    /// Writes `bytes` to a hidden temporary name beside `path`, then renames it into place.
+    /// Writes `bytes` atomically (temporary name, fsync, rename) and checksums them.
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws -> Written {
-        let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).part-\(UUID().uuidString)")
-        try Data(bytes).write(to: temporary)
-        if rename(temporary.path, path) != 0 {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary.path)
-            throw SegmentStorageError("cannot rename into \(path): \(reason)")
-        }
-        return Written(path: path, sha256: sha256Hex(bytes), bytes: Int64(bytes.count))
+        try ImageFile.writeAtomically(Data(bytes), to: path)
+        return Written(path: path, sha256: Checksum.sha256Hex(bytes), bytes: Int64(bytes.count))
     }
 
     /// Decodes the video to its end with ffmpeg and keeps its last frame as an RGB PNG.
@@ -57,10 +50,6 @@ enum SegmentStorage {
             throw SegmentStorageError("ffmpeg could not extract the last frame (exit \(outcome.status)): \(outcome.tail(5))")
         }
         return try writeAtomically([UInt8](data), to: path)
-    }
-
-    static func sha256Hex(_ bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
     }
 }
 
