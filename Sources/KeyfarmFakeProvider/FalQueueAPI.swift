@@ -13,8 +13,7 @@ struct FalQueueAPI: Sendable {
     static let frameSize = (width: 960, height: 540)
 
     func handle(_ call: Router.Call, forcedFailure: String?) async -> HTTPResponse {
-        guard let credential = call.authorization, credential.hasPrefix("Key "),
-              !credential.dropFirst(4).trimmingCharacters(in: .whitespaces).isEmpty else {
+        guard call.sendsCredential(scheme: "Key") else {
             return JSON.detail(401, "No valid authentication: send Authorization: Key <key>")
         }
         let segments = call.segments

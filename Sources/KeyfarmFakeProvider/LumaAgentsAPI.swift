@@ -24,8 +24,7 @@ struct LumaAgentsAPI: Sendable {
     }
 
     func handle(_ call: Router.Call, forcedFailure: String?) async -> HTTPResponse {
-        guard let credential = call.authorization, credential.hasPrefix("Bearer "),
-              !credential.dropFirst(7).trimmingCharacters(in: .whitespaces).isEmpty else {
+        guard call.sendsCredential(scheme: "Bearer") else {
             return Self.error(401, "Invalid or missing API key: send Authorization: Bearer <key>")
         }
         let route = Array(call.segments.dropFirst())

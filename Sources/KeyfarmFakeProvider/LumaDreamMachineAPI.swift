@@ -12,8 +12,7 @@ struct LumaDreamMachineAPI: Sendable {
     static let aspectRatios = ["1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21"]
 
     func handle(_ call: Router.Call, forcedFailure: String?) async -> HTTPResponse {
-        guard let credential = call.authorization, credential.hasPrefix("Bearer "),
-              !credential.dropFirst(7).trimmingCharacters(in: .whitespaces).isEmpty else {
+        guard call.sendsCredential(scheme: "Bearer") else {
             return JSON.detail(401, "Invalid or missing API key: send Authorization: Bearer <key>")
         }
         let route = Array(call.segments.dropFirst(2))

@@ -17,6 +17,13 @@ struct Router: Sendable {
         var authorization: String?
         /// `http://host:port` as the client addressed us, for URLs in responses.
         var origin: String
+
+        /// Whether `Authorization` is `<scheme> <something>`: the fake takes any key, but only
+        /// in the header and scheme its API publishes.
+        func sendsCredential(scheme: String) -> Bool {
+            guard let authorization, authorization.hasPrefix(scheme + " ") else { return false }
+            return !authorization.dropFirst(scheme.count + 1).trimmingCharacters(in: .whitespaces).isEmpty
+        }
     }
 
     func handle(_ request: HTTPRequest) async -> HTTPResponse {
