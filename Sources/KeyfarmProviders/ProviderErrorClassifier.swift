@@ -15,11 +15,14 @@ public enum ProviderErrorClassifier {
         public var message: String
         /// The wait a 429 asked for, if it said.
         public var retryAfter: Duration?
+        /// The HTTP status judged, when there was a response.
+        public var status: Int?
 
-        public init(errorClass: ErrorClass, message: String, retryAfter: Duration? = nil) {
+        public init(errorClass: ErrorClass, message: String, retryAfter: Duration? = nil, status: Int? = nil) {
             self.errorClass = errorClass
             self.message = message
             self.retryAfter = retryAfter
+            self.status = status
         }
     }
 
@@ -34,17 +37,20 @@ public enum ProviderErrorClassifier {
         switch status {
         case 400, 401, 402, 403, 413, 422:
             return Verdict(errorClass: .invalid,
-                           message: "\(provider) refused the request (HTTP \(status) \(reason(status)))\(explanation)")
+                           message: "\(provider) refused the request (HTTP \(status) \(reason(status)))\(explanation)",
+                           status: status)
         case 429:
             let wait = retryAfter.map { ", retry after \($0.components.seconds) s" } ?? ""
             return Verdict(errorClass: .rateLimited,
                            message: "\(provider) is rate limiting (HTTP 429)\(wait)\(explanation)",
-                           retryAfter: retryAfter)
+                           retryAfter: retryAfter, status: status)
         case 408, 500...599:
-            return Verdict(errorClass: .transient, message: "\(provider) failed (HTTP \(status))\(explanation)")
+            return Verdict(errorClass: .transient, message: "\(provider) failed (HTTP \(status))\(explanation)",
+                           status: status)
         default:
             return Verdict(errorClass: .invalid,
-                           message: "\(provider) answered with an unexpected HTTP \(status)\(explanation)")
+                           message: "\(provider) answered with an unexpected HTTP \(status)\(explanation)",
+                           status: status)
         }
     }
 

@@ -72,13 +72,13 @@ public struct FalQueue: VideoAPI {
             guard let result = try exchange.poll(requestURL) else { return nil }
             return .completed(videoURL: try exchange.string(result, "video", "url"))
         } catch let verdict {
-            switch verdict.errorClass {
-            case .invalid:
+            switch verdict.status {
+            case 422?:
                 // 422 on a finished request: the input was refused (moderation, bad image).
                 return .failed(code: "422", reason: verdict.message, terminal: true)
-            case .transient where verdict.message.contains("HTTP 5"):
+            case let status? where (500...599).contains(status):
                 // A 5xx result: the model failed this request (fal does not bill it).
-                return .failed(code: "500", reason: verdict.message, terminal: false)
+                return .failed(code: "\(status)", reason: verdict.message, terminal: false)
             default:
                 throw verdict
             }
