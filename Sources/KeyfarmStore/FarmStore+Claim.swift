@@ -73,15 +73,9 @@ extension FarmStore {
             ), room AS (
                 -- How many more generations each limited provider may start now: its concurrency
                 -- limit less its jobs in flight, and its creates a minute less the last minute's attempts.
-                SELECT pa.provider, LEAST(
-                    COALESCE(pa.max_concurrent - (SELECT count(*) FROM keyfarm.jobs r
-                                                  WHERE r.state IN ('leased', 'running')
-                                                    AND r.requires LIKE pa.provider || '/%'), 2147483647),
-                    COALESCE(pa.creates_per_minute - (SELECT count(*) FROM keyfarm.attempts a
-                                                      WHERE a.provider = pa.provider
-                                                        AND a.started_at > now() - interval '1 minute'), 2147483647)
-                ) AS room
-                FROM keyfarm.provider_accounts pa
+                SELECT pa.provider, LEAST(COALESCE(pa.max_concurrent - pa.in_flight, 2147483647),
+                                          COALESCE(pa.creates_per_minute - pa.started_last_minute, 2147483647)) AS room
+                FROM keyfarm.v_provider_accounts pa
                 WHERE pa.max_concurrent IS NOT NULL OR pa.creates_per_minute IS NOT NULL
             ), picked AS (
                 SELECT j.id, j.priority, j.queued_at, j.shot_id, split_part(j.requires, '/', 1) AS provider FROM keyfarm.jobs j

@@ -23,14 +23,7 @@ extension FarmStore {
 
     /// Every provider account, by name, with its current use.
     public func providerAccounts() throws -> [ProviderAccount] {
-        try connection.execute("""
-            SELECT pa.provider, pa.max_concurrent, pa.creates_per_minute, pa.failed_generations, pa.updated_at,
-                   (SELECT count(*) FROM keyfarm.jobs r WHERE r.state IN ('leased', 'running')
-                      AND r.requires LIKE pa.provider || '/%')::int AS in_flight,
-                   (SELECT count(*) FROM keyfarm.attempts a WHERE a.provider = pa.provider
-                      AND a.started_at > now() - interval '1 minute')::int AS started_last_minute
-            FROM keyfarm.provider_accounts pa ORDER BY pa.provider
-            """).rows.map { row in
+        try connection.execute("SELECT * FROM keyfarm.v_provider_accounts ORDER BY provider").rows.map { row in
             ProviderAccount(provider: try row.decode("provider"), maxConcurrent: try row.decode("max_concurrent", as: Int?.self),
                             createsPerMinute: try row.decode("creates_per_minute", as: Int?.self),
                             failedGenerations: try row.decode("failed_generations"), inFlight: try row.decode("in_flight"),

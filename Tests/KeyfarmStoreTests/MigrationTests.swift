@@ -16,7 +16,7 @@ import Testing
         #expect(second.isEmpty)
         try store.migrator.requireCurrent()
         #expect(try store.count("SELECT count(*) AS n FROM keyfarm.schema_migrations") == Migration.all.count)
-        for view in ["v_jobs", "v_attempts", "v_workers", "v_shot_progress", "v_credit_spend"] {
+        for view in ["v_jobs", "v_attempts", "v_workers", "v_shot_progress", "v_credit_spend", "v_provider_accounts"] {
             #expect(try store.count("SELECT count(*) AS n FROM information_schema.views WHERE table_schema = 'keyfarm' AND table_name = $1", [view]) == 1)
         }
         // The dashboard role can read the views.

@@ -15,13 +15,21 @@ extension Migration {
     INSERT INTO keyfarm.provider_accounts (provider, max_concurrent, creates_per_minute, failed_generations) VALUES
         ('luma', 10, 20, 'refunded'), ('fal', NULL, NULL, 'free'), ('wavespeed', NULL, NULL, 'refunded');
 
-    -- The claim counts a provider's jobs in flight and attempts started in the last minute.
+    -- Each account with its use now: jobs in flight and attempts started in the last minute.
+    -- The claim reads its limits' room from here, `keyfarm providers` and dashboards the rest.
     CREATE INDEX jobs_in_flight_by_requirement ON keyfarm.jobs (requires) WHERE state IN ('leased', 'running');
     CREATE INDEX attempts_recent_by_provider ON keyfarm.attempts (provider, started_at) WHERE provider IS NOT NULL;
+    CREATE VIEW keyfarm.v_provider_accounts AS
+    SELECT pa.provider, pa.max_concurrent, pa.creates_per_minute, pa.failed_generations, pa.updated_at,
+           (SELECT count(*) FROM keyfarm.jobs r
+             WHERE r.state IN ('leased', 'running') AND r.requires LIKE pa.provider || '/%')::int AS in_flight,
+           (SELECT count(*) FROM keyfarm.attempts a
+             WHERE a.provider = pa.provider AND a.started_at > now() - interval '1 minute')::int AS started_last_minute
+    FROM keyfarm.provider_accounts pa;
 
     DO $do$
     BEGIN
-        GRANT SELECT ON keyfarm.provider_accounts TO keyfarm_dashboard;
+        GRANT SELECT ON keyfarm.v_provider_accounts TO keyfarm_dashboard;
     EXCEPTION WHEN undefined_object OR insufficient_privilege THEN
         RAISE NOTICE 'keyfarm_dashboard grant skipped';
     END
