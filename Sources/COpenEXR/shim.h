@@ -192,6 +192,11 @@ static inline int kf_exr_write_rgb_half(const char *path, int width, int height,
     if (rv == EXR_ERR_SUCCESS) rv = exr_add_channel(context, part, "B", EXR_PIXEL_HALF, EXR_PERCEPTUALLY_LOGARITHMIC, 1, 1);
     if (rv == EXR_ERR_SUCCESS) rv = exr_add_channel(context, part, "G", EXR_PIXEL_HALF, EXR_PERCEPTUALLY_LOGARITHMIC, 1, 1);
     if (rv == EXR_ERR_SUCCESS) rv = exr_add_channel(context, part, "R", EXR_PIXEL_HALF, EXR_PERCEPTUALLY_LOGARITHMIC, 1, 1);
+    /* Keyfarm's linear light has Rec.709 / sRGB primaries and a D65 white point; say so. */
+    if (rv == EXR_ERR_SUCCESS) {
+        exr_attr_chromaticities_t chromaticities = { 0.64f, 0.33f, 0.30f, 0.60f, 0.15f, 0.06f, 0.3127f, 0.3290f };
+        rv = exr_attr_set_chromaticities(context, part, "chromaticities", &chromaticities);
+    }
     if (rv == EXR_ERR_SUCCESS) rv = exr_write_header(context);
     if (rv != EXR_ERR_SUCCESS) { exr_finish(&context); return kf_exr_fail(error, rv, "cannot write the EXR header"); }
     int32_t lines = 0;
@@ -224,6 +229,57 @@ static inline int kf_exr_write_rgb_half(const char *path, int width, int height,
     if (rv != EXR_ERR_SUCCESS) { exr_finish(&context); return kf_exr_fail(error, rv, "cannot write the EXR pixels"); }
     rv = exr_finish(&context);
     if (rv != EXR_ERR_SUCCESS) return kf_exr_fail(error, rv, "cannot finish the EXR file");
+    return 0;
+}
+
+/** What kf_exr_read_header found in the first part of a file. */
+typedef struct {
+    int width;
+    int height;
+    int channels;           /* how many channels */
+    char names[64];         /* channel names, comma-separated, in file order */
+    int all_half;           /* 1 when every channel is half float */
+    int compression;        /* exr_compression_t */
+    int has_chromaticities; /* 1 when a chromaticities attribute is present */
+    float chromaticities[8];/* red x y, green x y, blue x y, white x y */
+} kf_exr_header;
+
+/** Reads only the header of an EXR file (for checking what was written). Returns 0 on success. */
+static inline int kf_exr_read_header(const char *path, kf_exr_header *header, kf_exr_error *error) {
+    exr_context_t context = NULL;
+    exr_result_t rv;
+    error->message[0] = 0;
+    memset(header, 0, sizeof(*header));
+    exr_context_initializer_t init = kf_exr_initializer(error, 1 << 30);
+    rv = exr_start_read(&context, path, &init);
+    if (rv != EXR_ERR_SUCCESS) { exr_finish(&context); return kf_exr_fail(error, rv, "cannot read the EXR header"); }
+    exr_attr_box2i_t window;
+    rv = exr_get_data_window(context, 0, &window);
+    if (rv != EXR_ERR_SUCCESS) { exr_finish(&context); return kf_exr_fail(error, rv, "cannot read the data window"); }
+    header->width = window.max.x - window.min.x + 1;
+    header->height = window.max.y - window.min.y + 1;
+    const exr_attr_chlist_t *channels = NULL;
+    rv = exr_get_channels(context, 0, &channels);
+    if (rv != EXR_ERR_SUCCESS || !channels) { exr_finish(&context); return kf_exr_fail(error, rv, "cannot read the channel list"); }
+    header->channels = channels->num_channels;
+    header->all_half = 1;
+    for (int c = 0; c < channels->num_channels; c++) {
+        const exr_attr_chlist_entry_t *entry = &channels->entries[c];
+        if (entry->pixel_type != EXR_PIXEL_HALF) header->all_half = 0;
+        size_t used = strlen(header->names);
+        snprintf(header->names + used, sizeof(header->names) - used, "%s%s", c ? "," : "", entry->name.str);
+    }
+    exr_compression_t compression;
+    if (exr_get_compression(context, 0, &compression) == EXR_ERR_SUCCESS) header->compression = (int)compression;
+    exr_attr_chromaticities_t chromaticities;
+    if (exr_attr_get_chromaticities(context, 0, "chromaticities", &chromaticities) == EXR_ERR_SUCCESS) {
+        header->has_chromaticities = 1;
+        header->chromaticities[0] = chromaticities.red_x; header->chromaticities[1] = chromaticities.red_y;
+        header->chromaticities[2] = chromaticities.green_x; header->chromaticities[3] = chromaticities.green_y;
+        header->chromaticities[4] = chromaticities.blue_x; header->chromaticities[5] = chromaticities.blue_y;
+        header->chromaticities[6] = chromaticities.white_x; header->chromaticities[7] = chromaticities.white_y;
+    }
+    exr_finish(&context);
     return 0;
 }
 

@@ -91,7 +91,7 @@ struct WorkerCommand: ParsableCommand {
     var slots: Int = 1
 
     @Option(help: ArgumentHelp("""
-        Capabilities offered, comma-separated: smoke, interpolate, provider engines (luma/ray-2, luma/ray-flash-2, \
+        Capabilities offered, comma-separated: smoke, interpolate, stitch (needs ffmpeg and ffprobe), provider engines (luma/ray-2, luma/ray-flash-2, \
         luma/ray-3.2, fal/<model>, wavespeed/<model>) or a whole provider (luma/*, fal/*, wavespeed/*). \
         A provider engine needs that provider's key in the environment (LUMA_API_KEY, FAL_KEY, \
         WAVESPEED_API_KEY, or the same names with _FILE naming a file that holds it).
@@ -125,7 +125,7 @@ struct WorkerCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     /// The capabilities this build has engines for.
-    static let renderable = ["smoke", "interpolate"]
+    static let renderable = ["smoke", "interpolate", "stitch"]
 
     func validate() throws {
         guard (1...1024).contains(slots) else { throw ValidationError("--slots must be between 1 and 1024") }
@@ -162,7 +162,8 @@ struct WorkerCommand: ParsableCommand {
     /// not when the first job fails for want of one.
     func engineMap(offered: [String], environment: [String: String], signer: URLSigner?,
                    logger: Logger) throws -> [String: any JobEngine] {
-        var map: [String: any JobEngine] = ["smoke": SmokeEngine(), "interpolate": InterpolateEngine()]
+        var map: [String: any JobEngine] = ["smoke": SmokeEngine(), "interpolate": InterpolateEngine(),
+                                            "stitch": StitchEngine()]
         let providerCapabilities = offered.filter { Self.provider(of: $0) != nil }
         guard !providerCapabilities.isEmpty else { return map }
         let secrets = ProviderSecrets(environment: environment)

@@ -238,7 +238,9 @@ extension Coordinator {
     /// Artifacts as the JSON array stored with a job and handed to its dependants as `inputs`.
     static func json(_ artifacts: [ArtifactBody]) -> String {
         let objects: [[String: Any]] = artifacts.map {
-            ["path": $0.path, "sha256": $0.sha256, "bytes": $0.bytes, "media_type": $0.mediaType]
+            var object: [String: Any] = ["path": $0.path, "sha256": $0.sha256, "bytes": $0.bytes, "media_type": $0.mediaType]
+            if $0.frames > 0 { object["frames"] = $0.frames }
+            return object
         }
         guard let data = try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys]) else { return "[]" }
         return String(decoding: data, as: UTF8.self)

@@ -154,6 +154,10 @@ struct JobDocument: Encodable {
     var height: Int
     var resolution: String
     var aspect: String
+    /// Stitch jobs only: the deliverables, the seam crossfade, and the segment jobs in order.
+    var outputs: [String]?
+    var seam: Int?
+    var segment_jobs: [SegmentJobDocument]?
 
     init(_ job: PlannedJob, shot: PlannedShot) {
         key = job.key
@@ -180,6 +184,32 @@ struct JobDocument: Encodable {
         height = shot.shot.size.height
         resolution = shot.shot.resolution.rawValue
         aspect = shot.shot.aspect.rawValue
+        if job.kind == .stitch {
+            outputs = shot.shot.outputs.map(\.rawValue)
+            seam = shot.shot.seam
+            segment_jobs = shot.segments.flatMap(\.jobs).map(SegmentJobDocument.init)
+        }
+    }
+}
+
+/// A segment job as its shot's stitch job lists it: which frames it covers, from which engine.
+struct SegmentJobDocument: Encodable {
+    var key: String
+    var segment_index: Int
+    var part: Int
+    var parts: Int
+    var start_frame: Int
+    var end_frame: Int
+    var engine: String
+
+    init(_ job: PlannedJob) {
+        key = job.key
+        segment_index = job.segmentIndex ?? 0
+        part = job.part
+        parts = job.partCount
+        start_frame = job.startFrame
+        end_frame = job.endFrame
+        engine = job.engine?.name ?? ""
     }
 }
 

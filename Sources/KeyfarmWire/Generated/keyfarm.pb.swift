@@ -370,6 +370,9 @@ public nonisolated struct Keyfarm_Wire_V1_Artifact: Sendable {
   /// e.g. "video/mp4", "image/png"
   public var mediaType: String = String()
 
+  /// frames it holds, for a stitched deliverable (0: not a clip)
+  public var frames: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -926,7 +929,7 @@ nonisolated extension Keyfarm_Wire_V1_ProviderSubmittedAck: SwiftProtobuf.Messag
 
 nonisolated extension Keyfarm_Wire_V1_Artifact: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Artifact"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{1}sha256\0\u{1}bytes\0\u{3}media_type\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{1}sha256\0\u{1}bytes\0\u{3}media_type\0\u{1}frames\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -938,6 +941,7 @@ nonisolated extension Keyfarm_Wire_V1_Artifact: SwiftProtobuf.Message, SwiftProt
       case 2: try { try decoder.decodeSingularStringField(value: &self.sha256) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.bytes) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.mediaType) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.frames) }()
       default: break
       }
     }
@@ -956,6 +960,9 @@ nonisolated extension Keyfarm_Wire_V1_Artifact: SwiftProtobuf.Message, SwiftProt
     if !self.mediaType.isEmpty {
       try visitor.visitSingularStringField(value: self.mediaType, fieldNumber: 4)
     }
+    if self.frames != 0 {
+      try visitor.visitSingularUInt32Field(value: self.frames, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -964,6 +971,7 @@ nonisolated extension Keyfarm_Wire_V1_Artifact: SwiftProtobuf.Message, SwiftProt
     if lhs.sha256 != rhs.sha256 {return false}
     if lhs.bytes != rhs.bytes {return false}
     if lhs.mediaType != rhs.mediaType {return false}
+    if lhs.frames != rhs.frames {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,225 @@
+import Foundation
+import KeyfarmProcess
+
+/// A rendered file the stitcher reads, with the checksum its RESULT gave.
+public struct StitchSourceFile: Sendable, Equatable {
+    /// Where to read it.
+    public var path: String
+    /// Its path relative to the storage root, as the manifest names it.
+    public var artifact: String
+    /// Lowercase hex SHA-256 it must have.
+    public var sha256: String
+
+    public init(path: String, artifact: String, sha256: String) {
+        self.path = path
+        self.artifact = artifact
+        self.sha256 = sha256
+    }
+}
+
+/// Why a stitch failed: `invalid` when its inputs can never make a clip (missing, corrupt,
+/// inconsistent), `transient` when trying again may help (a full disk, a tool that crashed).
+public struct StitchError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable { case invalid, transient }
+    public var kind: Kind
+    public var description: String
+
+    public static func invalid(_ message: String) -> StitchError { StitchError(kind: .invalid, description: message) }
+    public static func transient(_ message: String) -> StitchError { StitchError(kind: .transient, description: message) }
+}
+
+/// Reads one piece's frames, conformed to the shot's size and retimed to its planned count.
+/// Frames are asked for in non-decreasing order of `local` (what the timeline needs).
+final class PieceReader {
+    let piece: StitchPiece
+    let width: Int
+    let height: Int
+    let ffmpeg: String
+    let ffprobe: String
+    private var cache: [Int: VideoFrame] = [:]
+    private var available: Int?
+    private var decoder: PipedProcess?
+    private var decoded = 0
+    private var ended = false
+
+    init(piece: StitchPiece, width: Int, height: Int, ffmpeg: String, ffprobe: String) {
+        self.piece = piece
+        self.width = width
+        self.height = height
+        self.ffmpeg = ffmpeg
+        self.ffprobe = ffprobe
+    }
+
+    deinit { decoder?.terminate() }
+
+    /// How many frames the source has (opening it on first use).
+    func sourceCount() throws -> Int {
+        if let available { return available }
+        let count: Int
+        switch piece.source {
+        case .frames(let files):
+            guard !files.isEmpty else { throw StitchError.invalid("\(piece.key): the segment left no frames") }
+            count = files.count
+        case .video(let file):
+            try verify(file)
+            count = try VideoProbe.packetCount(file.path, ffprobe: ffprobe)
+            guard count >= 1 else { throw StitchError.invalid("\(file.artifact): the video has no frames") }
+        }
+        available = count
+        return count
+    }
+
+    /// The source frames `local` is made of: one index (nearest) when the source has at
+    /// least as many frames as planned, else the two around it with a blend weight.
+    func sourceFrames(local: Int) throws -> (first: Int, second: Int, weight: Double) {
+        let count = try sourceCount()
+        let position = StitchTimeline.sourcePosition(local: local, planned: piece.frames, available: count)
+        if count >= piece.frames || position == position.rounded(.down) {
+            let nearest = min(count - 1, Int(position.rounded()))
+            return (nearest, nearest, 0)
+        }
+        let low = Int(position.rounded(.down))
+        return (low, min(low + 1, count - 1), position - Double(low))
+    }
+
+    /// Frame `local` of the piece (0 ..< piece.frames).
+    func frame(local: Int) throws -> VideoFrame {
+        let (first, second, weight) = try sourceFrames(local: local)
+        let a = try source(first)
+        if weight == 0 { return a }
+        return VideoFrame.mix(a, try source(second), weight: weight)
+    }
+
+    /// Source frame `index`; earlier ones are dropped from the cache as the reader moves on.
+    private func source(_ index: Int) throws -> VideoFrame {
+        if let frame = cache[index] { return frame }
+        cache = cache.filter { $0.key >= index - 1 }
+        switch piece.source {
+        case .frames(let files):
+            // Decode a batch ahead on every core: the frames will be asked for in order.
+            let batch = Array(index..<min(index + max(2, ProcessInfo.processInfo.activeProcessorCount), files.count))
+            let results = SharedBuffer<Result<VideoFrame, StitchError>?>(count: batch.count, repeating: nil)
+            let key = piece.key, width = width, height = height
+            DispatchQueue.concurrentPerform(iterations: batch.count) { k in
+                results[k] = Result { try Self.readPNG(files[batch[k]], key: key, width: width, height: height) }.mapError {
+                    $0 as? StitchError ?? .invalid("\(files[batch[k]].artifact): \($0)")
+                }
+            }
+            for (k, i) in batch.enumerated() { cache[i] = try results[k]!.get() }
+            return cache[index]!
+        case .video:
+            while decoded <= index && !ended { try decodeNext() }
+            // A stream one or two frames shorter than its packet count holds its last frame.
+            if let frame = cache[index] ?? (index - decoded < 2 ? cache[decoded - 1] : nil) { return frame }
+            throw StitchError.invalid("\(piece.key): the video decoded to \(decoded) frames, \(available ?? 0) expected")
+        }
+    }
+
+    private static func readPNG(_ file: StitchSourceFile, key: String, width: Int, height: Int) throws -> VideoFrame {
+        guard let data = FileManager.default.contents(atPath: file.path) else {
+            throw StitchError.invalid("\(file.artifact): missing or unreadable (\(key) must be rendered again)")
+        }
+        let digest = Checksum.sha256Hex(data)
+        guard digest == file.sha256 else {
+            throw StitchError.invalid("\(file.artifact): checksum \(digest.prefix(12))… is not the \(file.sha256.prefix(12))… recorded for \(key): the file is corrupt")
+        }
+        let frame: VideoFrame
+        do {
+            frame = try VideoFrame.decodePNG(data, path: file.artifact)
+        } catch let error as ImageError {
+            throw StitchError.invalid(error.description)
+        }
+        if frame.width == width && frame.height == height { return frame }
+        return VideoFrame(Resampler.conform(frame.linear, width: width, height: height, fit: .crop))
+    }
+
+    private func verify(_ file: StitchSourceFile) throws {
+        guard let digest = Checksum.sha256Hex(ofFile: file.path) else {
+            throw StitchError.invalid("\(file.artifact): missing or unreadable (\(piece.key) must be rendered again)")
+        }
+        guard digest == file.sha256 else {
+            throw StitchError.invalid("\(file.artifact): checksum \(digest.prefix(12))… is not the \(file.sha256.prefix(12))… recorded for \(piece.key): the file is corrupt")
+        }
+    }
+
+    /// Decodes the next frame of a video source through ffmpeg, scaled to cover the shot's
+    /// size and centre-cropped (the shot's aspect wins), as 16-bit RGB over a pipe.
+    private func decodeNext() throws {
+        guard case .video(let file) = piece.source else { return }
+        if decoder == nil {
+            decoder = try wrap {
+                try PipedProcess(executable: ffmpeg, arguments: [
+                    "-hide_banner", "-nostdin", "-v", "error", "-i", file.path, "-map", "0:v:0", "-fps_mode", "passthrough",
+                    "-vf", "scale=\(width):\(height):force_original_aspect_ratio=increase:flags=lanczos,crop=\(width):\(height),setsar=1",
+                    "-pix_fmt", "rgb48le", "-f", "rawvideo", "pipe:1",
+                ], stream: .output)
+            }
+        }
+        var samples = [UInt16](repeating: 0, count: width * height * 3)
+        let count = try samples.withUnsafeMutableBytes { buffer in try wrap { try decoder!.read(into: buffer) } }
+        if count == samples.count * 2 {
+            cache = cache.filter { $0.key >= decoded - 1 }
+            cache[decoded] = VideoFrame(width: width, height: height, samples: samples)
+            decoded += 1
+            return
+        }
+        ended = true
+        let outcome = try wrap { try decoder!.finish() }
+        decoder = nil
+        guard outcome.status == 0, count == 0 else {
+            throw StitchError.invalid("\(file.artifact): ffmpeg could not decode the video (exit \(outcome.status)): \(outcome.tail(3))")
+        }
+    }
+
+    private func wrap<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as ChildProcessError { throw StitchError.transient(error.description) }
+    }
+}
+
+/// ffprobe questions about a video file.
+public enum VideoProbe {
+    /// Facts about a file's first video stream.
+    public struct Stream: Sendable, Equatable {
+        public var codec: String
+        public var profile: String?
+        public var pixelFormat: String?
+        public var width: Int
+        public var height: Int
+        /// Packets read (one per frame for H.264 and ProRes), counted by reading the file.
+        public var packets: Int
+        public var colorSpace: String?
+        public var colorPrimaries: String?
+        public var colorTransfer: String?
+        public var frameRate: String?
+    }
+
+    /// Reads the first video stream's facts, counting its packets (fast: nothing is decoded).
+    public static func stream(_ path: String, ffprobe: String = "ffprobe") throws -> Stream {
+        let outcome: ChildProcess.Outcome
+        do {
+            outcome = try ChildProcess(executable: ffprobe, arguments: [
+                "-v", "error", "-select_streams", "v:0", "-count_packets",
+                "-show_entries", "stream=codec_name,profile,pix_fmt,width,height,nb_read_packets,color_space,color_primaries,color_transfer,r_frame_rate",
+                "-of", "json", path,
+            ], environment: ProcessInfo.processInfo.environment).run()
+        } catch let error as ChildProcessError {
+            throw StitchError.transient(error.description)
+        }
+        guard outcome.status == 0,
+              let json = try? JSONSerialization.jsonObject(with: Data(outcome.output.utf8)) as? [String: Any],
+              let stream = (json["streams"] as? [[String: Any]])?.first else {
+            throw StitchError.invalid("\(path): ffprobe found no video stream: \(outcome.tail(3))")
+        }
+        func int(_ key: String) -> Int { (stream[key] as? NSNumber)?.intValue ?? Int(stream[key] as? String ?? "") ?? 0 }
+        return Stream(codec: stream["codec_name"] as? String ?? "?", profile: stream["profile"] as? String,
+                      pixelFormat: stream["pix_fmt"] as? String, width: int("width"), height: int("height"),
+                      packets: int("nb_read_packets"), colorSpace: stream["color_space"] as? String,
+                      colorPrimaries: stream["color_primaries"] as? String, colorTransfer: stream["color_transfer"] as? String,
+                      frameRate: stream["r_frame_rate"] as? String)
+    }
+
+    /// How many frames (packets) the first video stream has.
+    static func packetCount(_ path: String, ffprobe: String) throws -> Int {
+        try stream(path, ffprobe: ffprobe).packets
+    }
+}
