@@ -26,6 +26,8 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "Print JSON instead of tables.")
     var json = false
 
+    @OptionGroup var storage: StorageOption
+
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var common: CommonOptions
 
@@ -34,7 +36,11 @@ struct StatusCommand: ParsableCommand {
             let store = try database.openStore(logger: try common.logger())
             if let name {
                 let detail = try store.shotListDetail(name: name, project: project)
-                if json { try printJSON(StatusDocument.Detail(detail)) } else { Console.current.write(Self.render(detail)) }
+                if json {
+                    try printJSON(StatusDocument.Detail(detail, storage: storage.root))
+                } else {
+                    Console.current.write(Self.render(detail, storage: storage.root))
+                }
             } else {
                 let lists = try store.shotLists(project: project, includeReplaced: all)
                 if json {
@@ -65,7 +71,7 @@ struct StatusCommand: ParsableCommand {
         return table.render() + "\n"
     }
 
-    static func render(_ detail: ShotListDetail) -> String {
+    static func render(_ detail: ShotListDetail, storage: String) -> String {
         let list = detail.list
         var text = "shot list \(list.name) (project \(list.project), id \(list.id)): \(list.state), \(percent(list.progress)), "
             + "\(list.jobsSucceeded)/\(list.jobsTotal) jobs done, credits spent/estimated \(credits(list))"
@@ -90,6 +96,9 @@ struct StatusCommand: ParsableCommand {
                            "\(job.spentCredits)/\(job.estimatedCredits)", note])
             }
             text += table.render(indent: "  ") + "\n"
+            for output in detail.outputs where output.shot == shot.key {
+                text += "  output \(output.format): \(storage)/\(output.path) (\(output.frames) frames)\n"
+            }
         }
         return text
     }
@@ -134,13 +143,17 @@ enum StatusDocument {
         var shot_list: List
         var shots: [Shot]
 
-        init(_ detail: ShotListDetail) {
+        init(_ detail: ShotListDetail, storage: String) {
             shot_list = List(detail.list)
             shots = detail.shots.map { shot in
                 let jobs = detail.jobs.filter { $0.shot == shot.key }
                 let indices = Array(Set(jobs.compactMap(\.segmentIndex))).sorted()
                 let segments = indices.map { index in Segment(index: index, jobs: jobs.filter { $0.segmentIndex == index }) }
-                return Shot(shot, segments: segments, stitch: jobs.first { $0.kind == "stitch" }.map(Job.init))
+                let outputs = detail.outputs.filter { $0.shot == shot.key }.map {
+                    OutputsCommand.Document.Output(format: $0.format, path: storage + "/" + $0.path, relative_path: $0.path,
+                                                   frames: $0.frames, bytes: $0.bytes, sha256: $0.sha256, stitched_at: $0.stitchedAt)
+                }
+                return Shot(shot, segments: segments, stitch: jobs.first { $0.kind == "stitch" }.map(Job.init), outputs: outputs)
             }
         }
     }
@@ -163,14 +176,16 @@ enum StatusDocument {
         var blocklisted_workers: [String]
         var segments: [Segment]
         var stitch: Job?
+        /// The shot's deliverables once stitched (as `keyfarm outputs --json` gives them).
+        var outputs: [OutputsCommand.Document.Output]
 
-        init(_ shot: ShotStatus, segments: [Segment], stitch: Job?) {
+        init(_ shot: ShotStatus, segments: [Segment], stitch: Job?, outputs: [OutputsCommand.Document.Output]) {
             id = shot.key; state = shot.state; progress = shot.progress; frames = shot.frames; fps = shot.fps
             resolution = shot.resolution; aspect = shot.aspect; jobs_total = shot.jobsTotal
             jobs_succeeded = shot.jobsSucceeded; jobs_failed = shot.jobsFailed; jobs_running = shot.jobsRunning
             estimated_credits = shot.estimatedCredits; spent_credits = shot.spentCredits; failure = shot.failure
             blocklisted_workers = shot.blocklistedWorkers
-            self.segments = segments; self.stitch = stitch
+            self.segments = segments; self.stitch = stitch; self.outputs = outputs
         }
     }
 

@@ -77,6 +77,21 @@ public struct ShotListDetail: Sendable, Equatable {
     public var list: ShotListStatus
     public var shots: [ShotStatus]
     public var jobs: [JobStatus]
+    /// The deliverables of the shots stitched so far.
+    public var outputs: [ShotOutput] = []
+}
+
+/// A deliverable of a stitched shot (a row of `keyfarm.v_outputs`).
+public struct ShotOutput: Sendable, Equatable {
+    public var shot: String
+    /// `mp4`, `prores`, `exr` (a sequence, named by its pattern) or `manifest`.
+    public var format: String
+    /// Relative to the farm's storage root.
+    public var path: String
+    public var frames: Int
+    public var bytes: Int64
+    public var sha256: String
+    public var stitchedAt: Date?
 }
 
 /// What `cancel` did.
@@ -177,7 +192,28 @@ extension FarmStore {
                 spentCredits: try row.decode("spent_credits"), lastError: try row.decode("last_error", as: String?.self),
                 notBefore: try row.decode("not_before"))
         }
-        return ShotListDetail(list: list, shots: shots, jobs: jobs)
+        return ShotListDetail(list: list, shots: shots, jobs: jobs, outputs: try outputs(listID: resolved.id))
+    }
+
+    /// The deliverables of a shot list's stitched shots, by name.
+    public func outputs(name: String, project: String?) throws -> (list: ShotListStatus, outputs: [ShotOutput]) {
+        let resolved = try resolveShotList(name: name, project: project)
+        guard let list = try shotLists(name: name, project: resolved.project).first(where: { $0.id == resolved.id }) else {
+            throw StoreError.noSuchShotList(name: name, project: project)
+        }
+        return (list, try outputs(listID: resolved.id))
+    }
+
+    func outputs(listID: Int64) throws -> [ShotOutput] {
+        try connection.execute("""
+            SELECT shot, format, path, frames, bytes, sha256, stitched_at FROM keyfarm.v_outputs
+            WHERE shot_list_id = $1 ORDER BY shot_position, position
+            """, [listID]).rows.map { row in
+            ShotOutput(shot: try row.decode("shot"), format: try row.decode("format"), path: try row.decode("path"),
+                       frames: try row.decode("frames"), bytes: try row.decode("bytes"),
+                       sha256: try row.decode("sha256", as: String?.self) ?? "",
+                       stitchedAt: try row.decode("stitched_at", as: Date?.self))
+        }
     }
 
     /// Cancels a shot list's unfinished jobs in one transaction.

@@ -1,0 +1,106 @@
+import Foundation
+import KeyfarmMedia
+import KeyfarmProcess
+import KeyfarmTestSupport
+import Testing
+
+/// Whole shots through the farm: `keyfarm submit`, a real coordinator and worker rendering
+/// `interpolate` and provider segments (the fake provider), a continuity keyframe, and the
+/// stitch job writing the deliverables that `keyfarm outputs` and `keyfarm status` list.
+@Suite(.serialized) struct StitchRenderTests {
+    @Test func shotsRenderThroughTheFarmAndStitchIntoTheirDeliverables() async throws {
+        try await offPool {
+            let provider = try ProviderFarm()
+            // sh10: all interpolate, 12 frames, keyframes on frames 0, 6 and 11.
+            // sh20: a Luma segment from an image to a free end, then interpolate from its last
+            // frame (the keyframe at 1 s has no image) to an image; 36 frames, a seam of 2.
+            let yaml = """
+                version: 1
+                name: stitched
+                project: e2e
+                defaults: { fps: 24, resolution: 540p, aspect: "16:9", engine: interpolate }
+                shots:
+                  - id: sh10
+                    duration: 0.5
+                    outputs: [mp4, exr]
+                    keyframes:
+                      - { at: 0, image: "\(Refs.path("sh010_a.png"))" }
+                      - { at: 0.25, image: "\(Refs.path("sh010_b.png"))" }
+                      - { at: 0.5, image: "\(Refs.path("sh010_c.png"))" }
+                  - id: sh20
+                    duration: 1.5
+                    outputs: [mp4, prores]
+                    seam: 2
+                    keyframes:
+                      - { at: 0, image: "\(Refs.path("sh020_a.png"))", prompt: "a kite climbs over the meadow" }
+                      - { at: 1 }
+                      - { at: 1.5, image: "\(Refs.path("sh020_b.png"))" }
+                    segments:
+                      "0": { engine: luma/ray-2 }
+                """
+            try provider.submit(yaml, name: "stitched")
+            try provider.startCoordinator()
+            try provider.startWorker("stitcher", slots: 2, engines: "interpolate,stitch,luma/*")
+            let stitched = try eventually(timeout: .seconds(400)) {
+                try provider.farm.count("""
+                    SELECT count(*)::int AS n FROM keyfarm.v_jobs WHERE shot_list = 'stitched' AND kind = 'stitch' AND state = 'succeeded'
+                    """) == 2
+            }
+            #expect(stitched, "\(provider.logs)")
+            guard stitched else { return }
+
+            let listing = try provider.keyfarm(["outputs", "stitched", "--json", "--storage", provider.storage])
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(listing.utf8)) as? [String: Any])
+            let shots = try #require(document["shots"] as? [[String: Any]])
+            func outputs(_ shot: Int) -> [String: [String: Any]] {
+                let list = shots[shot]["outputs"] as? [[String: Any]] ?? []
+                return Dictionary(uniqueKeysWithValues: list.map { ($0["format"] as? String ?? "?", $0) })
+            }
+            #expect(Set(outputs(0).keys) == ["mp4", "exr", "manifest"])
+            #expect(Set(outputs(1).keys) == ["mp4", "prores", "manifest"])
+            #expect(outputs(0)["mp4"]?["frames"] as? Int == 12 && outputs(0)["exr"]?["frames"] as? Int == 12)
+            #expect(outputs(1)["mp4"]?["frames"] as? Int == 36 && outputs(1)["prores"]?["frames"] as? Int == 36)
+            let shotDirectory = provider.storage + "/e2e/stitched/sh10"
+            #expect(outputs(0)["mp4"]?["path"] as? String == shotDirectory + "/sh10.mp4")
+
+            // Independent counts: ffprobe decodes every frame.
+            for (path, frames) in [(shotDirectory + "/sh10.mp4", 12), (provider.storage + "/e2e/stitched/sh20/sh20.mp4", 36),
+                                   (provider.storage + "/e2e/stitched/sh20/sh20.mov", 36)] {
+                let probe = try ChildProcess(executable: "ffprobe", arguments: [
+                    "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries", "stream=nb_read_frames",
+                    "-of", "default=nokey=1:noprint_wrappers=1", path,
+                ], environment: ProcessInfo.processInfo.environment).run()
+                #expect(probe.output.trimmingCharacters(in: .whitespacesAndNewlines) == "\(frames)", "\(path): \(probe.output)")
+            }
+            // The middle keyframe lands on its frame of the lossless EXR sequence.
+            let keyframe = try ImageFile.read(Refs.path("sh010_b.png"))
+            let landed = try ImageFile.read(shotDirectory + "/exr/sh10.0006.exr")
+            #expect(ImageQuality.psnr(landed, keyframe) > 40)
+
+            // The manifest names the provider request behind sh20's first frames, and the
+            // interpolated segment after the continuity keyframe starts on the clip's last frame.
+            let manifestData = try Data(contentsOf: URL(fileURLWithPath: provider.storage + "/e2e/stitched/sh20/manifest.json"))
+            let manifest = try #require(try JSONSerialization.jsonObject(with: manifestData) as? [String: Any])
+            let frames = try #require(manifest["frame_sources"] as? [[String: Any]])
+            #expect(frames.count == 36)
+            let first = try #require((frames[0]["sources"] as? [[String: Any]])?.first)
+            let requestID = try provider.farm.store.connection.execute("""
+                SELECT provider_request_id FROM keyfarm.v_attempts WHERE shot_list = 'stitched' AND job_key = 'sh20/s0' AND outcome = 'succeeded'
+                """).rows.first?.decode("provider_request_id", as: String.self)
+            #expect(first["job"] as? String == "sh20/s0" && first["engine"] as? String == "luma/ray-2")
+            #expect(first["provider"] as? String == "luma" && first["provider_request_id"] as? String == requestID)
+            let last = try #require((frames[35]["sources"] as? [[String: Any]])?.first)
+            #expect(last["job"] as? String == "sh20/s1" && last["engine"] as? String == "interpolate")
+            let segments = provider.storage + "/e2e/stitched/sh20/segments"
+            let clipEnd = try ImageFile.read(segments + "/sh20_s0/attempt-1/last_frame.png")
+            let nextStart = try ImageFile.read(segments + "/sh20_s1/attempt-1/frame_0000.png")
+            #expect(ImageQuality.psnr(nextStart, clipEnd) > 60)
+
+            let status = try provider.keyfarm(["status", "stitched", "--storage", provider.storage])
+            #expect(status.contains("output mp4: \(shotDirectory)/sh10.mp4 (12 frames)"), "\(status)")
+            #expect(status.contains("output prores: \(provider.storage)/e2e/stitched/sh20/sh20.mov (36 frames)"), "\(status)")
+            let table = try provider.keyfarm(["outputs", "stitched", "--storage", provider.storage])
+            #expect(table.contains("2 of 2 shot(s) stitched"), "\(table)")
+        }
+    }
+}
