@@ -13,7 +13,7 @@ import Synchronization
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure the farm's speed and the interpolation engine's quality.",
-        subcommands: [DispatchBenchCommand.self, InterpolateBenchCommand.self])
+        subcommands: [DispatchBenchCommand.self, InterpolateBenchCommand.self, StitchBenchCommand.self])
 }
 
 /// `keyfarm bench dispatch`: jobs per second and dispatch latency through a real coordinator and workers.

@@ -25,6 +25,8 @@ public final class Console: Sendable {
     public func write(_ text: String) { writeOut(text) }
     /// Writes one line to standard error.
     public func printError(_ line: String) { writeError(line + "\n") }
+    /// Writes raw text to standard error (a progress line redrawn in place).
+    public func writeError(_ text: String) { writeError(text) }
 }
 
 /// A console that keeps what is written, for tests and for callers that post-process output.

@@ -23,28 +23,32 @@ struct DatabaseOptions: ParsableArguments {
     /// Opens the farm's store: the given database (whose schema must be current unless
     /// `forMigration`), or the embedded cluster (migrated automatically, since it is ours).
     func openStore(logger: Logger, forMigration: Bool = false) throws -> FarmStore {
+        let database = try resolve(logger: logger)
+        let store = try FarmStore(conninfo: database.conninfo, logger: logger)
+        if database.embedded {
+            if !forMigration { try store.migrate() }
+        } else if !forMigration {
+            try store.migrator.requireCurrent()
+        }
+        return store
+    }
+
+    /// The database's connection string, starting the embedded cluster when no URL is given.
+    func resolve(logger: Logger) throws -> (conninfo: String, embedded: Bool) {
         let environment = CommandEnvironment.current
         let explicit = databaseURL ?? environment["KEYFARM_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
-        if let conninfo = explicit {
-            let store = try FarmStore(conninfo: conninfo, logger: logger)
-            if !forMigration { try store.migrator.requireCurrent() }
-            return store
-        }
+        if let conninfo = explicit { return (conninfo, false) }
         let directory = EmbeddedCluster.defaultDataDirectory(environment: environment)
         var cluster = EmbeddedCluster(dataDirectory: directory, logger: logger)
         cluster.environment = environment
         let fresh = !cluster.isInitialized
         Console.current.printError("keyfarm: using the embedded PostgreSQL cluster in \(directory)"
             + (fresh ? " (creating it now)" : "") + "; set KEYFARM_DATABASE_URL to use another server")
-        let conninfo: String
         do {
-            conninfo = try cluster.ensureRunning()
+            return (try cluster.ensureRunning(), true)
         } catch {
             throw CommandFailure("cannot start the embedded PostgreSQL cluster: \(error)", status: ExitStatus.unavailable)
         }
-        let store = try FarmStore(conninfo: conninfo, logger: logger)
-        if !forMigration { try store.migrate() }
-        return store
     }
 }
 

@@ -49,7 +49,7 @@ struct OutputsCommand: ParsableCommand {
     static func render(_ detail: ShotListDetail, storage: String) -> String {
         let list = detail.list
         let stitched = Set(detail.outputs.map(\.shot))
-        var text = "shot list \(list.name) (project \(list.project)): \(list.state), "
+        let text = "shot list \(list.name) (project \(list.project)): \(list.state), "
             + "\(stitched.count) of \(detail.shots.count) shot(s) stitched, credits spent \(list.spentCredits)\n"
         var table = TextTable(["SHOT", "FORMAT", "FRAMES", "SIZE", "PATH"], rightAligned: [2, 3])
         for shot in detail.shots {

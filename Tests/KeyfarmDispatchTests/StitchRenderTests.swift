@@ -104,3 +104,59 @@ import Testing
         }
     }
 }
+
+/// `keyfarm demo` as a newcomer runs it, on a small shot list: it starts the fake provider, a
+/// coordinator and two workers, renders and stitches everything, prints the outputs and the
+/// credits, stops its daemons, and works a second time.
+@Suite(.serialized) struct DemoCommandTests {
+    @Test func theDemoRendersAShotListEndToEndTwice() async throws {
+        try await offPool {
+            let farm = try Farm()
+            let directory = NSTemporaryDirectory() + "keyfarm-demo-\(UUID().uuidString.prefix(8))"
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let list = directory + "/mini.yaml"
+            try """
+                version: 1
+                name: mini
+                project: demo-test
+                defaults: { fps: 24, resolution: 540p, aspect: "16:9", engine: interpolate, outputs: [mp4] }
+                shots:
+                  - id: sh010
+                    duration: 0.25
+                    keyframes:
+                      - { at: 0, image: "\(Refs.path("sh010_a.png"))" }
+                      - { at: 0.25, image: "\(Refs.path("sh010_b.png"))" }
+                  - id: sh020
+                    duration: 2
+                    engine: luma/ray-flash-2
+                    outputs: [mp4, exr]
+                    keyframes:
+                      - { at: 0, image: "\(Refs.path("sh020_a.png"))", prompt: "a kite climbs" }
+                      - { at: 1 }
+                      - { at: 2, image: "\(Refs.path("sh020_b.png"))" }
+                """.write(toFile: list, atomically: true, encoding: .utf8)
+            for run in 1...2 {
+                let outcome = try ChildProcess(executable: farm.binary, arguments: [
+                    "demo", list, "--directory", directory + "/work", "--timeout", "300",
+                ], environment: farm.environment).run()
+                #expect(outcome.status == 0, "run \(run): \(outcome.output)")
+                let storage = directory + "/work/storage"
+                #expect(outcome.output.contains("2 of 2 shot(s) stitched"), "run \(run): \(outcome.output)")
+                #expect(outcome.output.contains("\(storage)/demo-test/mini/sh010/sh010.mp4"), "\(outcome.output)")
+                #expect(outcome.output.contains("\(storage)/demo-test/mini/sh020/exr/sh020.%04d.exr"), "\(outcome.output)")
+                #expect(outcome.output.contains("credits spent: 26 (luma 26)"), "run \(run): \(outcome.output)")
+                #expect(FileManager.default.fileExists(atPath: storage + "/demo-test/mini/sh020/sh020.mp4"))
+                // Every daemon it started is gone.
+                let leftovers = try ChildProcess(executable: "/usr/bin/pgrep", arguments: ["-f", directory + "/work"],
+                                                 environment: [:]).run()
+                #expect(leftovers.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "still running: \(leftovers.output)")
+            }
+            // An invalid shot list changes nothing and exits 65.
+            try "version: 1\nname: broken\nshots: []\n".write(toFile: list, atomically: true, encoding: .utf8)
+            let invalid = try ChildProcess(executable: farm.binary, arguments: ["demo", list, "--directory", directory + "/work"],
+                                           environment: farm.environment).run()
+            #expect(invalid.status == 65, "\(invalid.output)")
+        }
+    }
+}

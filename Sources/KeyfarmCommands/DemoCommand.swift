@@ -1,0 +1,259 @@
+import ArgumentParser
+import Foundation
+import KeyfarmCore
+import KeyfarmProcess
+import KeyfarmStore
+import Logging
+
+/// `keyfarm demo`: the whole farm on this machine, rendering the example shot list.
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run a whole farm on this machine and render a shot list (examples/demo.yaml) end to end.",
+        discussion: """
+            Starts, on loopback only: the fake provider (keyfarm fake-provider, speaking Luma's, \
+            fal's and WaveSpeed's APIs, so no provider keys are needed), a coordinator, and \
+            --workers workers offering interpolate, stitch and every provider engine. It submits \
+            the shot list (replacing an earlier run of it), shows live progress, and ends by \
+            printing every stitched deliverable with its path and frame count and the credits \
+            spent. The daemons are stopped at the end; their logs stay in DIR/logs.
+
+            The database is --database-url, else $KEYFARM_DATABASE_URL, else the embedded private \
+            PostgreSQL cluster. Storage (segments and deliverables) is DIR/storage.
+
+            Exit status: 0 when every shot was stitched; 1 when a job failed for good, a daemon \
+            died, or --timeout passed; 65 for an invalid shot list; 66 when it does not exist.
+            """)
+
+    @Argument(help: ArgumentHelp("The shot list to render.", valueName: "file"))
+    var file: String = "examples/demo.yaml"
+
+    @Option(help: ArgumentHelp("The demo's folder: storage, the fake provider's files, daemon logs.", valueName: "dir"))
+    var directory: String = ".keyfarm-demo"
+
+    @Option(help: ArgumentHelp("Workers to start.", valueName: "count"))
+    var workers: Int = 2
+
+    @Option(help: ArgumentHelp("Jobs each worker runs at once.", valueName: "count"))
+    var slots: Int = 2
+
+    @Option(help: ArgumentHelp("Give up after this many seconds.", valueName: "seconds"))
+    var timeout: Double = 900
+
+    @Flag(help: "End with the outputs and credits as JSON (progress still goes to standard error).")
+    var json = false
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        guard (1...16).contains(workers) else { throw ValidationError("--workers must be between 1 and 16") }
+        guard (1...64).contains(slots) else { throw ValidationError("--slots must be between 1 and 64") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+    }
+
+    /// Keys the fake accepts and never checks; they reach the workers only through their environment.
+    static let fakeKeys = ["LUMA_API_KEY": "demo-luma-key", "FAL_KEY": "demo-fal-key", "WAVESPEED_API_KEY": "demo-wavespeed-key"]
+
+    func run() throws {
+        try reportingFailures {
+            let logger = try common.logger()
+            let console = Console.current
+            // Validate before anything starts: an invalid list changes nothing.
+            let loaded = try ShotListFile.load(file)
+            let root = URL(fileURLWithPath: directory).standardizedFileURL.path
+            let storage = root + "/storage", logs = root + "/logs"
+            for folder in [storage, logs, root + "/fake"] {
+                do {
+                    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                } catch {
+                    throw CommandFailure("\(folder): cannot create: \(error.localizedDescription)", status: ExitStatus.failure)
+                }
+            }
+            let database = try self.database.resolve(logger: logger)
+            let store = try self.database.openStore(logger: logger)
+            let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+
+            var environment = CommandEnvironment.current
+            environment["KEYFARM_DATABASE_URL"] = database.conninfo
+            environment["KEYFARM_LOG_LEVEL"] = environment["KEYFARM_LOG_LEVEL"] ?? "info"
+            var daemons: [BackgroundProcess] = []
+            defer {
+                // Workers first (they say goodbye to the coordinator), then the rest.
+                for daemon in daemons.reversed() { daemon.stop(timeout: 15) }
+            }
+            @discardableResult
+            func start(_ name: String, _ arguments: [String], environment: [String: String]) throws -> BackgroundProcess {
+                let log = logs + "/\(name).log"
+                try? Data("--- keyfarm demo, \(ISO8601DateFormatter().string(from: Date()))\n".utf8).write(to: URL(fileURLWithPath: log))
+                let daemon = try BackgroundProcess(name: name, executable: executable, arguments: arguments,
+                                                   environment: environment, logPath: log)
+                daemons.append(daemon)
+                return daemon
+            }
+
+            let fakePort = try Self.freeLoopbackPort()
+            try start("fake-provider", ["fake-provider", "--listen", "127.0.0.1:\(fakePort)", "--directory", root + "/fake",
+                                        "--step-ms", "300"], environment: environment)
+            try Self.waitForListener(port: fakePort, daemon: daemons[0])
+            let fakeURL = "http://127.0.0.1:\(fakePort)"
+            console.printError("demo: fake provider on \(fakeURL)")
+
+            let coordinatorPort = try Self.freeLoopbackPort()
+            let endpoint = "tcp://127.0.0.1:\(coordinatorPort)"
+            try start("coordinator", ["coordinator", "--bind", endpoint], environment: environment)
+            console.printError("demo: coordinator on \(endpoint)")
+
+            var workerEnvironment = environment
+            workerEnvironment.removeValue(forKey: "KEYFARM_DATABASE_URL")  // workers never touch the database
+            for (name, value) in Self.fakeKeys { workerEnvironment[name] = value }
+            workerEnvironment["KEYFARM_LUMA_API_URL"] = fakeURL + "/dream-machine/v1"
+            workerEnvironment["KEYFARM_LUMA_AGENTS_API_URL"] = fakeURL + "/v1"
+            workerEnvironment["KEYFARM_FAL_API_URL"] = fakeURL
+            workerEnvironment["KEYFARM_WAVESPEED_API_URL"] = fakeURL + "/api/v3"
+            for index in 1...workers {
+                let artifactPort = try Self.freeLoopbackPort()
+                try start("worker-\(index)", [
+                    "worker", "--connect", endpoint, "--name", "demo-worker-\(index)", "--slots", "\(slots)",
+                    "--engines", "interpolate,stitch,luma/*,fal/*,wavespeed/*", "--storage", storage,
+                    "--serve-artifacts", "127.0.0.1:\(artifactPort)", "--public-url", "http://127.0.0.1:\(artifactPort)",
+                    "--poll-ms", "250",
+                ], environment: workerEnvironment)
+            }
+            console.printError("demo: \(workers) worker(s) with \(slots) slot(s) each, storage \(storage)")
+
+            let plan = Planner(prices: try store.priceTable()).plan(loaded.list)
+            let absolutePath = URL(fileURLWithPath: loaded.path).standardizedFileURL.path
+            let receipt = try store.submit(plan, sourcePath: absolutePath, sourceText: loaded.text, replace: true)
+            console.printError("demo: submitted \(PlanPresentation.summary(plan)) as id \(receipt.shotListID)")
+
+            let started = Date()
+            let live = isatty(2) == 1
+            var detail = try store.shotListDetail(name: receipt.name, project: receipt.project)
+            var lastCounts = "", lastPrinted = Date.distantPast
+            while true {
+                detail = try store.shotListDetail(name: receipt.name, project: receipt.project)
+                let line = Self.progressLine(detail, elapsed: Date().timeIntervalSince(started))
+                // On a terminal the line is redrawn in place; otherwise a line when the counts
+                // change, and every 10 s while they do not.
+                let counts = String(line.drop { $0 != "%" })
+                if live {
+                    console.writeError("\r\u{1B}[K" + line)
+                } else if counts != lastCounts || Date().timeIntervalSince(lastPrinted) >= 10 {
+                    console.printError(line)
+                    lastPrinted = Date()
+                }
+                lastCounts = counts
+                if ["succeeded", "failed", "cancelled", "replaced"].contains(detail.list.state) { break }
+                if let dead = daemons.first(where: { !$0.isRunning }) {
+                    if live { console.writeError("\n") }
+                    throw CommandFailure("demo: \(dead.name) exited (status \(dead.poll() ?? -1)); the end of \(dead.logPath):\n\(dead.logTail())", status: ExitStatus.failure)
+                }
+                guard Date().timeIntervalSince(started) < timeout else {
+                    if live { console.writeError("\n") }
+                    throw CommandFailure("demo: not finished after \(Int(timeout)) s (\(detail.list.state)); logs in \(logs)", status: ExitStatus.failure)
+                }
+                usleep(live ? 250_000 : 1_000_000)
+            }
+            if live { console.writeError("\n") }
+            let elapsed = Date().timeIntervalSince(started)
+
+            let spent = Self.creditsByProvider(detail)
+            if json {
+                try printJSON(Summary(detail, storage: storage, seconds: elapsed, credits: spent))
+            } else {
+                console.write(OutputsCommand.render(detail, storage: storage))
+                let byProvider = spent.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                console.print("credits spent: \(detail.list.spentCredits)" + (byProvider.isEmpty ? "" : " (\(byProvider))")
+                    + "; rendered in \(String(format: "%.1f", elapsed)) s; logs in \(logs)")
+            }
+            for shot in detail.shots where shot.failure != nil {
+                console.printError("demo: \(shot.key) failed: \(shot.failure!)")
+            }
+            guard detail.list.state == "succeeded" else {
+                throw CommandFailure("demo: the shot list ended \(detail.list.state); see keyfarm status \(receipt.name) --project \(receipt.project)", status: ExitStatus.failure)
+            }
+        }
+    }
+
+    /// `[ 12.4 s]  45%  segments 12/25 done, 3 running  stitched 1/3  credits 120`
+    static func progressLine(_ detail: ShotListDetail, elapsed: Double) -> String {
+        let segments = detail.jobs.filter { $0.kind == "segment" }
+        let stitches = detail.jobs.filter { $0.kind == "stitch" }
+        let running = detail.jobs.filter { ["leased", "running"].contains($0.state) }.count
+        let failed = detail.jobs.filter { $0.state == "failed" }.count
+        let retrying = detail.jobs.filter { $0.state == "retry_wait" }.count
+        var line = String(format: "[%6.1f s] %3d%%", elapsed, Int((detail.list.progress * 100).rounded(.down)))
+        line += "  segments \(segments.filter { $0.state == "succeeded" }.count)/\(segments.count) done"
+        line += ", \(running) running" + (retrying > 0 ? ", \(retrying) to retry" : "") + (failed > 0 ? ", \(failed) failed" : "")
+        line += "  stitched \(stitches.filter { $0.state == "succeeded" }.count)/\(stitches.count)"
+        line += "  credits \(detail.list.spentCredits)"
+        return line
+    }
+
+    /// Net credits per provider from the list's jobs, largest first.
+    static func creditsByProvider(_ detail: ShotListDetail) -> [(key: String, value: Int64)] {
+        var totals: [String: Int64] = [:]
+        for job in detail.jobs where job.spentCredits != 0 {
+            totals[job.engine?.split(separator: "/").first.map(String.init) ?? "-", default: 0] += job.spentCredits
+        }
+        return totals.sorted { $0.value == $1.value ? $0.key < $1.key : $0.value > $1.value }
+    }
+
+    struct Summary: Encodable {
+        var shot_list: String
+        var project: String
+        var state: String
+        var seconds: Double
+        var spent_credits: Int64
+        var credits_by_provider: [String: Int64]
+        var outputs: OutputsCommand.Document
+
+        init(_ detail: ShotListDetail, storage: String, seconds: Double, credits: [(key: String, value: Int64)]) {
+            shot_list = detail.list.name
+            project = detail.list.project
+            state = detail.list.state
+            self.seconds = (seconds * 10).rounded() / 10
+            spent_credits = detail.list.spentCredits
+            credits_by_provider = Dictionary(uniqueKeysWithValues: credits.map { ($0.key, $0.value) })
+            outputs = OutputsCommand.Document(detail, storage: storage)
+        }
+    }
+
+    /// A TCP port on 127.0.0.1 free right now.
+    static func freeLoopbackPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw CommandFailure("cannot open a socket: \(String(cString: strerror(errno)))", status: ExitStatus.failure) }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw CommandFailure("cannot find a free port on 127.0.0.1: \(String(cString: strerror(errno)))", status: ExitStatus.failure) }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Waits (up to 20 s) until something accepts connections on 127.0.0.1:`port`.
+    static func waitForListener(port: Int, daemon: BackgroundProcess) throws {
+        for _ in 0..<400 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = UInt16(port).bigEndian
+            let connected = withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+            close(fd)
+            if connected { return }
+            guard daemon.isRunning else { break }
+            usleep(50_000)
+        }
+        throw CommandFailure("demo: \(daemon.name) did not start listening on 127.0.0.1:\(port); the end of \(daemon.logPath):\n\(daemon.logTail())", status: ExitStatus.failure)
+    }
+}
