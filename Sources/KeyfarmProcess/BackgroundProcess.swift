@@ -21,32 +21,12 @@ public final class BackgroundProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        closeInheritedDescriptors(&actions)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        posix_spawnattr_setsigmask(&attributes, &signals)
-        sigaddset(&signals, SIGPIPE)
-        sigaddset(&signals, SIGINT)
-        sigaddset(&signals, SIGTERM)
-        posix_spawnattr_setsigdefault(&attributes, &signals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+        switch spawnChild(executable, arguments: arguments, environment: environment, actions: &actions,
+                          defaultSignals: [SIGPIPE, SIGINT, SIGTERM]) {
+        case .success(let pid): self.pid = pid
+        case .failure(let error):
+            throw ChildProcessError(description: "cannot start \(name) (\(executable)): \(String(cString: strerror(error.code)))")
         }
-        var pid = pid_t()
-        let spawned = posix_spawnp(&pid, executable, &actions, &attributes, argv, envp)
-        guard spawned == 0 else {
-            throw ChildProcessError(description: "cannot start \(name) (\(executable)): \(String(cString: strerror(spawned)))")
-        }
-        self.pid = pid
     }
 
     deinit {
@@ -62,7 +42,7 @@ public final class BackgroundProcess: @unchecked Sendable {
         var raw: Int32 = 0
         let result = waitpid(pid, &raw, WNOHANG)
         guard result == pid else { return nil }
-        let code: Int32 = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+        let code = exitStatus(waitStatus: raw)
         status = code
         return code
     }

@@ -35,11 +35,8 @@ public struct ChildProcess: Sendable {
         func failure(_ what: String, _ code: Int32 = errno) -> ChildProcessError {
             ChildProcessError(description: "\(context): \(what): \(String(cString: strerror(code)))")
         }
-        var template = Array("/tmp/keyfarm-child.XXXXXX".utf8CString)
-        let output = mkstemp(&template)
+        let output = unlinkedTemporaryFile(prefix: "keyfarm-child")
         guard output >= 0 else { throw failure("cannot create a temporary file") }
-        _ = fcntl(output, F_SETFD, FD_CLOEXEC)  // other children must not inherit it; ours gets it as stdout and stderr
-        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
         defer { close(output) }
 
         var actions = posix_spawn_file_actions_t()
@@ -48,46 +45,17 @@ public struct ChildProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, output, 1)
         posix_spawn_file_actions_adddup2(&actions, output, 2)
-        // Nothing else this process has open (sockets above all) leaks into the child.
-        closeInheritedDescriptors(&actions)
-
-        // Start the child with no blocked signals and default SIGPIPE, whatever this process set up.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        posix_spawnattr_setsigmask(&attributes, &signals)
-        sigaddset(&signals, SIGPIPE)
-        posix_spawnattr_setsigdefault(&attributes, &signals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+        let pid: pid_t
+        switch spawnChild(executable, arguments: arguments, environment: environment, actions: &actions) {
+        case .success(let child): pid = child
+        case .failure(let error): throw failure("cannot start it", error.code)
         }
-        var pid = pid_t()
-        // posix_spawnp: a bare name ("ffmpeg") is looked up on this process's PATH; a path is used as it is.
-        let spawned = posix_spawnp(&pid, executable, &actions, &attributes, argv, envp)
-        guard spawned == 0 else { throw failure("cannot start it", spawned) }
-
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw failure("cannot wait for it") }
+        let status: Int32
+        switch waitForExit(pid) {
+        case .success(let code): status = code
+        case .failure(let error): throw failure("cannot wait for it", error.code)
         }
-        let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-
-        var data = Data()
-        lseek(output, 0, SEEK_SET)
-        var buffer = [UInt8](repeating: 0, count: 16_384)
-        while true {
-            let count = read(output, &buffer, buffer.count)
-            if count <= 0 { break }
-            data.append(contentsOf: buffer[0..<count])
-        }
-        return Outcome(status: exitStatus, output: String(decoding: data, as: UTF8.self))
+        return Outcome(status: status, output: readFromStart(output))
     }
 }
 

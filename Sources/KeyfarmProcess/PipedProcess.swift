@@ -37,11 +37,8 @@ public final class PipedProcess: @unchecked Sendable {
             ChildProcessError(description: "\(context): \(what): \(String(cString: strerror(code)))")
         }
         signal(SIGPIPE, SIG_IGN)
-        var template = Array("/tmp/keyfarm-pipe.XXXXXX".utf8CString)
-        let errors = mkstemp(&template)
+        let errors = unlinkedTemporaryFile(prefix: "keyfarm-pipe")
         guard errors >= 0 else { throw failure("cannot create a temporary file") }
-        _ = fcntl(errors, F_SETFD, FD_CLOEXEC)
-        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
         var ends: [Int32] = [-1, -1]
         guard Glibc.pipe(&ends) == 0 else { close(errors); throw failure("cannot create a pipe") }
         for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
@@ -61,33 +58,15 @@ public final class PipedProcess: @unchecked Sendable {
             posix_spawn_file_actions_adddup2(&actions, childEnd, 1)
         }
         posix_spawn_file_actions_adddup2(&actions, errors, 2)
-        closeInheritedDescriptors(&actions)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        posix_spawnattr_setsigmask(&attributes, &signals)
-        sigaddset(&signals, SIGPIPE)
-        posix_spawnattr_setsigdefault(&attributes, &signals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid = pid_t()
-        let spawned = posix_spawnp(&pid, executable, &actions, &attributes, argv, envp)
+        let spawned = spawnChild(executable, arguments: arguments, environment: environment, actions: &actions)
         close(childEnd)
-        guard spawned == 0 else {
+        switch spawned {
+        case .success(let pid): self.pid = pid
+        case .failure(let error):
             close(ourEnd)
             close(errors)
-            throw failure("cannot start it", spawned)
+            throw failure("cannot start it", error.code)
         }
-        self.pid = pid
         self.pipe = ourEnd
         self.errors = errors
     }
@@ -138,15 +117,7 @@ public final class PipedProcess: @unchecked Sendable {
     public func finish() throws -> ChildProcess.Outcome {
         if pipe >= 0 { close(pipe); pipe = -1 }
         let status = try wait()
-        var data = Data()
-        lseek(errors, 0, SEEK_SET)
-        var buffer = [UInt8](repeating: 0, count: 16_384)
-        while true {
-            let count = Glibc.read(errors, &buffer, buffer.count)
-            if count <= 0 { break }
-            data.append(contentsOf: buffer[0..<count])
-        }
-        return ChildProcess.Outcome(status: status, output: String(decoding: data, as: UTF8.self))
+        return ChildProcess.Outcome(status: status, output: readFromStart(errors))
     }
 
     /// Kills the child at once (a cancelled or failed run) and reaps it.
@@ -159,14 +130,12 @@ public final class PipedProcess: @unchecked Sendable {
 
     private func wait() throws -> Int32 {
         if let exit { return exit }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else {
-                throw ChildProcessError(description: "waiting for \(executable): \(String(cString: strerror(errno)))")
-            }
+        switch waitForExit(pid) {
+        case .success(let code):
+            exit = code
+            return code
+        case .failure(let error):
+            throw ChildProcessError(description: "waiting for \(executable): \(String(cString: strerror(error.code)))")
         }
-        let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        exit = code
-        return code
     }
 }
