@@ -14,15 +14,18 @@ struct MemberLogin {
     let conninfo: String
     private let owner: FarmStore
 
-    /// Creates the login on the server `owner` is connected to; `owner` must be allowed to create roles.
-    init(of group: String, owner: FarmStore, databaseConninfo: String) throws {
+    /// Creates the login on the server `owner` is connected to; `owner` must be allowed to create
+    /// roles. Without a `group` it is a plain login, with no role attributes.
+    init(of group: String?, owner: FarmStore, databaseConninfo: String) throws {
         self.owner = owner
-        name = "kf_\(group.replacingOccurrences(of: "keyfarm_", with: ""))_"
+        name = "kf_\((group ?? "plain").replacingOccurrences(of: "keyfarm_", with: ""))_"
             + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(10).lowercased()
         let password = UUID().uuidString
         // DDL takes no bound parameters: format() quotes the name and password on the server.
-        let statement = try owner.connection.execute("SELECT format('CREATE ROLE %I LOGIN PASSWORD %L IN ROLE %I', $1::text, $2::text, $3::text) AS sql",
-                                                     [name, password, group]).rows[0].decode("sql", as: String.self)
+        let statement = try owner.connection.execute("""
+            SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', $1::text, $2::text)
+                   || CASE WHEN $3::text IS NULL THEN '' ELSE format(' IN ROLE %I', $3::text) END AS sql
+            """, [name, password, group]).rows[0].decode("sql", as: String.self)
         try owner.connection.execute(statement)
         var pairs = try PostgresConninfo.parse(databaseConninfo).filter { $0.key != "user" && $0.key != "password" }
         pairs.append((key: "user", value: name))

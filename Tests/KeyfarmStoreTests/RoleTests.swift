@@ -26,6 +26,31 @@ import Testing
         }
     }
 
+    /// The deploy/README.md set-up: a DBA creates the roles, and a plain database owner (who
+    /// may not create roles) migrates; the grants still apply.
+    @Test func aPlainDatabaseOwnerMigratesAndGrantsTheRolesADBACreated() throws {
+        let (superuser, conninfo) = try freshOwnedStore()
+        let owner = try MemberLogin(of: nil, owner: superuser, databaseConninfo: conninfo)
+        defer { try? owner.drop() }
+        let database = "kf_owned_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+        try superuser.connection.execute("CREATE DATABASE \(PostgresIdentifier.quoted(database)) OWNER \(PostgresIdentifier.quoted(owner.name))")
+        defer { _ = try? superuser.connection.execute("DROP DATABASE IF EXISTS \(PostgresIdentifier.quoted(database))") }
+        try {
+            let store = try FarmStore(conninfo: try PostgresConninfo.replacingDatabase(in: owner.conninfo, with: database),
+                                      logger: testLogger)
+            defer { store.connection.close() }
+            #expect(try store.migrate().count == Migration.all.count)
+            func granted(_ role: String, _ relation: String, _ privilege: String) throws -> Bool {
+                try store.connection.execute("SELECT has_table_privilege($1, $2, $3) AS granted", [role, relation, privilege])
+                    .rows[0].decode("granted", as: Bool.self)
+            }
+            #expect(try granted("keyfarm_dashboard", "keyfarm.v_budgets", "SELECT"))
+            #expect(try !granted("keyfarm_dashboard", "keyfarm.prices", "SELECT"))
+            #expect(try granted("keyfarm_coordinator", "keyfarm.attempts", "INSERT"))
+            #expect(try granted("keyfarm_operator", "keyfarm.shot_lists", "INSERT"))
+        }()
+    }
+
     @Test func everyViewIsDocumentedAndEveryDocumentedViewExists() throws {
         let (owner, _) = try freshOwnedStore()
         let views = try owner.connection.execute("SELECT viewname FROM pg_views WHERE schemaname = 'keyfarm' ORDER BY 1")
@@ -51,17 +76,16 @@ import Testing
                 // A view of joins refuses writes before privileges are checked (55000); the
                 // privilege checks above are what matter there.
                 expectDenied("DELETE FROM \(view)", also: ["55000"]) { try dashboard.connection.execute("DELETE FROM keyfarm.\(view)") }
+                let column = try firstColumn(owner, view)
                 expectDenied("UPDATE \(view)", also: ["55000"]) {
-                    try dashboard.connection.execute("UPDATE keyfarm.\(view) SET project = project")
+                    try dashboard.connection.execute("UPDATE keyfarm.\(view) SET \(column) = \(column)")
                 }
             }
             let tables = try owner.connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'keyfarm' ORDER BY 1")
                 .rows.map { try $0.decode("tablename", as: String.self) }
             #expect(tables.contains("jobs") && tables.contains("prices") && tables.contains("project_budgets"))
             for table in tables {
-                let column = try owner.connection.execute("""
-                    SELECT attname FROM pg_attribute WHERE attrelid = ('keyfarm.' || $1)::regclass AND attnum = 1
-                    """, [table]).rows[0].decode("attname", as: String.self)
+                let column = try firstColumn(owner, table)
                 for privilege in ["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"] {
                     #expect(try !has(dashboard, "has_table_privilege('keyfarm.\(table)', '\(privilege)')"), "\(privilege) on \(table)")
                 }
@@ -181,6 +205,11 @@ import Testing
             expectDenied("edit the ledger") { try coordinator.connection.execute("DELETE FROM keyfarm.credit_ledger") }
             expectDenied("migrate") { try coordinator.connection.execute("CREATE TABLE keyfarm.extra (x int)") }
         }()
+    }
+
+    private func firstColumn(_ owner: FarmStore, _ relation: String) throws -> String {
+        try owner.connection.execute("SELECT attname FROM pg_attribute WHERE attrelid = ('keyfarm.' || $1)::regclass AND attnum = 1",
+                                     [relation]).rows[0].decode("attname", as: String.self)
     }
 
     private func has(_ store: FarmStore, _ expression: String) throws -> Bool {
