@@ -36,38 +36,20 @@ extension Migration {
     -- ops/dashboards/SCHEMA.md, and the grants below still apply). Roles belong to the whole
     -- server, so another database migrating at the same moment may create one first.
     DO $do$
+    DECLARE
+        name text;
     BEGIN
-        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'keyfarm_coordinator') THEN
-            CREATE ROLE keyfarm_coordinator NOLOGIN;
-        END IF;
-    EXCEPTION
-        WHEN duplicate_object OR unique_violation THEN NULL;
-        WHEN insufficient_privilege THEN
-            RAISE NOTICE 'keyfarm_coordinator role not created: this account may not create roles';
-    END
-    $do$;
-
-    DO $do$
-    BEGIN
-        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'keyfarm_operator') THEN
-            CREATE ROLE keyfarm_operator NOLOGIN;
-        END IF;
-    EXCEPTION
-        WHEN duplicate_object OR unique_violation THEN NULL;
-        WHEN insufficient_privilege THEN
-            RAISE NOTICE 'keyfarm_operator role not created: this account may not create roles';
-    END
-    $do$;
-
-    DO $do$
-    BEGIN
-        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'keyfarm_dashboard') THEN
-            CREATE ROLE keyfarm_dashboard NOLOGIN;
-        END IF;
-    EXCEPTION
-        WHEN duplicate_object OR unique_violation THEN NULL;
-        WHEN insufficient_privilege THEN
-            RAISE NOTICE 'keyfarm_dashboard role not created: this account may not create roles';
+        FOREACH name IN ARRAY ARRAY['keyfarm_coordinator', 'keyfarm_operator', 'keyfarm_dashboard'] LOOP
+            BEGIN
+                IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = name) THEN
+                    EXECUTE format('CREATE ROLE %I NOLOGIN', name);
+                END IF;
+            EXCEPTION
+                WHEN duplicate_object OR unique_violation THEN NULL;
+                WHEN insufficient_privilege THEN
+                    RAISE NOTICE '% role not created: this account may not create roles', name;
+            END;
+        END LOOP;
     END
     $do$;
 
