@@ -110,7 +110,10 @@ let package = Package(
                 path: "Tests/KeyfarmTestSupport",
                 swiftSettings: strict),
 
-        .testTarget(name: "KeyfarmCoreTests", dependencies: ["KeyfarmCore"],
+        // Test-only: seeded generators and byte mutations for the fuzz tests (no dependencies).
+        .target(name: "KeyfarmFuzzSupport", path: "Tests/KeyfarmFuzzSupport", swiftSettings: strict),
+
+        .testTarget(name: "KeyfarmCoreTests", dependencies: ["KeyfarmCore", "KeyfarmFuzzSupport"],
                     swiftSettings: strict),
         .testTarget(name: "KeyfarmPostgresTests", dependencies: ["KeyfarmPostgres", "KeyfarmTestSupport",
                                    .product(name: "Logging", package: "swift-log")],
@@ -124,7 +127,7 @@ let package = Package(
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
         .testTarget(name: "KeyfarmWireTests",
-                    dependencies: ["KeyfarmWire", .product(name: "Logging", package: "swift-log")],
+                    dependencies: ["KeyfarmWire", "KeyfarmFuzzSupport", .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
         .testTarget(name: "KeyfarmDispatchTests",
                     dependencies: ["KeyfarmCoordinator", "KeyfarmWorker", "KeyfarmWire", "KeyfarmStore",

@@ -16,9 +16,9 @@ public struct FrameRate: Sendable, Hashable, CustomStringConvertible {
     public init?(text: String) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         let candidate: Rational
-        if parts.count == 2, let n = Int64(parts[0]), let d = Int64(parts[1]), d > 0 {
+        if parts.count == 2, let n = Int64(parts[0]), let d = Int64(parts[1]), n > 0, d > 0 {
             candidate = Rational(n, d)
-        } else if parts.count == 1, let n = Int64(parts[0]) {
+        } else if parts.count == 1, let n = Int64(parts[0]), n > 0 {
             candidate = Rational(n)
         } else {
             return nil

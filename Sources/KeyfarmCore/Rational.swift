@@ -31,14 +31,18 @@ public struct Rational: Sendable, Hashable, Comparable, CustomStringConvertible 
         for _ in fraction { denominator *= 10 }
         guard let value = Int64(whole.isEmpty ? "0" : String(whole)),
               let frac = Int64(fraction.isEmpty ? "0" : String(fraction)) else { return nil }
-        let numerator = value * denominator + frac
+        // Twelve whole digits and nine decimals can exceed Int64 (999999999999.999999999): no number then.
+        let (scaled, overflow) = value.multipliedReportingOverflow(by: denominator)
+        let (numerator, carry) = scaled.addingReportingOverflow(frac)
+        guard !overflow, !carry else { return nil }
         return Rational(negative ? -numerator : numerator, denominator)
     }
 
     /// Rounds to the nearest integer, halves away from zero (the rule for frame numbers).
     public func rounded() -> Int64 {
-        let twice = 2 * Swift.abs(numerator) + denominator
-        let magnitude = twice / (2 * denominator)
+        let denominator = UInt64(self.denominator)
+        let whole = numerator.magnitude / denominator, remainder = numerator.magnitude % denominator
+        let magnitude = Int64(whole) + (remainder >= denominator - remainder ? 1 : 0)
         return numerator < 0 ? -magnitude : magnitude
     }
 
@@ -54,22 +58,28 @@ public struct Rational: Sendable, Hashable, Comparable, CustomStringConvertible 
     /// A decimal rendering where one exists within nine places (`12.5`), else `n/d`.
     public var description: String {
         if denominator == 1 { return String(numerator) }
-        var scale: Int64 = 1
+        let denominator = UInt64(self.denominator)
+        // The whole part and the remainder apart, so that no product can overflow.
+        let whole = numerator.magnitude / denominator, remainder = numerator.magnitude % denominator
+        var scale: UInt64 = 1
         for places in 1...9 {
             scale *= 10
             if scale % denominator == 0 {
-                let scaled = Swift.abs(numerator) * (scale / denominator)
-                var digits = String(scaled % scale)
+                var digits = String(remainder * (scale / denominator))
                 digits = String(repeating: "0", count: places - digits.count) + digits
                 while digits.hasSuffix("0") { digits.removeLast() }
-                return (numerator < 0 ? "-" : "") + "\(scaled / scale).\(digits)"
+                return (numerator < 0 ? "-" : "") + "\(whole).\(digits)"
             }
         }
         return "\(numerator)/\(denominator)"
     }
 
+    /// Compares the cross products at full width: a keyframe at 999999999999.5 s is compared
+    /// with one at 0.000000001 s without overflow.
     public static func < (lhs: Rational, rhs: Rational) -> Bool {
-        lhs.numerator * rhs.denominator < rhs.numerator * lhs.denominator
+        let left = lhs.numerator.multipliedFullWidth(by: rhs.denominator)
+        let right = rhs.numerator.multipliedFullWidth(by: lhs.denominator)
+        return left.high < right.high || (left.high == right.high && left.low < right.low)
     }
     public static func * (lhs: Rational, rhs: Rational) -> Rational {
         let a = gcd(Swift.abs(lhs.numerator), rhs.denominator)

@@ -29,6 +29,24 @@ import Testing
         #expect(Rational(1, 3).description == "1/3")
     }
 
+    /// Found by the shot-list fuzzer: these trapped on Int64 overflow.
+    @Test func largeValuesNeitherOverflowNorTrap() {
+        #expect(Rational.parseDecimal("999999999999.999999999") == nil)
+        #expect(Rational.parseDecimal("9223372036.854775807") == Rational(9_223_372_036_854_775_807, 1_000_000_000))
+        let huge = Rational(9_223_372_036_854_775_807, 1_000_000_000)
+        #expect(Rational(1, 2) < huge)
+        #expect(!(huge < Rational(1, 2)))
+        #expect(Rational(-9_223_372_036_854_775_807, 1_000_000_000) < Rational(-1, 3))
+        #expect(huge > Rational(20))
+        #expect(huge.description == "9223372036.854775807")
+        #expect(Rational(9_223_372_036_854_775_807, 2).description == "4611686018427387903.5")
+        #expect(Rational(9_223_372_036_854_775_807, 2).rounded() == 4_611_686_018_427_387_904)
+        #expect(Rational(-9_223_372_036_854_775_807, 2).rounded() == -4_611_686_018_427_387_904)
+        #expect(FrameRate(text: "-9223372036854775808") == nil)
+        #expect(FrameRate(text: "-9223372036854775808/1") == nil)
+        #expect(FrameRate(text: "9223372036854775807/9223372036854775807") == nil)
+    }
+
     @Test func frameMappingIsExactAtNTSCRates() {
         let fps = FrameRate(text: "24000/1001")!
         // 4.5 s * 23.976 = 107.892 -> 108; 0.1 s at 30 is exactly frame 3, never 3.0000000000000004.
