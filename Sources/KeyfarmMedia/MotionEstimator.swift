@@ -9,21 +9,19 @@ struct Plane: Sendable {
     /// sRGB-encoded luma (Rec. 709 weights on linear light, then the sRGB curve), so that a
     /// difference in the shadows weighs like one in the highlights.
     init(luma image: LinearImage) {
-        width = image.width
+        let width = image.width
+        self.width = width
         height = image.height
-        let count = width * height
-        let out = SharedBuffer<Float>(count: count, repeating: 0)
-        image.pixels.withUnsafeBufferPointer { rgb in
+        values = image.pixels.withUnsafeBufferPointer { rgb in
             SRGB.encodeTable.withUnsafeBufferPointer { table in
-                parallelBands(count, minimumBand: 4096) { band in
-                    for i in band {
+                parallelRows(image.height, perRow: width, minimumBand: 16) { rows, out in
+                    for i in (rows.lowerBound * width)..<(rows.upperBound * width) {
                         let y = 0.2126 * rgb[i * 3] + 0.7152 * rgb[i * 3 + 1] + 0.0722 * rgb[i * 3 + 2]
                         out[i] = SRGB.fastEncode(y, table: table.baseAddress!)
                     }
                 }
             }
         }
-        values = out.array
     }
 
     init(width: Int, height: Int, values: [Float]) {

@@ -23,13 +23,12 @@ struct MotionField: Sendable {
         width = a.width
         height = a.height
         let count = width * height
-        let out = SharedBuffer<SIMD2<Float>>(count: count, repeating: .zero)
         let size = Float(blocks.blockSize)
         let w = width, h = height
-        a.values.withUnsafeBufferPointer { av in
+        vectors = a.values.withUnsafeBufferPointer { av in
             b.values.withUnsafeBufferPointer { bv in
                 let matcher = BlockMatcher(a: av.baseAddress!, b: bv.baseAddress!, width: w, height: h)
-                parallelBands(h, minimumBand: 4) { band in
+                return parallelRows(h, perRow: w) { band, out in
                     var candidates = [SIMD2<Float>]()
                     candidates.reserveCapacity(9)
                     for y in band {
@@ -77,7 +76,6 @@ struct MotionField: Sendable {
                 }
             }
         }
-        vectors = out.array
         occluded = [Bool](repeating: false, count: count)
     }
 
@@ -85,33 +83,34 @@ struct MotionField: Sendable {
     /// more for fast motion) and gives them `fill`'s choice of the neighbouring blocks' vectors.
     mutating func checkConsistency(against other: MotionField, filled blocks: BlockField, background: SIMD2<Float>) {
         let w = width, h = height
-        let flags = SharedBuffer<Bool>(count: w * h, repeating: false)
-        let fixed = SharedBuffer<SIMD2<Float>>(count: w * h, repeating: .zero)
-        vectors.withUnsafeBufferPointer { own in
-            other.vectors.withUnsafeBufferPointer { back in
-                parallelBands(h, minimumBand: 4) { band in
-                    for y in band {
-                        for x in 0..<w {
-                            let i = y * w + x
-                            let v = own[i]
-                            let p = SIMD2(Float(x), Float(y)) + v
-                            let returned = back[other.index(p)]
-                            let error = v + returned
-                            let tolerance: Float = 1.0 + 0.05 * (abs(v.x) + abs(v.y))
-                            let outside = p.x < -0.5 || p.y < -0.5 || p.x > Float(w) - 0.5 || p.y > Float(h) - 0.5
-                            if abs(error.x) + abs(error.y) > tolerance || outside {
-                                flags[i] = true
-                                fixed[i] = Self.behind(x: x, y: y, blocks: blocks, background: background)
-                            } else {
-                                fixed[i] = v
+        var flags = [Bool](repeating: false, count: w * h)
+        flags.withUnsafeMutableBufferPointer { flags in
+            let flags = UncheckedSendable(flags.baseAddress!)
+            vectors.withUnsafeMutableBufferPointer { own in
+                // Each pixel reads and rewrites only its own vector here, so the rows update in place.
+                let own = UncheckedSendable(own.baseAddress!)
+                other.vectors.withUnsafeBufferPointer { back in
+                    parallelBands(h, minimumBand: 4) { band in
+                        for y in band {
+                            for x in 0..<w {
+                                let i = y * w + x
+                                let v = own.value[i]
+                                let p = SIMD2(Float(x), Float(y)) + v
+                                let returned = back[other.index(p)]
+                                let error = v + returned
+                                let tolerance: Float = 1.0 + 0.05 * (abs(v.x) + abs(v.y))
+                                let outside = p.x < -0.5 || p.y < -0.5 || p.x > Float(w) - 0.5 || p.y > Float(h) - 0.5
+                                if abs(error.x) + abs(error.y) > tolerance || outside {
+                                    flags.value[i] = true
+                                    own.value[i] = Self.behind(x: x, y: y, blocks: blocks, background: background)
+                                }
                             }
                         }
                     }
                 }
             }
         }
-        occluded = flags.array
-        vectors = fixed.array
+        occluded = flags
     }
 
     /// For an occluded pixel: of the neighbouring blocks' vectors, the one closest to the

@@ -1,0 +1,194 @@
+import Foundation
+
+/// The per-pixel work of the in-between frames: both keyframes, their luma and the motion
+/// fields both ways. `render(rows:t:into:)` may run on several threads at once.
+struct Synthesis: Sendable {
+    let width: Int
+    let height: Int
+    let a, b: [Float]
+    let la, lb: [Float]
+    let forward, backward: [SIMD2<Float>]
+    let occludedA, occludedB: [Bool]
+    /// The picture's dominant motion, start to end.
+    let background: SIMD2<Float>
+
+    init(start: LinearImage, end: LinearImage, startLuma: Plane, endLuma: Plane,
+         forward: MotionField, backward: MotionField, background: SIMD2<Float>) {
+        width = start.width
+        height = start.height
+        a = start.pixels
+        b = end.pixels
+        la = startLuma.values
+        lb = endLuma.values
+        self.forward = forward.vectors
+        self.backward = backward.vectors
+        occludedA = forward.occluded
+        occludedB = backward.occluded
+        self.background = background
+    }
+
+    /// Rows `rows` of the frame at time `t` (strictly between 0 and 1), into `out`.
+    func render(rows: Range<Int>, t: Float, into out: UnsafeMutablePointer<Float>) {
+        a.withUnsafeBufferPointer { a in
+        b.withUnsafeBufferPointer { b in
+        la.withUnsafeBufferPointer { la in
+        lb.withUnsafeBufferPointer { lb in
+        forward.withUnsafeBufferPointer { forward in
+        backward.withUnsafeBufferPointer { backward in
+        occludedA.withUnsafeBufferPointer { occludedA in
+        occludedB.withUnsafeBufferPointer { occludedB in
+            let kernel = Kernel(a: a.baseAddress!, b: b.baseAddress!, la: la.baseAddress!, lb: lb.baseAddress!,
+                                forward: forward.baseAddress!, backward: backward.baseAddress!,
+                                occludedA: occludedA.baseAddress!, occludedB: occludedB.baseAddress!,
+                                width: width, height: height, background: background)
+            for y in rows { kernel.render(row: y, t: t, into: out + (y - rows.lowerBound) * width * 3) }
+        }}}}}}}}
+    }
+}
+
+extension Synthesis {
+/// `Synthesis` over raw pointers, for the inner loop.
+struct Kernel {
+    let a, b, la, lb: UnsafePointer<Float>
+    let forward, backward: UnsafePointer<SIMD2<Float>>
+    let occludedA, occludedB: UnsafePointer<Bool>
+    let width, height: Int
+    let background: SIMD2<Float>
+
+    /// The nearest pixel to `p`, clamped to the picture (clamping first makes truncation a floor).
+    @inline(__always) func index(_ p: SIMD2<Float>) -> Int {
+        let x = Int(min(max(p.x, 0), Float(width - 1)) + 0.5)
+        let y = Int(min(max(p.y, 0), Float(height - 1)) + 0.5)
+        return y * width + x
+    }
+
+    /// Pixel `k` of an interleaved RGB picture as a vector (the fourth lane is the next pixel's
+    /// red, or zero for the last pixel, and is never used): one load instead of three.
+    @inline(__always) func pixel(_ image: UnsafePointer<Float>, _ k: Int) -> SIMD4<Float> {
+        if k < width * height - 1 {
+            return UnsafeRawPointer(image + k * 3).loadUnaligned(as: SIMD4<Float>.self)
+        }
+        return SIMD4(image[k * 3], image[k * 3 + 1], image[k * 3 + 2], 0)
+    }
+
+    @inline(__always) func sampleRGB(_ image: UnsafePointer<Float>, _ p: SIMD2<Float>) -> SIMD4<Float> {
+        let x = min(max(p.x, 0), Float(width - 1)), y = min(max(p.y, 0), Float(height - 1))
+        let x0 = Int(x), y0 = Int(y)
+        let right = x0 < width - 1 ? 1 : 0, down = y0 < height - 1 ? width : 0
+        let fx = x - Float(x0), fy = y - Float(y0)
+        let k = y0 * width + x0
+        let q00 = pixel(image, k), q10 = pixel(image, k + right)
+        let q01 = pixel(image, k + down), q11 = pixel(image, k + down + right)
+        let top = q00 + (q10 - q00) * fx
+        let bottom = q01 + (q11 - q01) * fx
+        return top + (bottom - top) * fy
+    }
+
+    @inline(__always) func sampleLuma(_ plane: UnsafePointer<Float>, _ p: SIMD2<Float>) -> Float {
+        let x = min(max(p.x, 0), Float(width - 1)), y = min(max(p.y, 0), Float(height - 1))
+        let x0 = Int(x), y0 = Int(y)
+        let right = x0 < width - 1 ? 1 : 0, down = y0 < height - 1 ? width : 0
+        let fx = x - Float(x0), fy = y - Float(y0)
+        let q = plane + y0 * width + x0
+        let top = q[0] + (q[right] - q[0]) * fx
+        let bottom = q[down] + (q[down + right] - q[down]) * fx
+        return top + (bottom - top) * fy
+    }
+
+    /// The vector `v = sign * field[p + step * v]` that carries a keyframe pixel to `p`, by three
+    /// fixed-point steps from pixel `i`'s own vector. A step that lands on the pixel it came from
+    /// would repeat itself, so the iteration stops there: the same answer, mostly in one step.
+    @inline(__always)
+    func settle(_ field: UnsafePointer<SIMD2<Float>>, sign: Float, _ p: SIMD2<Float>, _ i: Int, step: Float) -> SIMD2<Float> {
+        var at = i
+        var v = sign * field[i]
+        for _ in 0..<3 {
+            let next = index(p + step * v)
+            if next == at { break }
+            at = next
+            v = sign * field[next]
+        }
+        return v
+    }
+
+    /// How well a candidate motion `v` (start to end) explains pixel `x` at time t.
+    struct Verdict {
+        var score: Float
+        var weightB: Float
+        var v: SIMD2<Float>
+    }
+
+    /// Whether each keyframe's own motion at the places `v` comes from agrees with `v`.
+    @inline(__always)
+    func agreement(_ pA: SIMD2<Float>, _ pB: SIMD2<Float>, _ v: SIMD2<Float>) -> (a: Bool, b: Bool, iA: Int, iB: Int) {
+        let iA = index(pA), iB = index(pB)
+        let tolerance: Float = 1.0 + 0.05 * (abs(v.x) + abs(v.y))
+        let dA = forward[iA] - v, dB = -backward[iB] - v
+        let w = Float(width), h = Float(height)
+        let agreeA = abs(dA.x) + abs(dA.y) <= tolerance && pA.x > -1 && pA.y > -1 && pA.x < w && pA.y < h
+        let agreeB = abs(dB.x) + abs(dB.y) <= tolerance && pB.x > -1 && pB.y > -1 && pB.x < w && pB.y < h
+        return (agreeA, agreeB, iA, iB)
+    }
+
+    /// The verdict on `v` when it competes with another candidate.
+    @inline(__always) func judge(_ x: SIMD2<Float>, _ v: SIMD2<Float>, t: Float) -> Verdict {
+        let pA = x - t * v, pB = x + (1 - t) * v
+        let agree = agreement(pA, pB, v)
+        let coveredA = occludedA[agree.iA], coveredB = occludedB[agree.iB]
+        let mismatch = abs(sampleLuma(la, pA) - sampleLuma(lb, pB))
+        if agree.a && agree.b && !coveredA && !coveredB {
+            return Verdict(score: 4 - mismatch, weightB: t, v: v)
+        }
+        if agree.a && agree.b {
+            return Verdict(score: 3 - mismatch, weightB: t, v: v)
+        }
+        // One side only: what the other keyframe shows there is something else (covered or uncovered).
+        let foreground = min(0.5, 0.01 * (abs(v.x - background.x) + abs(v.y - background.y)))
+        if agree.a { return Verdict(score: 2 + foreground, weightB: 0, v: v) }
+        if agree.b { return Verdict(score: 2 + foreground, weightB: 1, v: v) }
+        return Verdict(score: 1 - mismatch, weightB: t, v: v)
+    }
+
+    /// Row `y` of the frame at time `t` (strictly between 0 and 1), as interleaved RGB.
+    ///
+    /// For every pixel, the vector that lands there is found from each keyframe; when the two
+    /// agree (most of the picture) only which keyframes agree with it matters, and when they
+    /// differ (a motion edge) each is judged, occlusion and photometric match included, and
+    /// the better one taken. A vector both keyframes agree on blends both, one only a keyframe
+    /// agrees on takes that keyframe alone, and one neither does is a plain blend.
+    func render(row y: Int, t: Float, into out: UnsafeMutablePointer<Float>) {
+        let s = 1 - t
+        for x in 0..<width {
+            let p = SIMD2(Float(x), Float(y))
+            let i = y * width + x
+            let va = settle(forward, sign: 1, p, i, step: -t)
+            let vb = settle(backward, sign: -1, p, i, step: s)
+            let d = va - vb
+            let v: SIMD2<Float>, weightB: Float
+            if abs(d.x) + abs(d.y) > 0.25 {
+                let first = judge(p, va, t: t), second = judge(p, vb, t: t)
+                let verdict = second.score > first.score ? second : first
+                v = verdict.v
+                weightB = verdict.weightB
+            } else {
+                // One candidate: its score decides nothing, only which keyframes agree with it.
+                v = va
+                let agree = agreement(p - t * va, p + s * va, va)
+                weightB = agree.a == agree.b ? t : (agree.a ? 0 : 1)
+            }
+            let colour: SIMD4<Float>
+            if weightB <= 0 {
+                colour = sampleRGB(a, p - t * v)
+            } else if weightB >= 1 {
+                colour = sampleRGB(b, p + s * v)
+            } else {
+                let ca = sampleRGB(a, p - t * v)
+                colour = ca + (sampleRGB(b, p + s * v) - ca) * weightB
+            }
+            out[x * 3] = colour.x
+            out[x * 3 + 1] = colour.y
+            out[x * 3 + 2] = colour.z
+        }
+    }
+}
+}
