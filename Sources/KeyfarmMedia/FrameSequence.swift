@@ -60,17 +60,25 @@ public struct FrameSequence {
         let writer = DispatchQueue(label: "keyfarm.frame-sequence.write")
         defer { writing.wait() }
         progress(0, count)
+        let workspace = PNGEncoder.Workspace()
         for index in 0..<count {
             let data: Data
             if index == 0 || index == count - 1 {
                 // Keyframes use the exact transfer function so that they come back bit for bit.
-                data = try (index == 0 ? start : end).pngData(bitDepth: bitDepth, compression: .fast, precise: true)
+                let keyframe = index == 0 ? start : end
+                let width = keyframe.width
+                data = keyframe.pixels.withUnsafeBufferPointer { pixels in
+                    let base = pixels.baseAddress!
+                    return PNGEncoder(width: width, height: keyframe.height, bitDepth: bitDepth, exact: true)
+                        .encode(in: workspace) { rows, _ in base + rows.lowerBound * width * 3 }
+                }
             } else {
                 let time = Double(index) / Double(count - 1)
-                data = PNGEncoder(width: start.width, height: start.height, bitDepth: bitDepth, exact: false).encode { rows, scratch in
-                    interpolator.render(rows: rows, at: time, into: scratch)
-                    return UnsafePointer(scratch)
-                }
+                data = PNGEncoder(width: start.width, height: start.height, bitDepth: bitDepth, exact: false)
+                    .encode(in: workspace) { rows, scratch in
+                        interpolator.render(rows: rows, at: time, into: scratch)
+                        return UnsafePointer(scratch)
+                    }
             }
             writing.wait()
             if index > 0 {

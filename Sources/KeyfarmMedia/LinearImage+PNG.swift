@@ -63,7 +63,7 @@ extension LinearImage {
         var size = 0
         var error = kf_png_error()
         let status: Int32 = pixels.withUnsafeBufferPointer { input in
-            SRGB.encodeTable.withUnsafeBufferPointer { table in
+            SRGB.codeTable.withUnsafeBufferPointer { table in
                 if bitDepth == 16 {
                     var samples = [UInt16](repeating: 0, count: count)
                     samples.withUnsafeMutableBufferPointer { encoded in

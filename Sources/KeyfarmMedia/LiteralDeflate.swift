@@ -1,50 +1,69 @@
-/// Deflate (RFC 1951) with literals only: one dynamic-Huffman block per run of bytes, ending
-/// byte-aligned, so that runs compressed on different cores concatenate into one stream.
+/// Deflate (RFC 1951) with literals only, for bands of one picture coded on different cores:
+/// one Huffman code for the whole picture, and each band a dynamic-Huffman block of its own
+/// that ends byte-aligned (a sync flush), so that the bands concatenate into one stream.
 ///
 /// Filtered 16-bit picture samples rarely repeat, so zlib's string matching buys little on
 /// them; its Huffman-only strategy keeps most of the gain but still moves every symbol through
-/// 16-bit bit buffers and 16 KiB blocks. Coding the literals straight from a table with a
-/// 64-bit bit buffer is several times faster and gives the same size.
-enum LiteralDeflate {
-    /// The most bytes `compress` writes for `count` input bytes.
-    static func bound(_ count: Int) -> Int { count * 2 + 512 }
+/// 16-bit bit buffers and 16 KiB blocks. Coding the literals two at a time from a table of
+/// byte pairs with a 64-bit bit buffer is several times faster and gives the same size.
+struct LiteralDeflate {
+    /// The block header: the code lengths, coded, as (bits, width) pairs in order.
+    let header: [(UInt32, Int)]
+    /// Code and length of each byte, and of the end-of-block symbol.
+    let codes: [UInt32]
+    let lengths: [UInt8]
+    /// The codes of two bytes `first | second << 8` one after the other, and their length.
+    let pairCodes: [UInt32]
+    let pairLengths: [UInt8]
 
-    /// Writes `input` as one non-final block of literals followed by an empty stored block (a
-    /// sync flush), which leaves the stream byte-aligned. `histogram` counts `input`'s bytes.
-    /// Returns the bytes written to `output`, which holds at least `bound(count)`.
-    static func compress(_ input: UnsafePointer<UInt8>, count: Int, histogram: UnsafePointer<UInt32>,
-                         into output: UnsafeMutablePointer<UInt8>) -> Int {
-        var frequencies = [UInt32](UnsafeBufferPointer(start: histogram, count: 256))
-        frequencies.append(1)   // end of block
-        let literals = HuffmanCode(frequencies: frequencies, limit: 15)
-        let distances = (lengths: [UInt8](repeating: 1, count: 2), count: 2)   // unused, but present and complete
-        let lengths = literals.lengths + distances.lengths
+    /// The code for bytes counted by `histogram` (256 counts).
+    init(histogram: [UInt32]) {
+        let literals = HuffmanCode(frequencies: histogram + [1], limit: 15)   // and end of block
+        // Two distance codes of one bit: unused, but present and complete, as zlib's inflate wants.
+        let lengths = literals.lengths + [1, 1]
         var lengthFrequencies = [UInt32](repeating: 0, count: 19)
         for length in lengths { lengthFrequencies[Int(length)] += 1 }
         let lengthCode = HuffmanCode(frequencies: lengthFrequencies, limit: 7)
-
-        var bits = BitWriter(output)
-        bits.write(0, 1)                                  // BFINAL: more blocks follow
-        bits.write(2, 2)                                  // BTYPE: dynamic Huffman
-        bits.write(UInt32(literals.lengths.count - 257), 5)
-        bits.write(UInt32(distances.count - 1), 5)
-        bits.write(19 - 4, 4)
+        var header: [(UInt32, Int)] = [(0, 1), (2, 2)]                     // not final; dynamic Huffman
+        header += [(UInt32(literals.lengths.count - 257), 5), (UInt32(2 - 1), 5), (19 - 4, 4)]
         for symbol in [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15] {
-            bits.write(UInt32(lengthCode.lengths[symbol]), 3)
+            header.append((UInt32(lengthCode.lengths[symbol]), 3))
         }
         for length in lengths {
-            bits.write(UInt32(lengthCode.codes[Int(length)]), Int(lengthCode.lengths[Int(length)]))
+            header.append((UInt32(lengthCode.codes[Int(length)]), Int(lengthCode.lengths[Int(length)])))
         }
-        // Code and length of each byte in one word, for the loop below.
-        var table = [UInt32](repeating: 0, count: 256)
-        for byte in 0..<256 { table[byte] = UInt32(literals.codes[byte]) | UInt32(literals.lengths[byte]) << 16 }
-        table.withUnsafeBufferPointer { table in
-            bits.writeLiterals(input, count: count, table: table.baseAddress!)
+        self.header = header
+        codes = literals.codes.map(UInt32.init)
+        self.lengths = literals.lengths
+        var pairCodes = [UInt32](repeating: 0, count: 65_536), pairLengths = [UInt8](repeating: 0, count: 65_536)
+        for second in 0..<256 {
+            for first in 0..<256 {
+                pairCodes[second << 8 | first] = codes[first] | codes[second] << UInt32(self.lengths[first])
+                pairLengths[second << 8 | first] = self.lengths[first] + self.lengths[second]
+            }
         }
-        bits.write(UInt32(literals.codes[256]), Int(literals.lengths[256]))
+        self.pairCodes = pairCodes
+        self.pairLengths = pairLengths
+    }
+
+    /// The most bytes `compress` writes for `count` input bytes.
+    static func bound(_ count: Int) -> Int { count * 2 + 512 }
+
+    /// Writes `input` as one non-final block followed by an empty stored block (a sync flush),
+    /// which leaves the stream byte-aligned. Returns the bytes written to `output`, which
+    /// holds at least `bound(count)`.
+    func compress(_ input: UnsafePointer<UInt8>, count: Int, into output: UnsafeMutablePointer<UInt8>) -> Int {
+        var bits = BitWriter(output)
+        for (value, width) in header { bits.write(value, width) }
+        pairCodes.withUnsafeBufferPointer { pairCodes in
+            pairLengths.withUnsafeBufferPointer { pairLengths in
+                bits.writePairs(input, count: count & ~1, codes: pairCodes.baseAddress!, lengths: pairLengths.baseAddress!)
+            }
+        }
+        if count & 1 == 1 { bits.write(codes[Int(input[count - 1])], Int(lengths[Int(input[count - 1])])) }
+        bits.write(codes[256], Int(lengths[256]))
         // The sync flush: an empty stored block, its length fields on the next byte boundary.
-        bits.write(0, 1)
-        bits.write(0, 2)
+        bits.write(0, 3)
         bits.alignToByte()
         bits.writeBytes([0x00, 0x00, 0xff, 0xff])
         return bits.count
@@ -64,43 +83,40 @@ struct BitWriter {
 
     init(_ output: UnsafeMutablePointer<UInt8>) { self.output = output }
 
-    /// Appends the low `width` (at most 16) bits of `value`.
+    /// Appends the low `width` (at most 30) bits of `value`.
     @inline(__always) mutating func write(_ value: UInt32, _ width: Int) {
         buffer |= UInt64(value) << UInt64(pending)
         pending += width
-        if pending >= 32 { spill() }
+        if pending >= 32 {
+            UnsafeMutableRawPointer(output + count).storeBytes(of: UInt32(truncatingIfNeeded: buffer).littleEndian, as: UInt32.self)
+            count += 4
+            buffer >>= 32
+            pending -= 32
+        }
     }
 
-    @inline(__always) private mutating func spill() {
-        UnsafeMutableRawPointer(output + count).storeBytes(of: UInt32(truncatingIfNeeded: buffer).littleEndian, as: UInt32.self)
-        count += 4
-        buffer >>= 32
-        pending -= 32
-    }
-
-    /// Codes `count` bytes through `table` (code in the low 16 bits, length above), two at a
-    /// time: two codes of at most 15 bits always fit beside fewer than 32 pending bits.
-    mutating func writeLiterals(_ input: UnsafePointer<UInt8>, count: Int, table: UnsafePointer<UInt32>) {
+    /// Codes `count` (even) bytes two at a time through the pair tables: a pair's code has at
+    /// most 30 bits, which always fit beside fewer than 32 pending bits.
+    mutating func writePairs(_ input: UnsafePointer<UInt8>, count: Int,
+                             codes: UnsafePointer<UInt32>, lengths: UnsafePointer<UInt8>) {
         var buffer = self.buffer, pending = UInt64(self.pending), written = self.count
+        let raw = UnsafeRawPointer(input)
         var i = 0
-        while i + 2 <= count {
-            let first = table[Int(input[i])], second = table[Int(input[i + 1])]
-            buffer |= UInt64(first & 0xffff) << pending
-            pending += UInt64(first >> 16)
-            buffer |= UInt64(second & 0xffff) << pending
-            pending += UInt64(second >> 16)
+        while i < count {
+            let pair = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt16.self)))
+            buffer |= UInt64(codes[pair]) << pending
+            pending &+= UInt64(lengths[pair])
             if pending >= 32 {
                 UnsafeMutableRawPointer(output + written).storeBytes(of: UInt32(truncatingIfNeeded: buffer).littleEndian, as: UInt32.self)
-                written += 4
+                written &+= 4
                 buffer >>= 32
-                pending -= 32
+                pending &-= 32
             }
-            i += 2
+            i &+= 2
         }
         self.buffer = buffer
         self.pending = Int(pending)
         self.count = written
-        if i < count { write(table[Int(input[i])] & 0xffff, Int(table[Int(input[i])] >> 16)) }
     }
 
     /// Pads the last partial byte with zero bits and writes out everything pending.

@@ -25,6 +25,12 @@ struct MotionField: Sendable {
         let count = width * height
         let size = Float(blocks.blockSize)
         let w = width, h = height
+        // Each pixel column's left block column and its weight, the same on every row.
+        let columnPlaces = (0..<w).map { x in
+            let gx = (Float(x) + 0.5) / size - 0.5
+            let c0 = Int(gx.rounded(.down))
+            return (column: c0, fraction: gx - Float(c0))
+        }
         vectors = a.values.withUnsafeBufferPointer { av in
             b.values.withUnsafeBufferPointer { bv in
                 let matcher = BlockMatcher(a: av.baseAddress!, b: bv.baseAddress!, width: w, height: h)
@@ -34,15 +40,21 @@ struct MotionField: Sendable {
                     for y in band {
                         let gy = (Float(y) + 0.5) / size - 0.5
                         let r0 = Int(gy.rounded(.down)), fy = gy - Float(r0)
+                        // The four blocks around a pixel change once every block width.
+                        var corners = Int.min
+                        var v00 = SIMD2<Float>.zero, v10 = v00, v01 = v00, v11 = v00, agree = false
                         for x in 0..<w {
-                            let gx = (Float(x) + 0.5) / size - 0.5
-                            let c0 = Int(gx.rounded(.down)), fx = gx - Float(c0)
-                            let v00 = blocks.vector(c0, r0), v10 = blocks.vector(c0 + 1, r0)
-                            let v01 = blocks.vector(c0, r0 + 1), v11 = blocks.vector(c0 + 1, r0 + 1)
-                            let low = pointwiseMin(pointwiseMin(v00, v10), pointwiseMin(v01, v11))
-                            let high = pointwiseMax(pointwiseMax(v00, v10), pointwiseMax(v01, v11))
-                            let spread = high - low
-                            if max(spread.x, spread.y) < 0.75 {
+                            let (c0, fx) = columnPlaces[x]
+                            if c0 != corners {
+                                corners = c0
+                                v00 = blocks.vector(c0, r0); v10 = blocks.vector(c0 + 1, r0)
+                                v01 = blocks.vector(c0, r0 + 1); v11 = blocks.vector(c0 + 1, r0 + 1)
+                                let low = pointwiseMin(pointwiseMin(v00, v10), pointwiseMin(v01, v11))
+                                let high = pointwiseMax(pointwiseMax(v00, v10), pointwiseMax(v01, v11))
+                                let spread = high - low
+                                agree = max(spread.x, spread.y) < 0.75
+                            }
+                            if agree {
                                 let top = v00 + (v10 - v00) * fx, bottom = v01 + (v11 - v01) * fx
                                 out[y * w + x] = top + (bottom - top) * fy
                                 continue

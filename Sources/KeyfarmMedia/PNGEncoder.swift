@@ -1,9 +1,10 @@
 import CPNG
 import Foundation
 
-/// Writes sRGB PNGs (8 or 16 bits, RGB) from linear light quickly, on all cores: the rows are
-/// cut into bands, and each band is converted, SUB-filtered and coded by `LiteralDeflate` on a
-/// core of its own into an IDAT chunk of its own; the chunks together hold one zlib stream.
+/// Writes sRGB PNGs (8 or 16 bits, RGB) from linear light quickly, on all cores. The rows are
+/// cut into bands; each band is converted and SUB-filtered on a core of its own, then, with one
+/// Huffman code for the whole picture, coded by `LiteralDeflate` into an IDAT chunk of its own;
+/// the chunks together hold one zlib stream.
 ///
 /// The linear rows come from a closure, so a frame can be rendered band by band straight into
 /// the encoder and never exist whole as floats: the floats of a few rows stay in cache from
@@ -20,28 +21,78 @@ struct PNGEncoder {
     /// Rows converted at a time: their floats stay in the core's cache.
     static let rowsPerChunk = 8
 
+    /// The buffers of filtered rows and coded bands, kept from one picture to the next so that
+    /// a sequence of frames does not fault in fresh memory for each. One encode at a time.
+    final class Workspace: @unchecked Sendable {
+        private(set) var filtered = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+        private(set) var coded = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+        private var filteredCapacity = 1, codedCapacity = 1
+
+        init() {}
+
+        func reserve(filtered filteredBytes: Int, coded codedBytes: Int) {
+            if filteredBytes > filteredCapacity {
+                filtered.deallocate()
+                filtered = .allocate(capacity: filteredBytes)
+                filteredCapacity = filteredBytes
+            }
+            if codedBytes > codedCapacity {
+                coded.deallocate()
+                coded = .allocate(capacity: codedBytes)
+                codedCapacity = codedBytes
+            }
+        }
+
+        deinit {
+            filtered.deallocate()
+            coded.deallocate()
+        }
+    }
+
     /// The PNG of the picture whose rows `rows(range, scratch)` gives: linear RGB floats, either
     /// a pointer into a picture already in memory or `scratch` (room for `range`'s rows) after
     /// filling it. It is called on several threads at once, for disjoint ranges.
-    func encode(rows: (Range<Int>, UnsafeMutablePointer<Float>) -> UnsafePointer<Float>) -> Data {
+    func encode(in workspace: Workspace = Workspace(),
+                rows: (Range<Int>, UnsafeMutablePointer<Float>) -> UnsafePointer<Float>) -> Data {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let bandCount = max(1, min(cores * 4, height / 16))
-        let chunks = SharedBuffer<Chunk?>(count: bandCount, repeating: nil)
-        parallelBands(height, bands: bandCount) { band, range in
-            chunks[band] = encodeBand(range, zlibHeader: band == 0, rows: rows)
-        }
-        var adler: UInt = 1
-        var idat: [Chunk] = []
-        for band in 0..<bandCount {
-            let chunk = chunks[band]!
-            adler = adler32_combine(adler, chunk.adler, chunk.rawBytes)
-            idat.append(chunk)
-        }
-        let trailer = LiteralDeflate.finalBlock + [UInt8(adler >> 24 & 0xff), UInt8(adler >> 16 & 0xff),
-                                                   UInt8(adler >> 8 & 0xff), UInt8(adler & 0xff)]
+        let rowBytes = 1 + width * 3 * bitDepth / 8
+        let bands = (0..<bandCount).map { (height * $0 / bandCount)..<(height * ($0 + 1) / bandCount) }
+        // Where each band's IDAT chunk goes: length, type, zlib header (first band), data, CRC.
+        var places = [0]
+        for band in bands { places.append(places.last! + 14 + LiteralDeflate.bound(band.count * rowBytes)) }
+        workspace.reserve(filtered: height * rowBytes, coded: places.last!)
+        let filtered = workspace.filtered, coded = workspace.coded
 
-        var header = [UInt8]()
-        header += [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]
+        let histograms = SharedBuffer<UInt32>(count: bandCount * 256, repeating: 0)
+        parallelBands(height, bands: bandCount) { band, range in
+            filterBand(range, into: filtered + range.lowerBound * rowBytes, histogram: histograms.pointer + band * 256, rows: rows)
+        }
+        var histogram = [UInt32](repeating: 0, count: 256)
+        for band in 0..<bandCount {
+            for byte in 0..<256 { histogram[byte] += histograms[band * 256 + byte] }
+        }
+        let deflate = LiteralDeflate(histogram: histogram)
+
+        let chunks = SharedBuffer<Chunk>(count: bandCount, repeating: Chunk(count: 0, adler: 0, rawBytes: 0))
+        parallelBands(height, bands: bandCount) { band, range in
+            let raw = filtered + range.lowerBound * rowBytes, rawBytes = range.count * rowBytes
+            let chunk = coded + places[band], payload = chunk + 8
+            var length = 0
+            if band == 0 {
+                payload[0] = 0x78; payload[1] = 0x01   // deflate, 32 KiB window, fastest
+                length = 2
+            }
+            length += deflate.compress(raw, count: rawBytes, into: payload + length)
+            Self.store(UInt32(length), at: chunk)
+            (chunk + 4).update(from: Self.idat, count: 4)
+            Self.store(UInt32(crc32(0, chunk + 4, UInt32(length + 4))), at: payload + length)
+            chunks[band] = Chunk(count: 12 + length, adler: adler32(1, raw, UInt32(rawBytes)), rawBytes: rawBytes)
+        }
+
+        var adler: UInt = 1
+        for band in 0..<bandCount { adler = adler32_combine(adler, chunks[band].adler, chunks[band].rawBytes) }
+        var header: [UInt8] = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]
         Self.appendChunk("IHDR", Self.bigEndian(UInt32(width)) + Self.bigEndian(UInt32(height))
                              + [UInt8(bitDepth), 2, 0, 0, 0], to: &header)
         // What libpng's png_set_sRGB_gAMA_and_cHRM writes: sRGB, perceptual intent.
@@ -49,124 +100,112 @@ struct PNGEncoder {
         Self.appendChunk("sRGB", [0], to: &header)
         Self.appendChunk("cHRM", [31_270, 32_900, 64_000, 33_000, 30_000, 60_000, 15_000, 6_000].flatMap { Self.bigEndian($0) },
                          to: &header)
-        var footer = [UInt8]()
-        Self.appendChunk("IDAT", trailer, to: &footer)
+        var footer: [UInt8] = []
+        Self.appendChunk("IDAT", LiteralDeflate.finalBlock + Self.bigEndian(UInt32(adler)), to: &footer)
         Self.appendChunk("IEND", [], to: &footer)
 
-        let total = header.count + idat.reduce(0) { $0 + $1.count } + footer.count
+        let total = header.count + (0..<bandCount).reduce(0) { $0 + chunks[$1].count } + footer.count
         let out = UnsafeMutablePointer<UInt8>.allocate(capacity: total)
         var offset = 0
         func append(_ bytes: UnsafePointer<UInt8>, _ count: Int) {
             (out + offset).update(from: bytes, count: count)
             offset += count
         }
-        header.withUnsafeBufferPointer { append($0.baseAddress!, $0.count) }
-        for chunk in idat {
-            append(chunk.bytes, chunk.count)
-            chunk.bytes.deallocate()
-        }
-        footer.withUnsafeBufferPointer { append($0.baseAddress!, $0.count) }
+        append(header, header.count)
+        for band in 0..<bandCount { append(coded + places[band], chunks[band].count) }
+        append(footer, footer.count)
         return Data(bytesNoCopy: out, count: total, deallocator: .custom { pointer, _ in pointer.deallocate() })
     }
 
-    /// One band's IDAT chunk, complete with length and CRC, and what the zlib trailer needs.
+    /// A band's IDAT chunk as coded: its size, and the Adler-32 and length of its filtered rows
+    /// (the zlib stream's uncompressed data) for the trailer.
     struct Chunk {
-        let bytes: UnsafeMutablePointer<UInt8>
-        let count: Int
-        /// Adler-32 and length of the band's filtered rows (the zlib stream's uncompressed data).
-        let adler: UInt
-        let rawBytes: Int
+        var count: Int
+        var adler: UInt
+        var rawBytes: Int
     }
 
-    func encodeBand(_ range: Range<Int>, zlibHeader: Bool,
-                    rows: (Range<Int>, UnsafeMutablePointer<Float>) -> UnsafePointer<Float>) -> Chunk {
+    static let idat: [UInt8] = Array("IDAT".utf8)
+
+    /// Converts and filters rows `range` into `out` and counts the filtered bytes (and the
+    /// filter-type bytes) into `histogram`.
+    func filterBand(_ range: Range<Int>, into out: UnsafeMutablePointer<UInt8>, histogram: UnsafeMutablePointer<UInt32>,
+                    rows: (Range<Int>, UnsafeMutablePointer<Float>) -> UnsafePointer<Float>) {
         let rowBytes = 1 + width * 3 * bitDepth / 8
-        let rawBytes = range.count * rowBytes
-        let filtered = UnsafeMutablePointer<UInt8>.allocate(capacity: rawBytes)
-        defer { filtered.deallocate() }
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Self.rowsPerChunk * width * 3)
         defer { scratch.deallocate() }
+        let codes = UnsafeMutablePointer<UInt16>.allocate(capacity: width * 3)
+        defer { codes.deallocate() }
         // One histogram per byte of a pixel, so that runs of one value do not wait on each other's counts.
         let lanes = 3 * bitDepth / 8
-        let histograms = UnsafeMutablePointer<UInt32>.allocate(capacity: 256 * lanes)
-        histograms.initialize(repeating: 0, count: 256 * lanes)
-        defer { histograms.deallocate() }
-        SRGB.encodeTable.withUnsafeBufferPointer { table in
+        let counts = UnsafeMutablePointer<UInt32>.allocate(capacity: 256 * lanes)
+        counts.initialize(repeating: 0, count: 256 * lanes)
+        defer { counts.deallocate() }
+        SRGB.codeTable.withUnsafeBufferPointer { table in
             for first in stride(from: range.lowerBound, to: range.upperBound, by: Self.rowsPerChunk) {
                 let chunk = first..<min(first + Self.rowsPerChunk, range.upperBound)
                 let linear = rows(chunk, scratch)
                 for y in chunk {
-                    let row = filtered + (y - range.lowerBound) * rowBytes
+                    let row = out + (y - range.lowerBound) * rowBytes
                     let samples = linear + (y - first) * width * 3
                     if bitDepth == 16 {
-                        filterRow16(samples, into: row, histograms: histograms, table: table.baseAddress!)
+                        filterRow16(samples, into: row, codes: codes, histograms: counts, table: table.baseAddress!)
                     } else {
-                        filterRow8(samples, into: row, histograms: histograms, table: table.baseAddress!)
+                        filterRow8(samples, into: row, codes: codes, histograms: counts, table: table.baseAddress!)
                     }
                 }
             }
         }
-        for lane in 1..<lanes {
-            for byte in 0..<256 { histograms[byte] += histograms[lane * 256 + byte] }
+        for byte in 0..<256 {
+            var sum: UInt32 = 0
+            for lane in 0..<lanes { sum += counts[lane * 256 + byte] }
+            histogram[byte] = sum
         }
-        histograms[1] += UInt32(range.count)   // the filter-type byte of each row: SUB
-        let prefix = zlibHeader ? 2 : 0
-        let bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: 12 + prefix + LiteralDeflate.bound(rawBytes))
-        let payload = bytes + 8
-        if zlibHeader { payload[0] = 0x78; payload[1] = 0x01 }   // deflate, 32 KiB window, fastest
-        let length = prefix + LiteralDeflate.compress(filtered, count: rawBytes, histogram: histograms, into: payload + prefix)
-        Self.store(UInt32(length), at: bytes)
-        (bytes + 4).update(from: Array("IDAT".utf8), count: 4)
-        let crc = crc32(0, bytes + 4, UInt32(length + 4))
-        Self.store(UInt32(crc), at: bytes + 8 + length)
-        return Chunk(bytes: bytes, count: 12 + length, adler: adler32(1, filtered, UInt32(rawBytes)), rawBytes: rawBytes)
+        histogram[1] += UInt32(range.count)   // the filter-type byte of each row: SUB
     }
 
     /// One row as 16-bit big-endian samples, SUB-filtered (each byte minus the same byte of the
-    /// pixel before), behind its filter-type byte; counts the filtered bytes.
+    /// pixel before), behind its filter-type byte; counts the filtered bytes. `codes` is room
+    /// for a row of samples.
     @inline(__always)
-    func filterRow16(_ samples: UnsafePointer<Float>, into row: UnsafeMutablePointer<UInt8>,
-                     histograms: UnsafeMutablePointer<UInt32>, table: UnsafePointer<Float>) {
+    func filterRow16(_ samples: UnsafePointer<Float>, into row: UnsafeMutablePointer<UInt8>, codes: UnsafeMutablePointer<UInt16>,
+                     histograms: UnsafeMutablePointer<UInt32>, table: UnsafePointer<SIMD2<Float>>) {
+        for i in 0..<(width * 3) {
+            codes[i] = UInt16(truncatingIfNeeded: SRGB.code(samples[i], maximum: 65535, exact: exact, table: table))
+        }
         row[0] = 1
-        var previous = SIMD3<Int>.zero
         var out = row + 1
+        var previous = (UInt16(0), UInt16(0), UInt16(0))
+        @inline(__always) func put(_ code: UInt16, _ before: UInt16, _ lane: Int) {
+            let high = UInt8(code >> 8) &- UInt8(before >> 8)
+            let low = UInt8(truncatingIfNeeded: code) &- UInt8(truncatingIfNeeded: before)
+            out[lane] = high
+            out[lane + 1] = low
+            histograms[lane << 8 | Int(high)] += 1
+            histograms[(lane + 1) << 8 | Int(low)] += 1
+        }
         for x in 0..<width {
-            let p = samples + x * 3
-            let code = SIMD3(SRGB.code(p[0], maximum: 65535, exact: exact, table: table),
-                             SRGB.code(p[1], maximum: 65535, exact: exact, table: table),
-                             SRGB.code(p[2], maximum: 65535, exact: exact, table: table))
-            for c in 0..<3 {
-                let high = UInt8(truncatingIfNeeded: code[c] >> 8) &- UInt8(truncatingIfNeeded: previous[c] >> 8)
-                let low = UInt8(truncatingIfNeeded: code[c]) &- UInt8(truncatingIfNeeded: previous[c])
-                out[2 * c] = high
-                out[2 * c + 1] = low
-                histograms[(2 * c) * 256 + Int(high)] += 1
-                histograms[(2 * c + 1) * 256 + Int(low)] += 1
-            }
-            previous = code
+            let r = codes[x * 3], g = codes[x * 3 + 1], b = codes[x * 3 + 2]
+            put(r, previous.0, 0)
+            put(g, previous.1, 2)
+            put(b, previous.2, 4)
+            previous = (r, g, b)
             out += 6
         }
     }
 
     /// `filterRow16` for 8-bit samples.
     @inline(__always)
-    func filterRow8(_ samples: UnsafePointer<Float>, into row: UnsafeMutablePointer<UInt8>,
-                    histograms: UnsafeMutablePointer<UInt32>, table: UnsafePointer<Float>) {
+    func filterRow8(_ samples: UnsafePointer<Float>, into row: UnsafeMutablePointer<UInt8>, codes: UnsafeMutablePointer<UInt16>,
+                    histograms: UnsafeMutablePointer<UInt32>, table: UnsafePointer<SIMD2<Float>>) {
+        for i in 0..<(width * 3) {
+            codes[i] = UInt16(truncatingIfNeeded: SRGB.code(samples[i], maximum: 255, exact: exact, table: table))
+        }
         row[0] = 1
-        var previous = SIMD3<Int>.zero
-        var out = row + 1
-        for x in 0..<width {
-            let p = samples + x * 3
-            let code = SIMD3(SRGB.code(p[0], maximum: 255, exact: exact, table: table),
-                             SRGB.code(p[1], maximum: 255, exact: exact, table: table),
-                             SRGB.code(p[2], maximum: 255, exact: exact, table: table))
-            for c in 0..<3 {
-                let byte = UInt8(truncatingIfNeeded: code[c]) &- UInt8(truncatingIfNeeded: previous[c])
-                out[c] = byte
-                histograms[c * 256 + Int(byte)] += 1
-            }
-            previous = code
-            out += 3
+        for i in 0..<(width * 3) {
+            let byte = UInt8(truncatingIfNeeded: codes[i]) &- (i >= 3 ? UInt8(truncatingIfNeeded: codes[i - 3]) : 0)
+            row[1 + i] = byte
+            histograms[(i % 3) << 8 | Int(byte)] += 1
         }
     }
 

@@ -41,7 +41,14 @@ struct Synthesis: Sendable {
                                 forward: forward.baseAddress!, backward: backward.baseAddress!,
                                 occludedA: occludedA.baseAddress!, occludedB: occludedB.baseAddress!,
                                 width: width, height: height, background: background)
-            for y in rows { kernel.render(row: y, t: t, into: out + (y - rows.lowerBound) * width * 3) }
+            withUnsafeTemporaryAllocation(of: (SIMD2<Float>, Bool).self, capacity: width) { fromA in
+                withUnsafeTemporaryAllocation(of: SIMD2<Float>.self, capacity: width) { fromB in
+                    for y in rows {
+                        kernel.render(row: y, t: t, into: out + (y - rows.lowerBound) * width * 3,
+                                      fromA: fromA.baseAddress!, fromB: fromB.baseAddress!)
+                    }
+                }
+            }
         }}}}}}}}
     }
 }
@@ -55,28 +62,27 @@ struct Kernel {
     let width, height: Int
     let background: SIMD2<Float>
 
-    /// The nearest pixel to `p`, clamped to the picture (clamping first makes truncation a floor).
+    /// The nearest pixel to `p`, clamped to the picture.
     @inline(__always) func index(_ p: SIMD2<Float>) -> Int {
-        let x = Int(min(max(p.x, 0), Float(width - 1)) + 0.5)
-        let y = Int(min(max(p.y, 0), Float(height - 1)) + 0.5)
-        return y * width + x
+        let x = min(max(p.x, 0), Float(width - 1)).nearestInteger
+        let y = min(max(p.y, 0), Float(height - 1)).nearestInteger
+        return y &* width &+ x
     }
 
     /// Pixel `k` of an interleaved RGB picture as a vector (the fourth lane is the next pixel's
     /// red, or zero for the last pixel, and is never used): one load instead of three.
     @inline(__always) func pixel(_ image: UnsafePointer<Float>, _ k: Int) -> SIMD4<Float> {
-        if k < width * height - 1 {
-            return UnsafeRawPointer(image + k * 3).loadUnaligned(as: SIMD4<Float>.self)
+        if k < width &* height &- 1 {
+            return UnsafeRawPointer(image + k &* 3).loadUnaligned(as: SIMD4<Float>.self)
         }
         return SIMD4(image[k * 3], image[k * 3 + 1], image[k * 3 + 2], 0)
     }
 
     @inline(__always) func sampleRGB(_ image: UnsafePointer<Float>, _ p: SIMD2<Float>) -> SIMD4<Float> {
         let x = min(max(p.x, 0), Float(width - 1)), y = min(max(p.y, 0), Float(height - 1))
-        let x0 = Int(x), y0 = Int(y)
+        let (x0, fx) = x.tapAndWeight, (y0, fy) = y.tapAndWeight
         let right = x0 < width - 1 ? 1 : 0, down = y0 < height - 1 ? width : 0
-        let fx = x - Float(x0), fy = y - Float(y0)
-        let k = y0 * width + x0
+        let k = y0 &* width &+ x0
         let q00 = pixel(image, k), q10 = pixel(image, k + right)
         let q01 = pixel(image, k + down), q11 = pixel(image, k + down + right)
         let top = q00 + (q10 - q00) * fx
@@ -86,10 +92,9 @@ struct Kernel {
 
     @inline(__always) func sampleLuma(_ plane: UnsafePointer<Float>, _ p: SIMD2<Float>) -> Float {
         let x = min(max(p.x, 0), Float(width - 1)), y = min(max(p.y, 0), Float(height - 1))
-        let x0 = Int(x), y0 = Int(y)
+        let (x0, fx) = x.tapAndWeight, (y0, fy) = y.tapAndWeight
         let right = x0 < width - 1 ? 1 : 0, down = y0 < height - 1 ? width : 0
-        let fx = x - Float(x0), fy = y - Float(y0)
-        let q = plane + y0 * width + x0
+        let q = plane + (y0 &* width &+ x0)
         let top = q[0] + (q[right] - q[0]) * fx
         let bottom = q[down] + (q[down + right] - q[down]) * fx
         return top + (bottom - top) * fy
@@ -98,17 +103,19 @@ struct Kernel {
     /// The vector `v = sign * field[p + step * v]` that carries a keyframe pixel to `p`, by three
     /// fixed-point steps from pixel `i`'s own vector. A step that lands on the pixel it came from
     /// would repeat itself, so the iteration stops there: the same answer, mostly in one step.
+    /// `settled` says it did, so that `field` at `p + step * v` is `sign * v` itself.
     @inline(__always)
-    func settle(_ field: UnsafePointer<SIMD2<Float>>, sign: Float, _ p: SIMD2<Float>, _ i: Int, step: Float) -> SIMD2<Float> {
+    func settle(_ field: UnsafePointer<SIMD2<Float>>, sign: Float, _ p: SIMD2<Float>, _ i: Int,
+                step: Float) -> (v: SIMD2<Float>, settled: Bool) {
         var at = i
         var v = sign * field[i]
         for _ in 0..<3 {
             let next = index(p + step * v)
-            if next == at { break }
+            if next == at { return (v, true) }
             at = next
             v = sign * field[next]
         }
-        return v
+        return (v, false)
     }
 
     /// How well a candidate motion `v` (start to end) explains pixel `x` at time t.
@@ -118,14 +125,21 @@ struct Kernel {
         var v: SIMD2<Float>
     }
 
-    /// Whether each keyframe's own motion at the places `v` comes from agrees with `v`.
+    /// Whether each keyframe's own motion at the places `v` comes from agrees with `v` (the
+    /// start keyframe's only when `startSide`, else `a` is false).
     @inline(__always)
-    func agreement(_ pA: SIMD2<Float>, _ pB: SIMD2<Float>, _ v: SIMD2<Float>) -> (a: Bool, b: Bool, iA: Int, iB: Int) {
-        let iA = index(pA), iB = index(pB)
+    func agreement(_ pA: SIMD2<Float>, _ pB: SIMD2<Float>, _ v: SIMD2<Float>,
+                   startSide: Bool = true) -> (a: Bool, b: Bool, iA: Int, iB: Int) {
         let tolerance: Float = 1.0 + 0.05 * (abs(v.x) + abs(v.y))
-        let dA = forward[iA] - v, dB = -backward[iB] - v
         let w = Float(width), h = Float(height)
-        let agreeA = abs(dA.x) + abs(dA.y) <= tolerance && pA.x > -1 && pA.y > -1 && pA.x < w && pA.y < h
+        var agreeA = false, iA = 0
+        if startSide {
+            iA = index(pA)
+            let dA = forward[iA] - v
+            agreeA = abs(dA.x) + abs(dA.y) <= tolerance && pA.x > -1 && pA.y > -1 && pA.x < w && pA.y < h
+        }
+        let iB = index(pB)
+        let dB = -backward[iB] - v
         let agreeB = abs(dB.x) + abs(dB.y) <= tolerance && pB.x > -1 && pB.y > -1 && pB.x < w && pB.y < h
         return (agreeA, agreeB, iA, iB)
     }
@@ -156,13 +170,23 @@ struct Kernel {
     /// differ (a motion edge) each is judged, occlusion and photometric match included, and
     /// the better one taken. A vector both keyframes agree on blends both, one only a keyframe
     /// agrees on takes that keyframe alone, and one neither does is a plain blend.
-    func render(row y: Int, t: Float, into out: UnsafeMutablePointer<Float>) {
+    /// `fromA` and `fromB` are room for a row of vectors.
+    func render(row y: Int, t: Float, into out: UnsafeMutablePointer<Float>,
+                fromA: UnsafeMutablePointer<(SIMD2<Float>, Bool)>, fromB: UnsafeMutablePointer<SIMD2<Float>>) {
         let s = 1 - t
+        // The search for each pixel's vectors is a chain of dependent loads; in loops of their
+        // own, the searches of neighbouring pixels overlap.
+        for x in 0..<width {
+            fromA[x] = settle(forward, sign: 1, SIMD2(Float(x), Float(y)), y * width + x, step: -t)
+        }
+        for x in 0..<width {
+            fromB[x] = settle(backward, sign: -1, SIMD2(Float(x), Float(y)), y * width + x, step: s).v
+        }
+        let w = Float(width), h = Float(height)
         for x in 0..<width {
             let p = SIMD2(Float(x), Float(y))
-            let i = y * width + x
-            let va = settle(forward, sign: 1, p, i, step: -t)
-            let vb = settle(backward, sign: -1, p, i, step: s)
+            let (va, settled) = fromA[x]
+            let vb = fromB[x]
             let d = va - vb
             let v: SIMD2<Float>, weightB: Float
             if abs(d.x) + abs(d.y) > 0.25 {
@@ -172,9 +196,12 @@ struct Kernel {
                 weightB = verdict.weightB
             } else {
                 // One candidate: its score decides nothing, only which keyframes agree with it.
+                // Where the search settled, the start keyframe's motion there is `va` itself.
                 v = va
-                let agree = agreement(p - t * va, p + s * va, va)
-                weightB = agree.a == agree.b ? t : (agree.a ? 0 : 1)
+                let pA = p - t * va
+                let agreeA = settled ? pA.x > -1 && pA.y > -1 && pA.x < w && pA.y < h : agreement(pA, p + s * va, va).a
+                let agreeB = agreement(pA, p + s * va, va, startSide: false).b
+                weightB = agreeA == agreeB ? t : (agreeA ? 0 : 1)
             }
             let colour: SIMD4<Float>
             if weightB <= 0 {
