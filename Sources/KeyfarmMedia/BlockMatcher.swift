@@ -24,10 +24,12 @@ struct BlockMatcher {
     }
 
     /// Mean absolute difference of the window in `a` and the window moved by `v` in `b`
-    /// (coordinates outside `b` repeat its edge).
-    @inline(__always) func cost(_ w: Window, _ v: SIMD2<Int>) -> Float {
+    /// (coordinates outside `b` repeat its edge). Stops early, returning infinity, once the
+    /// difference so far reaches `limit`: the sum only grows, so such a vector cannot win.
+    @inline(__always) func cost(_ w: Window, _ v: SIMD2<Int>, limit: Float = .infinity) -> Float {
         var sum: Float = 0
         let inside = w.x0 + v.x >= 0 && w.x1 + v.x <= width && w.y0 + v.y >= 0 && w.y1 + v.y <= height
+        let count = Float(w.count)
         if inside {
             var lanes = SIMD4<Float>.zero
             for y in w.y0..<w.y1 {
@@ -38,6 +40,7 @@ struct BlockMatcher {
                     x += 4
                 }
                 while x < w.x1 { sum += abs(ra[x] - rb[x]); x += 1 }
+                if (y - w.y0) & 3 == 3 && (lanes.sum() + sum) / count >= limit { return .infinity }
             }
             sum += lanes.sum()
         } else {
@@ -49,7 +52,7 @@ struct BlockMatcher {
                 }
             }
         }
-        return sum / Float(w.count)
+        return sum / count
     }
 
     @inline(__always) func sampleB(_ x: Float, _ y: Float) -> Float {
@@ -59,6 +62,18 @@ struct BlockMatcher {
         let x1 = min(x0 + 1, width - 1), y1 = min(y0 + 1, height - 1)
         let top = b[y0 * width + x0] + (b[y0 * width + x1] - b[y0 * width + x0]) * fx
         let bottom = b[y1 * width + x0] + (b[y1 * width + x1] - b[y1 * width + x0]) * fx
+        return top + (bottom - top) * fy
+    }
+
+    /// `sampleB` for the per-pixel loops: the same interpolation without range-checked
+    /// conversions (a whole-number position may take the tap before it with a weight of 1).
+    @inline(__always) func bilinearB(_ x: Float, _ y: Float) -> Float {
+        let (x0, fx) = min(max(x, 0), Float(width - 1)).tapAndWeight
+        let (y0, fy) = min(max(y, 0), Float(height - 1)).tapAndWeight
+        let right = x0 < width - 1 ? 1 : 0, down = y0 < height - 1 ? width : 0
+        let q = b + (y0 &* width &+ x0)
+        let top = q[0] + (q[right] - q[0]) * fx
+        let bottom = q[down] + (q[down + right] - q[down]) * fx
         return top + (bottom - top) * fy
     }
 

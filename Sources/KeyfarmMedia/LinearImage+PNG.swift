@@ -24,18 +24,20 @@ extension LinearImage {
             throw ImageError(path: path, reason: "not a readable PNG: \(message(of: &error.message))")
         }
         defer { free(samples) }
-        let width = Int(image.width), height = Int(image.height), count = width * height * 3
-        var pixels = [Float](repeating: 0, count: count)
-        pixels.withUnsafeMutableBufferPointer { out in
-            if image.depth == 16 {
-                let input = samples.assumingMemoryBound(to: UInt16.self)
-                SRGB.decode16.withUnsafeBufferPointer { table in
-                    for i in 0..<count { out[i] = table[Int(input[i])] }
+        let width = Int(image.width), height = Int(image.height)
+        let pixels: [Float]
+        if image.depth == 16 {
+            let input = UncheckedSendable(UnsafePointer(samples.assumingMemoryBound(to: UInt16.self)))
+            pixels = SRGB.decode16.withUnsafeBufferPointer { table in
+                parallelRows(height, perRow: width * 3, minimumBand: 16) { rows, out in
+                    for i in (rows.lowerBound * width * 3)..<(rows.upperBound * width * 3) { out[i] = table[Int(input.value[i])] }
                 }
-            } else {
-                let input = samples.assumingMemoryBound(to: UInt8.self)
-                SRGB.decode8.withUnsafeBufferPointer { table in
-                    for i in 0..<count { out[i] = table[Int(input[i])] }
+            }
+        } else {
+            let input = UncheckedSendable(UnsafePointer(samples.assumingMemoryBound(to: UInt8.self)))
+            pixels = SRGB.decode8.withUnsafeBufferPointer { table in
+                parallelRows(height, perRow: width * 3, minimumBand: 16) { rows, out in
+                    for i in (rows.lowerBound * width * 3)..<(rows.upperBound * width * 3) { out[i] = table[Int(input.value[i])] }
                 }
             }
         }

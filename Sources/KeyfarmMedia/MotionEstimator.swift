@@ -145,8 +145,9 @@ struct MotionEstimator {
                             func consider(_ v: SIMD2<Int>) {
                                 if tried.contains(v) { return }
                                 tried.append(v)
-                                let match = matcher.cost(window, v)
-                                let cost = match + penalty(SIMD2<Float>(v), prior)
+                                let pull = penalty(SIMD2<Float>(v), prior)
+                                let match = matcher.cost(window, v, limit: bestCost - pull)
+                                let cost = match + pull
                                 if cost < bestCost { bestCost = cost; bestMatch = match; best = v }
                             }
                             for candidate in candidates {

@@ -10,10 +10,11 @@ struct MotionField: Sendable {
     /// True where the pixel failed the forward-backward check: it is covered in the other keyframe.
     var occluded: [Bool]
 
+    /// The nearest pixel to `p`, clamped to the picture.
     @inline(__always) func index(_ p: SIMD2<Float>) -> Int {
-        let x = Int(min(max(p.x, 0), Float(width - 1)) + 0.5)
-        let y = Int(min(max(p.y, 0), Float(height - 1)) + 0.5)
-        return y * width + x
+        let x = min(max(p.x, 0), Float(width - 1)).nearestInteger
+        let y = min(max(p.y, 0), Float(height - 1)).nearestInteger
+        return y &* width &+ x
     }
 
     /// Per-pixel vectors from a block field: bilinear where the neighbouring blocks agree, and
@@ -41,7 +42,7 @@ struct MotionField: Sendable {
                         let gy = (Float(y) + 0.5) / size - 0.5
                         let r0 = Int(gy.rounded(.down)), fy = gy - Float(r0)
                         // The four blocks around a pixel change once every block width.
-                        var corners = Int.min
+                        var corners = Int.min, candidatesColumn = Int.min
                         var v00 = SIMD2<Float>.zero, v10 = v00, v01 = v00, v11 = v00, agree = false
                         for x in 0..<w {
                             let (c0, fx) = columnPlaces[x]
@@ -59,24 +60,28 @@ struct MotionField: Sendable {
                                 out[y * w + x] = top + (bottom - top) * fy
                                 continue
                             }
-                            candidates.removeAll(keepingCapacity: true)
-                            let own = blocks.vector(x / blocks.blockSize, y / blocks.blockSize)
+                            // The distinct vectors of the pixel's block and its neighbours, once per block.
                             let oc = x / blocks.blockSize, or = y / blocks.blockSize
-                            for dy in -1...1 {
-                                for dx in -1...1 {
-                                    let v = blocks.vector(oc + dx, or + dy)
-                                    if !candidates.contains(where: { abs($0.x - v.x) + abs($0.y - v.y) < 0.25 }) {
-                                        candidates.append(v)
+                            if oc != candidatesColumn {
+                                candidatesColumn = oc
+                                candidates.removeAll(keepingCapacity: true)
+                                for dy in -1...1 {
+                                    for dx in -1...1 {
+                                        let v = blocks.vector(oc + dx, or + dy)
+                                        if !candidates.contains(where: { abs($0.x - v.x) + abs($0.y - v.y) < 0.25 }) {
+                                            candidates.append(v)
+                                        }
                                     }
                                 }
                             }
+                            let own = blocks.vector(oc, or)
                             var best = own, bestCost = Float.infinity
                             for v in candidates {
                                 var cost: Float = 0
                                 for k in 0..<5 {
                                     let ox = k == 1 ? -1 : (k == 2 ? 1 : 0), oy = k == 3 ? -1 : (k == 4 ? 1 : 0)
                                     let sx = min(max(x + ox, 0), w - 1), sy = min(max(y + oy, 0), h - 1)
-                                    cost += abs(av[sy * w + sx] - matcher.sampleB(Float(sx) + v.x, Float(sy) + v.y))
+                                    cost += abs(av[sy * w + sx] - matcher.bilinearB(Float(sx) + v.x, Float(sy) + v.y))
                                 }
                                 let d = v - own
                                 cost += 0.01 * (abs(d.x) + abs(d.y)) / size
@@ -95,8 +100,8 @@ struct MotionField: Sendable {
     /// more for fast motion) and gives them `fill`'s choice of the neighbouring blocks' vectors.
     mutating func checkConsistency(against other: MotionField, filled blocks: BlockField, background: SIMD2<Float>) {
         let w = width, h = height
-        var flags = [Bool](repeating: false, count: w * h)
-        flags.withUnsafeMutableBufferPointer { flags in
+        // Nothing is marked before the check, so the flags are set in place.
+        occluded.withUnsafeMutableBufferPointer { flags in
             let flags = UncheckedSendable(flags.baseAddress!)
             vectors.withUnsafeMutableBufferPointer { own in
                 // Each pixel reads and rewrites only its own vector here, so the rows update in place.
@@ -122,7 +127,6 @@ struct MotionField: Sendable {
                 }
             }
         }
-        occluded = flags
     }
 
     /// For an occluded pixel: of the neighbouring blocks' vectors, the one closest to the
