@@ -76,12 +76,29 @@ struct MotionField: Sendable {
                             }
                             let own = blocks.vector(oc, or)
                             var best = own, bestCost = Float.infinity
+                            let centre = av.baseAddress! + (y * w + x)
+                            let interior = x >= 1 && x <= w - 2 && y >= 1 && y <= h - 2
                             for v in candidates {
                                 var cost: Float = 0
-                                for k in 0..<5 {
-                                    let ox = k == 1 ? -1 : (k == 2 ? 1 : 0), oy = k == 3 ? -1 : (k == 4 ? 1 : 0)
-                                    let sx = min(max(x + ox, 0), w - 1), sy = min(max(y + oy, 0), h - 1)
-                                    cost += abs(av[sy * w + sx] - matcher.bilinearB(Float(sx) + v.x, Float(sy) + v.y))
+                                let floorX = v.x.rounded(.down), floorY = v.y.rounded(.down)
+                                let ix = Int(floorX), iy = Int(floorY)
+                                if interior && x + ix >= 1 && x + ix + 2 <= w - 1 && y + iy >= 1 && y + iy + 2 <= h - 1 {
+                                    // All five taps and their neighbours are inside: one weight for all.
+                                    let fx = v.x - floorX, fy = v.y - floorY
+                                    let moved = bv.baseAddress! + ((y + iy) * w + x + ix)
+                                    @inline(__always) func tap(_ offset: Int) -> Float {
+                                        let q = moved + offset
+                                        let top = q[0] + (q[1] - q[0]) * fx
+                                        let bottom = q[w] + (q[w + 1] - q[w]) * fx
+                                        return abs(centre[offset] - (top + (bottom - top) * fy))
+                                    }
+                                    cost = tap(0) + tap(-1) + tap(1) + tap(-w) + tap(w)
+                                } else {
+                                    for k in 0..<5 {
+                                        let ox = k == 1 ? -1 : (k == 2 ? 1 : 0), oy = k == 3 ? -1 : (k == 4 ? 1 : 0)
+                                        let sx = min(max(x + ox, 0), w - 1), sy = min(max(y + oy, 0), h - 1)
+                                        cost += abs(av[sy * w + sx] - matcher.bilinearB(Float(sx) + v.x, Float(sy) + v.y))
+                                    }
                                 }
                                 let d = v - own
                                 cost += 0.01 * (abs(d.x) + abs(d.y)) / size

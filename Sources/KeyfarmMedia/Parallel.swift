@@ -64,15 +64,6 @@ final class SharedBuffer<Element>: @unchecked Sendable {
         pointer.initialize(repeating: value, count: count)
     }
 
-    /// A buffer holding a copy of `elements`.
-    init(copying elements: [Element]) {
-        count = elements.count
-        pointer = .allocate(capacity: max(count, 1))
-        elements.withUnsafeBufferPointer { source in
-            if let base = source.baseAddress { pointer.initialize(from: base, count: source.count) }
-        }
-    }
-
     deinit {
         pointer.deinitialize(count: count)
         pointer.deallocate()
