@@ -164,15 +164,32 @@ struct PNGEncoder {
         histogram[1] += UInt32(range.count)   // the filter-type byte of each row: SUB
     }
 
+    /// The codes of a row of samples at `maximum`. Every sample takes the table first, in a
+    /// loop with no calls in it; only when `exact` and some sample is doubtful does the row
+    /// go through `SRGB.code` again, so keyframes cost no more than in-betweens.
+    @inline(__always)
+    func convertRow(_ samples: UnsafePointer<Float>, into codes: UnsafeMutablePointer<UInt16>, maximum: Float,
+                    table: UnsafePointer<SIMD2<Float>>) {
+        var doubtful: UInt8 = 0
+        for i in 0..<(width * 3) {
+            let converted = SRGB.tableCode(samples[i], maximum: maximum, table: table)
+            codes[i] = UInt16(truncatingIfNeeded: converted.code)
+            doubtful |= converted.doubtful ? 1 : 0
+        }
+        if exact && doubtful != 0 {
+            for i in 0..<(width * 3) {
+                codes[i] = UInt16(truncatingIfNeeded: SRGB.code(samples[i], maximum: maximum, exact: true, table: table))
+            }
+        }
+    }
+
     /// One row as 16-bit big-endian samples, SUB-filtered (each byte minus the same byte of the
     /// pixel before), behind its filter-type byte; counts the filtered bytes. `codes` is room
     /// for a row of samples.
     @inline(__always)
     func filterRow16(_ samples: UnsafePointer<Float>, into row: UnsafeMutablePointer<UInt8>, codes: UnsafeMutablePointer<UInt16>,
                      histograms: UnsafeMutablePointer<UInt32>, table: UnsafePointer<SIMD2<Float>>) {
-        for i in 0..<(width * 3) {
-            codes[i] = UInt16(truncatingIfNeeded: SRGB.code(samples[i], maximum: 65535, exact: exact, table: table))
-        }
+        convertRow(samples, into: codes, maximum: 65535, table: table)
         row[0] = 1
         var out = row + 1
         var previous = (UInt16(0), UInt16(0), UInt16(0))
@@ -198,9 +215,7 @@ struct PNGEncoder {
     @inline(__always)
     func filterRow8(_ samples: UnsafePointer<Float>, into row: UnsafeMutablePointer<UInt8>, codes: UnsafeMutablePointer<UInt16>,
                     histograms: UnsafeMutablePointer<UInt32>, table: UnsafePointer<SIMD2<Float>>) {
-        for i in 0..<(width * 3) {
-            codes[i] = UInt16(truncatingIfNeeded: SRGB.code(samples[i], maximum: 255, exact: exact, table: table))
-        }
+        convertRow(samples, into: codes, maximum: 255, table: table)
         row[0] = 1
         for i in 0..<(width * 3) {
             let byte = UInt8(truncatingIfNeeded: codes[i]) &- (i >= 3 ? UInt8(truncatingIfNeeded: codes[i - 3]) : 0)

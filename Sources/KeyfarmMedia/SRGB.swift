@@ -56,18 +56,22 @@ public enum SRGB {
     static let codeTableFirstExponent = 103
 
     /// The integer code of linear light at `maximum` (65535 or 255), rounded to nearest, from
-    /// `codeTable`. With `exact` it is the code `encode` gives, bit for bit: only values within
-    /// a tenth of a step of a rounding boundary need the exact curve (checked over every float
-    /// in 0...1), and a picture decoded from PNG codes has none.
+    /// `codeTable`, and whether it lies within a tenth of a step of a rounding boundary: only
+    /// there may it differ from the code `encode` gives (checked over every float in 0...1).
     @inline(__always)
-    static func code(_ linear: Float, maximum: Float, exact: Bool, table: UnsafePointer<SIMD2<Float>>) -> Int {
+    static func tableCode(_ linear: Float, maximum: Float, table: UnsafePointer<SIMD2<Float>>) -> (code: Int, doubtful: Bool) {
         let bits = min(max(linear, 5.9604645e-08), 1).bitPattern
         let entry = table[Int(bits >> 15) &- codeTableFirstExponent << 8]
         let scaled = (entry.x + entry.y * Float(bits & 0x7fff)) * (maximum / 65535)
         let code = scaled.nearestInteger
-        if exact && abs(scaled - Float(code)) > 0.4 {
-            return Int(encode(linear) * maximum + 0.5)
-        }
-        return code
+        return (code, abs(scaled - Float(code)) > 0.4)
+    }
+
+    /// `tableCode`, and with `exact` the code `encode` gives, bit for bit, where the table's is
+    /// doubtful. A picture decoded from PNG codes has no doubtful samples.
+    @inline(__always)
+    static func code(_ linear: Float, maximum: Float, exact: Bool, table: UnsafePointer<SIMD2<Float>>) -> Int {
+        let (code, doubtful) = tableCode(linear, maximum: maximum, table: table)
+        return exact && doubtful ? Int(encode(linear) * maximum + 0.5) : code
     }
 }
