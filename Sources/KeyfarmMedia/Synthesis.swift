@@ -126,11 +126,18 @@ extension Synthesis {
             return (v, false)
         }
 
-        /// How well a candidate motion `v` (start to end) explains pixel `x` at time t.
+        /// How well a candidate motion `v` (start to end) explains a pixel at time t: `score`,
+        /// less the photometric mismatch of the two keyframes there when `mismatched` (a
+        /// mismatch is at most 1, luma being 0...1), so that it is sampled only when it decides.
         struct Verdict {
             var score: Float
+            var mismatched: Bool
             var weightB: Float
             var v: SIMD2<Float>
+            var pA, pB: SIMD2<Float>
+
+            /// The lowest score the mismatch can bring, with room for rounding.
+            var lowest: Float { mismatched ? score - 1.001 : score }
         }
 
         /// Whether `p` lies within the picture (or less than a pixel outside it).
@@ -153,23 +160,34 @@ extension Synthesis {
             return (inside(pA) && agrees(forward[iA], v), inside(pB) && agrees(-backward[iB], v), iA, iB)
         }
 
-        /// The verdict on `v` when it competes with another candidate.
+        /// The verdict on `v` when it competes with another candidate, before the mismatch.
         @inline(__always) func judge(_ x: SIMD2<Float>, _ v: SIMD2<Float>, t: Float) -> Verdict {
             let pA = x - t * v, pB = x + (1 - t) * v
             let agree = agreement(pA, pB, v)
-            let coveredA = occludedA[agree.iA], coveredB = occludedB[agree.iB]
-            let mismatch = abs(sampleLuma(la, pA) - sampleLuma(lb, pB))
-            if agree.a && agree.b && !coveredA && !coveredB {
-                return Verdict(score: 4 - mismatch, weightB: t, v: v)
-            }
             if agree.a && agree.b {
-                return Verdict(score: 3 - mismatch, weightB: t, v: v)
+                let covered = occludedA[agree.iA] || occludedB[agree.iB]
+                return Verdict(score: covered ? 3 : 4, mismatched: true, weightB: t, v: v, pA: pA, pB: pB)
             }
-            // One side only: what the other keyframe shows there is something else (covered or uncovered).
-            let foreground = min(0.5, 0.01 * (abs(v.x - background.x) + abs(v.y - background.y)))
-            if agree.a { return Verdict(score: 2 + foreground, weightB: 0, v: v) }
-            if agree.b { return Verdict(score: 2 + foreground, weightB: 1, v: v) }
-            return Verdict(score: 1 - mismatch, weightB: t, v: v)
+            if agree.a || agree.b {
+                // One side only: what the other keyframe shows there is something else (covered or uncovered).
+                let foreground = min(0.5, 0.01 * (abs(v.x - background.x) + abs(v.y - background.y)))
+                return Verdict(score: 2 + foreground, mismatched: false, weightB: agree.a ? 0 : 1, v: v, pA: pA, pB: pB)
+            }
+            return Verdict(score: 1, mismatched: true, weightB: t, v: v, pA: pA, pB: pB)
+        }
+
+        /// The final score of a verdict: its mismatch sampled now.
+        @inline(__always) func settledScore(_ verdict: Verdict) -> Float {
+            guard verdict.mismatched else { return verdict.score }
+            return verdict.score - abs(sampleLuma(la, verdict.pA) - sampleLuma(lb, verdict.pB))
+        }
+
+        /// The better of two verdicts (the first on a tie); the mismatches are sampled only when
+        /// the scores' ranges overlap.
+        @inline(__always) func better(_ first: Verdict, _ second: Verdict) -> Verdict {
+            if second.lowest > first.score { return second }
+            if second.score <= first.lowest { return first }
+            return settledScore(second) > settledScore(first) ? second : first
         }
 
         /// Row `y` of the frame at time `t` (strictly between 0 and 1), as interleaved RGB.
@@ -198,8 +216,7 @@ extension Synthesis {
                 let d = va - vb
                 let v: SIMD2<Float>, weightB: Float
                 if abs(d.x) + abs(d.y) > 0.25 {
-                    let first = judge(p, va, t: t), second = judge(p, vb, t: t)
-                    let verdict = second.score > first.score ? second : first
+                    let verdict = better(judge(p, va, t: t), judge(p, vb, t: t))
                     v = verdict.v
                     weightB = verdict.weightB
                 } else {
