@@ -20,6 +20,8 @@ struct PNGEncoder {
 
     /// Rows converted at a time: their floats stay in the core's cache.
     static let rowsPerChunk = 8
+    /// One row in this many is counted for the Huffman code.
+    static let countedRowEvery = 4
 
     /// The buffers of filtered rows and coded bands, kept from one picture to the next so that
     /// a sequence of frames does not fault in fresh memory for each. One encode at a time.
@@ -72,7 +74,8 @@ struct PNGEncoder {
         for band in 0..<bandCount {
             for byte in 0..<256 { histogram[byte] += histograms[band * 256 + byte] }
         }
-        let deflate = LiteralDeflate(histogram: histogram)
+        // Every byte value gets a code, since rows that were not counted may hold any.
+        let deflate = LiteralDeflate(histogram: histogram.map { $0 + 1 })
 
         let chunks = SharedBuffer<Chunk>(count: bandCount, repeating: Chunk(count: 0, adler: 0, rawBytes: 0))
         parallelBands(height, bands: bandCount) { band, range in
@@ -128,7 +131,7 @@ struct PNGEncoder {
     static let idat: [UInt8] = Array("IDAT".utf8)
 
     /// Converts and filters rows `range` into `out` and counts the filtered bytes (and the
-    /// filter-type bytes) into `histogram`.
+    /// filter-type bytes) of every `countedRowEvery`-th row into `histogram`.
     func filterBand(_ range: Range<Int>, into out: UnsafeMutablePointer<UInt8>, histogram: UnsafeMutablePointer<UInt32>,
                     rows: (Range<Int>, UnsafeMutablePointer<Float>) -> UnsafePointer<Float>) {
         let rowBytes = 1 + width * 3 * bitDepth / 8
@@ -136,7 +139,6 @@ struct PNGEncoder {
         defer { scratch.deallocate() }
         let codes = UnsafeMutablePointer<UInt16>.allocate(capacity: width * 3)
         defer { codes.deallocate() }
-        // One histogram per byte of a pixel, so that runs of one value do not wait on each other's counts.
         let lanes = 3 * bitDepth / 8
         let counts = UnsafeMutablePointer<UInt32>.allocate(capacity: 256 * lanes)
         counts.initialize(repeating: 0, count: 256 * lanes)
@@ -148,10 +150,19 @@ struct PNGEncoder {
                 for y in chunk {
                     let row = out + (y - range.lowerBound) * rowBytes
                     let samples = linear + (y - first) * width * 3
+                    // Every fourth row is counted: plenty for a good code, which only has to
+                    // be near optimal, and every byte gets a code (see `encode`).
+                    let counted = (y - range.lowerBound) % Self.countedRowEvery == 0
                     if bitDepth == 16 {
-                        filterRow16(samples, into: row, codes: codes, histograms: counts, table: table.baseAddress!)
+                        convertRow(samples, into: codes, maximum: 65535, table: table.baseAddress!)
+                        if counted {
+                            filterRow16(codes, into: row, histograms: counts)
+                        } else {
+                            filterRow16(codes, into: row, histograms: nil)
+                        }
                     } else {
-                        filterRow8(samples, into: row, codes: codes, histograms: counts, table: table.baseAddress!)
+                        convertRow(samples, into: codes, maximum: 255, table: table.baseAddress!)
+                        filterRow8(codes, into: row, histograms: counted ? counts : nil)
                     }
                 }
             }
@@ -161,7 +172,7 @@ struct PNGEncoder {
             for lane in 0..<lanes { sum += counts[lane * 256 + byte] }
             histogram[byte] = sum
         }
-        histogram[1] += UInt32(range.count)   // the filter-type byte of each row: SUB
+        histogram[1] += UInt32((range.count + Self.countedRowEvery - 1) / Self.countedRowEvery)   // SUB, each row's filter type
     }
 
     /// The codes of a row of samples at `maximum`. Every sample takes the table first, in a
@@ -170,26 +181,32 @@ struct PNGEncoder {
     @inline(__always)
     func convertRow(_ samples: UnsafePointer<Float>, into codes: UnsafeMutablePointer<UInt16>, maximum: Float,
                     table: UnsafePointer<SIMD2<Float>>) {
+        guard exact else {
+            for i in 0..<(width * 3) {
+                codes[i] = UInt16(truncatingIfNeeded: SRGB.tableCode(samples[i], maximum: maximum, table: table).code)
+            }
+            return
+        }
         var doubtful: UInt8 = 0
         for i in 0..<(width * 3) {
             let converted = SRGB.tableCode(samples[i], maximum: maximum, table: table)
             codes[i] = UInt16(truncatingIfNeeded: converted.code)
             doubtful |= converted.doubtful ? 1 : 0
         }
-        if exact && doubtful != 0 {
+        if doubtful != 0 {
             for i in 0..<(width * 3) {
                 codes[i] = UInt16(truncatingIfNeeded: SRGB.code(samples[i], maximum: maximum, exact: true, table: table))
             }
         }
     }
 
-    /// One row as 16-bit big-endian samples, SUB-filtered (each byte minus the same byte of the
-    /// pixel before), behind its filter-type byte; counts the filtered bytes. `codes` is room
-    /// for a row of samples.
+    /// One row of 16-bit codes as big-endian samples, SUB-filtered (each byte minus the same
+    /// byte of the pixel before), behind its filter-type byte; counts the filtered bytes into
+    /// `histograms` (one per byte of a pixel, so that runs of one value do not wait on each
+    /// other's counts) when there are any.
     @inline(__always)
-    func filterRow16(_ samples: UnsafePointer<Float>, into row: UnsafeMutablePointer<UInt8>, codes: UnsafeMutablePointer<UInt16>,
-                     histograms: UnsafeMutablePointer<UInt32>, table: UnsafePointer<SIMD2<Float>>) {
-        convertRow(samples, into: codes, maximum: 65535, table: table)
+    func filterRow16(_ codes: UnsafePointer<UInt16>, into row: UnsafeMutablePointer<UInt8>,
+                     histograms: UnsafeMutablePointer<UInt32>?) {
         row[0] = 1
         var out = row + 1
         var previous = (UInt16(0), UInt16(0), UInt16(0))
@@ -198,8 +215,10 @@ struct PNGEncoder {
             let low = UInt8(truncatingIfNeeded: code) &- UInt8(truncatingIfNeeded: before)
             out[lane] = high
             out[lane + 1] = low
-            histograms[lane << 8 | Int(high)] += 1
-            histograms[(lane + 1) << 8 | Int(low)] += 1
+            if let histograms {
+                histograms[lane << 8 | Int(high)] += 1
+                histograms[(lane + 1) << 8 | Int(low)] += 1
+            }
         }
         for x in 0..<width {
             let r = codes[x * 3], g = codes[x * 3 + 1], b = codes[x * 3 + 2]
@@ -211,16 +230,15 @@ struct PNGEncoder {
         }
     }
 
-    /// `filterRow16` for 8-bit samples.
+    /// `filterRow16` for 8-bit codes.
     @inline(__always)
-    func filterRow8(_ samples: UnsafePointer<Float>, into row: UnsafeMutablePointer<UInt8>, codes: UnsafeMutablePointer<UInt16>,
-                    histograms: UnsafeMutablePointer<UInt32>, table: UnsafePointer<SIMD2<Float>>) {
-        convertRow(samples, into: codes, maximum: 255, table: table)
+    func filterRow8(_ codes: UnsafePointer<UInt16>, into row: UnsafeMutablePointer<UInt8>,
+                    histograms: UnsafeMutablePointer<UInt32>?) {
         row[0] = 1
         for i in 0..<(width * 3) {
             let byte = UInt8(truncatingIfNeeded: codes[i]) &- (i >= 3 ? UInt8(truncatingIfNeeded: codes[i - 3]) : 0)
             row[1 + i] = byte
-            histograms[(i % 3) << 8 | Int(byte)] += 1
+            if let histograms { histograms[(i % 3) << 8 | Int(byte)] += 1 }
         }
     }
 
