@@ -171,11 +171,11 @@ static inline int kf_png_decode(const void *data, size_t size, unsigned int max_
 
 /**
  * Encodes RGB samples (8-bit, or 16-bit native endian) as a PNG in a malloc'd buffer tagged
- * sRGB. `level` is zlib's 0..9; `fast` chooses the cheap SUB filter instead of libpng's
- * adaptive choice. Returns 0 on success.
+ * sRGB, with libpng's adaptive filter choice. `level` is zlib's 0..9. (Frames take Keyfarm's
+ * own band-parallel encoder instead; this one makes the smallest files.) Returns 0 on success.
  */
 static inline int kf_png_encode(const void *pixels, unsigned int width, unsigned int height, int depth,
-                                int level, int fast, unsigned char **out, size_t *outSize, kf_png_error *error) {
+                                int level, unsigned char **out, size_t *outSize, kf_png_error *error) {
     kf_png_context context;
     volatile kf_png_writer writer = { NULL, 0, 0, 0 };
     png_structp png = NULL;
@@ -195,12 +195,6 @@ static inline int kf_png_encode(const void *pixels, unsigned int width, unsigned
     }
     png_set_write_fn(png, (void *)&writer, kf_png_write_bytes, kf_png_flush);
     png_set_compression_level(png, level);
-    if (fast) {
-        /* Photographic 16-bit samples rarely repeat, so LZ77 matching buys little: Huffman
-           coding of the SUB-filtered rows keeps most of the gain at a fraction of the time. */
-        png_set_filter(png, 0, PNG_FILTER_SUB);
-        png_set_compression_strategy(png, Z_HUFFMAN_ONLY);
-    }
     png_set_IHDR(png, info, width, height, depth, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_set_sRGB_gAMA_and_cHRM(png, info, PNG_sRGB_INTENT_PERCEPTUAL);

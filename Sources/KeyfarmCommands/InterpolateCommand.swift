@@ -97,8 +97,7 @@ struct InterpolateCommand: ParsableCommand {
         try reportingFailures {
             _ = try common.logger()
             let began = ContinuousClock.now
-            let first = try Self.load(start)
-            let last = try Self.load(end)
+            let (first, last) = try Self.load(start, end)
             let size = (width ?? first.width, height ?? first.height)
             let mode = Resampler.Fit(rawValue: fit) ?? .crop
             let a = Resampler.conform(first, width: size.0, height: size.1, fit: mode)
@@ -136,6 +135,21 @@ struct InterpolateCommand: ParsableCommand {
                               + (output.crossfadeOnly && a != b ? "; the keyframes did not match, so the frames are a crossfade" : ""))
             }
         }
+    }
+
+    /// Reads both keyframes side by side on two cores; the first one's error wins, as if they
+    /// were read in turn.
+    static func load(_ first: String, _ second: String) throws -> (LinearImage, LinearImage) {
+        final class Loaded: @unchecked Sendable {
+            var first: Result<LinearImage, any Error>?
+            var second: Result<LinearImage, any Error>?
+        }
+        let loaded = Loaded()
+        DispatchQueue.concurrentPerform(iterations: 2) { k in
+            // Each thread sets a property of its own.
+            if k == 0 { loaded.first = Result { try load(first) } } else { loaded.second = Result { try load(second) } }
+        }
+        return (try loaded.first!.get(), try loaded.second!.get())
     }
 
     /// Reads a keyframe, turning a missing file into exit 66 and an unreadable one into 65.

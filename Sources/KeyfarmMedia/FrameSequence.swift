@@ -45,45 +45,66 @@ public struct FrameSequence {
 
     /// Analyses the motion, renders every frame and writes it into `directory` (which must
     /// exist). `progress(done, total)` and `isCancelled` are called on the calling thread
-    /// between batches of frames; frames of a batch render and encode on all cores.
-    /// Throws `Cancelled` if `isCancelled` said so, leaving the frames written so far.
+    /// between frames. Each frame renders and encodes band by band on all cores, straight from
+    /// the motion to the PNG coder, and is written and hashed on another thread while the next
+    /// one renders. Throws `Cancelled` if `isCancelled` said so, leaving the frames written so far.
     public func write(into directory: String, progress: (Int, Int) -> Void = { _, _ in },
                       isCancelled: () -> Bool = { false }) throws -> Output {
         let interpolator = Interpolator(start: start, end: end)
         if isCancelled() { throw Cancelled() }
+        let count = self.count, bitDepth = self.bitDepth
         var frames: [Frame] = []
         frames.reserveCapacity(count)
-        let batch = max(2, ProcessInfo.processInfo.activeProcessorCount)
-        let count = self.count, bitDepth = self.bitDepth
-        var next = 0
+        let written = SharedBuffer<Result<Frame, ImageError>?>(count: count, repeating: nil)
+        let writing = DispatchGroup()
+        let writer = DispatchQueue(label: "keyfarm.frame-sequence.write")
+        defer { writing.wait() }
         progress(0, count)
-        while next < count {
-            let indices = Array(next..<min(next + batch, count))
-            // Each frame of a batch renders, encodes, hashes and is written on a core of its own.
-            let written = SharedBuffer<Result<Frame, ImageError>?>(count: indices.count, repeating: nil)
-            DispatchQueue.concurrentPerform(iterations: indices.count) { k in
-                let index = indices[k]
-                let ends = index == 0 || index == count - 1
-                let image = interpolator.frame(at: Double(index) / Double(count - 1))
-                let path = directory + "/" + Self.name(index)
-                do {
-                    // Keyframes use the exact transfer function so that they come back bit for bit.
-                    let data = try image.pngData(bitDepth: bitDepth, compression: .fast, precise: ends)
-                    try ImageFile.writeAtomically(data, to: path)
-                    let digest = Checksum.sha256Hex(data)
-                    written[k] = .success(Frame(index: index, path: path, bytes: Int64(data.count), sha256: digest))
-                } catch let error as ImageError {
-                    written[k] = .failure(error)
-                } catch {
-                    written[k] = .failure(ImageError(path: path, reason: "\(error)"))
+        let workspace = PNGEncoder.Workspace()
+        for index in 0..<count {
+            let data: Data
+            if index == 0 || index == count - 1 {
+                // Keyframes use the exact transfer function so that they come back bit for bit.
+                let keyframe = index == 0 ? start : end
+                let width = keyframe.width
+                data = keyframe.pixels.withUnsafeBufferPointer { pixels in
+                    let base = pixels.baseAddress!
+                    return PNGEncoder(width: width, height: keyframe.height, bitDepth: bitDepth, exact: true)
+                        .encode(in: workspace) { rows, _ in base + rows.lowerBound * width * 3 }
                 }
+            } else {
+                let time = Double(index) / Double(count - 1)
+                data = PNGEncoder(width: start.width, height: start.height, bitDepth: bitDepth, exact: false)
+                    .encode(in: workspace) { rows, scratch in
+                        interpolator.render(rows: rows, at: time, into: scratch)
+                        return UnsafePointer(scratch)
+                    }
             }
-            for k in indices.indices { frames.append(try written[k]!.get()) }
-            next += indices.count
-            progress(next, count)
-            if next < count && isCancelled() { throw Cancelled() }
+            writing.wait()
+            if index > 0 {
+                frames.append(try written[index - 1]!.get())
+                progress(index, count)
+                if isCancelled() { throw Cancelled() }
+            }
+            let path = directory + "/" + Self.name(index)
+            writer.async(group: writing) { written[index] = Self.store(data, index: index, path: path) }
         }
+        writing.wait()
+        frames.append(try written[count - 1]!.get())
+        progress(count, count)
         return Output(frames: frames, reliableFraction: interpolator.reliableFraction,
                       crossfadeOnly: interpolator.crossfadeOnly)
+    }
+
+    /// Writes one frame's PNG and describes it.
+    static func store(_ data: Data, index: Int, path: String) -> Result<Frame, ImageError> {
+        do {
+            try ImageFile.writeAtomically(data, to: path)
+        } catch let error as ImageError {
+            return .failure(error)
+        } catch {
+            return .failure(ImageError(path: path, reason: "\(error)"))
+        }
+        return .success(Frame(index: index, path: path, bytes: Int64(data.count), sha256: Checksum.sha256Hex(data)))
     }
 }

@@ -9,21 +9,19 @@ struct Plane: Sendable {
     /// sRGB-encoded luma (Rec. 709 weights on linear light, then the sRGB curve), so that a
     /// difference in the shadows weighs like one in the highlights.
     init(luma image: LinearImage) {
-        width = image.width
+        let width = image.width
+        self.width = width
         height = image.height
-        let count = width * height
-        let out = SharedBuffer<Float>(count: count, repeating: 0)
-        image.pixels.withUnsafeBufferPointer { rgb in
+        values = image.pixels.withUnsafeBufferPointer { rgb in
             SRGB.encodeTable.withUnsafeBufferPointer { table in
-                parallelBands(count, minimumBand: 4096) { band in
-                    for i in band {
+                parallelRows(image.height, perRow: width, minimumBand: 16) { rows, out in
+                    for i in (rows.lowerBound * width)..<(rows.upperBound * width) {
                         let y = 0.2126 * rgb[i * 3] + 0.7152 * rgb[i * 3 + 1] + 0.0722 * rgb[i * 3 + 2]
                         out[i] = SRGB.fastEncode(y, table: table.baseAddress!)
                     }
                 }
             }
         }
-        values = out.array
     }
 
     init(width: Int, height: Int, values: [Float]) {
@@ -125,10 +123,15 @@ struct MotionEstimator {
                 parallelBands(rows, minimumBand: 1) { band in
                     var candidates = [SIMD2<Float>]()
                     candidates.reserveCapacity(12)
+                    // Vectors already costed for this block: neighbours often share one, and a
+                    // repeat can never beat the first (ties keep the first).
+                    var tried = [SIMD2<Int>]()
+                    tried.reserveCapacity(12 + (2 * radius + 1) * (2 * radius + 1))
                     for row in band {
                         for column in 0..<columns {
                             let window = self.window(column, row, a)
                             candidates.removeAll(keepingCapacity: true)
+                            tried.removeAll(keepingCapacity: true)
                             candidates.append(.zero)
                             var prior = SIMD2<Float>.zero
                             if let parent {
@@ -138,21 +141,25 @@ struct MotionEstimator {
                                 candidates.append(2 * parentDominant)
                             }
                             // The best integer candidate, with a light pull towards the prior.
-                            var best = SIMD2<Int>(0, 0), bestCost = Float.infinity
+                            var best = SIMD2<Int>(0, 0), bestCost = Float.infinity, bestMatch = Float.infinity
+                            func consider(_ v: SIMD2<Int>) {
+                                if tried.contains(v) { return }
+                                tried.append(v)
+                                let pull = penalty(SIMD2<Float>(v), prior)
+                                let match = matcher.cost(window, v, limit: bestCost - pull)
+                                let cost = match + pull
+                                if cost < bestCost { bestCost = cost; bestMatch = match; best = v }
+                            }
                             for candidate in candidates {
-                                let v = SIMD2<Int>(Int(candidate.x.rounded()), Int(candidate.y.rounded()))
-                                let cost = matcher.cost(window, v) + penalty(SIMD2<Float>(v), prior)
-                                if cost < bestCost { bestCost = cost; best = v }
+                                consider(SIMD2<Int>(Int(candidate.x.rounded()), Int(candidate.y.rounded())))
                             }
                             let center = best
                             for dy in -radius...radius {
                                 for dx in -radius...radius where dx != 0 || dy != 0 {
-                                    let v = center &+ SIMD2(dx, dy)
-                                    let cost = matcher.cost(window, v) + penalty(SIMD2<Float>(v), prior)
-                                    if cost < bestCost { bestCost = cost; best = v }
+                                    consider(center &+ SIMD2(dx, dy))
                                 }
                             }
-                            let (refined, cost) = matcher.refine(window, SIMD2<Float>(best))
+                            let (refined, cost) = matcher.refine(window, SIMD2<Float>(best), startCost: bestMatch)
                             vectors[row * columns + column] = refined
                             costs[row * columns + column] = cost
                         }
@@ -218,106 +225,5 @@ struct MotionEstimator {
         BlockMatcher.Window(x0: max(column * blockSize - margin, 0), y0: max(row * blockSize - margin, 0),
                             x1: min(column * blockSize + blockSize + margin, a.width),
                             y1: min(row * blockSize + blockSize + margin, a.height))
-    }
-}
-
-/// Block costs and sub-pixel refinement on two luma planes of one size.
-struct BlockMatcher {
-    let a: UnsafePointer<Float>
-    let b: UnsafePointer<Float>
-    let width: Int
-    let height: Int
-
-    struct Window {
-        var x0, y0, x1, y1: Int
-        var count: Int { (x1 - x0) * (y1 - y0) }
-    }
-
-    /// Mean absolute difference of the window in `a` and the window moved by `v` in `b`
-    /// (coordinates outside `b` repeat its edge).
-    @inline(__always) func cost(_ w: Window, _ v: SIMD2<Int>) -> Float {
-        var sum: Float = 0
-        let inside = w.x0 + v.x >= 0 && w.x1 + v.x <= width && w.y0 + v.y >= 0 && w.y1 + v.y <= height
-        if inside {
-            for y in w.y0..<w.y1 {
-                let ra = a + y * width, rb = b + (y + v.y) * width + v.x
-                var x = w.x0
-                var lanes = SIMD4<Float>.zero
-                while x + 4 <= w.x1 {
-                    let pa = SIMD4(ra[x], ra[x + 1], ra[x + 2], ra[x + 3])
-                    let pb = SIMD4(rb[x], rb[x + 1], rb[x + 2], rb[x + 3])
-                    let d = pa - pb
-                    lanes += d.replacing(with: -d, where: d .< 0)
-                    x += 4
-                }
-                sum += lanes.sum()
-                while x < w.x1 { sum += abs(ra[x] - rb[x]); x += 1 }
-            }
-        } else {
-            for y in w.y0..<w.y1 {
-                let yb = min(max(y + v.y, 0), height - 1)
-                for x in w.x0..<w.x1 {
-                    let xb = min(max(x + v.x, 0), width - 1)
-                    sum += abs(a[y * width + x] - b[yb * width + xb])
-                }
-            }
-        }
-        return sum / Float(w.count)
-    }
-
-    @inline(__always) func sampleB(_ x: Float, _ y: Float) -> Float {
-        let cx = min(max(x, 0), Float(width - 1)), cy = min(max(y, 0), Float(height - 1))
-        let x0 = min(Int(cx), width - 2 < 0 ? 0 : width - 2), y0 = min(Int(cy), height - 2 < 0 ? 0 : height - 2)
-        let fx = cx - Float(x0), fy = cy - Float(y0)
-        let x1 = min(x0 + 1, width - 1), y1 = min(y0 + 1, height - 1)
-        let top = b[y0 * width + x0] + (b[y0 * width + x1] - b[y0 * width + x0]) * fx
-        let bottom = b[y1 * width + x0] + (b[y1 * width + x1] - b[y1 * width + x0]) * fx
-        return top + (bottom - top) * fy
-    }
-
-    /// Mean absolute difference with `b` sampled bilinearly at a sub-pixel offset.
-    @inline(__always) func subpixelCost(_ w: Window, _ v: SIMD2<Float>) -> Float {
-        var sum: Float = 0
-        for y in w.y0..<w.y1 {
-            for x in w.x0..<w.x1 {
-                sum += abs(a[y * width + x] - sampleB(Float(x) + v.x, Float(y) + v.y))
-            }
-        }
-        return sum / Float(w.count)
-    }
-
-    /// Gauss-Newton (Lucas-Kanade) steps from an integer vector; keeps whichever of the
-    /// start and the result matches better. Returns the vector and its cost.
-    func refine(_ w: Window, _ start: SIMD2<Float>) -> (SIMD2<Float>, Float) {
-        var hxx: Float = 0, hxy: Float = 0, hyy: Float = 0
-        for y in w.y0..<w.y1 {
-            for x in w.x0..<w.x1 {
-                let gx = 0.5 * (a[y * width + min(x + 1, width - 1)] - a[y * width + max(x - 1, 0)])
-                let gy = 0.5 * (a[min(y + 1, height - 1) * width + x] - a[max(y - 1, 0) * width + x])
-                hxx += gx * gx; hxy += gx * gy; hyy += gy * gy
-            }
-        }
-        let startCost = subpixelCost(w, start)
-        let determinant = hxx * hyy - hxy * hxy
-        guard determinant > 1e-7 * Float(w.count * w.count) else { return (start, startCost) }
-        var v = start
-        for _ in 0..<3 {
-            var ex: Float = 0, ey: Float = 0
-            for y in w.y0..<w.y1 {
-                for x in w.x0..<w.x1 {
-                    let gx = 0.5 * (a[y * width + min(x + 1, width - 1)] - a[y * width + max(x - 1, 0)])
-                    let gy = 0.5 * (a[min(y + 1, height - 1) * width + x] - a[max(y - 1, 0) * width + x])
-                    let e = a[y * width + x] - sampleB(Float(x) + v.x, Float(y) + v.y)
-                    ex += gx * e; ey += gy * e
-                }
-            }
-            var step = SIMD2<Float>((hyy * ex - hxy * ey) / determinant, (hxx * ey - hxy * ex) / determinant)
-            step.clamp(lowerBound: SIMD2(repeating: -1), upperBound: SIMD2(repeating: 1))
-            v += step
-            if abs(step.x) + abs(step.y) < 0.01 { break }
-        }
-        if abs(v.x - start.x) > 1 || abs(v.y - start.y) > 1 { return (start, startCost) }
-        let cost = subpixelCost(w, v)
-        return cost <= startCost ? (v, cost) : (start, startCost)
     }
 }

@@ -10,10 +10,11 @@ struct MotionField: Sendable {
     /// True where the pixel failed the forward-backward check: it is covered in the other keyframe.
     var occluded: [Bool]
 
+    /// The nearest pixel to `p`, clamped to the picture.
     @inline(__always) func index(_ p: SIMD2<Float>) -> Int {
-        let x = Int(min(max(p.x, 0), Float(width - 1)) + 0.5)
-        let y = Int(min(max(p.y, 0), Float(height - 1)) + 0.5)
-        return y * width + x
+        let x = min(max(p.x, 0), Float(width - 1)).nearestInteger
+        let y = min(max(p.y, 0), Float(height - 1)).nearestInteger
+        return y &* width &+ x
     }
 
     /// Per-pixel vectors from a block field: bilinear where the neighbouring blocks agree, and
@@ -23,49 +24,81 @@ struct MotionField: Sendable {
         width = a.width
         height = a.height
         let count = width * height
-        let out = SharedBuffer<SIMD2<Float>>(count: count, repeating: .zero)
         let size = Float(blocks.blockSize)
         let w = width, h = height
-        a.values.withUnsafeBufferPointer { av in
+        // Each pixel column's left block column and its weight, the same on every row.
+        let columnPlaces = (0..<w).map { x in
+            let gx = (Float(x) + 0.5) / size - 0.5
+            let c0 = Int(gx.rounded(.down))
+            return (column: c0, fraction: gx - Float(c0))
+        }
+        vectors = a.values.withUnsafeBufferPointer { av in
             b.values.withUnsafeBufferPointer { bv in
                 let matcher = BlockMatcher(a: av.baseAddress!, b: bv.baseAddress!, width: w, height: h)
-                parallelBands(h, minimumBand: 4) { band in
+                return parallelRows(h, perRow: w) { band, out in
                     var candidates = [SIMD2<Float>]()
                     candidates.reserveCapacity(9)
                     for y in band {
                         let gy = (Float(y) + 0.5) / size - 0.5
                         let r0 = Int(gy.rounded(.down)), fy = gy - Float(r0)
+                        // The four blocks around a pixel change once every block width.
+                        var corners = Int.min, candidatesColumn = Int.min
+                        var v00 = SIMD2<Float>.zero, v10 = v00, v01 = v00, v11 = v00, agree = false
                         for x in 0..<w {
-                            let gx = (Float(x) + 0.5) / size - 0.5
-                            let c0 = Int(gx.rounded(.down)), fx = gx - Float(c0)
-                            let v00 = blocks.vector(c0, r0), v10 = blocks.vector(c0 + 1, r0)
-                            let v01 = blocks.vector(c0, r0 + 1), v11 = blocks.vector(c0 + 1, r0 + 1)
-                            let low = pointwiseMin(pointwiseMin(v00, v10), pointwiseMin(v01, v11))
-                            let high = pointwiseMax(pointwiseMax(v00, v10), pointwiseMax(v01, v11))
-                            let spread = high - low
-                            if max(spread.x, spread.y) < 0.75 {
+                            let (c0, fx) = columnPlaces[x]
+                            if c0 != corners {
+                                corners = c0
+                                v00 = blocks.vector(c0, r0); v10 = blocks.vector(c0 + 1, r0)
+                                v01 = blocks.vector(c0, r0 + 1); v11 = blocks.vector(c0 + 1, r0 + 1)
+                                let low = pointwiseMin(pointwiseMin(v00, v10), pointwiseMin(v01, v11))
+                                let high = pointwiseMax(pointwiseMax(v00, v10), pointwiseMax(v01, v11))
+                                let spread = high - low
+                                agree = max(spread.x, spread.y) < 0.75
+                            }
+                            if agree {
                                 let top = v00 + (v10 - v00) * fx, bottom = v01 + (v11 - v01) * fx
                                 out[y * w + x] = top + (bottom - top) * fy
                                 continue
                             }
-                            candidates.removeAll(keepingCapacity: true)
-                            let own = blocks.vector(x / blocks.blockSize, y / blocks.blockSize)
+                            // The distinct vectors of the pixel's block and its neighbours, once per block.
                             let oc = x / blocks.blockSize, or = y / blocks.blockSize
-                            for dy in -1...1 {
-                                for dx in -1...1 {
-                                    let v = blocks.vector(oc + dx, or + dy)
-                                    if !candidates.contains(where: { abs($0.x - v.x) + abs($0.y - v.y) < 0.25 }) {
-                                        candidates.append(v)
+                            if oc != candidatesColumn {
+                                candidatesColumn = oc
+                                candidates.removeAll(keepingCapacity: true)
+                                for dy in -1...1 {
+                                    for dx in -1...1 {
+                                        let v = blocks.vector(oc + dx, or + dy)
+                                        if !candidates.contains(where: { abs($0.x - v.x) + abs($0.y - v.y) < 0.25 }) {
+                                            candidates.append(v)
+                                        }
                                     }
                                 }
                             }
+                            let own = blocks.vector(oc, or)
                             var best = own, bestCost = Float.infinity
+                            let centre = av.baseAddress! + (y * w + x)
+                            let interior = x >= 1 && x <= w - 2 && y >= 1 && y <= h - 2
                             for v in candidates {
                                 var cost: Float = 0
-                                for k in 0..<5 {
-                                    let ox = k == 1 ? -1 : (k == 2 ? 1 : 0), oy = k == 3 ? -1 : (k == 4 ? 1 : 0)
-                                    let sx = min(max(x + ox, 0), w - 1), sy = min(max(y + oy, 0), h - 1)
-                                    cost += abs(av[sy * w + sx] - matcher.sampleB(Float(sx) + v.x, Float(sy) + v.y))
+                                let floorX = v.x.rounded(.down), floorY = v.y.rounded(.down)
+                                let ix = Int(floorX), iy = Int(floorY)
+                                if interior && x + ix >= 1 && x + ix + 2 <= w - 1 && y + iy >= 1 && y + iy + 2 <= h - 1 {
+                                    // All five taps and their neighbours are inside: one weight for all.
+                                    let fx = v.x - floorX, fy = v.y - floorY
+                                    let moved = bv.baseAddress! + ((y + iy) * w + x + ix)
+                                    @inline(__always) func tap(_ offset: Int) -> Float {
+                                        let q = moved + offset
+                                        let top = q[0] + (q[1] - q[0]) * fx
+                                        let bottom = q[w] + (q[w + 1] - q[w]) * fx
+                                        return abs(centre[offset] - (top + (bottom - top) * fy))
+                                    }
+                                    cost = tap(0) + tap(-1) + tap(1) + tap(-w) + tap(w)
+                                } else {
+                                    for k in 0..<5 {
+                                        let ox = k == 1 ? -1 : (k == 2 ? 1 : 0), oy = k == 3 ? -1 : (k == 4 ? 1 : 0)
+                                        let sx = min(max(x + ox, 0), w - 1), sy = min(max(y + oy, 0), h - 1)
+                                        cost += abs(av[sy * w + sx] - matcher.bilinearB(Float(sx) + v.x, Float(sy) + v.y))
+                                    }
                                 }
                                 let d = v - own
                                 cost += 0.01 * (abs(d.x) + abs(d.y)) / size
@@ -77,7 +110,6 @@ struct MotionField: Sendable {
                 }
             }
         }
-        vectors = out.array
         occluded = [Bool](repeating: false, count: count)
     }
 
@@ -85,33 +117,33 @@ struct MotionField: Sendable {
     /// more for fast motion) and gives them `fill`'s choice of the neighbouring blocks' vectors.
     mutating func checkConsistency(against other: MotionField, filled blocks: BlockField, background: SIMD2<Float>) {
         let w = width, h = height
-        let flags = SharedBuffer<Bool>(count: w * h, repeating: false)
-        let fixed = SharedBuffer<SIMD2<Float>>(count: w * h, repeating: .zero)
-        vectors.withUnsafeBufferPointer { own in
-            other.vectors.withUnsafeBufferPointer { back in
-                parallelBands(h, minimumBand: 4) { band in
-                    for y in band {
-                        for x in 0..<w {
-                            let i = y * w + x
-                            let v = own[i]
-                            let p = SIMD2(Float(x), Float(y)) + v
-                            let returned = back[other.index(p)]
-                            let error = v + returned
-                            let tolerance: Float = 1.0 + 0.05 * (abs(v.x) + abs(v.y))
-                            let outside = p.x < -0.5 || p.y < -0.5 || p.x > Float(w) - 0.5 || p.y > Float(h) - 0.5
-                            if abs(error.x) + abs(error.y) > tolerance || outside {
-                                flags[i] = true
-                                fixed[i] = Self.behind(x: x, y: y, blocks: blocks, background: background)
-                            } else {
-                                fixed[i] = v
+        // Nothing is marked before the check, so the flags are set in place.
+        occluded.withUnsafeMutableBufferPointer { flags in
+            let flags = UncheckedSendable(flags.baseAddress!)
+            vectors.withUnsafeMutableBufferPointer { own in
+                // Each pixel reads and rewrites only its own vector here, so the rows update in place.
+                let own = UncheckedSendable(own.baseAddress!)
+                other.vectors.withUnsafeBufferPointer { back in
+                    parallelBands(h, minimumBand: 4) { band in
+                        for y in band {
+                            for x in 0..<w {
+                                let i = y * w + x
+                                let v = own.value[i]
+                                let p = SIMD2(Float(x), Float(y)) + v
+                                let returned = back[other.index(p)]
+                                let error = v + returned
+                                let tolerance: Float = 1.0 + 0.05 * (abs(v.x) + abs(v.y))
+                                let outside = p.x < -0.5 || p.y < -0.5 || p.x > Float(w) - 0.5 || p.y > Float(h) - 0.5
+                                if abs(error.x) + abs(error.y) > tolerance || outside {
+                                    flags.value[i] = true
+                                    own.value[i] = Self.behind(x: x, y: y, blocks: blocks, background: background)
+                                }
                             }
                         }
                     }
                 }
             }
         }
-        occluded = flags.array
-        vectors = fixed.array
     }
 
     /// For an occluded pixel: of the neighbouring blocks' vectors, the one closest to the

@@ -19,6 +19,33 @@ func parallelBands(_ count: Int, minimumBand: Int = 8, _ body: (Range<Int>) -> V
     }
 }
 
+/// An array of `rows * perRow` plain values (numbers, vectors, flags) made band by band on
+/// every core, with no copy: `fill(rows, base)` must set every element of `rows`, counting
+/// from `base`, the array's first element.
+func parallelRows<Element>(_ rows: Int, perRow: Int, minimumBand: Int = 4,
+                           _ fill: (Range<Int>, UnsafeMutablePointer<Element>) -> Void) -> [Element] {
+    let count = rows * perRow
+    guard count > 0 else { return [] }
+    return [Element](unsafeUninitializedCapacity: count) { buffer, initialized in
+        let base = UncheckedSendable(buffer.baseAddress!)
+        parallelBands(rows, minimumBand: minimumBand) { band in fill(band, base.value) }
+        initialized = count
+    }
+}
+
+/// Runs `body(band, range)` for `bands` contiguous, nearly equal bands of `0..<count`, on
+/// every core; for work that keeps a result per band.
+func parallelBands(_ count: Int, bands: Int, _ body: (Int, Range<Int>) -> Void) {
+    let bands = max(1, min(bands, count))
+    if bands == 1 { body(0, 0..<count); return }
+    withoutActuallyEscaping(body) { body in
+        let work = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: bands) { band in
+            work.value(band, (count * band / bands)..<(count * (band + 1) / bands))
+        }
+    }
+}
+
 /// A value handed to other threads whose safety the caller guarantees.
 struct UncheckedSendable<Value>: @unchecked Sendable {
     let value: Value

@@ -55,7 +55,7 @@ public struct VideoFrame: Sendable, Equatable {
         var size = 0
         var error = kf_png_error()
         let status = samples.withUnsafeBufferPointer { input in
-            kf_png_encode(input.baseAddress, UInt32(width), UInt32(height), 16, 1, 1, &out, &size, &error)
+            kf_png_encode(input.baseAddress, UInt32(width), UInt32(height), 16, 1, &out, &size, &error)
         }
         guard status == 0, let out else { throw ImageError(path: "PNG encoder", reason: message(of: &error.message)) }
         defer { free(out) }

@@ -64,6 +64,23 @@ func codedImage(width: Int, height: Int, bits: Int) -> LinearImage {
         }
     }
 
+    @Test func pngCodedInBandsOnAllCoresRoundTripsExactly() async throws {
+        // Off the cooperative pool: heavy work there would starve the in-process servers of other tests.
+        try await offPool {
+            // Tall enough for several bands, and an odd width so that bands hold odd byte counts.
+            for bits in [16, 8] {
+                let image = codedImage(width: 301, height: 203, bits: bits)
+                let back = try LinearImage.decodePNG(try image.pngData(bitDepth: bits), path: "bands.png")
+                #expect(back == image, "\(bits)-bit")
+            }
+            // Nearly flat: a few rare values would get codes longer than deflate's 15 bits.
+            var flat = LinearImage(width: 256, height: 64, fill: SIMD3(repeating: SRGB.decode16[30_000]))
+            for k in 0..<20 { flat.pixels[k * 997 % flat.pixels.count] = SRGB.decode16[k * 7919 % 65536] }
+            let back = try LinearImage.decodePNG(try flat.pngData(bitDepth: 16), path: "flat.png")
+            #expect(back == flat)
+        }
+    }
+
     @Test func pngFilesAreWrittenAndReadByPath() async throws {
         // Off the cooperative pool: heavy work there would starve the in-process servers of other tests.
         try await offPool {
