@@ -23,7 +23,11 @@ struct DatabaseOptions: ParsableArguments {
     /// Opens the farm's store: the given database (whose schema must be current unless
     /// `forMigration`), or the embedded cluster (migrated automatically, since it is ours).
     func openStore(logger: Logger, forMigration: Bool = false) throws -> FarmStore {
-        let database = try resolve(logger: logger)
+        try openStore(try resolve(logger: logger), logger: logger, forMigration: forMigration)
+    }
+
+    /// Opens the store on a database `resolve` found.
+    func openStore(_ database: (conninfo: String, embedded: Bool), logger: Logger, forMigration: Bool = false) throws -> FarmStore {
         let store = try FarmStore(conninfo: database.conninfo, logger: logger)
         if database.embedded {
             if !forMigration { try store.migrate() }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyfarmCore
+import KeyfarmFakeProvider
 import KeyfarmProcess
 import KeyfarmStore
 import Logging
@@ -71,7 +72,7 @@ struct DemoCommand: ParsableCommand {
                 }
             }
             let database = try self.database.resolve(logger: logger)
-            let store = try self.database.openStore(logger: logger)
+            let store = try self.database.openStore(database, logger: logger)
             let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
 
             var environment = CommandEnvironment.current
@@ -92,14 +93,14 @@ struct DemoCommand: ParsableCommand {
                 return daemon
             }
 
-            let fakePort = try Self.freeLoopbackPort()
+            let fakePort = try LoopbackPort.unused()
             try start("fake-provider", ["fake-provider", "--listen", "127.0.0.1:\(fakePort)", "--directory", root + "/fake",
                                         "--step-ms", "300"], environment: environment)
             try Self.waitForListener(port: fakePort, daemon: daemons[0])
             let fakeURL = "http://127.0.0.1:\(fakePort)"
             console.printError("demo: fake provider on \(fakeURL)")
 
-            let coordinatorPort = try Self.freeLoopbackPort()
+            let coordinatorPort = try LoopbackPort.unused()
             let endpoint = "tcp://127.0.0.1:\(coordinatorPort)"
             try start("coordinator", ["coordinator", "--bind", endpoint], environment: environment)
             console.printError("demo: coordinator on \(endpoint)")
@@ -107,12 +108,9 @@ struct DemoCommand: ParsableCommand {
             var workerEnvironment = environment
             workerEnvironment.removeValue(forKey: "KEYFARM_DATABASE_URL")  // workers never touch the database
             for (name, value) in Self.fakeKeys { workerEnvironment[name] = value }
-            workerEnvironment["KEYFARM_LUMA_API_URL"] = fakeURL + "/dream-machine/v1"
-            workerEnvironment["KEYFARM_LUMA_AGENTS_API_URL"] = fakeURL + "/v1"
-            workerEnvironment["KEYFARM_FAL_API_URL"] = fakeURL
-            workerEnvironment["KEYFARM_WAVESPEED_API_URL"] = fakeURL + "/api/v3"
+            workerEnvironment.merge(FakeProvider.endpointEnvironment(baseURL: fakeURL)) { $1 }
             for index in 1...workers {
-                let artifactPort = try Self.freeLoopbackPort()
+                let artifactPort = try LoopbackPort.unused()
                 try start("worker-\(index)", [
                     "worker", "--connect", endpoint, "--name", "demo-worker-\(index)", "--slots", "\(slots)",
                     "--engines", "interpolate,stitch,luma/*,fal/*,wavespeed/*", "--storage", storage,
@@ -220,37 +218,10 @@ struct DemoCommand: ParsableCommand {
         }
     }
 
-    /// A TCP port on 127.0.0.1 free right now.
-    static func freeLoopbackPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw CommandFailure("cannot open a socket: \(String(cString: strerror(errno)))", status: ExitStatus.failure) }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw CommandFailure("cannot find a free port on 127.0.0.1: \(String(cString: strerror(errno)))", status: ExitStatus.failure) }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     /// Waits (up to 20 s) until something accepts connections on 127.0.0.1:`port`.
     static func waitForListener(port: Int, daemon: BackgroundProcess) throws {
         for _ in 0..<400 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = UInt16(port).bigEndian
-            let connected = withUnsafePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-                }
-            }
-            close(fd)
-            if connected { return }
+            if LoopbackPort.isListening(port) { return }
             guard daemon.isRunning else { break }
             usleep(50_000)
         }

@@ -1,5 +1,6 @@
 import FlyingFox
 import Foundation
+import KeyfarmProviders
 import Logging
 
 /// The one stand-in Keyfarm's tests may use: a real HTTP server on loopback that speaks the
@@ -82,4 +83,14 @@ public final class FakeProvider: Sendable {
 public struct FakeProviderError: Error, CustomStringConvertible {
     public var description: String
     init(_ description: String) { self.description = description }
+}
+
+extension FakeProvider {
+    /// The environment that points a worker's provider endpoints (`ProviderEndpoints`) at a
+    /// fake listening at `baseURL`, each API under the path this server serves it at.
+    public static func endpointEnvironment(baseURL: String) -> [String: String] {
+        let names = ProviderEndpoints.variables
+        return [names.lumaDreamMachine: baseURL + "/dream-machine/v1", names.lumaAgents: baseURL + "/v1",
+                names.fal: baseURL, names.wavespeed: baseURL + "/api/v3"]
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KeyfarmFakeProvider
 import KeyfarmPostgres
 import KeyfarmProcess
 import KeyfarmTestSupport
@@ -38,10 +39,7 @@ final class ProviderFarm {
         fakeURL = found
         environment = farm.environment
         for (name, value) in Self.keys { environment[name] = value }
-        environment["KEYFARM_LUMA_API_URL"] = fakeURL + "/dream-machine/v1"
-        environment["KEYFARM_LUMA_AGENTS_API_URL"] = fakeURL + "/v1"
-        environment["KEYFARM_FAL_API_URL"] = fakeURL
-        environment["KEYFARM_WAVESPEED_API_URL"] = fakeURL + "/api/v3"
+        environment.merge(FakeProvider.endpointEnvironment(baseURL: fakeURL)) { $1 }
     }
 
     deinit {

@@ -1,4 +1,5 @@
 import Foundation
+import KeyfarmProcess
 import KeyfarmProviders
 import Logging
 import Testing
@@ -190,19 +191,5 @@ func withLoopbackServer(_ body: (LoopbackServer) async throws -> Void) async thr
 
 /// A loopback port nothing listens on: bound, then closed again, without listening.
 func closedLoopbackPort() throws -> UInt16 {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { throw LoopbackServerError(description: "socket failed") }
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-            bind(descriptor, raw, length) == 0 && getsockname(descriptor, raw, &length) == 0
-        }
-    }
-    guard bound else { throw LoopbackServerError(description: "bind failed") }
-    return UInt16(bigEndian: address.sin_port)
+    UInt16(try LoopbackPort.unused())
 }
