@@ -96,6 +96,17 @@ struct OutputsCommand: ParsableCommand {
             var bytes: Int64
             var sha256: String
             var stitched_at: Date?
+
+            /// A deliverable with its path under the storage root.
+            init(_ output: ShotOutput, storage: String) {
+                format = output.format
+                path = storage + "/" + output.path
+                relative_path = output.path
+                frames = output.frames
+                bytes = output.bytes
+                sha256 = output.sha256
+                stitched_at = output.stitchedAt
+            }
         }
 
         init(_ detail: ShotListDetail, storage: String) {
@@ -105,10 +116,8 @@ struct OutputsCommand: ParsableCommand {
             self.storage = storage
             spent_credits = detail.list.spentCredits
             shots = detail.shots.map { shot in
-                Shot(id: shot.key, state: shot.state, frames: shot.frames, outputs: detail.outputs.filter { $0.shot == shot.key }.map {
-                    Output(format: $0.format, path: storage + "/" + $0.path, relative_path: $0.path, frames: $0.frames,
-                           bytes: $0.bytes, sha256: $0.sha256, stitched_at: $0.stitchedAt)
-                })
+                Shot(id: shot.key, state: shot.state, frames: shot.frames,
+                     outputs: detail.outputs.filter { $0.shot == shot.key }.map { Output($0, storage: storage) })
             }
         }
     }

@@ -149,10 +149,7 @@ enum StatusDocument {
                 let jobs = detail.jobs.filter { $0.shot == shot.key }
                 let indices = Array(Set(jobs.compactMap(\.segmentIndex))).sorted()
                 let segments = indices.map { index in Segment(index: index, jobs: jobs.filter { $0.segmentIndex == index }) }
-                let outputs = detail.outputs.filter { $0.shot == shot.key }.map {
-                    OutputsCommand.Document.Output(format: $0.format, path: storage + "/" + $0.path, relative_path: $0.path,
-                                                   frames: $0.frames, bytes: $0.bytes, sha256: $0.sha256, stitched_at: $0.stitchedAt)
-                }
+                let outputs = detail.outputs.filter { $0.shot == shot.key }.map { OutputsCommand.Document.Output($0, storage: storage) }
                 return Shot(shot, segments: segments, stitch: jobs.first { $0.kind == "stitch" }.map(Job.init), outputs: outputs)
             }
         }

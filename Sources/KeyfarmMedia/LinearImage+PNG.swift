@@ -14,16 +14,14 @@ extension LinearImage {
 
     /// Decodes a PNG held in memory; `path` only names the source in errors.
     public static func decodePNG(_ data: Data, path: String) throws -> LinearImage {
-        var image = kf_png_image()
-        var error = kf_png_error()
-        let status = data.withUnsafeBytes { bytes in
-            kf_png_decode(bytes.baseAddress, bytes.count, UInt32(ImageLimits.maxSide),
-                          UInt64(ImageLimits.maxPixels), &image, &error)
+        try withDecodedPNG(data, path: path) { image in
+            Self(decoded: image)
         }
-        guard status == 0, let samples = image.pixels else {
-            throw ImageError(path: path, reason: "not a readable PNG: \(message(of: &error.message))")
-        }
-        defer { free(samples) }
+    }
+
+    /// The picture libpng decoded, in linear light through the sRGB tables, on all cores.
+    private init(decoded image: kf_png_image) {
+        let samples = image.pixels!
         let width = Int(image.width), height = Int(image.height)
         let pixels: [Float]
         if image.depth == 16 {
@@ -41,7 +39,7 @@ extension LinearImage {
                 }
             }
         }
-        return LinearImage(width: width, height: height, pixels: pixels)
+        self.init(width: width, height: height, pixels: pixels)
     }
 
     /// Encodes the picture as an sRGB PNG of `bitDepth` 8 or 16. `precise` converts every
@@ -91,6 +89,22 @@ extension LinearImage {
         defer { free(out) }
         return Data(bytes: out, count: size)
     }
+}
+
+/// Decodes a PNG held in memory with libpng (RGB samples, 8 or 16 bits) and hands the result
+/// to `body` before freeing it; `path` only names the source in errors.
+func withDecodedPNG<T>(_ data: Data, path: String, _ body: (kf_png_image) throws -> T) throws -> T {
+    var image = kf_png_image()
+    var error = kf_png_error()
+    let status = data.withUnsafeBytes { bytes in
+        kf_png_decode(bytes.baseAddress, bytes.count, UInt32(ImageLimits.maxSide),
+                      UInt64(ImageLimits.maxPixels), &image, &error)
+    }
+    guard status == 0, let samples = image.pixels else {
+        throw ImageError(path: path, reason: "not a readable PNG: \(message(of: &error.message))")
+    }
+    defer { free(samples) }
+    return try body(image)
 }
 
 /// A C message buffer as a Swift string.

@@ -15,6 +15,14 @@ public struct StitchSourceFile: Sendable, Equatable {
         self.artifact = artifact
         self.sha256 = sha256
     }
+
+    /// Throws `invalid` unless `digest`, what the file holds now, is the checksum recorded
+    /// for it when job `key` rendered it.
+    func check(digest: String, key: String) throws {
+        guard digest == sha256 else {
+            throw StitchError.invalid("\(artifact): checksum \(digest.prefix(12))… is not the \(sha256.prefix(12))… recorded for \(key): the file is corrupt")
+        }
+    }
 }
 
 /// Why a stitch failed: `invalid` when its inputs can never make a clip (missing, corrupt,
@@ -119,10 +127,7 @@ final class PieceReader {
         guard let data = FileManager.default.contents(atPath: file.path) else {
             throw StitchError.invalid("\(file.artifact): missing or unreadable (\(key) must be rendered again)")
         }
-        let digest = Checksum.sha256Hex(data)
-        guard digest == file.sha256 else {
-            throw StitchError.invalid("\(file.artifact): checksum \(digest.prefix(12))… is not the \(file.sha256.prefix(12))… recorded for \(key): the file is corrupt")
-        }
+        try file.check(digest: Checksum.sha256Hex(data), key: key)
         let frame: VideoFrame
         do {
             frame = try VideoFrame.decodePNG(data, path: file.artifact)
@@ -137,9 +142,7 @@ final class PieceReader {
         guard let digest = Checksum.sha256Hex(ofFile: file.path) else {
             throw StitchError.invalid("\(file.artifact): missing or unreadable (\(piece.key) must be rendered again)")
         }
-        guard digest == file.sha256 else {
-            throw StitchError.invalid("\(file.artifact): checksum \(digest.prefix(12))… is not the \(file.sha256.prefix(12))… recorded for \(piece.key): the file is corrupt")
-        }
+        try file.check(digest: digest, key: piece.key)
     }
 
     /// Decodes the next frame of a video source through ffmpeg, scaled to cover the shot's

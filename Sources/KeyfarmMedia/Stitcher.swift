@@ -243,8 +243,7 @@ public struct Stitcher: Sendable {
         var outputs: [StitchOutput] = []
         for (format, path) in videos {
             try verifyVideo(format, path: path, request: request)
-            let bytes = Int64((try? fileManager.attributesOfItem(atPath: path)[.size] as? NSNumber)??.int64Value ?? 0)
-            guard let sha = Checksum.sha256Hex(ofFile: path) else { throw StitchError.transient("\(path): cannot be read back") }
+            let (bytes, sha) = try readBack(path)
             outputs.append(StitchOutput(format: format.rawValue, path: request.relativeDirectory + "/" + Self.fileName(format, shot: request.shot),
                                         frames: request.frameCount, bytes: bytes, sha256: sha,
                                         mediaType: format == .mp4 ? "video/mp4" : "video/quicktime"))
@@ -341,6 +340,15 @@ public struct Stitcher: Sendable {
     }
 }
 
+/// The size and SHA-256 of a file the stitcher just wrote, for its result.
+private func readBack(_ path: String) throws -> (bytes: Int64, sha256: String) {
+    guard let sha = Checksum.sha256Hex(ofFile: path),
+          let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber else {
+        throw StitchError.transient("\(path): cannot be read back")
+    }
+    return (size.int64Value, sha)
+}
+
 /// Writes EXR frames on other cores while the stitcher moves on, a few frames in flight.
 final class EXRWriter: @unchecked Sendable {
     struct Written: Sendable { var name: String; var path: String; var bytes: Int64; var sha256: String }
@@ -371,8 +379,7 @@ final class EXRWriter: @unchecked Sendable {
             defer { slots.signal() }
             do {
                 try frame.writeEXR(path: path)
-                guard let sha = Checksum.sha256Hex(ofFile: path) else { throw StitchError.transient("\(path): cannot be read back") }
-                let bytes = Int64((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)??.int64Value ?? 0)
+                let (bytes, sha) = try readBack(path)
                 lock.withLock { written[index] = Written(name: name, path: path, bytes: bytes, sha256: sha) }
             } catch {
                 lock.withLock { failure = failure ?? (error as? StitchError ?? .transient("\(path): \(error)")) }

@@ -25,28 +25,21 @@ public struct VideoFrame: Sendable, Equatable {
 
     /// Decodes a PNG held in memory (8-bit samples widen to 16 bits exactly: 0xAB -> 0xABAB).
     public static func decodePNG(_ data: Data, path: String) throws -> VideoFrame {
-        var image = kf_png_image()
-        var error = kf_png_error()
-        let status = data.withUnsafeBytes { bytes in
-            kf_png_decode(bytes.baseAddress, bytes.count, UInt32(ImageLimits.maxSide),
-                          UInt64(ImageLimits.maxPixels), &image, &error)
-        }
-        guard status == 0, let raw = image.pixels else {
-            throw ImageError(path: path, reason: "not a readable PNG: \(message(of: &error.message))")
-        }
-        defer { free(raw) }
-        let width = Int(image.width), height = Int(image.height), count = width * height * 3
-        let samples: [UInt16]
-        if image.depth == 16 {
-            samples = Array(UnsafeBufferPointer(start: raw.assumingMemoryBound(to: UInt16.self), count: count))
-        } else {
-            let input = raw.assumingMemoryBound(to: UInt8.self)
-            samples = [UInt16](unsafeUninitializedCapacity: count) { out, initialized in
-                for i in 0..<count { out[i] = UInt16(input[i]) &* 257 }
-                initialized = count
+        try withDecodedPNG(data, path: path) { image in
+            let raw = image.pixels!
+            let width = Int(image.width), height = Int(image.height), count = width * height * 3
+            let samples: [UInt16]
+            if image.depth == 16 {
+                samples = Array(UnsafeBufferPointer(start: raw.assumingMemoryBound(to: UInt16.self), count: count))
+            } else {
+                let input = raw.assumingMemoryBound(to: UInt8.self)
+                samples = [UInt16](unsafeUninitializedCapacity: count) { out, initialized in
+                    for i in 0..<count { out[i] = UInt16(input[i]) &* 257 }
+                    initialized = count
+                }
             }
+            return VideoFrame(width: width, height: height, samples: samples)
         }
-        return VideoFrame(width: width, height: height, samples: samples)
     }
 
     /// The frame as a 16-bit sRGB PNG (zlib level 1: intermediates favour speed).

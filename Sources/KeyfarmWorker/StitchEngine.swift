@@ -104,12 +104,10 @@ public struct StitchEngine: JobEngine {
         var provider: String?, requestID: String?
         if let video = artifacts.first(where: { mediaType($0) == "video/mp4" }) {
             source = .video(try file(video))
-            if let record = artifacts.first(where: { mediaType($0) == GenerationRecord.mediaType }),
-               let generation = try? file(record),
-               let data = FileManager.default.contents(atPath: generation.path),
-               let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
-                provider = json["provider"] as? String
-                requestID = json["request_id"] as? String
+            if let artifact = artifacts.first(where: { mediaType($0) == GenerationRecord.mediaType }),
+               let record = (try? file(artifact)).flatMap({ GenerationRecord.read($0.path) }) {
+                provider = record.provider
+                requestID = record.requestID
             }
         } else {
             let frames = try artifacts.filter { mediaType($0) == "image/png" }.map(file)
