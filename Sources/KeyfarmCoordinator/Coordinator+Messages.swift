@@ -1,5 +1,6 @@
 import Foundation
 import KeyfarmCore
+import KeyfarmPostgres
 import KeyfarmStore
 import KeyfarmWire
 import Logging
@@ -19,7 +20,7 @@ extension Coordinator {
                 continue
             }
             if case .hello(let hello) = message {
-                try welcome(identity: identity, hello: hello)
+                try welcomeOrRefuse(identity: identity, hello: hello)
                 continue
             }
             guard roster.heard(from: identity, now: now) else {
@@ -65,6 +66,24 @@ extension Coordinator {
                 logger.warning("dropped a message only a coordinator sends", metadata: [
                     "worker.identity": "\(WireMessage.describe(identity: identity))", "command": "\(message.command.rawValue)"])
             }
+        }
+    }
+
+    /// `welcome`, except that a HELLO the database refuses (data it rejects, a missing privilege)
+    /// turns that worker away instead of stopping the coordinator. Losing the database still throws.
+    func welcomeOrRefuse(identity: [UInt8], hello: HelloBody) throws {
+        do {
+            try welcome(identity: identity, hello: hello)
+        } catch let error as PostgresError where error.isStatementError {
+            if let member = roster.remove(identity) {
+                try? lose(member, reason: "its registration failed", finalState: "offline")
+            }
+            logger.error("refused a worker: the database did not accept its registration", metadata: [
+                "worker.name": "\(hello.name)", "worker.identity": "\(WireMessage.describe(identity: identity))",
+                "error": "\(error)"])
+            var refusal = DisconnectBody()
+            refusal.reason = "registration failed"
+            _ = try? socket.send([identity] + WireMessage.disconnect(refusal).frames(), dontWait: true)
         }
     }
 

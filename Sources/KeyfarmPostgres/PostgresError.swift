@@ -37,4 +37,12 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
 
     /// A foreign-key constraint rejected the change (23503).
     public var isForeignKeyViolation: Bool { sqlState == "23503" }
+
+    /// The server refused this one statement (bad data, a constraint, a missing privilege) and the
+    /// connection is still good: SQLSTATE classes 22, 23, 42, 44 and P0. Connection losses,
+    /// shutdowns, resource exhaustion and internal errors are not.
+    public var isStatementError: Bool {
+        guard let sqlState, sqlState.count == 5 else { return false }
+        return ["22", "23", "42", "44", "P0"].contains(String(sqlState.prefix(2)))
+    }
 }

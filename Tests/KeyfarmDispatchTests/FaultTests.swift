@@ -109,6 +109,38 @@ import Testing
         }
     }
 
+    /// A HELLO the database refuses (here a trigger standing in for bad data or a missing
+    /// privilege) turns that one worker away; the coordinator keeps serving the others.
+    @Test func aHelloTheDatabaseRefusesTurnsThatWorkerAwayAndServiceGoesOn() async throws {
+        try await offPool {
+            let farm = try Farm()
+            try farm.store.connection.executeScript("""
+                CREATE FUNCTION keyfarm.refuse_doomed() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.name = 'doomed' THEN
+                        RAISE EXCEPTION 'worker name % refused by the test', NEW.name USING ERRCODE = '22023';
+                    END IF;
+                    RETURN NEW;
+                END $$;
+                CREATE TRIGGER refuse_doomed BEFORE INSERT OR UPDATE ON keyfarm.workers
+                    FOR EACH ROW EXECUTE FUNCTION keyfarm.refuse_doomed();
+                """)
+            let coordinator = try farm.startCoordinator()
+            try farm.startWorker("doomed", slots: 2)
+            let refused = eventually(timeout: .seconds(20)) {
+                coordinator.log.contains("the database did not accept its registration")
+            }
+            #expect(refused, "\(farm.logs)")
+            #expect(coordinator.isRunning, "\(coordinator.log)")
+            try farm.startWorker("w1", slots: 2)
+            try farm.smoke("after-refusal", jobs: 10, ms: 10)
+            let done = try eventually { try farm.succeeded("after-refusal") == 10 }
+            #expect(done, "\(farm.logs)")
+            #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_jobs WHERE worker = 'doomed'") == 0)
+            #expect(coordinator.isRunning)
+        }
+    }
+
     @Test func sigtermDrainsAWorkerWhichFinishesItsJobsAndExitsZero() async throws {
         try await offPool {
             let farm = try Farm()
