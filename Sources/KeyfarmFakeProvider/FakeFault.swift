@@ -47,17 +47,72 @@ enum FakeFault: Sendable, Equatable {
     static let moderationReason = "400: Prompt not allowed because advanced moderation failed"
 }
 
-/// The faults to apply next, and the latency added to every API request.
+/// Faults drawn at random for every API request the queued `next` faults leave alone: a
+/// share answered with a 5xx (500, 502 or 503), a share with 429 and `Retry-After: 1`, and a
+/// share of create requests accepted and then failed. Seeded, so a run can be repeated.
+struct FaultRates: Sendable, Equatable {
+    var serverError = 0.0
+    var tooManyRequests = 0.0
+    var failedGeneration = 0.0
+    var seed: UInt64 = 1
+
+    var isEmpty: Bool { serverError == 0 && tooManyRequests == 0 && failedGeneration == 0 }
+
+    /// Reads `{"5xx": p, "429": p, "fail_generation": p, "seed": n}`; each p in 0...1, the
+    /// status shares together at most 1.
+    static func parse(_ value: Any) throws(FaultPlanError) -> FaultRates {
+        guard let object = value as? [String: Any] else { throw FaultPlanError("rates must be an object") }
+        var rates = FaultRates()
+        for key in object.keys where !["5xx", "429", "fail_generation", "seed"].contains(key) {
+            throw FaultPlanError("rates.\(key) is not a rate (known: 5xx, 429, fail_generation, seed)")
+        }
+        func share(_ key: String) throws(FaultPlanError) -> Double {
+            guard let raw = object[key] else { return 0 }
+            guard let number = raw as? NSNumber, (0...1).contains(number.doubleValue) else {
+                throw FaultPlanError("rates.\(key) must be a number between 0 and 1")
+            }
+            return number.doubleValue
+        }
+        rates.serverError = try share("5xx")
+        rates.tooManyRequests = try share("429")
+        rates.failedGeneration = try share("fail_generation")
+        guard rates.serverError + rates.tooManyRequests <= 1 else {
+            throw FaultPlanError("rates.5xx and rates.429 together must be at most 1")
+        }
+        if let raw = object["seed"] {
+            guard let seed = raw as? Int, seed >= 0 else { throw FaultPlanError("rates.seed must be a whole number, 0 or more") }
+            rates.seed = UInt64(seed)
+        }
+        return rates
+    }
+}
+
+/// SplitMix64: a small seeded generator, so a fault sequence can be replayed.
+struct SeededGenerator: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// The faults to apply next, the random ones, and the latency added to every API request.
 struct FaultPlan: Sendable {
     var next: [FakeFault] = []
+    var rates = FaultRates()
     var latencyMilliseconds = 0
 
-    /// Reads a `POST /_fake/faults` body: `{"next": [...], "latency_ms": n}`.
+    /// Reads a `POST /_fake/faults` body: `{"next": [...], "rates": {...}, "latency_ms": n}`.
     static func parse(_ body: Data) throws(FaultPlanError) -> FaultPlan {
         guard let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] else {
             throw FaultPlanError("the body must be a JSON object")
         }
         var plan = FaultPlan()
+        if let rates = object["rates"] { plan.rates = try FaultRates.parse(rates) }
         if let next = object["next"] {
             guard let entries = next as? [Any] else { throw FaultPlanError("next must be an array") }
             for (index, entry) in entries.enumerated() { plan.next.append(try FakeFault.parse(entry, index: index)) }

@@ -23,6 +23,8 @@ actor FakeProviderState {
     private var generations: [String: FakeGeneration] = [:]
     private var requests: [RecordedRequest] = []
     private var plan = FaultPlan()
+    private var random = SeededGenerator(seed: 1)
+    private var injected: [String: Int] = [:]
     private var created: [FakeAPI: Int] = [:]
     private var billed: [FakeAPI: Int] = [:]
     /// Renders currently running, so `reset()` and tests can wait for quiet.
@@ -48,18 +50,47 @@ actor FakeProviderState {
 
     var recordedRequests: [RecordedRequest] { requests }
 
-    func setFaults(_ new: FaultPlan) { plan = new }
+    func setFaults(_ new: FaultPlan) {
+        plan = new
+        random = SeededGenerator(seed: new.rates.seed)
+        injected = [:]
+    }
 
     var latencyMilliseconds: Int { plan.latencyMilliseconds }
 
     /// The fault for the next API request, removed from the plan. A `fail_generation` waits
     /// at the head until a create request takes it.
+    /// With no queued fault due, the plan's rates may draw one.
     func takeFault(isCreate: Bool) -> FakeFault? {
-        guard let fault = plan.next.first else { return nil }
-        if case .failGeneration = fault, !isCreate { return nil }
-        plan.next.removeFirst()
-        return fault
+        if let fault = plan.next.first {
+            if case .failGeneration = fault, !isCreate { return drawFault(isCreate: false) }
+            plan.next.removeFirst()
+            return fault
+        }
+        return drawFault(isCreate: isCreate)
     }
+
+    private func drawFault(isCreate: Bool) -> FakeFault? {
+        let rates = plan.rates
+        guard !rates.isEmpty else { return nil }
+        let roll = Double.random(in: 0..<1, using: &random)
+        if roll < rates.serverError {
+            injected["5xx", default: 0] += 1
+            return .status([500, 502, 503].randomElement(using: &random)!, retryAfter: nil)
+        }
+        if roll < rates.serverError + rates.tooManyRequests {
+            injected["429", default: 0] += 1
+            return .status(429, retryAfter: 1)
+        }
+        if isCreate, Double.random(in: 0..<1, using: &random) < rates.failedGeneration {
+            injected["fail_generation", default: 0] += 1
+            return .failGeneration("Generation failed (injected by the fake provider)")
+        }
+        return nil
+    }
+
+    /// How many faults the rates injected, by kind (`5xx`, `429`, `fail_generation`).
+    var injectedFaults: [String: Int] { injected }
 
     // MARK: Generations
 
@@ -152,6 +183,7 @@ actor FakeProviderState {
         generations = [:]
         requests = []
         plan = FaultPlan()
+        injected = [:]
         created = [:]
         billed = [:]
     }

@@ -128,6 +128,8 @@ struct Router: Sendable {
             })
         case ("GET", "billing"):
             return JSON.response(200, await state.billing)
+        case ("GET", "faults"):
+            return JSON.response(200, ["injected": await state.injectedFaults])
         case ("POST", "faults"):
             do {
                 await state.setFaults(try FaultPlan.parse(call.body))

@@ -39,6 +39,50 @@ import Testing
         }
     }
 
+    /// Random faults at the rates asked for, the same sequence for the same seed, failed
+    /// generations only on creates, and bad rates refused with the field named.
+    @Test func faultRatesInjectSeededRandomFaults() async throws {
+        try await withFakeProvider { fake in
+            try await onThread {
+                let client = try FakeClient(fake.baseURL)
+                // Polls of a generation that does not exist: 404 unless a fault answers first.
+                func run(seed: Int) throws -> [Int] {
+                    let rates: [String: Any] = ["5xx": 0.2, "429": 0.1, "fail_generation": 1, "seed": seed]
+                    #expect(try client.send("POST", "/_fake/faults", auth: nil, json: ["rates": rates]).status == 200)
+                    return try (0..<100).map { _ in
+                        try client.send("GET", "/dream-machine/v1/generations/\(UUID().uuidString.lowercased())").status
+                    }
+                }
+                #expect(try run(seed: 8) != run(seed: 7))
+                let statuses = try run(seed: 7)
+                let injected = try object(client.send("GET", "/_fake/faults", auth: nil))["injected"] as? [String: Int]
+                #expect(try run(seed: 7) == statuses, "the same seed gives the same faults")
+                let errors = statuses.filter { $0 >= 500 }.count, limited = statuses.filter { $0 == 429 }.count
+                #expect((8...35).contains(errors), "about 20% of 100 answered 5xx: \(errors)")
+                #expect((2...22).contains(limited), "about 10% answered 429: \(limited)")
+                #expect(statuses.allSatisfy { [404, 429, 500, 502, 503].contains($0) })
+                #expect(injected == ["5xx": errors, "429": limited], "polls draw no failed generation")
+
+                // Every create that gets through fails at the provider, unbilled.
+                let rates: [String: Any] = ["fail_generation": 1]
+                #expect(try client.send("POST", "/_fake/faults", auth: nil, json: ["rates": rates]).status == 200)
+                let created = try client.send("POST", "/dream-machine/v1/generations/video", json: LumaDreamMachineTests.body())
+                #expect(created.status == 201)
+                let id = try #require(try object(created)["id"] as? String)
+                let (done, _) = try client.poll("/dream-machine/v1/generations/\(id)", key: "state") { $0 == "completed" || $0 == "failed" }
+                #expect(done["state"] as? String == "failed")
+                #expect(try object(client.send("GET", "/_fake/faults", auth: nil))["injected"] as? [String: Int] == ["fail_generation": 1])
+
+                for (rates, field) in [(["5xx": 1.5], "rates.5xx"), (["5xx": 0.8, "429": 0.5], "together"),
+                                       (["teapot": 0.1], "rates.teapot"), (["seed": -1], "rates.seed")] as [([String: Any], String)] {
+                    let bad = try client.send("POST", "/_fake/faults", auth: nil, json: ["rates": rates])
+                    #expect(bad.status == 400)
+                    #expect((try object(bad)["detail"] as? String)?.contains(field) == true, "\(rates)")
+                }
+            }
+        }
+    }
+
     @Test func failGenerationWaitsForACreateAndIsNotBilled() async throws {
         try await withFakeProvider { fake in
             try await onThread {
