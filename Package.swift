@@ -111,7 +111,7 @@ let package = Package(
                 swiftSettings: strict),
 
         // Test-only: seeded generators and byte mutations for the fuzz tests (no dependencies).
-        .target(name: "KeyfarmFuzzSupport", path: "Tests/KeyfarmFuzzSupport", swiftSettings: strict),
+        .target(name: "KeyfarmFuzzSupport", dependencies: ["KeyfarmCore"], path: "Tests/KeyfarmFuzzSupport", swiftSettings: strict),
 
         .testTarget(name: "KeyfarmCoreTests", dependencies: ["KeyfarmCore", "KeyfarmFuzzSupport"],
                     swiftSettings: strict),

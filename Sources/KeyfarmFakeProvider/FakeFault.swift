@@ -1,4 +1,5 @@
 import Foundation
+import KeyfarmCore
 
 /// One misbehaviour the fake performs on a coming API request, as `POST /_fake/faults` lists them.
 enum FakeFault: Sendable, Equatable {
@@ -84,19 +85,6 @@ struct FaultRates: Sendable, Equatable {
             rates.seed = UInt64(seed)
         }
         return rates
-    }
-}
-
-/// SplitMix64: a small seeded generator, so a fault sequence can be replayed.
-struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import KeyfarmCore
 import Logging
 
 /// One request the fake received, as `GET /_fake/requests` lists it. It says which

@@ -1,4 +1,5 @@
 import Foundation
+import KeyfarmCore
 
 /// A moving picture with known ground truth, for the interpolation benchmark and tests:
 /// textured rectangles gliding in straight lines over a textured background that pans.
@@ -74,7 +75,7 @@ public struct SyntheticScene: Sendable {
         init(width: Int, height: Int, seed: UInt64, cell: Int) {
             self.width = width
             self.height = height
-            var generator = SplitMix(seed: seed)
+            var generator = SeededGenerator(seed: seed)
             let palette = (0..<3).map { _ in
                 SIMD3<Float>(Float.random(in: 0.02...0.9, using: &generator), Float.random(in: 0.02...0.9, using: &generator),
                              Float.random(in: 0.02...0.9, using: &generator))
@@ -115,19 +116,6 @@ public struct SyntheticScene: Sendable {
             let top = p00 + (p10 - p00) * fx, bottom = p01 + (p11 - p01) * fx
             return top + (bottom - top) * fy
         }
-    }
-}
-
-/// A small deterministic random generator, so that scenes are the same on every run.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -54,8 +54,10 @@ public struct EmbeddedCluster: Sendable {
         return conninfo(user: account.superuser, database: database)
     }
 
-    /// Stops the server if it is running (pg_ctl -m fast: running transactions are rolled back).
-    public func stop() throws {
+    /// Stops the server if it is running (pg_ctl -m fast: running transactions are rolled back;
+    /// `immediately`: -m immediate, every server process quits at once and the next start
+    /// recovers from the WAL, as after a crash).
+    public func stop(immediately: Bool = false) throws {
         guard isInitialized else { return }
         let lock = try FileLock(path: dataDirectory + ".lock")
         defer { lock.release() }
@@ -63,7 +65,7 @@ public struct EmbeddedCluster: Sendable {
         let binaries = try PostgresServerBinaries.locate(environment: environment)
         guard try isServerRunning(account: account, binaries: binaries) else { return }
         logger.info("stopping PostgreSQL", metadata: ["postgres.data_directory": "\(dataDirectory)"])
-        let outcome = try run(binaries.pgCtl, ["-D", dataDirectory, "-m", "fast", "-w", "-t", "60", "stop"], as: account)
+        let outcome = try run(binaries.pgCtl, ["-D", dataDirectory, "-m", immediately ? "immediate" : "fast", "-w", "-t", "60", "stop"], as: account)
         guard outcome.status == 0 else {
             throw PostgresError(context: "stopping PostgreSQL in \(dataDirectory)", message: outcome.tail())
         }

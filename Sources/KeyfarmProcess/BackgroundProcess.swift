@@ -65,6 +65,17 @@ public final class BackgroundProcess: @unchecked Sendable {
         }
     }
 
+    /// SIGKILL, as a crash or the OOM killer would: no chance to clean up. Returns the exit status.
+    @discardableResult
+    public func killHard() -> Int32 {
+        if let status { return status }
+        kill(pid, SIGKILL)
+        while true {
+            if let status = poll() { return status }
+            usleep(2_000)
+        }
+    }
+
     /// The last `count` lines of its log.
     public func logTail(_ count: Int = 15) -> String {
         let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""

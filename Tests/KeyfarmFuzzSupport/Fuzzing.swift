@@ -1,21 +1,11 @@
 import Foundation
 import Synchronization
 
-/// A small, fast, seedable generator (SplitMix64), so that a fuzz run is the same on every
-/// machine and a failing case can be replayed from its seed and index.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+@_exported import struct KeyfarmCore.SeededGenerator
 
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// Fuzzing's helpers on the seeded generator: a case is the same on every machine and can be
+/// replayed from its seed and index.
+extension SeededGenerator {
     /// True with probability `numerator` in `denominator`.
     public mutating func chance(_ numerator: Int, in denominator: Int) -> Bool {
         Int.random(in: 0..<denominator, using: &self) < numerator

@@ -1,0 +1,215 @@
+import Foundation
+import KeyfarmCore
+import KeyfarmFakeProvider
+import KeyfarmPostgres
+import KeyfarmProcess
+import KeyfarmProviders
+import KeyfarmStore
+import Logging
+
+/// The farm a chaos run abuses: a private PostgreSQL cluster, the fake provider, a
+/// coordinator and workers, all real processes on loopback. It plays systemd too: a daemon
+/// that exits is started again after a short pause (Restart=always), so the farm must recover
+/// from whatever the run does to it.
+final class ChaosFarm {
+    struct Settings {
+        var root: String
+        var workers: Int
+        var slots: Int
+        var heartbeatMilliseconds = 500
+        var liveness = 4
+    }
+
+    let settings: Settings
+    let executable: String
+    let logger: Logger
+    let cluster: EmbeddedCluster
+    private(set) var conninfo = ""
+    private(set) var fakeURL = ""
+    private(set) var endpoint = ""
+    private var environment: [String: String]
+    private var workerEnvironment: [String: String] = [:]
+    private var artifactPorts: [Int] = []
+    private(set) var coordinator: BackgroundProcess?
+    private(set) var workers: [BackgroundProcess?]
+    private var fake: BackgroundProcess?
+    /// When an exited daemon is due to be started again (systemd's RestartSec).
+    private var restartAt: [String: Date] = [:]
+    private var store: FarmStore?
+
+    /// What happened, for the report.
+    private(set) var counts: [String: Int] = [:]
+
+    var storage: String { settings.root + "/storage" }
+    var logs: String { settings.root + "/logs" }
+
+    init(settings: Settings, executable: String, logger: Logger) {
+        self.settings = settings
+        self.executable = executable
+        self.logger = logger
+        var cluster = EmbeddedCluster(dataDirectory: settings.root + "/pg", logger: logger)
+        cluster.durable = false
+        self.cluster = cluster
+        workers = Array(repeating: nil, count: settings.workers)
+        environment = CommandEnvironment.current
+        environment["KEYFARM_LOG_LEVEL"] = environment["KEYFARM_LOG_LEVEL"] ?? "info"
+        environment.removeValue(forKey: "NOTIFY_SOCKET")
+    }
+
+    deinit { stopAll() }
+
+    // MARK: Starting
+
+    /// Starts PostgreSQL (migrated), the fake provider with `faultRates`, the coordinator and the workers.
+    func start(faultRates: [String: Any]) throws {
+        conninfo = try cluster.ensureRunning()
+        environment["KEYFARM_DATABASE_URL"] = conninfo
+        _ = try database { try $0.migrate() }
+
+        let fakePort = try LoopbackPort.unused()
+        fake = try spawn("fake-provider", ["fake-provider", "--listen", "127.0.0.1:\(fakePort)",
+                                           "--directory", settings.root + "/fake", "--step-ms", "250"], environment: environment)
+        try DemoCommand.waitForListener(port: fakePort, daemon: fake!)
+        fakeURL = "http://127.0.0.1:\(fakePort)"
+        let response = try fakeRequest("POST", "/_fake/faults", body: ["rates": faultRates])
+        guard response.isSuccess else { throw CommandFailure("chaos: the fake provider refused the fault rates: \(response.text)", status: ExitStatus.failure) }
+
+        endpoint = "tcp://127.0.0.1:\(try LoopbackPort.unused())"
+        workerEnvironment = environment
+        workerEnvironment.removeValue(forKey: "KEYFARM_DATABASE_URL")  // workers never touch the database
+        for (name, value) in DemoCommand.fakeKeys { workerEnvironment[name] = value }
+        workerEnvironment.merge(FakeProvider.endpointEnvironment(baseURL: fakeURL)) { $1 }
+        artifactPorts = try (0..<settings.workers).map { _ in try LoopbackPort.unused() }
+        try startCoordinator()
+        for index in workers.indices { try startWorker(index) }
+    }
+
+    func startCoordinator() throws {
+        coordinator = try spawn("coordinator", ["coordinator", "--bind", endpoint,
+                                                "--heartbeat-ms", "\(settings.heartbeatMilliseconds)",
+                                                "--liveness", "\(settings.liveness)"], environment: environment)
+    }
+
+    func workerName(_ index: Int) -> String { "chaos-worker-\(index + 1)" }
+
+    func startWorker(_ index: Int) throws {
+        let port = artifactPorts[index]
+        workers[index] = try spawn(workerName(index), [
+            "worker", "--connect", endpoint, "--name", workerName(index), "--slots", "\(settings.slots)",
+            "--engines", "interpolate,stitch,luma/*,fal/*,wavespeed/*", "--storage", storage,
+            "--serve-artifacts", "127.0.0.1:\(port)", "--public-url", "http://127.0.0.1:\(port)",
+            "--poll-ms", "250", "--heartbeat-ms", "\(settings.heartbeatMilliseconds)",
+        ], environment: workerEnvironment)
+    }
+
+    private func spawn(_ name: String, _ arguments: [String], environment: [String: String]) throws -> BackgroundProcess {
+        let log = logs + "/\(name).log"
+        let stamp = "--- keyfarm chaos: starting \(name), \(ISO8601DateFormatter().string(from: Date()))\n"
+        if let handle = FileHandle(forWritingAtPath: log) {
+            handle.seekToEndOfFile()
+            handle.write(Data(stamp.utf8))
+            try? handle.close()
+        } else {
+            FileManager.default.createFile(atPath: log, contents: Data(stamp.utf8))
+        }
+        return try BackgroundProcess(name: name, executable: executable, arguments: arguments,
+                                     environment: environment, logPath: log)
+    }
+
+    // MARK: Faults
+
+    /// SIGKILLs worker `index`; it is started again by `supervise` after `restartDelay` seconds.
+    func killWorker(_ index: Int, restartDelay: Double) {
+        guard let worker = workers[index], worker.isRunning else { return }
+        worker.killHard()
+        counts["worker_kills", default: 0] += 1
+        restartAt[workerName(index)] = Date().addingTimeInterval(restartDelay)
+    }
+
+    /// SIGKILLs the coordinator; `supervise` starts it again after `restartDelay` seconds.
+    func killCoordinator(restartDelay: Double) {
+        guard let coordinator, coordinator.isRunning else { return }
+        coordinator.killHard()
+        counts["coordinator_kills", default: 0] += 1
+        restartAt["coordinator"] = Date().addingTimeInterval(restartDelay)
+    }
+
+    /// Stops PostgreSQL at once (every server process quits, as in a crash), waits, and starts it again.
+    func restartPostgres(downFor seconds: Double) throws {
+        store?.connection.close()
+        store = nil
+        try cluster.stop(immediately: true)
+        counts["postgres_restarts", default: 0] += 1
+        Thread.sleep(forTimeInterval: seconds)
+        _ = try cluster.ensureRunning()
+    }
+
+    /// Starts again every daemon that exited, once its pause is over, as systemd would.
+    /// Returns a line for each restart it made.
+    func supervise() throws -> [String] {
+        var events: [String] = []
+        let now = Date()
+        func due(_ name: String, exited status: Int32) -> Bool {
+            if let at = restartAt[name] { return now >= at }
+            // It exited by itself (the coordinator loses its database, say): systemd's pause.
+            counts["\(name == "coordinator" ? "coordinator" : "worker")_exits", default: 0] += 1
+            events.append("\(name) exited by itself (status \(status)); restarting in 1 s")
+            restartAt[name] = now.addingTimeInterval(1)
+            return false
+        }
+        if let coordinator, let status = coordinator.poll(), due("coordinator", exited: status) {
+            restartAt["coordinator"] = nil
+            try startCoordinator()
+            events.append("restarted the coordinator (pid \(self.coordinator!.pid))")
+        }
+        for index in workers.indices {
+            guard let worker = workers[index], let status = worker.poll(), due(workerName(index), exited: status) else { continue }
+            restartAt[workerName(index)] = nil
+            try startWorker(index)
+            events.append("restarted \(workerName(index)) (pid \(workers[index]!.pid))")
+        }
+        if let fake, !fake.isRunning {
+            throw CommandFailure("chaos: the fake provider exited (status \(fake.poll() ?? -1)); the end of \(fake.logPath):\n\(fake.logTail())", status: ExitStatus.failure)
+        }
+        return events
+    }
+
+    /// Stops every daemon: workers first (they say goodbye), then the coordinator and the fake.
+    func stopAll() {
+        for worker in workers.compactMap({ $0 }) { worker.stop(timeout: 10) }
+        coordinator?.stop(timeout: 10)
+        fake?.stop(timeout: 5)
+        store?.connection.close()
+        store = nil
+    }
+
+    /// Stops the cluster too (at the very end).
+    func stopPostgres() { try? cluster.stop() }
+
+    // MARK: Talking to the farm
+
+    /// Runs `body` on a connection to the farm's database, reconnecting (for up to a minute)
+    /// when the connection was lost, as it is while PostgreSQL restarts.
+    func database<T>(_ body: (FarmStore) throws -> T) throws -> T {
+        let deadline = Date().addingTimeInterval(60)
+        while true {
+            do {
+                if store == nil { store = try FarmStore(conninfo: conninfo, logger: logger) }
+                return try body(store!)
+            } catch let error as PostgresError where !error.isStatementError && Date() < deadline {
+                store?.connection.close()
+                store = nil
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+        }
+    }
+
+    /// One request to the fake's controls.
+    func fakeRequest(_ method: String, _ path: String, body: [String: Any]? = nil) throws -> KeyfarmProviders.HTTPResponse {
+        let client = try HTTPClient(logger: logger)
+        let data = try body.map { try JSONSerialization.data(withJSONObject: $0) }
+        return try client.send(HTTPRequest(method: method, url: fakeURL + path,
+                                           headers: data == nil ? [] : [("Content-Type", "application/json")],
+                                           body: data.map { Array($0) }))
+    }
+}
