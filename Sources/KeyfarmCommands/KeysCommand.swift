@@ -95,8 +95,8 @@ struct KeysCommand: ParsableCommand {
                 let written: CurveKeyFile.Written
                 do {
                     written = try CurveKeyFile.write(secret, name: name, directory: directory, overwrite: force)
-                } catch {
-                    throw KeysCommand.failure(error, flag: nil)
+                } catch let failure as CurveKeyFile.Failure {
+                    throw KeysCommand.failure(failure, flag: nil)
                 }
                 Console.current.print("wrote \(written.secretPath) (secret key, mode 0600: keep it on this host)")
                 Console.current.print("wrote \(written.publicPath) (public key \(secret.publicKey))")
