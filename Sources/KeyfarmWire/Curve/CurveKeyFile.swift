@@ -36,7 +36,7 @@ public enum CurveKeyFile {
 
     /// Reads a public key file (`NAME.pub`); a file holding a secret key is refused, unquoted.
     public static func readPublic(_ path: String) throws(Failure) -> CurvePublicKey {
-        let fields = try parse(path, text: try contents(of: path, secret: false))
+        let fields = try parse(path, text: try contents(of: path).text)
         if fields["secret-key"] != nil {
             throw Failure(path: path, kind: .malformed, reason: """
                 holds a secret key (secret-key = ...): give the public key file instead, the .pub that \
@@ -54,11 +54,18 @@ public enum CurveKeyFile {
 
     /// Reads a secret key file (`NAME.key`), refusing one that users other than its owner's group may read.
     public static func readSecret(_ path: String) throws(Failure) -> CurveSecretKey {
-        let fields = try parse(path, text: try contents(of: path, secret: true))
+        let (text, mode) = try contents(of: path)
+        let fields = try parse(path, text: text)
         guard let field = fields["secret-key"] else {
             throw Failure(path: path, kind: .malformed, reason: """
                 no secret-key line; expected secret-key = "<40 Z85 characters>" \
                 (a .pub file holds only the public key; give the .key file written beside it)
+                """)
+        }
+        if mode & 0o007 != 0 {
+            throw Failure(path: path, kind: .exposed, reason: """
+                other users may read this secret key (mode \(String(mode & 0o777, radix: 8))); \
+                chmod 600 it (or 640 for a group such as keyfarm), and generate a new key if it may have been copied
                 """)
         }
         let secret: CurveSecretKey?
@@ -77,8 +84,8 @@ public enum CurveKeyFile {
         return secret
     }
 
-    /// The file's text, at most `maximumSize` bytes; a secret must not be readable by others.
-    private static func contents(of path: String, secret: Bool) throws(Failure) -> String {
+    /// The file's text, at most `maximumSize` bytes, and its permission bits.
+    private static func contents(of path: String) throws(Failure) -> (text: String, mode: mode_t) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             let code = errno
@@ -92,12 +99,6 @@ public enum CurveKeyFile {
         }
         guard status.st_mode & S_IFMT == S_IFREG else {
             throw Failure(path: path, kind: .malformed, reason: "not a regular file")
-        }
-        if secret && status.st_mode & 0o007 != 0 {
-            throw Failure(path: path, kind: .exposed, reason: """
-                other users may read this secret key (mode \(String(status.st_mode & 0o777, radix: 8))); \
-                chmod 600 it (or 640 for a group such as keyfarm), and generate a new key if it may have been copied
-                """)
         }
         guard Int(status.st_size) <= maximumSize else {
             throw Failure(path: path, kind: .malformed, reason: "\(status.st_size) bytes is too large for a key file")
@@ -119,14 +120,14 @@ public enum CurveKeyFile {
         guard let text = String(validating: bytes[..<count], as: UTF8.self) else {
             throw Failure(path: path, kind: .malformed, reason: "not UTF-8 text")
         }
-        return text
+        return (text, status.st_mode)
     }
 
     /// The `name = "value"` lines by name, with their line numbers.
     private static func parse(_ path: String, text: String) throws(Failure) -> [String: (line: Int, value: String)] {
         var fields: [String: (line: Int, value: String)] = [:]
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\r")))
+        for (index, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             let number = index + 1
             let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
