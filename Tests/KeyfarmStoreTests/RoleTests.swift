@@ -174,7 +174,7 @@ import Testing
                     #expect(error.sqlState == "23514", "\(error)")
                 }
             }
-            #expect(try op.addWorkerKey(name: "z85-edges", publicKey: "]0aZ.-:+=^!/*?&<>()[{}@%$#9999999999999", comment: "")
+            #expect(try op.addWorkerKey(name: "z85-edges", publicKey: "]0aZ.-:+=^!/*?&<>()[{}@%$#99999999999999", comment: "")
                 .name == "z85-edges")
 
             // Not the coordinator's work, and not the schema's owner's.
