@@ -80,15 +80,23 @@ extension Coordinator {
         }
     }
 
-    /// Logs handshakes the ROUTER refused before ZAP was asked, once per kind and then hourly counts.
+    /// Logs handshakes the ROUTER refused before ZAP was asked (ZMTP protocol errors), once per
+    /// kind and then hourly counts.
     func readHandshakeFailures() throws {
         guard let monitor = security?.monitor else { return }
         while let frames = try monitor.receive(dontWait: true) {
             guard let event = ZMQMonitorEvent(frames: frames) else { continue }
-            let code = event.event == ZMQMonitorEvent.handshakeFailedProtocol ? event.value : 0
-            let reason = code == 0 ? "the connection ended during the handshake (errno \(event.value))"
-                                   : ZMQMonitorEvent.describeProtocolError(code)
-            switch gate.handshakeFailed(code: code, now: now) {
+            guard event.event == ZMQMonitorEvent.handshakeFailedProtocol else {
+                // A connection cut mid-handshake (a refused worker hanging up, a port scan):
+                // it comes with the refusals above, or means little, so only debug says it.
+                if gate.handshakeFailed(code: 0, now: now) != nil {
+                    logger.debug("a connection ended during the CURVE handshake", metadata: [
+                        "errno": "\(event.value)", "endpoint": "\(event.endpoint)"])
+                }
+                continue
+            }
+            let reason = ZMQMonitorEvent.describeProtocolError(event.value)
+            switch gate.handshakeFailed(code: event.value, now: now) {
             case .first:
                 logger.warning("refused a connection that failed the CURVE handshake; it gets no job (logged once per kind, then counted hourly)",
                                metadata: ["handshake.reason": "\(reason)", "endpoint": "\(event.endpoint)"])

@@ -87,6 +87,19 @@ import Testing
             #expect(Self.occurrences(of: refusedKey, in: coordinator.log) == 2, "\(coordinator.log)")
             #expect(farm.workers["good"]?.log.contains("check that this worker's public key \(goodKey) is allowed") == true,
                     "\(farm.logs)")
+
+            // An allowed key with the wrong coordinator public key fails the handshake itself.
+            try farm.startWorker("confused", slots: 2, ["--curve-secret-key", "\(keys)/late.key",
+                                                        "--coordinator-public-key", "\(keys)/stranger.pub"])
+            let confusedRefused = eventually(timeout: .seconds(30)) {
+                Self.occurrences(of: refusedHandshake, in: coordinator.log) == 2
+            }
+            #expect(confusedRefused, "\(coordinator.log)")
+            usleep(1_000_000)
+            #expect(Self.occurrences(of: refusedHandshake, in: coordinator.log) == 2, "\(coordinator.log)")
+            #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE worker = 'confused'") == 0)
+            #expect(coordinator.log.contains("did not decrypt (it may hold a wrong or old coordinator public key)"))
+            #expect(try farm.succeeded("curve-removed") == 0)
             #expect(coordinator.isRunning)
         }
     }
