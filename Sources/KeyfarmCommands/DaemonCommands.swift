@@ -20,10 +20,22 @@ struct CoordinatorCommand: ParsableCommand {
             `lost` and its jobs are requeued at once. On start-up it waits one liveness window for \
             workers to reclaim the jobs the database says they hold. Under systemd (NOTIFY_SOCKET) \
             it reports READY, STATUS and watchdog pings itself. SIGTERM or SIGINT stops it.
+
+            With --curve-secret-key the ROUTER speaks ZeroMQ CURVE (encrypted and authenticated): \
+            only workers that use CURVE with this coordinator's public key, and whose own public key \
+            is on the allow-list (`keyfarm keys add`), are admitted. Changes to the list apply to new \
+            connections without a restart. A worker refused for its key, or one speaking plain text, \
+            gets no job and is logged once. See proto/PROTOCOL.md and deploy/README.md.
             """)
 
     @Option(help: ArgumentHelp("The endpoint to bind, e.g. tcp://0.0.0.0:5555.", valueName: "endpoint"))
     var bind: String = "tcp://0.0.0.0:5555"
+
+    @Option(name: .customLong("curve-secret-key"), help: ArgumentHelp(
+        "Turn on CURVE with this coordinator's secret key file (from `keyfarm keys generate`; mode 0600).",
+        discussion: "Workers then need its .pub as --coordinator-public-key. The key is read from the file, never from the command line.",
+        valueName: "file"))
+    var curveSecretKey: String?
 
     @Option(name: .customLong("heartbeat-ms"), help: ArgumentHelp("Heartbeat interval in milliseconds.", valueName: "ms"))
     var heartbeatMilliseconds: Int = 1000
@@ -44,10 +56,12 @@ struct CoordinatorCommand: ParsableCommand {
     func run() throws {
         try reportingFailures {
             let logger = try common.logger(defaultLevel: "info")
+            let secretKey = try curveSecretKey.map { try KeysCommand.readSecret($0, flag: "--curve-secret-key") }
             let store = try database.openStore(logger: logger)
             var configuration = CoordinatorConfiguration(bind: bind)
             configuration.heartbeatInterval = Double(heartbeatMilliseconds) / 1000
             configuration.liveness = liveness
+            configuration.curveSecretKey = secretKey
             let coordinator: Coordinator
             do {
                 coordinator = try Coordinator(configuration: configuration, store: store, logger: logger)
@@ -58,7 +72,8 @@ struct CoordinatorCommand: ParsableCommand {
             stop.installAsHandler()
             let notifier = SystemdNotifier(environment: CommandEnvironment.current)
             var watchdog = Watchdog(notifier: notifier)
-            Console.current.printError("keyfarm: coordinator listening on \(coordinator.endpoint)")
+            Console.current.printError("keyfarm: coordinator listening on \(coordinator.endpoint)"
+                + (secretKey.map { " with CURVE (public key \($0.publicKey))" } ?? ""))
             try coordinator.run(until: stop, onReady: {
                 notifier.ready(status: "listening on \(coordinator.endpoint)")
             }, onTurn: { watchdog.ping() })
@@ -79,6 +94,10 @@ struct WorkerCommand: ParsableCommand {
             coordinator acknowledges them, so neither side's crash loses one. SIGTERM drains: no new \
             work, running jobs finish (long provider jobs are handed back), goodbye, exit 0. Under \
             systemd (NOTIFY_SOCKET) it reports READY, STATUS, STOPPING and watchdog pings itself.
+
+            A coordinator with CURVE on needs --curve-secret-key (this worker's key file, from \
+            `keyfarm keys generate`; its public key must be on the coordinator's allow-list) and \
+            --coordinator-public-key (the coordinator's .pub file), both or neither.
             """)
 
     @Option(help: ArgumentHelp("The coordinator's endpoint, e.g. tcp://farm:5555.", valueName: "endpoint"))
@@ -89,6 +108,14 @@ struct WorkerCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Jobs run at once.", valueName: "count"))
     var slots: Int = 1
+
+    @Option(name: .customLong("curve-secret-key"), help: ArgumentHelp(
+        "This worker's CURVE secret key file (mode 0600), for a coordinator with CURVE on.", valueName: "file"))
+    var curveSecretKey: String?
+
+    @Option(name: .customLong("coordinator-public-key"), help: ArgumentHelp(
+        "The coordinator's CURVE public key file (its .pub), with --curve-secret-key.", valueName: "file"))
+    var coordinatorPublicKey: String?
 
     @Option(help: ArgumentHelp("""
         Capabilities offered, comma-separated: smoke, interpolate, stitch (needs ffmpeg and ffprobe), provider engines (luma/ray-2, luma/ray-flash-2, \
@@ -152,6 +179,23 @@ struct WorkerCommand: ParsableCommand {
         guard (10...600_000).contains(pollMilliseconds) else { throw ValidationError("--poll-ms must be between 10 and 600000") }
     }
 
+    /// The CURVE keys, when both files are given; a configuration error when only one is.
+    func curveKeys() throws(CommandFailure) -> (coordinatorKey: CurvePublicKey, secretKey: CurveSecretKey)? {
+        switch (curveSecretKey, coordinatorPublicKey) {
+        case (nil, nil):
+            return nil
+        case (let secret?, let coordinator?):
+            return (try KeysCommand.readPublic(coordinator, flag: "--coordinator-public-key"),
+                    try KeysCommand.readSecret(secret, flag: "--curve-secret-key"))
+        case (nil, _?):
+            throw CommandFailure("--coordinator-public-key needs --curve-secret-key (this worker's own key file) too",
+                                 status: ExitStatus.configuration)
+        case (_?, nil):
+            throw CommandFailure("--curve-secret-key needs --coordinator-public-key (the coordinator's .pub file) too",
+                                 status: ExitStatus.configuration)
+        }
+    }
+
     /// The provider a provider capability renders through (`luma/ray-2`, `fal/*`), or nil.
     static func provider(of capability: String) -> Provider? {
         if capability.hasSuffix("/*") { return Provider(rawValue: String(capability.dropLast(2))) }
@@ -191,6 +235,7 @@ struct WorkerCommand: ParsableCommand {
     func run() throws {
         try reportingFailures {
             let logger = try common.logger(defaultLevel: "info")
+            let curve = try curveKeys()
             let environment = CommandEnvironment.current
             let host = ProcessInfo.processInfo.hostName
             let offered = engines.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -200,6 +245,7 @@ struct WorkerCommand: ParsableCommand {
                 version: KeyfarmCommand.version, host: host)
             configuration.heartbeatInterval = Double(heartbeatMilliseconds) / 1000
             configuration.drainTimeout = drainTimeout
+            configuration.curve = curve
             var artifactServer: ArtifactServer?
             if let serveArtifacts, let publicURL {
                 // The server lives on Swift concurrency; this thread waits until it listens.
@@ -221,7 +267,8 @@ struct WorkerCommand: ParsableCommand {
                                     notifier: SystemdNotifier(environment: environment))
             let stop = StopSignal()
             stop.installAsHandler()
-            Console.current.printError("keyfarm: worker \(configuration.name) connecting to \(connect) with \(slots) slot(s)")
+            Console.current.printError("keyfarm: worker \(configuration.name) connecting to \(connect) with \(slots) slot(s)"
+                + (curve.map { " over CURVE as public key \($0.secretKey.publicKey)" } ?? ""))
             let status = try worker.run(until: stop)
             if status != 0 { throw ExitCode(status) }
         }

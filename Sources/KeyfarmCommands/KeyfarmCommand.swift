@@ -24,7 +24,8 @@ public struct KeyfarmCommand: ParsableCommand {
         subcommands: [PlanCommand.self, SubmitCommand.self, StatusCommand.self, OutputsCommand.self, WatchCommand.self, CancelCommand.self,
                       RetryCommand.self, SmokeCommand.self, BenchCommand.self, WorkersCommand.self, DrainCommand.self, UndrainCommand.self,
                       PricesCommand.self, CreditsCommand.self, BudgetCommand.self, CoordinatorCommand.self, WorkerCommand.self,
-                      MigrateCommand.self, FakeProviderCommand.self, ProvidersCommand.self, InterpolateCommand.self, DemoCommand.self, ChaosCommand.self])
+                      MigrateCommand.self, KeysCommand.self, FakeProviderCommand.self, ProvidersCommand.self, InterpolateCommand.self, DemoCommand.self,
+                      ChaosCommand.self])
 
     public init() {}
 }

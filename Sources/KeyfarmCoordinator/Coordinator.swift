@@ -35,6 +35,10 @@ public final class Coordinator {
     /// Messages held back until the turn's transaction commits (ACKs, ASSIGNs).
     var outbox: [(identity: [UInt8], message: WireMessage, assigned: (ref: AttemptRef, inRound: Int, max: Int, worker: String)?)] = []
     var holdingSends = false
+    /// With CURVE on: the ZAP handler (a REP socket at `inproc://zeromq.zap.01`), the ROUTER's
+    /// monitor, and the allow-list they decide with.
+    let security: (zap: ZMQSocket, monitor: ZMQSocket)?
+    var gate = WorkerKeyGate()
 
     /// The endpoint actually bound (useful with `tcp://127.0.0.1:*`).
     public private(set) var endpoint: String
@@ -53,6 +57,11 @@ public final class Coordinator {
         try socket.setRouterMandatory(true)
         try socket.setMaxMessageSize(4 << 20)
         try socket.setHighWaterMarks(send: 100_000, receive: 100_000)
+        if let secretKey = configuration.curveSecretKey {
+            security = try Self.secure(socket, secretKey: secretKey, context: context)
+        } else {
+            security = nil
+        }
         try socket.bind(configuration.bind)
         endpoint = socket.lastEndpoint ?? configuration.bind
     }
@@ -81,16 +90,26 @@ public final class Coordinator {
         try store.migrator.requireCurrent()
         try store.connection.listen(FarmStore.jobsChannel)
         try store.connection.listen(FarmStore.workersChannel)
+        if security != nil {
+            try store.connection.listen(FarmStore.keysChannel)
+            try reloadWorkerKeys()
+        }
         adoptLeasesFromDatabase()
         let poller = ZMQPoller()
         let socketItem = poller.add(.socket(socket))
         let databaseItem = poller.add(.descriptor(store.connection.socket))
         let stopItem = poller.add(.descriptor(stop.descriptor))
-        logger.info("coordinator listening", metadata: ["endpoint": "\(endpoint)"])
+        let zapItem = security.map { poller.add(.socket($0.zap)) }
+        let monitorItem = security.map { poller.add(.socket($0.monitor)) }
+        logger.info("coordinator listening", metadata: ["endpoint": "\(endpoint)",
+                                                        "curve": "\(security == nil ? "off" : "on")"])
         onReady()
         while true {
             let ready = try poller.poll(timeout: pollTimeout())
             if ready.contains(stopItem) { break }
+            // Handshakes wait on these answers: give them first, before any database work.
+            if let zapItem, ready.contains(zapItem) { try answerAuthenticationRequests() }
+            if let monitorItem, ready.contains(monitorItem) { try readHandshakeFailures() }
             if ready.contains(socketItem) { try receiveMessages() }
             if ready.contains(databaseItem) { try readNotifications() }
             // Drains apply before this turn's dispatch, so a drained worker gets nothing new.
@@ -120,6 +139,9 @@ public final class Coordinator {
             onTurn()
         }
         logger.info("coordinator stopping")
+        socket.stopMonitoring()
+        security?.monitor.close()
+        security?.zap.close()
         socket.close()
     }
 
@@ -134,8 +156,11 @@ public final class Coordinator {
     }
 
     private func readNotifications() throws {
+        var keysChanged = false
         for notification in try store.connection.pollNotifications() {
             switch notification.channel {
+            case FarmStore.keysChannel:
+                keysChanged = true
             case FarmStore.jobsChannel:
                 wantClaim = true
                 if notification.payload.hasPrefix("cancelled:"), let id = Int64(notification.payload.dropFirst(10)) {
@@ -147,6 +172,8 @@ public final class Coordinator {
                 break
             }
         }
+        // One reload for any number of changes; it applies to the next handshake.
+        if keysChanged { try reloadWorkerKeys() }
     }
 
     /// Sends one message to a worker; false when it is gone (the caller treats it as lost).

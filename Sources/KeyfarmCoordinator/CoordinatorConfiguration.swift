@@ -1,4 +1,5 @@
 import KeyfarmCore
+import KeyfarmWire
 
 /// How a coordinator listens, heartbeats and dispatches.
 public struct CoordinatorConfiguration: Sendable {
@@ -15,6 +16,9 @@ public struct CoordinatorConfiguration: Sendable {
     public var retryPolicy = RetryPolicy()
     /// Messages read from the socket per reactor turn before the database catches up.
     public var receiveBatch = 4096
+    /// The coordinator's CURVE secret key; with one, workers must speak CURVE and present a
+    /// public key on the allow-list (`keyfarm keys`), and nothing else gets a job.
+    public var curveSecretKey: CurveSecretKey?
 
     public init(bind: String) { self.bind = bind }
 }

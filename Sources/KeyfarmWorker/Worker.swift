@@ -155,6 +155,9 @@ public final class Worker {
         try socket.setIdentity(Array("\(configuration.name)/\(instance)/\(connections)".utf8))
         try socket.setHighWaterMarks(send: 100_000, receive: 100_000)
         try socket.setTCPKeepalive(true)
+        if let curve = configuration.curve {
+            try socket.setCurveClient(serverKey: curve.coordinatorKey, secretKey: curve.secretKey)
+        }
         try socket.connect(configuration.connect)
         dealer = socket
         welcomed = false
@@ -203,7 +206,13 @@ public final class Worker {
 
     private func checkCoordinatorLiveness() {
         guard dealer != nil, now - lastHeard > heartbeatInterval * Double(liveness) else { return }
-        dropConnection(reason: welcomed ? "no heartbeat for \(liveness) intervals" : "no WELCOME")
+        var reason = welcomed ? "no heartbeat for \(liveness) intervals" : "no WELCOME"
+        if !welcomed, let curve = configuration.curve {
+            // A refused CURVE handshake looks just like silence from here: say what to check.
+            reason += "; with CURVE, check that this worker's public key \(curve.secretKey.publicKey) is allowed "
+                + "(`keyfarm keys list`) and that --coordinator-public-key is the coordinator's current key"
+        }
+        dropConnection(reason: reason)
     }
 
     func send(_ message: WireMessage) {

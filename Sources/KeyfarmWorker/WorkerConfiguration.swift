@@ -1,4 +1,5 @@
 import Foundation
+import KeyfarmWire
 
 /// How a worker connects, what it offers and where it writes.
 public struct WorkerConfiguration: Sendable {
@@ -21,6 +22,9 @@ public struct WorkerConfiguration: Sendable {
     public var reconnectMaximum: Double = 32
     /// How long a SIGTERM drain may take before the worker exits anyway, in seconds.
     public var drainTimeout: Double = 900
+    /// CURVE towards a coordinator that has it on: the coordinator's public key and this
+    /// worker's secret key (its public key, derived from it, must be on the allow-list).
+    public var curve: (coordinatorKey: CurvePublicKey, secretKey: CurveSecretKey)?
 
     public init(connect: String, name: String, slots: Int, engines: [String], storage: String, version: String,
                 host: String = ProcessInfo.processInfo.hostName) {

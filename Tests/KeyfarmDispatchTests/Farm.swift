@@ -40,18 +40,18 @@ final class Farm {
     }
 
     @discardableResult
-    func startCoordinator() throws -> TestDaemon {
+    func startCoordinator(_ extra: [String] = []) throws -> TestDaemon {
         let daemon = try TestDaemon(binary, ["coordinator", "--bind", endpoint, "--heartbeat-ms", "\(Farm.heartbeatMilliseconds)",
-                                             "--liveness", "\(Farm.liveness)"], environment: environment)
+                                             "--liveness", "\(Farm.liveness)"] + extra, environment: environment)
         coordinator = daemon
         return daemon
     }
 
     @discardableResult
-    func startWorker(_ name: String, slots: Int) throws -> TestDaemon {
+    func startWorker(_ name: String, slots: Int, _ extra: [String] = []) throws -> TestDaemon {
         let daemon = try TestDaemon(binary, ["worker", "--connect", endpoint, "--name", name, "--slots", "\(slots)",
                                              "--storage", "/tmp/kf-dispatch-storage", "--heartbeat-ms",
-                                             "\(Farm.heartbeatMilliseconds)"], environment: environment)
+                                             "\(Farm.heartbeatMilliseconds)"] + extra, environment: environment)
         workers[name] = daemon
         return daemon
     }

@@ -48,6 +48,11 @@ import Testing
             #expect(try !granted("keyfarm_dashboard", "keyfarm.prices", "SELECT"))
             #expect(try granted("keyfarm_coordinator", "keyfarm.attempts", "INSERT"))
             #expect(try granted("keyfarm_operator", "keyfarm.shot_lists", "INSERT"))
+            #expect(try granted("keyfarm_coordinator", "keyfarm.worker_keys", "SELECT"))
+            #expect(try !granted("keyfarm_coordinator", "keyfarm.worker_keys", "INSERT"))
+            #expect(try granted("keyfarm_operator", "keyfarm.worker_keys", "DELETE"))
+            #expect(try !granted("keyfarm_operator", "keyfarm.worker_keys", "UPDATE"))
+            #expect(try !granted("keyfarm_dashboard", "keyfarm.worker_keys", "SELECT"))
         }()
     }
 
@@ -144,6 +149,33 @@ import Testing
             _ = try op.enqueueSmoke(name: "smoke", project: "ops", count: 3, milliseconds: 1, failRate: 0, priority: 50,
                                     maxAttempts: 1, replace: false)
             _ = try op.cancel(name: "wide", project: nil)
+            // keys add, list, remove (migration 8), each announced to coordinators.
+            try op.connection.listen(FarmStore.keysChannel)
+            let key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+            #expect(try op.addWorkerKey(name: "render-07", publicKey: key, comment: "rack 3").addedBy == login.name)
+            #expect(try op.workerKeys().map(\.publicKey) == [key])
+            #expect(throws: WorkerKeyConflict.nameTaken(name: "render-07", publicKey: key)) {
+                try op.addWorkerKey(name: "render-07", publicKey: "0000000000000000000000000000000000000000", comment: "")
+            }
+            #expect(throws: WorkerKeyConflict.keyAllowed(name: "render-07", publicKey: key)) {
+                try op.addWorkerKey(name: "other", publicKey: key, comment: "")
+            }
+            #expect(try op.removeWorkerKey(key)?.name == "render-07")
+            #expect(try op.removeWorkerKey("render-07") == nil)
+            #expect(try op.connection.pollNotifications().filter { $0.channel == FarmStore.keysChannel }.map(\.payload)
+                    == ["added:render-07", "removed:render-07"])
+            // The table's checks hold whoever writes: no malformed key or name gets in.
+            for (name, publicKey) in [("bad", String(repeating: "~", count: 40)), ("short", "0123"),
+                                      ("a/b", "1111111111111111111111111111111111111111")] {
+                do {
+                    try op.addWorkerKey(name: name, publicKey: publicKey, comment: "")
+                    Issue.record("\(name) \(publicKey): allowed, expected a check violation")
+                } catch let error as PostgresError {
+                    #expect(error.sqlState == "23514", "\(error)")
+                }
+            }
+            #expect(try op.addWorkerKey(name: "z85-edges", publicKey: "]0aZ.-:+=^!/*?&<>()[{}@%$#99999999999999", comment: "")
+                .name == "z85-edges")
 
             // Not the coordinator's work, and not the schema's owner's.
             let worker = try owner.registerWorker(name: "render-03", host: nil, version: nil, engines: ["*"], slots: 1)
@@ -199,6 +231,13 @@ import Testing
                 try coordinator.setPrice(engine: "luma/ray-2", resolution: .p720, durationBucket: 5, credits: 1, note: "")
             }
             expectDenied("set a budget") { try coordinator.setBudget(project: "default", credits: 1) }
+            // It reads the allow-list of worker keys, and never changes it.
+            try owner.addWorkerKey(name: "render-07", publicKey: "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7", comment: "")
+            #expect(try coordinator.workerKeys().map(\.name) == ["render-07"])
+            expectDenied("allow a worker key") {
+                try coordinator.addWorkerKey(name: "rogue", publicKey: "0000000000000000000000000000000000000000", comment: "")
+            }
+            expectDenied("remove a worker key") { _ = try coordinator.removeWorkerKey("render-07") }
             expectDenied("change a provider's limits") {
                 try coordinator.setProviderAccount("luma", FarmStore.ProviderAccountChange(maxConcurrent: .some(100)))
             }

@@ -82,14 +82,14 @@ extension ZMQSocket {
     }
 
     /// Sets a fixed-size option; `T` must be the option's C type (int for most, int64_t for ZMQ_MAXMSGSIZE).
-    private func setOption<T: FixedWidthInteger>(_ option: Int32, _ value: T, _ context: String) throws {
+    func setOption<T: FixedWidthInteger>(_ option: Int32, _ value: T, _ context: String) throws {
         let socket = try open(context)
         var value = value
         try zmqCheck(zmq_setsockopt(socket, option, &value, MemoryLayout<T>.size), context)
     }
 
     /// Sets a binary option such as a routing id or a subscription prefix.
-    private func setOption(_ option: Int32, bytes: [UInt8], _ context: String) throws {
+    func setOption(_ option: Int32, bytes: [UInt8], _ context: String) throws {
         let socket = try open(context)
         let result = bytes.withUnsafeBytes { zmq_setsockopt(socket, option, $0.baseAddress, $0.count) }
         try zmqCheck(result, context)

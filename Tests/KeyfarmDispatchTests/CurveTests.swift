@@ -1,0 +1,143 @@
+import Foundation
+import KeyfarmCommands
+import KeyfarmCoordinator
+import KeyfarmTestSupport
+import KeyfarmWire
+import Testing
+
+/// A coordinator with CURVE on, real worker processes with allowed, unknown and no keys, and
+/// `keyfarm keys` changing the allow-list under a running coordinator.
+@Suite(.serialized) struct CurveTests {
+    /// Runs `keyfarm` in-process against the farm's database; fails the test on a non-zero exit.
+    @discardableResult
+    static func keyfarm(_ farm: Farm, _ arguments: String...) -> String {
+        let captured = CapturedConsole()
+        let status = KeyfarmCLI.run(arguments, console: captured.console, environment: farm.environment)
+        #expect(status == 0, "keyfarm \(arguments.joined(separator: " ")): \(captured.error)")
+        return captured.out
+    }
+
+    static func occurrences(of text: String, in log: String) -> Int {
+        log.components(separatedBy: text).count - 1
+    }
+
+    @Test func onlyAllowedWorkersGetJobsAndRefusalsAreLoggedOnce() async throws {
+        try await offPool {
+            let farm = try Farm()
+            let keys = FileManager.default.temporaryDirectory.appending(path: "kf-curve-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: keys) }
+            for name in ["coordinator", "good", "stranger", "late"] {
+                Self.keyfarm(farm, "keys", "generate", name, "--directory", keys)
+            }
+            func key(_ name: String) throws -> String { try CurveKeyFile.readPublic("\(keys)/\(name).pub").z85 }
+            func curve(_ name: String) -> [String] {
+                ["--curve-secret-key", "\(keys)/\(name).key", "--coordinator-public-key", "\(keys)/coordinator.pub"]
+            }
+            Self.keyfarm(farm, "keys", "add", "\(keys)/good.pub", "--comment", "the test's allowed worker")
+
+            let coordinator = try farm.startCoordinator(["--curve-secret-key", "\(keys)/coordinator.key"])
+            try farm.startWorker("stranger", slots: 2, curve("stranger"))
+            try farm.startWorker("plain", slots: 2)
+            try farm.smoke("curve", jobs: 6, ms: 20)
+            let refusedKey = "refused a worker whose key is not allowed"
+            let refusedHandshake = "refused a connection that failed the CURVE handshake"
+            let bothRefused = eventually(timeout: .seconds(30)) {
+                coordinator.log.contains(refusedKey) && coordinator.log.contains(refusedHandshake)
+            }
+            #expect(bothRefused, "\(farm.logs)")
+            // Both keep retrying their handshakes meanwhile; give them time to be refused many times.
+            usleep(2_000_000)
+            #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts") == 0, "\(farm.logs)")
+            #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_workers") == 0)
+
+            try farm.startWorker("good", slots: 4, curve("good"))
+            let done = try eventually(timeout: .seconds(60)) { try farm.succeeded("curve") == 6 }
+            #expect(done, "\(farm.logs)")
+            #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE worker <> 'good'") == 0)
+            let log = coordinator.log
+            #expect(Self.occurrences(of: refusedKey, in: log) == 1, "\(log)")
+            #expect(log.contains(try key("stranger")))
+            #expect(Self.occurrences(of: refusedHandshake, in: log) == 1, "\(log)")
+            #expect(log.contains("does not speak CURVE"))
+            #expect(!log.contains("secret-key"))
+
+            // A key added now admits a new worker, without restarting the coordinator.
+            farm.workers["good"]?.signal(SIGTERM)
+            #expect(farm.workers["good"]?.wait(timeout: .seconds(30)) == 0)
+            Self.keyfarm(farm, "keys", "add", "\(keys)/late.pub")
+            try farm.startWorker("late", slots: 2, curve("late"))
+            try farm.smoke("curve-late", jobs: 4, ms: 20)
+            let lateDone = try eventually(timeout: .seconds(60)) { try farm.succeeded("curve-late") == 4 }
+            #expect(lateDone, "\(farm.logs)")
+            #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE worker = 'late' AND outcome = 'succeeded'") == 4)
+
+            // A removed key is refused from its next connection.
+            #expect(Self.keyfarm(farm, "keys", "remove", "good").contains("removed worker key good"))
+            farm.workers["late"]?.signal(SIGTERM)
+            #expect(farm.workers["late"]?.wait(timeout: .seconds(30)) == 0)
+            try farm.startWorker("good", slots: 2, curve("good"))
+            try farm.smoke("curve-removed", jobs: 2, ms: 20)
+            let goodKey = try key("good")
+            let goodRefused = eventually(timeout: .seconds(30)) { coordinator.log.contains(goodKey) }
+            #expect(goodRefused, "\(farm.logs)")
+            usleep(1_500_000)
+            #expect(try farm.succeeded("curve-removed") == 0)
+            #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_jobs WHERE shot_list = 'curve-removed' AND state = 'queued'") == 2)
+            #expect(Self.occurrences(of: refusedKey, in: coordinator.log) == 2, "\(coordinator.log)")
+            #expect(farm.workers["good"]?.log.contains("check that this worker's public key \(goodKey) is allowed") == true,
+                    "\(farm.logs)")
+
+            // An allowed key with the wrong coordinator public key fails the handshake itself.
+            try farm.startWorker("confused", slots: 2, ["--curve-secret-key", "\(keys)/late.key",
+                                                        "--coordinator-public-key", "\(keys)/stranger.pub"])
+            let confusedRefused = eventually(timeout: .seconds(30)) {
+                Self.occurrences(of: refusedHandshake, in: coordinator.log) == 2
+            }
+            #expect(confusedRefused, "\(coordinator.log)")
+            usleep(1_000_000)
+            #expect(Self.occurrences(of: refusedHandshake, in: coordinator.log) == 2, "\(coordinator.log)")
+            #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE worker = 'confused'") == 0)
+            #expect(coordinator.log.contains("did not decrypt (it may hold a wrong or old coordinator public key)"))
+            #expect(try farm.succeeded("curve-removed") == 0)
+            #expect(coordinator.isRunning)
+        }
+    }
+}
+
+/// The gate's decisions, with time as an input.
+@Suite struct WorkerKeyGateTests {
+    @Test func admitsAllowedKeysAndLogsEachUnknownKeyOnce() {
+        var gate = WorkerKeyGate()
+        gate.replaceAllowed([("render-07", "A"), ("render-08", "B")])
+        #expect(gate.decide(publicKey: "A") == .admit(name: "render-07"))
+        #expect(gate.decide(publicKey: "X") == .refuse(log: .firstForKey))
+        #expect(gate.decide(publicKey: "X") == .refuse(log: nil))
+        // Allowed, then removed again: logged again.
+        gate.replaceAllowed([("x", "X")])
+        #expect(gate.decide(publicKey: "X") == .admit(name: "x"))
+        #expect(gate.decide(publicKey: "A") == .refuse(log: .firstForKey))
+        gate.replaceAllowed([])
+        #expect(gate.decide(publicKey: "X") == .refuse(log: .firstForKey))
+    }
+
+    @Test func remembersABoundedNumberOfUnknownKeys() {
+        var gate = WorkerKeyGate()
+        for index in 0..<WorkerKeyGate.rememberedKeys {
+            #expect(gate.decide(publicKey: "key-\(index)") == .refuse(log: .firstForKey))
+        }
+        #expect(gate.decide(publicKey: "one-too-many") == .refuse(log: .tooManyKeys))
+        #expect(gate.decide(publicKey: "and-another") == .refuse(log: nil))
+        #expect(gate.decide(publicKey: "key-0") == .refuse(log: nil))
+    }
+
+    @Test func logsAHandshakeFailureOnceThenCountsHourly() {
+        var gate = WorkerKeyGate()
+        #expect(gate.handshakeFailed(code: 7, now: 0) == .first)
+        #expect(gate.handshakeFailed(code: 7, now: 1) == nil)
+        #expect(gate.handshakeFailed(code: 9, now: 2) == .first)
+        #expect(gate.handshakeFailed(code: 7, now: 3599) == nil)
+        #expect(gate.handshakeFailed(code: 7, now: 3600) == .repeated(count: 3))
+        #expect(gate.handshakeFailed(code: 7, now: 3601) == nil)
+    }
+}
