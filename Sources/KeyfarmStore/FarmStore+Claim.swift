@@ -63,8 +63,9 @@ extension FarmStore {
 
     /// Claims for many workers with the same capabilities in one statement: `slots` holds a
     /// worker id per free slot (interleaved, so that a few jobs spread across workers), and the
-    /// highest-priority ready jobs are paired with them in order. A pairing the blocklist forbids
-    /// is skipped (that job stays queued for another claim). Returns each claimed job's worker.
+    /// highest-priority ready jobs are paired with them in order. A job the blocklist keeps off
+    /// its slot's worker takes a slot left over whose worker may run it, if there is one.
+    /// Returns each claimed job's worker.
     public func claim(slots: [Int64], capabilities: [String], leaseSeconds: Double) throws -> [(workerID: Int64, job: ClaimedJob)] {
         guard !slots.isEmpty, !capabilities.isEmpty else { return [] }
         let rows = try connection.execute("""
@@ -95,12 +96,29 @@ extension FarmStore {
                     FROM picked p
                 ) p LEFT JOIN room ON room.provider = p.provider
                 WHERE room.room IS NULL OR p.rank <= room.room
-            ), paired AS (
-                SELECT n.id, n.ord, s.worker_id FROM (
-                    SELECT p.id, p.shot_id, row_number() OVER (ORDER BY p.priority DESC, p.queued_at, p.id) AS ord FROM within p
-                ) n JOIN slots s ON s.ord = n.ord
+            ), ranked AS (
+                SELECT p.id, p.shot_id, row_number() OVER (ORDER BY p.priority DESC, p.queued_at, p.id) AS ord FROM within p
+            ), straight AS (
+                -- The n-th job on the n-th slot, unless the blocklist keeps that worker off its shot.
+                SELECT n.id, n.ord, s.worker_id, s.ord AS slot FROM ranked n JOIN slots s ON s.ord = n.ord
                 WHERE NOT EXISTS (SELECT 1 FROM keyfarm.worker_shot_failures b
                                   WHERE b.worker_id = s.worker_id AND b.shot_id = n.shot_id AND b.blocked_at IS NOT NULL)
+            ), rehomed AS (
+                -- A job the blocklist kept off its slot takes the first slot left over whose worker
+                -- may run it (one job a slot; a job that loses that race waits for the next claim).
+                -- Without this, the same pairing would repeat on every claim and starve the job.
+                SELECT DISTINCT ON (c.slot) c.id, c.ord, c.worker_id, c.slot FROM (
+                    SELECT DISTINCT ON (n.id) n.id, n.ord, s.worker_id, s.ord AS slot
+                    FROM ranked n JOIN slots s ON s.ord NOT IN (SELECT slot FROM straight)
+                    WHERE n.id NOT IN (SELECT id FROM straight)
+                      AND NOT EXISTS (SELECT 1 FROM keyfarm.worker_shot_failures b
+                                      WHERE b.worker_id = s.worker_id AND b.shot_id = n.shot_id AND b.blocked_at IS NOT NULL)
+                    ORDER BY n.id, s.ord
+                ) c ORDER BY c.slot, c.ord
+            ), paired AS (
+                SELECT id, ord, worker_id FROM straight
+                UNION ALL
+                SELECT id, ord, worker_id FROM rehomed
             ), priced AS (
                 -- Each job's estimate on top of what its list and project have spent or reserved,
                 -- and of the jobs before it in this claim.

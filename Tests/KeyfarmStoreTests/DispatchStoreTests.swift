@@ -25,6 +25,30 @@ import Testing
         #expect(try store.shotListDetail(name: "three", project: nil).shots[0].blocklistedWorkers == ["bad"])
     }
 
+    /// The chaos run found this: with the blocked worker's slot first, the job was paired with
+    /// it on every claim and never ran, though another worker sat idle.
+    @Test func aJobPairedWithABlockedWorkerGoesToAnotherFreeSlot() throws {
+        let store = try freshStore()
+        _ = try store.submit(try planned(threeSegments), sourcePath: "/t.yaml", sourceText: "", replace: false)
+        let bad = try store.registerWorker(name: "bad", host: nil, version: nil, engines: ["*"], slots: 1)
+        let good = try store.registerWorker(name: "good", host: nil, version: nil, engines: ["*"], slots: 1)
+        let other = try store.registerWorker(name: "other", host: nil, version: nil, engines: ["*"], slots: 1)
+        for round in 1...3 {
+            let job = try #require(try store.claim(workerID: bad, capabilities: ["interpolate"], limit: 1, leaseSeconds: 30).first)
+            _ = try store.completeFailure(jobID: job.jobID, attempt: job.attempt, errorClass: .transient,
+                                          error: "disk full (round \(round))", retryAfter: 0)
+        }
+        // Three jobs of the shot, slots [bad, good, other]: the first job cannot go to bad, so
+        // it (or another) takes a slot left over; two jobs run, none goes to bad.
+        let first = try store.claim(slots: [bad, good, other], capabilities: ["interpolate"], leaseSeconds: 30)
+        #expect(first.count == 2)
+        #expect(Set(first.map(\.workerID)) == [good, other])
+        // One job left and only the blocked worker's slot first: it still runs, on good.
+        let second = try store.claim(slots: [bad, good], capabilities: ["interpolate"], leaseSeconds: 30)
+        #expect(second.map(\.workerID) == [good])
+        #expect(try store.claim(slots: [bad], capabilities: ["interpolate"], leaseSeconds: 30).isEmpty)
+    }
+
     @Test func rateLimitsAndLostWorkersDoNotCountTowardsTheBlocklist() throws {
         let store = try freshStore()
         _ = try store.submit(try planned(threeSegments), sourcePath: "/t.yaml", sourceText: "", replace: false)
