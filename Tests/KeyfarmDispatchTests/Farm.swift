@@ -39,10 +39,11 @@ final class Farm {
         coordinator?.killHard()
     }
 
+    /// Starts the coordinator with the farm's heartbeats and `arguments` (timeouts, say) after them.
     @discardableResult
-    func startCoordinator() throws -> TestDaemon {
+    func startCoordinator(_ arguments: [String] = []) throws -> TestDaemon {
         let daemon = try TestDaemon(binary, ["coordinator", "--bind", endpoint, "--heartbeat-ms", "\(Farm.heartbeatMilliseconds)",
-                                             "--liveness", "\(Farm.liveness)"], environment: environment)
+                                             "--liveness", "\(Farm.liveness)"] + arguments, environment: environment)
         coordinator = daemon
         return daemon
     }
