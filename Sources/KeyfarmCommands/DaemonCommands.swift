@@ -18,8 +18,11 @@ struct CoordinatorCommand: ParsableCommand {
             ready jobs from PostgreSQL for their free slots, and records every outcome in one \
             transaction. A worker silent for --liveness heartbeats is lost: its attempts become \
             `lost` and its jobs are requeued at once. On start-up it waits one liveness window for \
-            workers to reclaim the jobs the database says they hold. Under systemd (NOTIFY_SOCKET) \
-            it reports READY, STATUS and watchdog pings itself. SIGTERM or SIGINT stops it.
+            workers to reclaim the jobs the database says they hold. An attempt that runs past its \
+            engine's --attempt-timeout, or whose worker reports no progress for --stall-timeout, is \
+            cancelled on its worker and retried (a provider request it submitted is resumed, never \
+            paid for twice); the attempt shows error class `timeout` or `stalled`. Under systemd \
+            (NOTIFY_SOCKET) it reports READY, STATUS and watchdog pings itself. SIGTERM or SIGINT stops it.
 
             With --curve-secret-key the ROUTER speaks ZeroMQ CURVE (encrypted and authenticated): \
             only workers that use CURVE with this coordinator's public key, and whose own public key \
@@ -43,6 +46,22 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Missed heartbeats after which a worker is lost.", valueName: "count"))
     var liveness: Int = 3
 
+    @Option(name: .customLong("attempt-timeout"), help: ArgumentHelp("""
+        How long an attempt may run before it is cancelled and retried: ENGINE=DURATION for one engine \
+        (interpolate, stitch, smoke, luma/ray-2, fal/<model>, or a whole provider: luma, fal/*), or \
+        DURATION for every other engine. Repeatable; applied after $KEYFARM_ATTEMPT_TIMEOUTS (the same \
+        entries, separated by commas or spaces). Durations: 90s, 10m, 2h, 1h30m or seconds; 0 is no \
+        limit. Default: 2h.
+        """, valueName: "[engine=]duration"))
+    var attemptTimeouts: [String] = []
+
+    @Option(name: .customLong("stall-timeout"), help: ArgumentHelp("""
+        How long an attempt may go without reporting progress before it is cancelled and retried \
+        (workers report at least once a minute while an engine renders or polls its provider); 0 turns \
+        this off. Default: $KEYFARM_STALL_TIMEOUT, else 5m.
+        """, valueName: "duration"))
+    var stallTimeout: String?
+
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var common: CommonOptions
 
@@ -51,6 +70,25 @@ struct CoordinatorCommand: ParsableCommand {
             throw ValidationError("--heartbeat-ms must be between 10 and 60000")
         }
         guard (1...100).contains(liveness) else { throw ValidationError("--liveness must be between 1 and 100") }
+        _ = try timeouts(environment: CommandEnvironment.current)
+    }
+
+    /// The timeouts the environment and the options set, options last.
+    func timeouts(environment: [String: String]) throws -> AttemptTimeouts {
+        var timeouts = AttemptTimeouts()
+        var source = "KEYFARM_ATTEMPT_TIMEOUTS"
+        do {
+            if let list = environment["KEYFARM_ATTEMPT_TIMEOUTS"] { try timeouts.applyList(list) }
+            source = "KEYFARM_STALL_TIMEOUT"
+            if let stall = environment["KEYFARM_STALL_TIMEOUT"], !stall.isEmpty { try timeouts.applyStall(stall) }
+            source = "--attempt-timeout"
+            for entry in attemptTimeouts { try timeouts.apply(entry) }
+            source = "--stall-timeout"
+            if let stallTimeout { try timeouts.applyStall(stallTimeout) }
+        } catch {
+            throw ValidationError("\(source): \(error)")
+        }
+        return timeouts
     }
 
     func run() throws {
@@ -62,6 +100,7 @@ struct CoordinatorCommand: ParsableCommand {
             configuration.heartbeatInterval = Double(heartbeatMilliseconds) / 1000
             configuration.liveness = liveness
             configuration.curveSecretKey = secretKey
+            configuration.timeouts = try timeouts(environment: CommandEnvironment.current)
             let coordinator: Coordinator
             do {
                 coordinator = try Coordinator(configuration: configuration, store: store, logger: logger)

@@ -49,6 +49,7 @@ extension Coordinator {
 
     func recordLoss(_ ref: AttemptRef, limit: (inRound: Int, max: Int), reason: String) throws {
         roster.finish(ref)
+        stopClocks(ref)
         limits[ref] = nil
         let decision = configuration.retryPolicy.decide(.lost, attempt: limit.inRound, maxAttempts: limit.max, random: 0)
         let delay: Double? = if case .retry(let after) = decision { after } else { nil }
@@ -78,6 +79,7 @@ extension Coordinator {
             let cancelled = try store.cancelledJobIDs(shotListID: list)
             for member in roster.members.values {
                 for ref in member.running where cancelled.contains(ref.jobID) {
+                    clocks.stop(ref)
                     var body = CancelBody()
                     body.jobID = ref.jobID
                     body.attempt = UInt32(ref.attempt)
@@ -132,6 +134,7 @@ extension Coordinator {
                 let ref = AttemptRef(jobID: job.jobID, attempt: job.attempt)
                 roster.assign(ref, to: member.identity)
                 limits[ref] = (job.attemptInRound, job.maxAttempts)
+                startClocks(ref, engine: job.engine, kind: job.kind)
                 var body = AssignBody()
                 body.jobID = job.jobID
                 body.attempt = UInt32(job.attempt)

@@ -36,12 +36,17 @@ extension Coordinator {
             case .heartbeat(let beat):
                 if beat.draining { roster.setDraining(identity, true) }
             case .accepted(let body):
-                accepted.append((AttemptRef(jobID: body.jobID, attempt: Int(body.attempt)), body.receivedAtUnixUs))
+                let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
+                accepted.append((ref, body.receivedAtUnixUs))
+                clocks.heard(ref, now: now)
             case .progress(let body):
-                progress[AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))] = Double(body.fraction)
+                let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
+                progress[ref] = Double(body.fraction)
+                clocks.heard(ref, now: now)
             case .submitted(let body):
                 // Stored before the acknowledgement: the worker polls only once the id is safe.
                 let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
+                clocks.heard(ref, now: now)
                 try store.recordProviderRequest(ref, provider: body.provider, requestID: body.requestID)
                 var ack = SubmittedAckBody()
                 ack.jobID = body.jobID
@@ -121,9 +126,14 @@ extension Coordinator {
         reply.heartbeatIntervalMs = UInt32(configuration.heartbeatInterval * 1000)
         reply.liveness = UInt32(configuration.liveness)
         for lease in leases {
+            // Told to stop (overdue) before it reconnected: it goes in `abandon` below, so the
+            // worker stops it again, and its RESULT closes it.
+            if stopping[lease.ref] != nil && reported[lease.ref] != nil { continue }
             if let running = reported[lease.ref] {
                 roster.assign(lease.ref, to: identity)
                 limits[lease.ref] = (lease.attemptInRound, lease.maxAttempts)
+                // Its clocks start again: how long it ran before is not known here.
+                startClocks(lease.ref, engine: lease.engine, kind: lease.kind)
                 reply.adopted.append(running)
                 if !running.providerRequestID.isEmpty {
                     // A submission whose acknowledgement the crash may have swallowed: store it, then ack.
@@ -139,7 +149,7 @@ extension Coordinator {
                                reason: "worker \(hello.name) reconnected without it")
             }
         }
-        let adopted = Set(leases.map(\.ref))
+        let adopted = Set(leases.map(\.ref)).subtracting(stopping.keys)
         for (ref, running) in reported where !adopted.contains(ref) { reply.abandon.append(running) }
         send(.welcome(reply), to: identity)
         for (target, message) in pendingAcks { send(message, to: target) }
@@ -184,6 +194,7 @@ extension Coordinator {
                         try store.completeSuccesses(plain.map { entry in
                             let ref = AttemptRef(jobID: entry.body.jobID, attempt: Int(entry.body.attempt))
                             roster.finish(ref)
+                            stopClocks(ref)
                             limits[ref] = nil
                             let artifact = entry.body.artifacts.first
                             return (ref, artifact?.path, artifact?.sha256, Self.json(entry.body.artifacts),
@@ -219,6 +230,8 @@ extension Coordinator {
     func record(_ result: ResultBody) throws {
         let ref = AttemptRef(jobID: result.jobID, attempt: Int(result.attempt))
         roster.finish(ref)
+        let stop = stopping[ref]
+        stopClocks(ref)
         let limit = limits.removeValue(forKey: ref)
         let charge: Charge? = result.credits > 0 || !result.providerRequestID.isEmpty
             ? Charge(provider: result.provider.isEmpty ? "unknown" : result.provider,
@@ -235,9 +248,24 @@ extension Coordinator {
             outcome = try store.handBack(jobID: ref.jobID, attempt: ref.attempt,
                                          providerRequestID: result.providerRequestID.isEmpty ? nil : result.providerRequestID)
         case .cancelled:
-            outcome = try store.completeFailure(jobID: ref.jobID, attempt: ref.attempt, errorClass: .cancelled,
-                                                error: result.error.isEmpty ? "cancelled" : result.error,
-                                                retryAfter: nil, charge: charge)
+            if let stop {
+                // Stopped for a timeout: a failure of that class, retried. Its request id stays
+                // with the attempt for the next one to resume.
+                if !result.providerRequestID.isEmpty {
+                    try store.recordProviderRequest(ref, provider: result.provider, requestID: result.providerRequestID)
+                }
+                outcome = try recordStopped(ref, stop, limit: limit, charge: result.credits > 0 ? charge : nil)
+            } else {
+                // A cancelled shot list's attempts are closed already, so this changes nothing;
+                // an attempt still current was stopped by a coordinator that restarted before
+                // its RESULT came: requeued like a lost one, never failed for good.
+                let decision = configuration.retryPolicy.decide(.lost, attempt: limit?.inRound ?? ref.attempt,
+                                                                maxAttempts: limit?.max ?? ref.attempt, random: 0)
+                let delay: Double? = if case .retry(let after) = decision { after } else { nil }
+                outcome = try store.completeFailure(jobID: ref.jobID, attempt: ref.attempt, errorClass: .lost,
+                                                    error: result.error.isEmpty ? "cancelled" : result.error,
+                                                    retryAfter: delay, charge: charge)
+            }
         case .failed, .unspecified, .UNRECOGNIZED:
             let errorClass = ErrorClass(result.errorClass)
             let decision = configuration.retryPolicy.decide(

@@ -26,6 +26,11 @@ public final class Coordinator {
     var nextClaim: Double = 0
     var nextLeaseRenewal: Double = 0
     var cancelledLists: [Int64] = []
+    /// When each attempt on a worker started and was last heard of, for its timeouts.
+    var clocks: AttemptClocks
+    /// Overdue attempts told to stop, until the worker's RESULT (or `cancelGrace`) closes them.
+    var stopping: [AttemptRef: Stopping] = [:]
+    var nextOverdueCheck: Double = 0
     var drainChanges: [String] = []
     // Batched per reactor turn.
     var accepted: [(ref: AttemptRef, receivedAtMicroseconds: Int64)] = []
@@ -50,6 +55,7 @@ public final class Coordinator {
         self.logger = logger
         self.logger[metadataKey: "component"] = "coordinator"
         roster = WorkerRoster(heartbeatInterval: configuration.heartbeatInterval, liveness: configuration.liveness)
+        clocks = AttemptClocks(stallAfter: configuration.timeouts.stallAfter)
         started = clock.now
         adoptionDeadline = 0
         socket = try ZMQSocket(context: context, type: .router)
@@ -102,7 +108,8 @@ public final class Coordinator {
         let zapItem = security.map { poller.add(.socket($0.zap)) }
         let monitorItem = security.map { poller.add(.socket($0.monitor)) }
         logger.info("coordinator listening", metadata: ["endpoint": "\(endpoint)",
-                                                        "curve": "\(security == nil ? "off" : "on")"])
+                                                        "curve": "\(security == nil ? "off" : "on")",
+                                                        "timeouts": "\(configuration.timeouts.summary)"])
         onReady()
         while true {
             let ready = try poller.poll(timeout: pollTimeout())
@@ -130,6 +137,7 @@ public final class Coordinator {
             holdingSends = false
             try flushOutbox()
             try handleCancellations()
+            try stopOverdueAttempts()
             try checkLiveness()
             try sendHeartbeats()
             try renewLeases()

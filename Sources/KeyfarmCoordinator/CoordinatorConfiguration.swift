@@ -14,6 +14,12 @@ public struct CoordinatorConfiguration: Sendable {
     /// How often to look for ready work without a NOTIFY (retry back-offs expiring), in seconds.
     public var claimPollInterval: Double = 0.5
     public var retryPolicy = RetryPolicy()
+    /// Attempt timeouts per engine and the stall timeout, after which an attempt is stopped and retried.
+    public var timeouts = AttemptTimeouts()
+    /// How long a worker has to answer the CANCEL of an overdue attempt before the coordinator
+    /// records the attempt anyway and retries the job, in seconds. Waiting for the answer lets
+    /// the next attempt resume a provider request the stopped one was submitting.
+    public var cancelGrace: Double = 90
     /// Messages read from the socket per reactor turn before the database catches up.
     public var receiveBatch = 4096
     /// The coordinator's CURVE secret key; with one, workers must speak CURVE and present a

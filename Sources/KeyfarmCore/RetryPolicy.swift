@@ -12,6 +12,12 @@ public enum ErrorClass: String, Sendable, CaseIterable, Codable {
     case lost
     /// The operator cancelled the shot list: never retried.
     case cancelled
+    /// The coordinator stopped the attempt for running past its engine's attempt timeout:
+    /// retried after a back-off, resuming its provider request.
+    case timeout
+    /// The coordinator stopped the attempt because its worker reported no progress for the
+    /// stall timeout: retried after a back-off, resuming its provider request.
+    case stalled
 }
 
 /// Decides whether and when a failed attempt is tried again: exponential back-off with full

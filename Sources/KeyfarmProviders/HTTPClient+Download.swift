@@ -14,7 +14,9 @@ extension HTTPClient {
     /// renamed into place, so a reader never sees half a video. On any failure (a status
     /// other than 2xx, a cut-off or timed-out transfer, more than `maxDownloadBytes`, a disk
     /// error) the temporary file is removed and nothing appears at the destination.
-    public func download(_ url: String, headers: [(String, String)] = [], to destination: String) throws(HTTPError) -> DownloadedFile {
+    /// `received` is called on this thread with the bytes so far, after every piece of the body.
+    public func download(_ url: String, headers: [(String, String)] = [], to destination: String,
+                         received: ((Int64) -> Void)? = nil) throws(HTTPError) -> DownloadedFile {
         let slash = destination.lastIndex(of: "/")
         let directory = slash.map { destination[..<$0].isEmpty ? "/" : String(destination[..<$0]) } ?? "."
         let name = slash.map { String(destination[destination.index(after: $0)...]) } ?? destination
@@ -32,6 +34,7 @@ extension HTTPClient {
 
         let request = HTTPRequest(method: "GET", url: url, headers: headers)
         let transfer = HTTPTransfer(sink: .file(descriptor: descriptor), limit: limits.maxDownloadBytes)
+        transfer.onReceived = received
         let status = try perform(request, transfer)
         guard (200..<300).contains(status) else {
             throw .unexpectedStatus(status, url: HTTPError.redacted(url))

@@ -33,6 +33,8 @@ final class HTTPTransfer {
     var fileError: String?
     /// The SHA-256 of the bytes written to the file so far.
     var hasher = SHA256()
+    /// Called with `received` after each piece of the body, for progress reports.
+    var onReceived: ((Int64) -> Void)?
 
     init(sink: Sink, limit: Int64) {
         self.sink = sink
@@ -83,6 +85,7 @@ final class HTTPTransfer {
             hasher.update(bufferPointer: bytes)
         }
         received += Int64(bytes.count)
+        onReceived?(received)
         return bytes.count
     }
 }

@@ -178,9 +178,11 @@ extension FarmStore {
                          ELSE leased.spec END)::text AS spec,
                    leased.attempts - leased.attempt_base AS attempt_in_round, l.name AS shot_list, l.project,
                    -- The request of the latest attempt that had one, if that attempt did not see it
-                   -- through for a reason of its own; never one the provider failed or refused.
+                   -- through for a reason of its own (lost, handed back, polling failed, stopped by
+                   -- the coordinator for a timeout); never one the provider failed or refused.
                    (SELECT CASE WHEN a.outcome IN ('lost', 'handed_back')
-                                  OR (a.outcome = 'failed' AND a.error_class IN ('transient', 'rate_limited'))
+                                  OR (a.outcome = 'failed'
+                                      AND a.error_class IN ('transient', 'rate_limited', 'timeout', 'stalled'))
                                 THEN a.provider_request_id END
                       FROM keyfarm.attempts a
                      WHERE a.job_id = leased.id AND a.provider_request_id IS NOT NULL AND a.outcome IS NOT NULL
@@ -329,7 +331,9 @@ extension FarmStore {
                                              error: message, artifactPath: nil, artifactSHA256: nil, charge: charge,
                                              on: connection)
             try book(charge, jobID: jobID, attemptID: attemptID, failed: true, on: connection)
-            if ![.lost, .cancelled, .rateLimited].contains(errorClass) {
+            // A timeout is the engine's or the provider's slowness, not the worker's fault; a
+            // stall (the worker stopped reporting) is.
+            if ![.lost, .cancelled, .rateLimited, .timeout].contains(errorClass) {
                 try countFailure(jobID: jobID, attempt: attempt, on: connection)
             }
             if let retryAfter {

@@ -26,6 +26,9 @@ public struct Lease: Sendable, Equatable {
     public var workerName: String
     public var maxAttempts: Int
     public var attemptInRound: Int
+    /// What runs it, for its attempt timeout: the engine (nil for smoke and stitch jobs) and the job's kind.
+    public var engine: String?
+    public var kind: String
 }
 
 extension FarmStore {
@@ -92,13 +95,15 @@ extension FarmStore {
     /// Every job leased to or running on a worker (or on one worker), for adoption.
     public func leases(workerID: Int64? = nil) throws -> [Lease] {
         try connection.execute("""
-            SELECT j.id, j.attempts, j.worker_id, w.name, j.max_attempts, j.attempts - j.attempt_base AS in_round
+            SELECT j.id, j.attempts, j.worker_id, w.name, j.max_attempts, j.attempts - j.attempt_base AS in_round,
+                   j.engine, j.kind
             FROM keyfarm.jobs j JOIN keyfarm.workers w ON w.id = j.worker_id
             WHERE j.state IN ('leased', 'running') AND ($1::bigint IS NULL OR j.worker_id = $1) ORDER BY j.id
             """, [workerID]).rows.map { row in
             Lease(ref: AttemptRef(jobID: try row.decode("id"), attempt: try row.decode("attempts")),
                   workerID: try row.decode("worker_id"), workerName: try row.decode("name"),
-                  maxAttempts: try row.decode("max_attempts"), attemptInRound: try row.decode("in_round"))
+                  maxAttempts: try row.decode("max_attempts"), attemptInRound: try row.decode("in_round"),
+                  engine: try row.decode("engine", as: String?.self), kind: try row.decode("kind"))
         }
     }
 

@@ -64,6 +64,8 @@ public final class JobContext {
     /// Where PROGRESS and SUBMITTED go: the job thread's inproc socket, or a test's closure.
     private let deliver: (WireMessage) -> Void
     private var lastProgress = ContinuousClock.now - .seconds(1)
+    private var lastFraction = 0.0
+    private var lastMessage = ""
 
     convenience init(job: AssignedJob, control: JobControl, socket: ZMQSocket) {
         self.init(job: job, control: control) { message in _ = try? socket.send(message.frames()) }
@@ -79,16 +81,29 @@ public final class JobContext {
     public var isCancelled: Bool { control.isCancelled }
 
     /// Reports progress (at most ten times a second; the last report always goes).
+    ///
+    /// The coordinator stops an attempt it hears nothing of for its stall timeout (5 min by
+    /// default): an engine reports at least once a minute while it is healthy, the same
+    /// fraction again if nothing moved (see `keepAlive` and proto/PROTOCOL.md, Timeouts).
     public func progress(_ fraction: Double, message: String = "", force: Bool = false) {
         let now = ContinuousClock.now
         guard force || now - lastProgress >= .milliseconds(100) else { return }
         lastProgress = now
+        lastFraction = fraction
+        lastMessage = message
         var body = ProgressBody()
         body.jobID = job.ref.jobID
         body.attempt = UInt32(job.ref.attempt)
         body.fraction = Float(min(max(fraction, 0), 1))
         body.message = message
         deliver(.progress(body))
+    }
+
+    /// Reports the last progress again if nothing was reported for `interval`: for engines that
+    /// wait (a back-off, a slow download) and must not look stalled.
+    public func keepAlive(every interval: Duration = .seconds(10)) {
+        guard ContinuousClock.now - lastProgress >= interval else { return }
+        progress(lastFraction, message: lastMessage, force: true)
     }
 
     /// Tells the coordinator the provider accepted a request, then waits until it is stored
@@ -103,6 +118,7 @@ public final class JobContext {
         let deadline = ContinuousClock.now + timeout
         while !control.isSubmissionAcknowledged {
             if control.isCancelled || ContinuousClock.now > deadline { return false }
+            keepAlive()
             Thread.sleep(forTimeInterval: 0.005)
         }
         return true

@@ -3,13 +3,21 @@ import KeyfarmCore
 
 /// The farm's echo job: waits `ms` milliseconds, reporting progress, and fails with
 /// probability `fail_rate` (a transient error), like the sleep jobs real farms ship for testing.
+///
+/// For tests of the coordinator's timeouts, `"progress": false` waits without reporting, and
+/// `by_attempt` overrides any of these for one attempt number:
+/// `{"ms": 50, "by_attempt": {"1": {"ms": 60000, "progress": false}}}` stalls the first attempt only.
 public struct SmokeEngine: JobEngine {
     public init() {}
 
     public func run(_ job: AssignedJob, context: JobContext) -> JobOutcome {
-        let spec = job.specObject
+        var spec = job.specObject
+        if let overrides = (spec["by_attempt"] as? [String: Any])?["\(job.ref.attempt)"] as? [String: Any] {
+            spec.merge(overrides) { $1 }
+        }
         let milliseconds = max((spec["ms"] as? NSNumber)?.intValue ?? 0, 0)
         let failRate = min(max((spec["fail_rate"] as? NSNumber)?.doubleValue ?? 0, 0), 1)
+        let reports = spec["progress"] as? Bool ?? (spec["progress"] as? NSNumber)?.boolValue ?? true
         let start = ContinuousClock.now
         let total = Duration.milliseconds(milliseconds)
         while true {
@@ -18,7 +26,7 @@ public struct SmokeEngine: JobEngine {
             if context.isCancelled { return .cancelled }
             let remaining = total - elapsed
             Thread.sleep(forTimeInterval: min(0.01, Double(remaining.components.attoseconds) / 1e18 + Double(remaining.components.seconds)))
-            context.progress(elapsed / total)
+            if reports { context.progress(elapsed / total) }
         }
         if failRate > 0 && Double.random(in: 0..<1) < failRate {
             return .failed(.transient, "smoke job failed on purpose (fail_rate \(failRate))")

@@ -167,6 +167,11 @@ extension Worker {
                 let entry = running.removeValue(forKey: ref)
                 if entry?.abandoned == true && body.outcome != .succeeded { body.outcome = .cancelled }
                 if body.providerRequestID.isEmpty, let id = entry?.providerRequestID { body.providerRequestID = id }
+                // A stopped attempt's RESULT names the provider of the request it carries.
+                if body.provider.isEmpty, !body.providerRequestID.isEmpty, let engine = entry?.job.engine,
+                   let slash = engine.firstIndex(of: "/") {
+                    body.provider = String(engine[..<slash])
+                }
                 unacknowledged[ref] = body
                 if welcomed {
                     send(.result(body))
@@ -228,7 +233,7 @@ extension ErrorClass {
         case .providerFailed: .providerFailed
         case .invalid: .invalid
         case .lost: .lost
-        case .cancelled: .transient
+        case .cancelled, .timeout, .stalled: .transient
         }
     }
 }

@@ -39,6 +39,7 @@ final class Farm {
         coordinator?.killHard()
     }
 
+    /// Starts the coordinator with the farm's heartbeats and `arguments` (timeouts, say) after them.
     @discardableResult
     func startCoordinator(_ extra: [String] = []) throws -> TestDaemon {
         let daemon = try TestDaemon(binary, ["coordinator", "--bind", endpoint, "--heartbeat-ms", "\(Farm.heartbeatMilliseconds)",

@@ -52,11 +52,11 @@ final class ProviderFarm {
     static let heartbeatMilliseconds = 250
     static let liveness = 8
 
-    func startCoordinator() throws {
+    func startCoordinator(_ arguments: [String] = []) throws {
         farm.coordinator = try TestDaemon(farm.binary, [
             "coordinator", "--bind", farm.endpoint, "--heartbeat-ms", "\(Self.heartbeatMilliseconds)",
             "--liveness", "\(Self.liveness)",
-        ], environment: environment)
+        ] + arguments, environment: environment)
     }
 
     /// A worker offering every provider, serving keyframes on a loopback port of its own.

@@ -177,6 +177,8 @@ struct ProviderRun {
                 errors += 1
                 if verdict.errorClass == .invalid || errors > settings.pollErrorsTolerated { return failed(verdict) }
                 logger.notice("poll failed; trying again", metadata: ["error": "\(verdict.message)", "failures": "\(errors)"])
+                // Every poll reports, so that only a worker that stops polling looks stalled.
+                context.keepAlive(every: .zero)
                 if let retryAfter = verdict.retryAfter, retryAfter > wait { wait = min(retryAfter, .seconds(300)) }
             }
             guard sleep(wait) else { continue }
@@ -198,11 +200,13 @@ struct ProviderRun {
         }
     }
 
-    /// Sleeps up to `duration` in short steps; false when cancellation or a hand-back cut it short.
+    /// Sleeps up to `duration` in short steps, reporting progress every 10 s so a long back-off
+    /// does not look stalled; false when cancellation or a hand-back cut it short.
     func sleep(_ duration: Duration) -> Bool {
         let end = ContinuousClock.now + duration
         while ContinuousClock.now < end {
             if context.isCancelled || context.control.shouldHandBack { return false }
+            context.keepAlive()
             Thread.sleep(forTimeInterval: 0.02)
         }
         return true
@@ -288,7 +292,9 @@ struct ProviderRun {
         let video: DownloadedFile
         do {
             let client = try HTTPClient(limits: settings.downloadLimits, logger: logger)
-            video = try client.download(videoURL, to: directory + "/video.mp4")
+            // Reports while bytes arrive: a download that stops arriving is what a stall is.
+            video = try client.download(videoURL, to: directory + "/video.mp4",
+                                        received: { _ in context.keepAlive(every: .seconds(1)) })
         } catch {
             let verdict = ProviderErrorClassifier.classify(error, provider: providerName)
             // The generation is done and paid for: the next attempt resumes it and downloads again.
