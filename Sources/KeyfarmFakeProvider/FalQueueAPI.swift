@@ -99,8 +99,11 @@ struct FalQueueAPI: Sendable {
         case .failed:
             // Moderation is the caller's fault (422); anything else is fal's (500, not billed).
             let reason = generation.failureReason ?? "generation failed"
-            let status = reason == FakeFault.moderationReason || generation.cancelled ? 422 : 500
-            return JSON.detail(status, reason)
+            if reason == FakeFault.moderationReason || generation.cancelled { return JSON.detail(422, reason) }
+            // fal's request error: `error_type` in the body and the X-Fal-Error-Type header, which
+            // tell a failed request from a gateway error.
+            return JSON.response(500, ["detail": reason, "error_type": "runner_server_error"],
+                                 headers: [HTTPHeader("X-Fal-Error-Type"): "runner_server_error"])
         case .completed:
             guard let video = generation.video else { return JSON.detail(500, "result missing") }
             return JSON.response(200, ["video": [

@@ -17,12 +17,18 @@ public enum ProviderErrorClassifier {
         public var retryAfter: Duration?
         /// The HTTP status judged, when there was a response.
         public var status: Int?
+        /// The provider's machine-readable category of a request that failed for good, when it
+        /// gave one (fal's `X-Fal-Error-Type` header): it tells a failed request from a gateway
+        /// hiccup with the same status.
+        public var providerErrorType: String?
 
-        public init(errorClass: ErrorClass, message: String, retryAfter: Duration? = nil, status: Int? = nil) {
+        public init(errorClass: ErrorClass, message: String, retryAfter: Duration? = nil, status: Int? = nil,
+                    providerErrorType: String? = nil) {
             self.errorClass = errorClass
             self.message = message
             self.retryAfter = retryAfter
             self.status = status
+            self.providerErrorType = providerErrorType
         }
     }
 
@@ -56,7 +62,9 @@ public enum ProviderErrorClassifier {
 
     /// Judges a response; nil when it is 2xx.
     public static func classify(_ response: HTTPResponse, provider: String) -> Verdict? {
-        classify(status: response.status, body: response.body, retryAfter: response.retryAfter, provider: provider)
+        var verdict = classify(status: response.status, body: response.body, retryAfter: response.retryAfter, provider: provider)
+        if let type = response.header("X-Fal-Error-Type"), !type.isEmpty { verdict?.providerErrorType = type }
+        return verdict
     }
 
     /// Judges an exchange that produced no response.

@@ -104,6 +104,55 @@ import Testing
         }
     }
 
+    /// fal's COMPLETED covers failures too; the result says which. A 5xx result carrying fal's
+    /// error type is a failed request; one without (a gateway hiccup, as the chaos run injects)
+    /// is asked again and the stored video is found.
+    @Test func falResultErrorsAreFailuresOnlyWithFalsErrorType() async throws {
+        try await withFakeProvider { fake in
+            try await onThread {
+                let client = try FakeClient(fake.baseURL)
+                let fal = FalQueue(base: fake.baseURL, model: Self.kling, key: Secret(FakeClient.falKey), client: client.http)
+                let image = try client.upload("examples/refs/sh020_a.png", as: "a.png")
+                let request = VideoRequest(model: Self.kling, prompt: "a kite", start: .url(image), resolution: "540p", aspect: "16:9", seconds: 5)
+                func finish(_ id: String) throws -> GenerationStatus? {
+                    for _ in 0..<50 {
+                        guard let status = try fal.status(of: id) else { return nil }
+                        if case .pending = status { continue }
+                        return status
+                    }
+                    return nil
+                }
+
+                _ = try client.send("POST", "/_fake/faults", auth: nil, json: ["next": [["fail_generation": "the model crashed"]]])
+                guard case .failed(let code, let reason, let terminal)? = try finish(try fal.submit(request)) else {
+                    Issue.record("a failed request must read as failed")
+                    return
+                }
+                #expect(code == "500" && !terminal)
+                #expect(reason.contains("the model crashed") && reason.contains("runner_server_error"))
+
+                let id = try fal.submit(request)
+                // The status poll passes, the result fetch after it gets a bare 502.
+                for _ in 0..<50 {
+                    let status = try client.send("GET", "/fal-ai/kling-video/requests/\(id)/status",
+                                                 auth: "Key \(FakeClient.falKey)")
+                    if (try object(status)["status"] as? String) == "COMPLETED" { break }
+                }
+                _ = try client.send("POST", "/_fake/faults", auth: nil, json: ["next": [["hang_ms": 0], ["status": 502]]])
+                do {
+                    _ = try fal.status(of: id)
+                    Issue.record("a bare 502 on the result must be thrown, to be asked again")
+                } catch let verdict as ProviderErrorClassifier.Verdict {
+                    #expect(verdict.errorClass == .transient && verdict.status == 502 && verdict.providerErrorType == nil)
+                }
+                guard case .completed? = try fal.status(of: id) else {
+                    Issue.record("asked again, the stored result is found")
+                    return
+                }
+            }
+        }
+    }
+
     @Test func falQueueSubmitStatusAndResult() async throws {
         try await withFakeProvider { fake in
             try await onThread {

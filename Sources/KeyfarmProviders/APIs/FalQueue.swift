@@ -76,9 +76,11 @@ public struct FalQueue: VideoAPI {
             case 422?:
                 // 422 on a finished request: the input was refused (moderation, bad image).
                 return .failed(code: "422", reason: verdict.message, terminal: true)
-            case let status? where (500...599).contains(status):
-                // A 5xx result: the model failed this request (fal does not bill it).
-                return .failed(code: "\(status)", reason: verdict.message, terminal: false)
+            case let status? where (500...599).contains(status) && verdict.providerErrorType != nil:
+                // A 5xx result with fal's error type: the request failed for good (fal does not
+                // bill it). Without one it may be a gateway hiccup in front of a stored result:
+                // thrown below, the poll is tried again and the result fetched once it answers.
+                return .failed(code: "\(status)", reason: verdict.message + " (\(verdict.providerErrorType!))", terminal: false)
             default:
                 throw verdict
             }
