@@ -8,7 +8,7 @@ public struct Migration: Sendable {
     public let sql: String
 
     /// Every migration, oldest first. Append only: an applied migration is never edited.
-    public static let all: [Migration] = [.initial, .dispatch, .prices, .budgets, .providerAccounts, .outputs, .roles]
+    public static let all: [Migration] = [.initial, .dispatch, .prices, .budgets, .providerAccounts, .outputs, .roles, .attemptLogs]
 
     public static var latestVersion: Int { all.last?.version ?? 0 }
 
