@@ -48,6 +48,7 @@ extension Coordinator {
     }
 
     func recordLoss(_ ref: AttemptRef, limit: (inRound: Int, max: Int), reason: String) throws {
+        changedJobs.insert(ref.jobID)
         roster.finish(ref)
         limits[ref] = nil
         let decision = configuration.retryPolicy.decide(.lost, attempt: limit.inRound, maxAttempts: limit.max, random: 0)
@@ -128,6 +129,7 @@ extension Coordinator {
             }
         }
         for (member, job) in claimed {
+            changedJobs.insert(job.jobID)
             do {
                 let ref = AttemptRef(jobID: job.jobID, attempt: job.attempt)
                 roster.assign(ref, to: member.identity)
