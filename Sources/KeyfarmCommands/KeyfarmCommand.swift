@@ -21,8 +21,9 @@ public struct KeyfarmCommand: ParsableCommand {
             66 no such file or shot list; 69 database unavailable; 78 schema needs `keyfarm migrate`.
             """,
         version: version,
-        subcommands: [PlanCommand.self, SubmitCommand.self, StatusCommand.self, OutputsCommand.self, WatchCommand.self, CancelCommand.self,
-                      RetryCommand.self, SmokeCommand.self, BenchCommand.self, WorkersCommand.self, DrainCommand.self, UndrainCommand.self,
+        subcommands: [PlanCommand.self, SubmitCommand.self, StatusCommand.self, OutputsCommand.self, WatchCommand.self,
+                      LogsCommand.self, CancelCommand.self, RetryCommand.self, SmokeCommand.self, BenchCommand.self,
+                      WorkersCommand.self, DrainCommand.self, UndrainCommand.self,
                       PricesCommand.self, CreditsCommand.self, BudgetCommand.self, CoordinatorCommand.self, WorkerCommand.self,
                       MigrateCommand.self, FakeProviderCommand.self, ProvidersCommand.self, InterpolateCommand.self, DemoCommand.self])
 
