@@ -43,7 +43,8 @@ enum WatchFrame {
                 header.append(" (project \(list.status.project)) · ")
                 header = header + stateWord(list.status.state)
                 header.append(" · \(percent(list.status.progress)) · \(list.status.jobsSucceeded)/\(list.status.jobsTotal) jobs done"
-                              + " · elapsed \(duration(now.timeIntervalSince(list.status.createdAt))) · " + eta(list, now: now))
+                              + (isActive(list.status.state) ? " · elapsed \(duration(now.timeIntervalSince(list.status.createdAt)))" : "")
+                              + " · " + eta(list, now: now))
                 lines.append(header)
                 let keyWidth = list.shots.map(\.key.count).max() ?? 0
                 for shot in list.shots {
