@@ -135,12 +135,7 @@ struct Follower {
 
     mutating func look() throws -> WatchSnapshot {
         if let named { return try store.watchSnapshot(listIDs: [named.id]) }
-        var active = try store.activeShotListIDs()
-        if let project {
-            let inProject = Set(try store.shotLists(project: project).map(\.id))
-            active = active.filter { inProject.contains($0) }
-        }
-        for id in active where !seen.contains(id) { seen.append(id) }
+        for id in try store.activeShotListIDs(project: project) where !seen.contains(id) { seen.append(id) }
         return try store.watchSnapshot(listIDs: seen)
     }
 

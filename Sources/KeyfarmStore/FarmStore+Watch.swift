@@ -106,16 +106,16 @@ extension FarmStore {
             """, [FarmStore.progressChannel, jobIDs], prepared: true)
     }
 
-    /// The ids of shot lists with unfinished work (queued, waiting, blocked, leased or running
-    /// jobs) that were neither cancelled nor replaced, oldest first.
-    public func activeShotListIDs() throws -> [Int64] {
+    /// The ids of shot lists (of `project`, when given) with unfinished work (queued, waiting,
+    /// blocked, leased or running jobs) that were neither cancelled nor replaced, oldest first.
+    public func activeShotListIDs(project: String? = nil) throws -> [Int64] {
         try connection.execute("""
             SELECT l.id FROM keyfarm.shot_lists l
-            WHERE l.state = 'active'
+            WHERE l.state = 'active' AND ($1::text IS NULL OR l.project = $1)
               AND EXISTS (SELECT 1 FROM keyfarm.jobs j WHERE j.shot_list_id = l.id
                           AND j.state IN ('waiting', 'queued', 'blocked', 'leased', 'running'))
             ORDER BY l.created_at, l.id
-            """).rows.map { try $0.decode("id", as: Int64.self) }
+            """, [project]).rows.map { try $0.decode("id", as: Int64.self) }
     }
 
     /// What `keyfarm watch` shows of the given shot lists (in the order given), and every worker.

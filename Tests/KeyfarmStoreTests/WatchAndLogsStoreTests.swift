@@ -144,5 +144,7 @@ import Testing
         #expect(abs((estimate.seconds ?? 0) - 3) < 0.8)
         #expect(estimate.isLowerBound)
         #expect(try store.activeShotListIDs() == [receipt.shotListID])
+        #expect(try store.activeShotListIDs(project: "default") == [receipt.shotListID])
+        #expect(try store.activeShotListIDs(project: "elsewhere").isEmpty)
     }
 }
