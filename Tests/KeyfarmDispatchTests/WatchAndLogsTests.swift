@@ -6,14 +6,6 @@ import Testing
 /// `keyfarm watch` following a real farm through its notifications, and `keyfarm logs` showing
 /// what workers logged for each attempt, run in-process against real coordinator and worker processes.
 @Suite(.serialized) struct WatchAndLogsTests {
-    func keyfarm(_ arguments: String..., database: String) -> (status: Int32, out: String, error: String) {
-        let captured = CapturedConsole()
-        var environment = ProcessInfo.processInfo.environment
-        environment["KEYFARM_DATABASE_URL"] = database
-        let status = KeyfarmCLI.run(arguments, console: captured.console, environment: environment)
-        return (status, captured.out, captured.error)
-    }
-
     func lines(_ text: String, containing fragment: String) -> [String] {
         text.split(separator: "\n").map(String.init).filter { $0.contains(fragment) }
     }
