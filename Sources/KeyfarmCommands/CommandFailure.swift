@@ -43,7 +43,7 @@ public struct CommandFailure: Error, CustomStringConvertible {
                                   status: ExitStatus.invalidData, details: invalid.issues.map(\.description))
         case let store as StoreError:
             switch store {
-            case .noSuchShotList: return CommandFailure(store.description, status: ExitStatus.noInput)
+            case .noSuchShotList, .noSuchJob: return CommandFailure(store.description, status: ExitStatus.noInput)
             case .ambiguousShotList: return CommandFailure(store.description, status: ExitStatus.usage)
             case .shotListExists: return CommandFailure(store.description, status: ExitStatus.invalidData)
             case .schemaBehind, .schemaAhead, .migrationChanged:

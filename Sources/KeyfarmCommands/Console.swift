@@ -5,16 +5,21 @@ import Synchronization
 public final class Console: Sendable {
     private let writeOut: @Sendable (String) -> Void
     private let writeError: @Sendable (String) -> Void
+    /// Whether standard output is a terminal, where `keyfarm watch` redraws in place.
+    public let isTerminal: Bool
 
-    public init(out: @escaping @Sendable (String) -> Void, error: @escaping @Sendable (String) -> Void) {
+    public init(out: @escaping @Sendable (String) -> Void, error: @escaping @Sendable (String) -> Void,
+                isTerminal: Bool = false) {
         writeOut = out
         writeError = error
+        self.isTerminal = isTerminal
     }
 
     /// The process's own standard output and standard error.
     public static let standard = Console(
         out: { text in FileHandle.standardOutput.write(Data(text.utf8)) },
-        error: { text in FileHandle.standardError.write(Data(text.utf8)) })
+        error: { text in FileHandle.standardError.write(Data(text.utf8)) },
+        isTerminal: isatty(STDOUT_FILENO) == 1)
 
     /// The console commands write to; tests bind their own with `Console.$current.withValue`.
     @TaskLocal public static var current: Console = .standard

@@ -243,8 +243,7 @@ struct WorkerCommand: ParsableCommand {
 
     /// The engines this worker runs, by capability; provider engines need their keys now,
     /// not when the first job fails for want of one.
-    func engineMap(offered: [String], environment: [String: String], signer: URLSigner?,
-                   logger: Logger) throws -> [String: any JobEngine] {
+    func engineMap(offered: [String], environment: [String: String], signer: URLSigner?) throws -> [String: any JobEngine] {
         var map: [String: any JobEngine] = ["smoke": SmokeEngine(), "interpolate": InterpolateEngine(),
                                             "stitch": StitchEngine()]
         let providerCapabilities = offered.filter { Self.provider(of: $0) != nil }
@@ -266,7 +265,7 @@ struct WorkerCommand: ParsableCommand {
         var settings = ProviderEngine.Settings(endpoints: endpoints, secrets: secrets, signer: signer)
         settings.firstPoll = .milliseconds(pollMilliseconds)
         settings.maximumPoll = max(settings.firstPoll, .seconds(20))
-        let engine = ProviderEngine(settings: settings, logger: logger)
+        let engine = ProviderEngine(settings: settings)
         for capability in providerCapabilities { map[capability] = engine }
         return map
     }
@@ -301,7 +300,7 @@ struct WorkerCommand: ParsableCommand {
                 Console.current.printError("keyfarm: serving keyframes to providers on \(artifactServer!.address) as \(publicURL)")
             }
             let engineMap = try engineMap(offered: offered, environment: environment,
-                                          signer: artifactServer?.signer, logger: logger)
+                                          signer: artifactServer?.signer)
             let worker = try Worker(configuration: configuration, engines: engineMap, logger: logger,
                                     notifier: SystemdNotifier(environment: environment))
             let stop = StopSignal()

@@ -10,9 +10,10 @@ struct SmokeCommand: ParsableCommand {
         abstract: "Queue smoke jobs that each take --ms on a worker, to test the farm end to end.",
         discussion: """
             Creates a shot list NAME of --jobs smoke jobs (workers offer the `smoke` capability by \
-            default). Each waits --ms milliseconds and fails with probability --fail-rate (a transient \
-            error, so it is retried with back-off up to --max-attempts). With --wait, shows progress \
-            and exits 0 only when every job succeeded (1 when some failed for good, 75 on --timeout).
+            default). Each waits --ms milliseconds and fails on its first --fail-attempts attempts, or \
+            with probability --fail-rate (a transient error, so it is retried with back-off up to \
+            --max-attempts). With --wait, shows progress and exits 0 only when every job succeeded \
+            (1 when some failed for good, 75 on --timeout).
             """)
 
     @Option(help: ArgumentHelp("The shot list's name.", valueName: "name"))
@@ -23,6 +24,8 @@ struct SmokeCommand: ParsableCommand {
     var ms: Int = 100
     @Option(name: .customLong("fail-rate"), help: ArgumentHelp("The chance that an attempt fails (0 to 1).", valueName: "p"))
     var failRate: Double = 0
+    @Option(name: .customLong("fail-attempts"), help: ArgumentHelp("Every job fails its first n attempts (0 to 10).", valueName: "n"))
+    var failAttempts: Int = 0
     @Option(help: ArgumentHelp("The project.", valueName: "project"))
     var project: String = "smoke"
     @Option(help: ArgumentHelp("Priority, 0 to 100.", valueName: "n"))
@@ -44,6 +47,7 @@ struct SmokeCommand: ParsableCommand {
         guard (1...1_000_000).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 1000000") }
         guard (0...86_400_000).contains(ms) else { throw ValidationError("--ms must be between 0 and 86400000") }
         guard (0...1).contains(failRate) else { throw ValidationError("--fail-rate must be between 0 and 1") }
+        guard (0...10).contains(failAttempts) else { throw ValidationError("--fail-attempts must be between 0 and 10") }
         guard (0...100).contains(priority) else { throw ValidationError("--priority must be between 0 and 100") }
         guard (1...10).contains(maxAttempts) else { throw ValidationError("--max-attempts must be between 1 and 10") }
         guard ShotListDecoder.isListName(name) else { throw ValidationError("--name must match [a-z0-9][a-z0-9._-]{0,63}") }
@@ -64,8 +68,8 @@ struct SmokeCommand: ParsableCommand {
         try reportingFailures {
             let store = try database.openStore(logger: try common.logger())
             let receipt = try store.enqueueSmoke(name: name, project: project, count: jobs, milliseconds: ms,
-                                                 failRate: failRate, priority: priority, maxAttempts: maxAttempts,
-                                                 replace: replace)
+                                                 failRate: failRate, failAttempts: failAttempts, priority: priority,
+                                                 maxAttempts: maxAttempts, replace: replace)
             let start = ContinuousClock.now
             guard wait else {
                 if json {

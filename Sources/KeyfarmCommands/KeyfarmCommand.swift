@@ -18,11 +18,13 @@ public struct KeyfarmCommand: ParsableCommand {
             PostgreSQL cluster under the user's data home that keyfarm creates and starts itself.
 
             Exit status: 0 success; 1 other failure; 64 usage; 65 invalid data (nothing was changed); \
-            66 no such file or shot list; 69 database unavailable; 78 schema needs `keyfarm migrate`.
+            66 no such file, shot list, job or worker; 69 database unavailable; 75 `watch` or `smoke --wait` \
+            timed out; 78 schema needs `keyfarm migrate`.
             """,
         version: version,
-        subcommands: [PlanCommand.self, SubmitCommand.self, StatusCommand.self, OutputsCommand.self, WatchCommand.self, CancelCommand.self,
-                      RetryCommand.self, SmokeCommand.self, BenchCommand.self, WorkersCommand.self, DrainCommand.self, UndrainCommand.self,
+        subcommands: [PlanCommand.self, SubmitCommand.self, StatusCommand.self, OutputsCommand.self, WatchCommand.self,
+                      LogsCommand.self, CancelCommand.self, RetryCommand.self, SmokeCommand.self, BenchCommand.self,
+                      WorkersCommand.self, DrainCommand.self, UndrainCommand.self,
                       PricesCommand.self, CreditsCommand.self, BudgetCommand.self, CoordinatorCommand.self, WorkerCommand.self,
                       MigrateCommand.self, KeysCommand.self, FakeProviderCommand.self, ProvidersCommand.self, InterpolateCommand.self, DemoCommand.self,
                       ChaosCommand.self])

@@ -48,6 +48,7 @@ extension Coordinator {
     }
 
     func recordLoss(_ ref: AttemptRef, limit: (inRound: Int, max: Int), reason: String) throws {
+        changedJobs.insert(ref.jobID)
         roster.finish(ref)
         stopClocks(ref)
         limits[ref] = nil
@@ -130,6 +131,7 @@ extension Coordinator {
             }
         }
         for (member, job) in claimed {
+            changedJobs.insert(job.jobID)
             do {
                 let ref = AttemptRef(jobID: job.jobID, attempt: job.attempt)
                 roster.assign(ref, to: member.identity)

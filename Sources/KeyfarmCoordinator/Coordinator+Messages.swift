@@ -168,16 +168,19 @@ extension Coordinator {
             accepted.removeAll { finished.contains($0.ref) }
         }
         if !accepted.isEmpty {
+            for entry in accepted { changedJobs.insert(entry.ref.jobID) }
             try store.markRunning(accepted)
             accepted.removeAll(keepingCapacity: true)
         }
         if !progress.isEmpty {
+            for ref in progress.keys { changedJobs.insert(ref.jobID) }
             try store.recordProgress(progress.map { ($0.key, $0.value) })
             progress.removeAll(keepingCapacity: true)
         }
         guard !results.isEmpty else { return }
         let batch = results
         results.removeAll(keepingCapacity: true)
+        for entry in batch { changedJobs.insert(entry.body.jobID) }
         // One transaction (one WAL flush) for the whole turn's results; each result nests in a
         // savepoint. Acknowledgements go only after the commit.
         var recorded: [(identity: [UInt8], body: ResultBody)] = []
@@ -212,6 +215,7 @@ extension Coordinator {
                             "job.id": "\(entry.body.jobID)", "job.attempt": "\(entry.body.attempt)", "error": "\(error)"])
                     }
                 }
+                recordLogs(of: recorded)
             }
         } catch {
             logger.error("cannot commit a batch of results; workers will send them again", metadata: ["error": "\(error)"])
@@ -224,6 +228,22 @@ extension Coordinator {
             send(.resultAck(ack), to: identity)
         }
         wantClaim = true
+    }
+
+    /// Stores the log tails that came with recorded results. A tail that cannot be stored is
+    /// logged and dropped: it must not cost the results their acknowledgement.
+    private func recordLogs(of recorded: [(identity: [UInt8], body: ResultBody)]) {
+        let logs = recorded.filter { !$0.body.logTail.isEmpty }.map { entry in
+            (ref: AttemptRef(jobID: entry.body.jobID, attempt: Int(entry.body.attempt)), tail: entry.body.logTail,
+             droppedLines: Int(entry.body.logLinesDropped))
+        }
+        guard !logs.isEmpty else { return }
+        do {
+            try store.connection.transaction { _ in try store.recordAttemptLogs(logs) }
+        } catch {
+            logger.warning("cannot store attempt logs; the results stand", metadata: [
+                "attempts": "\(logs.count)", "error": "\(error)"])
+        }
     }
 
     /// Records one RESULT; repeats and results for attempts no longer current change nothing.

@@ -37,6 +37,8 @@ public final class Coordinator {
     var progress: [AttemptRef: Double] = [:]
     var results: [(identity: [UInt8], body: ResultBody)] = []
     var pendingAcks: [(identity: [UInt8], message: WireMessage)] = []
+    /// Jobs whose state or progress changed since the last announcement on `progressChannel`.
+    var changedJobs: Set<Int64> = []
     /// Messages held back until the turn's transaction commits (ACKs, ASSIGNs).
     var outbox: [(identity: [UInt8], message: WireMessage, assigned: (ref: AttemptRef, inRound: Int, max: Int, worker: String)?)] = []
     var holdingSends = false
@@ -128,6 +130,7 @@ public final class Coordinator {
                 try store.connection.transaction { _ in
                     try flushBatches()
                     try dispatch()
+                    try announceChanges()
                 }
             } catch {
                 holdingSends = false
@@ -151,6 +154,15 @@ public final class Coordinator {
         security?.monitor.close()
         security?.zap.close()
         socket.close()
+    }
+
+    /// Tells listeners (`keyfarm watch`) which shot lists this turn changed: one notification
+    /// per list, sent when the turn's transaction commits. Changes made between turns (lost
+    /// workers) go out with the next turn, at most a poll interval later.
+    func announceChanges() throws {
+        guard !changedJobs.isEmpty else { return }
+        try store.announceProgress(jobIDs: Array(changedJobs))
+        changedJobs.removeAll(keepingCapacity: true)
     }
 
     private func pollTimeout() -> Duration {

@@ -192,9 +192,10 @@ extension FarmStore {
     }
 
     /// Queues a shot list of `count` smoke jobs that each take `milliseconds` on a worker and
-    /// fail with probability `failRate` (a transient error), for testing a farm end to end.
+    /// fail (a transient error) on their first `failAttempts` attempts, or with probability
+    /// `failRate`, for testing a farm end to end.
     public func enqueueSmoke(name: String, project: String, count: Int, milliseconds: Int, failRate: Double,
-                             priority: Int, maxAttempts: Int, replace: Bool) throws -> SubmitReceipt {
+                             failAttempts: Int = 0, priority: Int, maxAttempts: Int, replace: Bool) throws -> SubmitReceipt {
         try connection.transaction { connection in
             var replacedID: Int64?
             if let old = try connection.execute("""
@@ -205,7 +206,8 @@ extension FarmStore {
                 try retire(listID: id, as: "replaced", on: connection)
                 replacedID = id
             }
-            let plan = #"{"kind": "smoke", "jobs": \#(count), "ms": \#(milliseconds), "fail_rate": \#(failRate)}"#
+            let failing = failAttempts > 0 ? #", "fail_attempts": \#(failAttempts)"# : ""
+            let plan = #"{"kind": "smoke", "jobs": \#(count), "ms": \#(milliseconds), "fail_rate": \#(failRate)\#(failing)}"#
             let listID = try rows(connection.execute("""
                 INSERT INTO keyfarm.shot_lists (project, name, source_path, source_sha256, plan)
                 VALUES ($1, $2, 'keyfarm smoke', encode(sha256(convert_to($3, 'UTF8')), 'hex'), $3::jsonb)
@@ -217,7 +219,7 @@ extension FarmStore {
                 VALUES ($1, 0, 'smoke', 1, 24, 1, 24, '540p', '16:9', 960, 540, '{}', 0, $2, $3)
                 RETURNING id
                 """, [listID, priority, maxAttempts]).rows).decode("id", as: Int64.self)
-            let spec = #"{"kind": "smoke", "ms": \#(milliseconds), "fail_rate": \#(failRate)}"#
+            let spec = #"{"kind": "smoke", "ms": \#(milliseconds), "fail_rate": \#(failRate)\#(failing)}"#
             let inserted = try connection.execute("""
                 INSERT INTO keyfarm.jobs (shot_list_id, shot_id, job_key, kind, start_frame, end_frame, requires, spec,
                                           state, priority, max_attempts, queued_at)

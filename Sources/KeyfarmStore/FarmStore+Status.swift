@@ -104,8 +104,9 @@ public struct CancelReceipt: Sendable, Equatable {
 }
 
 extension FarmStore {
-    /// Every live shot list (or, with `name`, the one so called), newest first.
-    public func shotLists(name: String? = nil, project: String? = nil, includeReplaced: Bool = false) throws -> [ShotListStatus] {
+    /// Every live shot list (or, with `name`, the one so called; with `ids`, those), newest first.
+    public func shotLists(name: String? = nil, project: String? = nil, includeReplaced: Bool = false,
+                          ids: [Int64]? = nil) throws -> [ShotListStatus] {
         let rows = try connection.execute("""
             SELECT l.id, l.project, l.name, l.state AS intent, l.budget_credits, l.estimated_credits, l.source_path,
                    l.created_at, GREATEST(l.updated_at, max(p.updated_at)) AS updated_at,
@@ -122,10 +123,10 @@ extension FarmStore {
             FROM keyfarm.shot_lists l
             LEFT JOIN keyfarm.v_shot_progress p ON p.shot_list_id = l.id
             WHERE ($1::text IS NULL OR l.name = $1) AND ($2::text IS NULL OR l.project = $2)
-              AND ($3::bool OR l.state <> 'replaced')
+              AND ($3::bool OR l.state <> 'replaced') AND ($4::bigint[] IS NULL OR l.id = ANY($4::bigint[]))
             GROUP BY l.id
             ORDER BY l.created_at DESC, l.id DESC
-            """, [name, project, includeReplaced]).rows
+            """, [name, project, includeReplaced, ids]).rows
         return try rows.map { row in
             let intent: String = try row.decode("intent")
             let total: Int = try row.decode("jobs_total"), succeeded: Int = try row.decode("jobs_succeeded")

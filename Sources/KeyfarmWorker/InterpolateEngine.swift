@@ -32,6 +32,8 @@ public struct InterpolateEngine: JobEngine {
             if context.isCancelled { return .cancelled }
             let a = Resampler.conform(start, width: width, height: height, fit: fit)
             let b = Resampler.conform(end, width: width, height: height, fit: fit)
+            context.logger.info("interpolating", metadata: ["frames": "\(frames)", "size": "\(width)x\(height)", "fit": "\(fit.rawValue)"])
+            let began = ContinuousClock.now
 
             let relative = Self.segmentDirectory(job)
             let final = job.storage + "/" + relative
@@ -65,6 +67,9 @@ public struct InterpolateEngine: JobEngine {
                 return .failed(.transient, "\(final): cannot move the frames into place: \(String(cString: strerror(errno)))")
             }
             keep = true
+            context.logger.info("frames written", metadata: [
+                "frames": "\(output.frames.count)", "path": "\(relative)",
+                "seconds": "\(String(format: "%.2f", (ContinuousClock.now - began) / .seconds(1)))"])
             let artifacts = output.frames.map { frame -> ArtifactBody in
                 var artifact = ArtifactBody()
                 artifact.path = relative + "/" + FrameSequence.name(frame.index)

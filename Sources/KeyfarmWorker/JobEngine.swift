@@ -1,6 +1,7 @@
 import Foundation
 import KeyfarmCore
 import KeyfarmWire
+import Logging
 import Synchronization
 
 /// Something that renders one kind of job on a worker: the smoke engine now; providers,
@@ -57,24 +58,33 @@ public final class JobControl: Sendable {
 }
 
 /// What an engine may do while it runs: report progress, register a provider submission,
-/// and check whether it should stop. Used only by the job's own thread.
+/// log, and check whether it should stop. Used only by the job's own thread.
 public final class JobContext {
     let job: AssignedJob
     public let control: JobControl
+    /// The attempt's logger: its lines go to the worker's log (at the worker's level) and into
+    /// the attempt's log tail, which travels with the RESULT to `keyfarm logs`.
+    public let logger: Logger
+    /// The attempt's log tail.
+    public let log: AttemptLog
     /// Where PROGRESS and SUBMITTED go: the job thread's inproc socket, or a test's closure.
     private let deliver: (WireMessage) -> Void
     private var lastProgress = ContinuousClock.now - .seconds(1)
     private var lastFraction = 0.0
     private var lastMessage = ""
 
-    convenience init(job: AssignedJob, control: JobControl, socket: ZMQSocket) {
-        self.init(job: job, control: control) { message in _ = try? socket.send(message.frames()) }
+    convenience init(job: AssignedJob, control: JobControl, logger: Logger, socket: ZMQSocket) {
+        self.init(job: job, control: control, logger: logger) { message in _ = try? socket.send(message.frames()) }
     }
 
-    /// Messages go to `deliver` (tests run an engine with no reactor this way).
-    init(job: AssignedJob, control: JobControl, deliver: @escaping (WireMessage) -> Void) {
+    /// Messages go to `deliver` (tests run an engine with no reactor this way); log lines go to
+    /// `logger`'s handler and to `log`.
+    init(job: AssignedJob, control: JobControl, logger: Logger = Logger(label: "keyfarm.worker", factory: { _ in SwiftLogNoOpLogHandler() }),
+         log: AttemptLog = AttemptLog(), deliver: @escaping (WireMessage) -> Void) {
         self.job = job
         self.control = control
+        self.log = log
+        self.logger = .attempt(job, base: logger, log: log)
         self.deliver = deliver
     }
 

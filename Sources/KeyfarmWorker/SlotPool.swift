@@ -1,5 +1,6 @@
 import Foundation
 import KeyfarmWire
+import Logging
 import Synchronization
 
 /// The worker's job threads: one per slot, started once, each with its own `inproc://` PUSH
@@ -11,6 +12,8 @@ final class SlotPool: Sendable {
         var engine: (any JobEngine)?
         var control: JobControl
         var receivedAt: Int64
+        /// The worker's logger; the attempt logs through it (and into its log tail).
+        var logger: Logger
     }
 
     private let queue = Mutex<[Work]>([])

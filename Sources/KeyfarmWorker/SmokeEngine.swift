@@ -1,8 +1,9 @@
 import Foundation
 import KeyfarmCore
 
-/// The farm's echo job: waits `ms` milliseconds, reporting progress, and fails with
-/// probability `fail_rate` (a transient error), like the sleep jobs real farms ship for testing.
+/// The farm's echo job: waits `ms` milliseconds, reporting progress, and fails (a transient
+/// error) on its first `fail_attempts` attempts, or with probability `fail_rate`, like the
+/// sleep jobs real farms ship for testing.
 ///
 /// For tests of the coordinator's timeouts, `"progress": false` waits without reporting, and
 /// `by_attempt` overrides any of these for one attempt number:
@@ -18,6 +19,8 @@ public struct SmokeEngine: JobEngine {
         let milliseconds = max((spec["ms"] as? NSNumber)?.intValue ?? 0, 0)
         let failRate = min(max((spec["fail_rate"] as? NSNumber)?.doubleValue ?? 0, 0), 1)
         let reports = spec["progress"] as? Bool ?? (spec["progress"] as? NSNumber)?.boolValue ?? true
+        let failAttempts = max((spec["fail_attempts"] as? NSNumber)?.intValue ?? 0, 0)
+        context.logger.debug("smoke job sleeping", metadata: ["ms": "\(milliseconds)"])
         let start = ContinuousClock.now
         let total = Duration.milliseconds(milliseconds)
         while true {
@@ -28,7 +31,12 @@ public struct SmokeEngine: JobEngine {
             Thread.sleep(forTimeInterval: min(0.01, Double(remaining.components.attoseconds) / 1e18 + Double(remaining.components.seconds)))
             if reports { context.progress(elapsed / total) }
         }
+        if job.ref.attempt <= failAttempts {
+            context.logger.warning("failing on purpose", metadata: ["fail_attempts": "\(failAttempts)"])
+            return .failed(.transient, "smoke job failed on purpose (attempt \(job.ref.attempt) of the first \(failAttempts))")
+        }
         if failRate > 0 && Double.random(in: 0..<1) < failRate {
+            context.logger.warning("failing on purpose", metadata: ["fail_rate": "\(failRate)"])
             return .failed(.transient, "smoke job failed on purpose (fail_rate \(failRate))")
         }
         return .succeeded()

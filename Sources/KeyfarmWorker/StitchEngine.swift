@@ -32,10 +32,18 @@ public struct StitchEngine: JobEngine {
             return .failed(.transient, "\(request.directory): cannot create the shot's folder: \(error.localizedDescription)")
         }
         context.progress(0, message: "stitching \(request.frameCount) frames", force: true)
+        context.logger.info("stitching", metadata: ["frames": "\(request.frameCount)", "directory": "\(request.directory)"])
+        let began = ContinuousClock.now
         do {
             let outputs = try stitcher.stitch(request, progress: { done, total in
                 context.progress(Double(done) / Double(total), message: "frame \(done) of \(total)", force: done == total)
             }, isCancelled: { context.isCancelled })
+            for output in outputs {
+                context.logger.info("wrote a deliverable", metadata: ["path": "\(output.path)", "frames": "\(output.frames)",
+                                                                      "bytes": "\(output.bytes)"])
+            }
+            context.logger.info("stitched", metadata: [
+                "seconds": "\(String(format: "%.2f", (ContinuousClock.now - began) / .seconds(1)))"])
             return .succeeded(artifacts: outputs.map { output in
                 var artifact = ArtifactBody()
                 artifact.path = output.path

@@ -135,7 +135,7 @@ extension Worker {
         accepted.attempt = body.attempt
         accepted.receivedAtUnixUs = receivedAt
         send(.accepted(accepted))
-        pool.submit(SlotPool.Work(job: job, engine: engine, control: control, receivedAt: receivedAt))
+        pool.submit(SlotPool.Work(job: job, engine: engine, control: control, receivedAt: receivedAt, logger: logger))
     }
 
     private func engine(for job: AssignedJob) -> (any JobEngine)? {
@@ -189,11 +189,19 @@ extension Worker {
 enum JobThread {
     static func run(_ work: SlotPool.Work, socket: ZMQSocket) {
         let job = work.job, engine = work.engine, control = work.control, receivedAt = work.receivedAt
+        let context = JobContext(job: job, control: control, logger: work.logger, socket: socket)
         let outcome: JobOutcome
         if let engine {
-            outcome = engine.run(job, context: JobContext(job: job, control: control, socket: socket))
+            outcome = engine.run(job, context: context)
         } else {
             outcome = .failed(.invalid, "this worker has no engine for \(job.kind) \(job.engine)")
+        }
+        switch outcome {
+        case .succeeded: context.logger.debug("attempt succeeded")
+        case .failed(let errorClass, let message, _, _, _, _):
+            context.logger.notice("attempt failed: \(message)", metadata: ["error.class": "\(errorClass.rawValue)"])
+        case .cancelled: context.logger.info("attempt cancelled")
+        case .handedBack: context.logger.info("attempt handed back unfinished")
         }
         var result = ResultBody()
         result.jobID = job.ref.jobID
@@ -221,6 +229,9 @@ enum JobThread {
             result.outcome = .handedBack
             result.providerRequestID = requestID
         }
+        let tail = context.log.tail
+        result.logTail = tail.text
+        result.logLinesDropped = UInt32(clamping: tail.droppedLines)
         _ = try? socket.send(WireMessage.result(result).frames())
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KeyfarmCommands
 import KeyfarmCore
 import KeyfarmPostgres
 import KeyfarmStore
@@ -89,4 +90,13 @@ final class Farm {
             "--- \(name)\n" + (daemon?.log.suffix(3000).description ?? "")
         }.joined(separator: "\n")
     }
+}
+
+/// Runs `keyfarm` in-process against `database`, with its output captured.
+func keyfarm(_ arguments: String..., database: String) -> (status: Int32, out: String, error: String) {
+    let captured = CapturedConsole()
+    var environment = ProcessInfo.processInfo.environment
+    environment["KEYFARM_DATABASE_URL"] = database
+    let status = KeyfarmCLI.run(arguments, console: captured.console, environment: environment)
+    return (status, captured.out, captured.error)
 }

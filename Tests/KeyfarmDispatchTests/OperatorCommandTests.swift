@@ -5,14 +5,6 @@ import Testing
 
 /// The operator's commands against a real farm of processes, run in-process.
 @Suite(.serialized) struct OperatorCommandTests {
-    func keyfarm(_ arguments: String..., database: String) -> (status: Int32, out: String, error: String) {
-        let captured = CapturedConsole()
-        var environment = ProcessInfo.processInfo.environment
-        environment["KEYFARM_DATABASE_URL"] = database
-        let status = KeyfarmCLI.run(arguments, console: captured.console, environment: environment)
-        return (status, captured.out, captured.error)
-    }
-
     @Test func smokeWaitWorkersDrainUndrainAndRetry() async throws {
         try await offPool {
             let farm = try Farm()

@@ -133,6 +133,14 @@ import Testing
             #expect(try provider.ledgerNet("refused") == 0)
             let status = try provider.keyfarm(["status", "refused", "--project", "faults"])
             #expect(status.contains("moderation"), "status: \(status)")
+            // What the provider engine logged on the worker came back with the result.
+            let key = try provider.farm.store.connection.execute("""
+                SELECT job_key FROM keyfarm.v_jobs WHERE shot_list = 'refused' AND kind = 'segment'
+                """).rows[0].decode("job_key", as: String.self)
+            let logs = try provider.keyfarm(["logs", "refused/\(key)", "--project", "faults"])
+            #expect(logs.contains("attempt 1 on moderated: failed"), "logs: \(logs)")
+            #expect(logs.contains(" info provider request submitted provider.request_id="), "logs: \(logs)")
+            #expect(logs.contains(" notice attempt failed: "), "logs: \(logs)")
         }
     }
 

@@ -176,12 +176,25 @@ import Testing
             }
             #expect(try op.addWorkerKey(name: "z85-edges", publicKey: "]0aZ.-:+=^!/*?&<>()[{}@%$#99999999999999", comment: "")
                 .name == "z85-edges")
+            // watch and logs.
+            let snapshot = try op.watchSnapshot(listIDs: try op.activeShotListIDs())
+            #expect(!snapshot.lists.isEmpty)
+            let attempted = try #require(try op.connection.execute("SELECT job_id, attempt FROM keyfarm.attempts ORDER BY id LIMIT 1")
+                .rows.first)
+            let jobID: Int64 = try attempted.decode("job_id")
+            #expect(try !op.attempts(jobID: jobID).isEmpty)
+            #expect(try op.resolveJob("\(jobID)", project: nil).id == jobID)
+            try op.connection.listen(FarmStore.progressChannel)
 
             // Not the coordinator's work, and not the schema's owner's.
             let worker = try owner.registerWorker(name: "render-03", host: nil, version: nil, engines: ["*"], slots: 1)
             expectDenied("claim") { _ = try op.claim(workerID: worker, capabilities: ["smoke"], limit: 1, leaseSeconds: 30) }
             expectDenied("register a worker") {
                 _ = try op.connectWorker(name: "rogue", host: nil, version: nil, engines: ["*"], slots: 1, instance: nil)
+            }
+            expectDenied("store attempt logs") {
+                try op.recordAttemptLogs([(ref: AttemptRef(jobID: jobID, attempt: try attempted.decode("attempt")), tail: "forged",
+                                           droppedLines: 0)])
             }
             expectDenied("delete jobs") { try op.connection.execute("DELETE FROM keyfarm.jobs") }
             expectDenied("edit the ledger") { try op.connection.execute("UPDATE keyfarm.credit_ledger SET credits = 0") }
@@ -215,6 +228,10 @@ import Testing
                                                            artifactPath: "x.png", artifactSHA256: "00", artifactsJSON: "[]",
                                                            receivedAtMicroseconds: 0)])
             #expect(done == 1)
+            try coordinator.recordAttemptLogs([(ref: AttemptRef(jobID: again[0].job.jobID, attempt: again[0].job.attempt),
+                                                tail: "12:00:00.000 info frames written", droppedLines: 0)])
+            #expect(try coordinator.attempts(jobID: again[0].job.jobID).last?.log?.text == "12:00:00.000 info frames written")
+            try coordinator.announceProgress(jobIDs: [again[0].job.jobID])
             _ = try coordinator.completeFailure(jobID: again[1].job.jobID, attempt: again[1].job.attempt, errorClass: .lost,
                                                 error: "worker render-02 lost", retryAfter: 0)
             _ = try owner.cancel(name: "chained", project: nil)

@@ -411,6 +411,13 @@ public nonisolated struct Keyfarm_Wire_V1_Result: Sendable {
   /// worker clock when ASSIGN arrived
   public var receivedAtUnixUs: Int64 = 0
 
+  /// The last lines the attempt logged on the worker, oldest first, newline-separated, at most
+  /// 64 KiB of UTF-8 (the coordinator keeps at most that much); empty when it logged nothing.
+  public var logTail: String = String()
+
+  /// earlier lines of the attempt's log not in log_tail
+  public var logLinesDropped: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -979,7 +986,7 @@ nonisolated extension Keyfarm_Wire_V1_Artifact: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Keyfarm_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Result"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}attempt\0\u{1}outcome\0\u{3}error_class\0\u{1}error\0\u{1}artifacts\0\u{1}credits\0\u{1}provider\0\u{3}provider_request_id\0\u{3}retry_after_s\0\u{3}received_at_unix_us\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}attempt\0\u{1}outcome\0\u{3}error_class\0\u{1}error\0\u{1}artifacts\0\u{1}credits\0\u{1}provider\0\u{3}provider_request_id\0\u{3}retry_after_s\0\u{3}received_at_unix_us\0\u{3}log_tail\0\u{3}log_lines_dropped\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -998,6 +1005,8 @@ nonisolated extension Keyfarm_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtob
       case 9: try { try decoder.decodeSingularStringField(value: &self.providerRequestID) }()
       case 10: try { try decoder.decodeSingularDoubleField(value: &self.retryAfterS) }()
       case 11: try { try decoder.decodeSingularInt64Field(value: &self.receivedAtUnixUs) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.logTail) }()
+      case 13: try { try decoder.decodeSingularUInt32Field(value: &self.logLinesDropped) }()
       default: break
       }
     }
@@ -1037,6 +1046,12 @@ nonisolated extension Keyfarm_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtob
     if self.receivedAtUnixUs != 0 {
       try visitor.visitSingularInt64Field(value: self.receivedAtUnixUs, fieldNumber: 11)
     }
+    if !self.logTail.isEmpty {
+      try visitor.visitSingularStringField(value: self.logTail, fieldNumber: 12)
+    }
+    if self.logLinesDropped != 0 {
+      try visitor.visitSingularUInt32Field(value: self.logLinesDropped, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1052,6 +1067,8 @@ nonisolated extension Keyfarm_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtob
     if lhs.providerRequestID != rhs.providerRequestID {return false}
     if lhs.retryAfterS != rhs.retryAfterS {return false}
     if lhs.receivedAtUnixUs != rhs.receivedAtUnixUs {return false}
+    if lhs.logTail != rhs.logTail {return false}
+    if lhs.logLinesDropped != rhs.logLinesDropped {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -41,15 +41,15 @@ public struct ProviderEngine: JobEngine {
     public static let defaultPrompt = "smooth, continuous motion from the first frame to the last, camera holds"
 
     let settings: Settings
-    let logger: Logger
 
-    public init(settings: Settings, logger: Logger) {
+    /// The engine logs through each attempt's `JobContext.logger`: the worker's log and the
+    /// attempt's log tail.
+    public init(settings: Settings) {
         self.settings = settings
-        self.logger = logger
     }
 
     public func run(_ job: AssignedJob, context: JobContext) -> JobOutcome {
-        var run = ProviderRun(job: job, settings: settings, logger: logger, context: context)
+        var run = ProviderRun(job: job, settings: settings, context: context)
         return run.render()
     }
 }
@@ -65,15 +65,12 @@ struct ProviderRun {
     var credits: Int64 = 0
     var providerName = ""
 
-    init(job: AssignedJob, settings: ProviderEngine.Settings, logger: Logger, context: JobContext) {
+    init(job: AssignedJob, settings: ProviderEngine.Settings, context: JobContext) {
         self.job = job
         self.settings = settings
-        self.logger = logger
+        self.logger = context.logger
         self.context = context
         spec = job.specObject
-        self.logger[metadataKey: "job.id"] = "\(job.ref.jobID)"
-        self.logger[metadataKey: "job.attempt"] = "\(job.ref.attempt)"
-        self.logger[metadataKey: "job.engine"] = "\(job.engine)"
     }
 
     /// A failure with what this attempt knows about its provider request.
