@@ -3,6 +3,7 @@
 #   make demo    render the example shot list on this machine (no provider keys needed)
 #   make test    run every test against a throwaway PostgreSQL server
 #   make fuzz    the protocol decoder and shot list fuzz tests at FUZZ_CASES cases each
+#   make chaos   a long chaos run: kill workers, the coordinator and PostgreSQL while lists render
 #
 # Both first run `deps`, which installs the Debian packages Keyfarm needs when run as root,
 # and only says what is missing otherwise. Once everything is present it does nothing.
@@ -19,7 +20,7 @@ DEMO ?= examples/demo.yaml
 APT_PACKAGES := pkg-config libzmq3-dev libpq-dev libcurl4-openssl-dev libpng-dev postgresql ffmpeg \
                 openexr libopenexr-dev protobuf-compiler systemd
 
-.PHONY: all deps build test fuzz demo bench clean
+.PHONY: all deps build test fuzz demo bench chaos clean
 
 all: build
 
@@ -70,6 +71,18 @@ demo: deps
 bench: deps
 	$(SWIFT) build -c release --product keyfarm --scratch-path .build-release
 	ops/scripts/bench .build-release/release/keyfarm
+
+# The long chaos run (`make test` runs a 30 s one): CHAOS_SECONDS of faults on a release
+# build, then its checks and one JSON line of figures (see README "Chaos"). Exit 0 only when
+# nothing was lost, nothing completed twice, billing matches the ledger and every clip has
+# its planned frames.
+CHAOS_SECONDS ?= 600
+CHAOS_LISTS ?= 12
+CHAOS_SEED ?=
+chaos: deps
+	$(SWIFT) build -c release --product keyfarm --scratch-path .build-release
+	.build-release/release/keyfarm chaos --duration $(CHAOS_SECONDS) --lists $(CHAOS_LISTS) \
+	    $(if $(CHAOS_SEED),--seed $(CHAOS_SEED)) --directory .keyfarm-chaos
 
 clean:
 	$(SWIFT) package clean
