@@ -8,7 +8,9 @@ public enum ErrorClass: String, Sendable, CaseIterable, Codable {
     case providerFailed = "provider_failed"
     /// The request can never succeed (HTTP 400/401/402/403/413/422, a bad input): terminal.
     case invalid
-    /// The worker vanished mid-attempt: requeue at once.
+    /// The worker vanished mid-attempt: requeue at once. Lost attempts do not use up the job's
+    /// `max_attempts` (the farm lost them, not the job), but a job that loses more than
+    /// `RetryPolicy.maxLostAttempts` (it may be what kills its workers) fails.
     case lost
     /// The operator cancelled the shot list: never retried.
     case cancelled
@@ -28,6 +30,10 @@ public struct RetryPolicy: Sendable, Equatable {
     public var base: Double
     /// The longest back-off, in seconds.
     public var cap: Double
+
+    /// Lost attempts a job may have before a loss fails it: enough to ride out workers killed
+    /// or restarted under it, few enough that a job which crashes its workers stops.
+    public static let maxLostAttempts = 10
 
     public init(base: Double = 2, cap: Double = 300) {
         self.base = base
@@ -52,6 +58,9 @@ public struct RetryPolicy: Sendable, Equatable {
             return .fail(reason: "invalid request, not retried")
         case .cancelled:
             return .fail(reason: "cancelled")
+        case .lost:
+            // The store counts lost attempts against `maxLostAttempts`, not `maxAttempts`.
+            return .retry(after: 0)
         default:
             break
         }
@@ -59,8 +68,6 @@ public struct RetryPolicy: Sendable, Equatable {
             return .fail(reason: "after \(attempt) of \(maxAttempts) attempts")
         }
         switch errorClass {
-        case .lost:
-            return .retry(after: 0)
         case .rateLimited:
             if let retryAfter, retryAfter > 0 { return .retry(after: Swift.min(retryAfter, 3600)) }
             return .retry(after: backOff(attempt: attempt, random: random))

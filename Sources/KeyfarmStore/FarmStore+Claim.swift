@@ -337,13 +337,20 @@ extension FarmStore {
                 try countFailure(jobID: jobID, attempt: attempt, on: connection)
             }
             if let retryAfter {
+                // A lost attempt moves the round's base on, so it does not use up max_attempts;
+                // the job's lost attempts are capped instead.
                 let retried = try connection.execute("""
                     UPDATE keyfarm.jobs SET state = 'queued', worker_id = NULL, lease_expires_at = NULL, progress = 0,
                            not_before = now() + make_interval(secs => $3::float8), queued_at = now(),
-                           last_error = $4, last_error_class = $5, updated_at = now()
-                    WHERE id = $1 AND attempts = $2 AND state IN ('leased', 'running') AND attempts - attempt_base < max_attempts
+                           last_error = $4, last_error_class = $5, updated_at = now(),
+                           attempt_base = attempt_base + CASE WHEN $5 = 'lost' THEN 1 ELSE 0 END
+                    WHERE id = $1 AND attempts = $2 AND state IN ('leased', 'running')
+                      AND CASE WHEN $5 = 'lost'
+                               THEN (SELECT count(*) FROM keyfarm.attempts a WHERE a.job_id = $1 AND a.outcome = 'lost') <= $6
+                               ELSE attempts - attempt_base < max_attempts END
                     RETURNING not_before
-                    """, [jobID, attempt, Swift.max(retryAfter, 0), message, errorClass.rawValue]).rows
+                    """, [jobID, attempt, Swift.max(retryAfter, 0), message, errorClass.rawValue,
+                          RetryPolicy.maxLostAttempts]).rows
                 if let row = retried.first {
                     try connection.notify(FarmStore.jobsChannel, payload: "released")
                     return .retrying(notBefore: try row.decode("not_before"))
@@ -351,7 +358,11 @@ extension FarmStore {
             }
             let failed = try connection.execute("""
                 UPDATE keyfarm.jobs SET state = 'failed', lease_expires_at = NULL, finished_at = now(), updated_at = now(),
-                       last_error = CASE WHEN attempts - attempt_base >= max_attempts AND $5::text <> 'invalid'
+                       last_error = CASE WHEN $5::text = 'lost'
+                                         THEN $3 || ' (lost ' || (SELECT count(*) FROM keyfarm.attempts a
+                                                                  WHERE a.job_id = $1 AND a.outcome = 'lost')
+                                              || ' times; workers vanish while running it)'
+                                         WHEN attempts - attempt_base >= max_attempts AND $5::text <> 'invalid'
                                          THEN $3 || ' (after ' || (attempts - attempt_base) || ' of ' || max_attempts || ' attempts)'
                                          ELSE $3 END,
                        last_error_class = $4

@@ -114,10 +114,12 @@ import Testing
                 let fal = FalQueue(base: fake.baseURL, model: Self.kling, key: Secret(FakeClient.falKey), client: client.http)
                 let image = try client.upload("examples/refs/sh020_a.png", as: "a.png")
                 let request = VideoRequest(model: Self.kling, prompt: "a kite", start: .url(image), resolution: "540p", aspect: "16:9", seconds: 5)
+                // The fake renders each clip with ffmpeg: on a busy machine that takes a while.
                 func finish(_ id: String) throws -> GenerationStatus? {
-                    for _ in 0..<50 {
+                    let deadline = ContinuousClock.now + .seconds(120)
+                    while ContinuousClock.now < deadline {
                         guard let status = try fal.status(of: id) else { return nil }
-                        if case .pending = status { continue }
+                        if case .pending = status { usleep(100_000); continue }
                         return status
                     }
                     return nil
@@ -133,10 +135,12 @@ import Testing
 
                 let id = try fal.submit(request)
                 // The status poll passes, the result fetch after it gets a bare 502.
-                for _ in 0..<50 {
+                let deadline = ContinuousClock.now + .seconds(120)
+                while ContinuousClock.now < deadline {
                     let status = try client.send("GET", "/fal-ai/kling-video/requests/\(id)/status",
                                                  auth: "Key \(FakeClient.falKey)")
                     if (try object(status)["status"] as? String) == "COMPLETED" { break }
+                    usleep(100_000)
                 }
                 _ = try client.send("POST", "/_fake/faults", auth: nil, json: ["next": [["hang_ms": 0], ["status": 502]]])
                 do {

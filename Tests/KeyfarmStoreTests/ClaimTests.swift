@@ -121,6 +121,48 @@ import Testing
         #expect(try store.completeSuccess(jobID: first.jobID, attempt: 1, artifactPath: nil, artifactSHA256: nil, charge: nil) == .stale)
     }
 
+    /// Workers killed under a job do not use up its attempts (the chaos run failed jobs that
+    /// way, with generations billed and never charged); losing it too often still fails it.
+    @Test func lostAttemptsDoNotUseUpMaxAttemptsButAreCapped() throws {
+        let store = try freshStore()
+        _ = try store.submit(try planned(chainedList), sourcePath: "/c.yaml", sourceText: "", replace: false)
+        let worker = try store.registerWorker(name: "w", host: nil, version: nil, engines: ["*"], slots: 4)
+        func claimFirst() throws -> ClaimedJob {
+            try store.connection.execute("UPDATE keyfarm.jobs SET not_before = now()")
+            return try #require(try store.claim(workerID: worker, capabilities: ["*"], limit: 1, leaseSeconds: 30).first)
+        }
+        // max_attempts is 2; five losses, then one transient failure still leaves a retry.
+        for _ in 1...5 {
+            let job = try claimFirst()
+            guard case .retrying = try store.completeFailure(jobID: job.jobID, attempt: job.attempt, errorClass: .lost,
+                                                             error: "worker w lost", retryAfter: 0) else {
+                Issue.record("a lost attempt must be retried")
+                return
+            }
+        }
+        var job = try claimFirst()
+        #expect(job.attempt == 6 && job.attemptInRound == 1)
+        guard case .retrying = try store.completeFailure(jobID: job.jobID, attempt: job.attempt, errorClass: .transient,
+                                                         error: "HTTP 503", retryAfter: 0) else {
+            Issue.record("the first counted failure must be retried")
+            return
+        }
+        // Lost up to the cap (ten in all), then the next loss fails it and says why.
+        for _ in 6...RetryPolicy.maxLostAttempts {
+            job = try claimFirst()
+            _ = try store.completeFailure(jobID: job.jobID, attempt: job.attempt, errorClass: .lost, error: "worker w lost", retryAfter: 0)
+        }
+        #expect(try store.jobState("sh010/s0") == "queued")
+        job = try claimFirst()
+        guard case .failed = try store.completeFailure(jobID: job.jobID, attempt: job.attempt, errorClass: .lost,
+                                                       error: "worker w lost", retryAfter: 0) else {
+            Issue.record("the eleventh loss must fail the job")
+            return
+        }
+        let failure = try store.shotListDetail(name: "chained", project: nil).shots[0].failure
+        #expect(failure == "sh010/s0: worker w lost (lost 11 times; workers vanish while running it)")
+    }
+
     @Test func invalidErrorsAreTerminalAtOnce() throws {
         let store = try freshStore()
         _ = try store.submit(try planned(chainedList), sourcePath: "/c.yaml", sourceText: "", replace: false)
