@@ -80,14 +80,21 @@ public final class Coordinator {
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 
-    /// Sends what the committed turn produced; an ASSIGN that cannot reach its worker is a lost attempt.
+    /// Sends what the committed turn produced; an ASSIGN that cannot reach its worker is a lost
+    /// attempt, and the worker leaves the roster: its connection is gone (killed, or reconnecting
+    /// under a new routing id), and until it says HELLO again every job claimed for it would be
+    /// lost the same way, turn after turn.
     func flushOutbox() throws {
         let messages = outbox
         outbox.removeAll(keepingCapacity: true)
         for (identity, message, assigned) in messages where !send(message, to: identity) {
-            if let assigned {
-                try recordLoss(assigned.ref, limit: (assigned.inRound, assigned.max),
-                               reason: "worker \(assigned.worker) unreachable when assigning")
+            guard let assigned else { continue }
+            try recordLoss(assigned.ref, limit: (assigned.inRound, assigned.max),
+                           reason: "worker \(assigned.worker) unreachable when assigning")
+            if let member = roster.remove(identity) {
+                logger.warning("worker unreachable: no more jobs for it until it says HELLO again",
+                               metadata: ["worker.name": "\(member.name)"])
+                try lose(member, reason: "worker \(member.name) unreachable", finalState: "lost")
             }
         }
     }

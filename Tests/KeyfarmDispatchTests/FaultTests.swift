@@ -41,6 +41,31 @@ import Testing
         }
     }
 
+    /// Jobs queued in the moment after a worker died, before its heartbeats are missed, reach
+    /// it not at all: the first unreachable ASSIGN takes it off the roster, so the jobs are not
+    /// claimed for it again and again (each time lost) until it is declared dead.
+    @Test func aWorkerWhoseConnectionIsGoneIsNotGivenJobsAgainAndAgain() async throws {
+        try await offPool {
+            let farm = try Farm()
+            try farm.startCoordinator(["--liveness", "50"])  // 10 s before it would be missed
+            let doomed = try farm.startWorker("doomed", slots: 4)
+            try farm.smoke("warm-up", jobs: 1, ms: 10)
+            let joined = try eventually { try farm.succeeded("warm-up") == 1 }
+            #expect(joined, "\(farm.logs)")
+            doomed.killHard()
+            try farm.smoke("after-kill", jobs: 12, ms: 10)
+            usleep(1_000_000)
+            try farm.startWorker("survivor", slots: 4)
+            let done = try eventually(timeout: .seconds(60)) { try farm.succeeded("after-kill") == 12 }
+            #expect(done, "\(farm.logs)")
+            // At most one ASSIGN each went to the dead connection (those of the first turn).
+            #expect(try farm.count("""
+                SELECT count(*) AS n FROM keyfarm.v_attempts WHERE shot_list = 'after-kill' AND outcome = 'lost'
+                """) <= 4, "\(farm.logs)")
+            #expect(farm.coordinator?.log.contains("worker unreachable: no more jobs for it") == true, "\(farm.logs)")
+        }
+    }
+
     @Test func aKilledCoordinatorRestartsAndEveryJobCompletesExactlyOnce() async throws {
         try await offPool {
             let farm = try Farm()
