@@ -308,6 +308,10 @@ struct WorkerCommand: ParsableCommand {
             Console.current.printError("keyfarm: worker \(configuration.name) connecting to \(connect) with \(slots) slot(s)"
                 + (curve.map { " over CURVE as public key \($0.secretKey.publicKey)" } ?? ""))
             let status = try worker.run(until: stop)
+            // The goodbye (DISCONNECT) is queued on a closed socket with a linger: terminating
+            // the context is what waits for it to leave. A process that exits first drops it,
+            // and the coordinator would call the worker lost instead of offline.
+            ZMQContext.shared.terminate(waitingAtMost: .milliseconds(1500))
             if status != 0 { throw ExitCode(status) }
         }
     }
