@@ -1,6 +1,5 @@
 import Foundation
 import KeyfarmCore
-import KeyfarmFakeProvider
 import KeyfarmPostgres
 import KeyfarmProcess
 import KeyfarmProviders
@@ -75,10 +74,7 @@ final class ChaosFarm {
         guard response.isSuccess else { throw CommandFailure("chaos: the fake provider refused the fault rates: \(response.text)", status: ExitStatus.failure) }
 
         endpoint = "tcp://127.0.0.1:\(try LoopbackPort.unused())"
-        workerEnvironment = environment
-        workerEnvironment.removeValue(forKey: "KEYFARM_DATABASE_URL")  // workers never touch the database
-        for (name, value) in DemoCommand.fakeKeys { workerEnvironment[name] = value }
-        workerEnvironment.merge(FakeProvider.endpointEnvironment(baseURL: fakeURL)) { $1 }
+        workerEnvironment = DemoCommand.workerEnvironment(environment, fakeURL: fakeURL)
         artifactPorts = try (0..<settings.workers).map { _ in try LoopbackPort.unused() }
         try startCoordinator()
         for index in workers.indices { try startWorker(index) }
@@ -93,13 +89,10 @@ final class ChaosFarm {
     func workerName(_ index: Int) -> String { "chaos-worker-\(index + 1)" }
 
     func startWorker(_ index: Int) throws {
-        let port = artifactPorts[index]
-        workers[index] = try spawn(workerName(index), [
-            "worker", "--connect", endpoint, "--name", workerName(index), "--slots", "\(settings.slots)",
-            "--engines", "interpolate,stitch,luma/*,fal/*,wavespeed/*", "--storage", storage,
-            "--serve-artifacts", "127.0.0.1:\(port)", "--public-url", "http://127.0.0.1:\(port)",
-            "--poll-ms", "250", "--heartbeat-ms", "\(settings.heartbeatMilliseconds)",
-        ], environment: workerEnvironment)
+        workers[index] = try spawn(workerName(index), DemoCommand.workerArguments(
+            endpoint: endpoint, name: workerName(index), slots: settings.slots, storage: storage,
+            artifactPort: artifactPorts[index]) + ["--heartbeat-ms", "\(settings.heartbeatMilliseconds)"],
+            environment: workerEnvironment)
     }
 
     private func spawn(_ name: String, _ arguments: [String], environment: [String: String]) throws -> BackgroundProcess {
@@ -110,7 +103,7 @@ final class ChaosFarm {
             handle.write(Data(stamp.utf8))
             try? handle.close()
         } else {
-            FileManager.default.createFile(atPath: log, contents: Data(stamp.utf8))
+            _ = FileManager.default.createFile(atPath: log, contents: Data(stamp.utf8))
         }
         return try BackgroundProcess(name: name, executable: executable, arguments: arguments,
                                      environment: environment, logPath: log)

@@ -105,18 +105,11 @@ struct DemoCommand: ParsableCommand {
             try start("coordinator", ["coordinator", "--bind", endpoint], environment: environment)
             console.printError("demo: coordinator on \(endpoint)")
 
-            var workerEnvironment = environment
-            workerEnvironment.removeValue(forKey: "KEYFARM_DATABASE_URL")  // workers never touch the database
-            for (name, value) in Self.fakeKeys { workerEnvironment[name] = value }
-            workerEnvironment.merge(FakeProvider.endpointEnvironment(baseURL: fakeURL)) { $1 }
+            let workerEnvironment = Self.workerEnvironment(environment, fakeURL: fakeURL)
             for index in 1...workers {
-                let artifactPort = try LoopbackPort.unused()
-                try start("worker-\(index)", [
-                    "worker", "--connect", endpoint, "--name", "demo-worker-\(index)", "--slots", "\(slots)",
-                    "--engines", "interpolate,stitch,luma/*,fal/*,wavespeed/*", "--storage", storage,
-                    "--serve-artifacts", "127.0.0.1:\(artifactPort)", "--public-url", "http://127.0.0.1:\(artifactPort)",
-                    "--poll-ms", "250",
-                ], environment: workerEnvironment)
+                try start("worker-\(index)", Self.workerArguments(endpoint: endpoint, name: "demo-worker-\(index)", slots: slots,
+                                                                  storage: storage, artifactPort: try LoopbackPort.unused()),
+                          environment: workerEnvironment)
             }
             console.printError("demo: \(workers) worker(s) with \(slots) slot(s) each, storage \(storage)")
 
@@ -216,6 +209,25 @@ struct DemoCommand: ParsableCommand {
             credits_by_provider = Dictionary(uniqueKeysWithValues: credits.map { ($0.key, $0.value) })
             outputs = OutputsCommand.Document(detail, storage: storage)
         }
+    }
+
+    /// A local worker's environment: the fake's keys and endpoints, and no database URL
+    /// (workers never touch the database).
+    static func workerEnvironment(_ environment: [String: String], fakeURL: String) -> [String: String] {
+        var workerEnvironment = environment
+        workerEnvironment.removeValue(forKey: "KEYFARM_DATABASE_URL")
+        for (name, value) in fakeKeys { workerEnvironment[name] = value }
+        workerEnvironment.merge(FakeProvider.endpointEnvironment(baseURL: fakeURL)) { $1 }
+        return workerEnvironment
+    }
+
+    /// A local worker offering every engine the demo and chaos lists use, serving keyframes to
+    /// the fake from its own loopback port.
+    static func workerArguments(endpoint: String, name: String, slots: Int, storage: String, artifactPort: Int) -> [String] {
+        ["worker", "--connect", endpoint, "--name", name, "--slots", "\(slots)",
+         "--engines", "interpolate,stitch,luma/*,fal/*,wavespeed/*", "--storage", storage,
+         "--serve-artifacts", "127.0.0.1:\(artifactPort)", "--public-url", "http://127.0.0.1:\(artifactPort)",
+         "--poll-ms", "250"]
     }
 
     /// Waits (up to 20 s) until something accepts connections on 127.0.0.1:`port`.
