@@ -156,7 +156,9 @@ struct ChaosCommand: ParsableCommand {
                 throw CommandFailure("\(folder): cannot create: \(error.localizedDescription)", status: ExitStatus.failure)
             }
         }
-        manager.createFile(atPath: marker, contents: Data("keyfarm chaos run\n".utf8))
+        guard manager.createFile(atPath: marker, contents: Data("keyfarm chaos run\n".utf8)) else {
+            throw CommandFailure("\(marker): cannot write it", status: ExitStatus.failure)
+        }
         return root
     }
 }
