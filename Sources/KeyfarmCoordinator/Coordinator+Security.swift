@@ -51,8 +51,8 @@ extension Coordinator {
         while let frames = try zap.receive(dontWait: true) {
             guard let request = ZAPRequest(frames: frames) else {
                 // A REP socket must answer before it can read again; a malformed request gets a refusal.
-                try zap.send([Array("1.0".utf8), frames.count > 1 ? frames[1] : [], Array("400".utf8),
-                              Array("malformed ZAP request".utf8), [], []])
+                try zap.send(ZAPRequest.reply(requestID: frames.count > 1 ? frames[1] : [], allowed: false,
+                                              text: "malformed ZAP request"))
                 continue
             }
             guard let key = request.curvePublicKey else {

@@ -106,7 +106,7 @@ public enum CurveKeyFile {
         var bytes = [UInt8](repeating: 0, count: maximumSize + 1)
         var count = 0
         while count < bytes.count {
-            let got = bytes.withUnsafeMutableBytes { systemRead(descriptor, $0.baseAddress! + count, $0.count - count) }
+            let got = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + count, $0.count - count) }
             if got == 0 { break }
             if got < 0 {
                 if errno == EINTR { continue }
@@ -214,7 +214,7 @@ public enum CurveKeyFile {
         guard fchmod(descriptor, mode) == 0 else { throw failure("set its mode") }
         var offset = 0
         while offset < bytes.count {
-            let wrote = bytes.withUnsafeBytes { systemWrite(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            let wrote = bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
             if wrote < 0 {
                 if errno == EINTR { continue }
                 throw failure("write")
@@ -230,13 +230,4 @@ public enum CurveKeyFile {
             guard link(temporary, path) == 0 else { throw failure("create") }
         }
     }
-}
-
-/// read(2) and write(2), named so that `CurveKeyFile`'s own members do not hide them.
-private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
-    read(descriptor, buffer, count)
-}
-
-private func systemWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-    write(descriptor, buffer, count)
 }

@@ -33,6 +33,11 @@ public struct ZAPRequest: Sendable, Equatable {
 
     /// The reply's frames: status 200 admits the peer as `userID`, 400 refuses it with `text`.
     public func reply(allowed: Bool, text: String, userID: String = "") -> [[UInt8]] {
+        Self.reply(requestID: requestID, allowed: allowed, text: text, userID: userID)
+    }
+
+    /// The reply to the request `requestID`, also for one too malformed to read.
+    public static func reply(requestID: [UInt8], allowed: Bool, text: String, userID: String = "") -> [[UInt8]] {
         [Array("1.0".utf8), requestID, Array((allowed ? "200" : "400").utf8), Array(text.utf8),
          Array(userID.utf8), []]
     }
