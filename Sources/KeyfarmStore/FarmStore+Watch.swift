@@ -6,13 +6,10 @@ import KeyfarmPostgres
 public struct WatchSnapshot: Sendable, Equatable {
     public var lists: [WatchedList]
     public var workers: [WorkerStatus]
-    /// The database's clock when the snapshot was read.
-    public var takenAt: Date
 
-    public init(lists: [WatchedList], workers: [WorkerStatus], takenAt: Date) {
+    public init(lists: [WatchedList], workers: [WorkerStatus]) {
         self.lists = lists
         self.workers = workers
-        self.takenAt = takenAt
     }
 }
 
@@ -120,7 +117,6 @@ extension FarmStore {
 
     /// What `keyfarm watch` shows of the given shot lists (in the order given), and every worker.
     public func watchSnapshot(listIDs: [Int64]) throws -> WatchSnapshot {
-        let takenAt = try connection.execute("SELECT now() AS now").rows[0].decode("now", as: Date.self)
         let statuses = Dictionary(uniqueKeysWithValues: try shotLists(includeReplaced: true, ids: listIDs).map { ($0.id, $0) })
         var shots: [Int64: [WatchedShot]] = [:]
         var segments: [Int64: [String: Int]] = [:]
@@ -163,7 +159,7 @@ extension FarmStore {
             return WatchedList(status: status, shots: shots[id] ?? [], work: work[id] ?? [], workers: shares[id] ?? [],
                                retrying: retrying[id] ?? 0, projectBudget: budgets[status.project])
         }
-        return WatchSnapshot(lists: lists, workers: try workers(), takenAt: takenAt)
+        return WatchSnapshot(lists: lists, workers: try workers())
     }
 
     /// Each list's work by engine: unfinished and running jobs, and the mean time (lease to

@@ -38,7 +38,7 @@ import Testing
             list.shots.append(WatchedShot(key: "sh\(extra)0", state: "queued", progress: 0, frames: 24, segments: ["queued": 1],
                                           stitch: "waiting", failure: nil))
         }
-        return WatchSnapshot(lists: [list], workers: [worker], takenAt: now)
+        return WatchSnapshot(lists: [list], workers: [worker])
     }
 
     /// What a line shows on a terminal: without escape sequences.
