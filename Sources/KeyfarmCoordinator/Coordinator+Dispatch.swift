@@ -52,11 +52,21 @@ extension Coordinator {
         roster.finish(ref)
         stopClocks(ref)
         limits[ref] = nil
-        let decision = configuration.retryPolicy.decide(.lost, attempt: limit.inRound, maxAttempts: limit.max, random: 0)
-        let delay: Double? = if case .retry(let after) = decision { after } else { nil }
-        _ = try store.completeFailure(jobID: ref.jobID, attempt: ref.attempt, errorClass: .lost, error: reason,
-                                      retryAfter: delay)
+        _ = try failAttempt(ref, .lost, error: reason, limit: limit, random: 0)
         wantClaim = true
+    }
+
+    /// Closes a failed attempt, letting the retry policy say whether and when its job runs
+    /// again (an attempt without known limits counts as its job's last).
+    func failAttempt(_ ref: AttemptRef, _ errorClass: ErrorClass, error: String, limit: (inRound: Int, max: Int)?,
+                     retryAfter: Double? = nil, random: Double = Double.random(in: 0..<1),
+                     charge: Charge? = nil) throws -> CompletionOutcome {
+        let decision = configuration.retryPolicy.decide(errorClass, attempt: limit?.inRound ?? ref.attempt,
+                                                        maxAttempts: limit?.max ?? ref.attempt, retryAfter: retryAfter,
+                                                        random: random)
+        let delay: Double? = if case .retry(let after) = decision { after } else { nil }
+        return try store.completeFailure(jobID: ref.jobID, attempt: ref.attempt, errorClass: errorClass, error: error,
+                                         retryAfter: delay, charge: charge)
     }
 
     func sendHeartbeats() throws {

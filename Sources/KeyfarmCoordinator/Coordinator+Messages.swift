@@ -279,22 +279,13 @@ extension Coordinator {
                 // A cancelled shot list's attempts are closed already, so this changes nothing;
                 // an attempt still current was stopped by a coordinator that restarted before
                 // its RESULT came: requeued like a lost one, never failed for good.
-                let decision = configuration.retryPolicy.decide(.lost, attempt: limit?.inRound ?? ref.attempt,
-                                                                maxAttempts: limit?.max ?? ref.attempt, random: 0)
-                let delay: Double? = if case .retry(let after) = decision { after } else { nil }
-                outcome = try store.completeFailure(jobID: ref.jobID, attempt: ref.attempt, errorClass: .lost,
-                                                    error: result.error.isEmpty ? "cancelled" : result.error,
-                                                    retryAfter: delay, charge: charge)
+                outcome = try failAttempt(ref, .lost, error: result.error.isEmpty ? "cancelled" : result.error,
+                                          limit: limit, random: 0, charge: charge)
             }
         case .failed, .unspecified, .UNRECOGNIZED:
             let errorClass = ErrorClass(result.errorClass)
-            let decision = configuration.retryPolicy.decide(
-                errorClass, attempt: limit?.inRound ?? ref.attempt, maxAttempts: limit?.max ?? ref.attempt,
-                retryAfter: result.retryAfterS > 0 ? result.retryAfterS : nil, random: Double.random(in: 0..<1))
-            let delay: Double? = if case .retry(let after) = decision { after } else { nil }
-            outcome = try store.completeFailure(jobID: ref.jobID, attempt: ref.attempt, errorClass: errorClass,
-                                                error: result.error.isEmpty ? "failed (\(errorClass.rawValue))" : result.error,
-                                                retryAfter: delay, charge: charge)
+            outcome = try failAttempt(ref, errorClass, error: result.error.isEmpty ? "failed (\(errorClass.rawValue))" : result.error,
+                                      limit: limit, retryAfter: result.retryAfterS > 0 ? result.retryAfterS : nil, charge: charge)
         }
         logger.debug("recorded result", metadata: ["job.id": "\(ref.jobID)", "job.attempt": "\(ref.attempt)",
                                                     "outcome": "\(outcome)"])

@@ -50,12 +50,8 @@ extension Coordinator {
     /// policy schedule the next attempt, which resumes the attempt's provider request if it had one.
     func recordStopped(_ ref: AttemptRef, _ stop: Stopping, limit: (inRound: Int, max: Int)?,
                        charge: Charge?) throws -> CompletionOutcome {
-        let decision = configuration.retryPolicy.decide(stop.errorClass, attempt: limit?.inRound ?? ref.attempt,
-                                                        maxAttempts: limit?.max ?? ref.attempt, random: Double.random(in: 0..<1))
-        let delay: Double? = if case .retry(let after) = decision { after } else { nil }
         wantClaim = true
-        return try store.completeFailure(jobID: ref.jobID, attempt: ref.attempt, errorClass: stop.errorClass,
-                                         error: stop.reason, retryAfter: delay, charge: charge)
+        return try failAttempt(ref, stop.errorClass, error: stop.reason, limit: limit, charge: charge)
     }
 
     /// Starts the clocks of an attempt a worker now holds.
