@@ -48,7 +48,6 @@ extension Coordinator {
     }
 
     func recordLoss(_ ref: AttemptRef, limit: (inRound: Int, max: Int), reason: String) throws {
-        changedJobs.insert(ref.jobID)
         roster.finish(ref)
         stopClocks(ref)
         limits[ref] = nil
@@ -57,10 +56,12 @@ extension Coordinator {
     }
 
     /// Closes a failed attempt, letting the retry policy say whether and when its job runs
-    /// again (an attempt without known limits counts as its job's last).
+    /// again (an attempt without known limits counts as its job's last); watchers hear of it
+    /// with the turn's NOTIFY.
     func failAttempt(_ ref: AttemptRef, _ errorClass: ErrorClass, error: String, limit: (inRound: Int, max: Int)?,
                      retryAfter: Double? = nil, random: Double = Double.random(in: 0..<1),
                      charge: Charge? = nil) throws -> CompletionOutcome {
+        changedJobs.insert(ref.jobID)
         let decision = configuration.retryPolicy.decide(errorClass, attempt: limit?.inRound ?? ref.attempt,
                                                         maxAttempts: limit?.max ?? ref.attempt, retryAfter: retryAfter,
                                                         random: random)
