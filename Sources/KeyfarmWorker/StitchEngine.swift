@@ -83,8 +83,7 @@ public struct StitchEngine: JobEngine {
         let pieces = try jobs.enumerated().map { index, document in
             try piece(document, index: index, inputs: inputs, storage: job.storage)
         }
-        let directory = [SegmentStorage.safe(job.project), SegmentStorage.safe(job.shotList), SegmentStorage.safe(shot)]
-            .joined(separator: "/")
+        let directory = SegmentStorage.shotDirectory(project: job.project, shotList: job.shotList, shot: shot)
         return StitchRequest(shot: shot, width: width, height: height, frameRate: fps, frameCount: last + 1,
                              seam: int("seam") ?? 0, outputs: outputs, pieces: pieces,
                              directory: job.storage + "/" + directory, relativeDirectory: directory,

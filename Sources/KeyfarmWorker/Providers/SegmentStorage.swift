@@ -13,8 +13,13 @@ enum SegmentStorage {
         var bytes: Int64
     }
 
+    /// A shot's folder, `<project>/<shot_list>/<shot>`: its segments below, its deliverables in it.
+    static func shotDirectory(project: String, shotList: String, shot: String) -> String {
+        [safe(project), safe(shotList), safe(shot)].joined(separator: "/")
+    }
+
     static func directory(project: String, shotList: String, shot: String, key: String, attempt: Int) -> String {
-        [safe(project), safe(shotList), safe(shot), "segments", safe(key), "attempt-\(attempt)"].joined(separator: "/")
+        shotDirectory(project: project, shotList: shotList, shot: shot) + "/segments/\(safe(key))/attempt-\(attempt)"
     }
 
     /// A job's segment directory: its shot from the spec, else the first part of its key.
