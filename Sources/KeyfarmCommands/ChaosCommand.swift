@@ -108,7 +108,7 @@ struct ChaosCommand: ParsableCommand {
                 try ChaosShotLists.yaml(index: index, refs: refs).write(toFile: path, atomically: true, encoding: .utf8)
                 files.append(try ShotListFile.load(path))
             }
-            let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            let executable = (try? ownExecutable()) ?? CommandLine.arguments[0]
             let farm = ChaosFarm(settings: .init(root: root, workers: workers, slots: slots), executable: executable, logger: logger)
             defer {
                 farm.stopAll()

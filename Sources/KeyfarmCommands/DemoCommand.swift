@@ -73,7 +73,7 @@ struct DemoCommand: ParsableCommand {
             }
             let database = try self.database.resolve(logger: logger)
             let store = try self.database.openStore(database, logger: logger)
-            let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            let executable = (try? ownExecutable()) ?? CommandLine.arguments[0]
 
             var environment = CommandEnvironment.current
             environment["KEYFARM_DATABASE_URL"] = database.conninfo

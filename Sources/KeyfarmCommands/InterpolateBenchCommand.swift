@@ -86,7 +86,7 @@ struct InterpolateBenchCommand: ParsableCommand {
                 root = String(cString: made)
             }
             defer { if keep == nil { try? FileManager.default.removeItem(atPath: root) } }
-            let keyfarm = try Self.ownExecutable()
+            let keyfarm = try ownExecutable()
             var rows: [Row] = []
             for (name, scene) in Self.sequences(width: width, height: height) {
                 let directory = root + "/" + name
@@ -172,13 +172,6 @@ struct InterpolateBenchCommand: ParsableCommand {
         return (value, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
 
-    /// The running keyfarm binary, to time `keyfarm interpolate` as its own process.
-    static func ownExecutable() throws -> String {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard count > 0 else { throw CommandFailure("cannot find this keyfarm executable (/proc/self/exe)", status: ExitStatus.failure) }
-        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
 }
 
 /// Wraps any Encodable for a heterogeneous JSON object.

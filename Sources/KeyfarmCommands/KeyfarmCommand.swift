@@ -89,3 +89,12 @@ func printJSON(_ value: some Encodable) throws {
     encoder.dateEncodingStrategy = .iso8601
     Console.current.print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
+
+/// The running keyfarm binary (/proc/self/exe), for commands that start keyfarm processes:
+/// the demo's and chaos run's daemons, the interpolation bench's timed runs.
+func ownExecutable() throws -> String {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    guard count > 0 else { throw CommandFailure("cannot find this keyfarm executable (/proc/self/exe)", status: ExitStatus.failure) }
+    return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
