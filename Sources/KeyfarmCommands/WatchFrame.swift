@@ -56,9 +56,8 @@ enum WatchFrame {
                 }
                 lines.append(StyledLine("  credits: " + credits(list)))
                 lines.append(StyledLine("  workers: " + listWorkers(list, all: snapshot.workers)))
-                if list.retrying > 0 || list.status.jobsFailed > 0 || list.status.jobsBlocked > 0 {
-                    lines.append(StyledLine("  " + attention(list), .yellow))
-                }
+                let needs = attention(list)
+                if !needs.isEmpty { lines.append(StyledLine("  " + needs, .yellow)) }
             }
         }
         if overview {
@@ -112,11 +111,9 @@ enum WatchFrame {
 
     /// A list in one line, as `keyfarm watch` has always printed it.
     static func summary(_ list: WatchedList) -> String {
-        let status = list.status
+        let status = list.status, needs = attention(list)
         return "\(status.name): \(status.state), \(percent(status.progress)), \(status.jobsSucceeded)/\(status.jobsTotal) done, "
-            + "\(status.jobsRunning) running" + (list.retrying > 0 ? ", \(list.retrying) waiting to retry" : "")
-            + (status.jobsFailed > 0 ? ", \(status.jobsFailed) failed" : "")
-            + (status.jobsBlocked > 0 ? ", \(status.jobsBlocked) blocked by the budget" : "")
+            + "\(status.jobsRunning) running" + (needs.isEmpty ? "" : ", " + needs)
             + ", \(status.spentCredits) credits spent"
     }
 
@@ -227,6 +224,7 @@ enum WatchFrame {
             + " · \(live.count) connected"
     }
 
+    /// What in a list needs an operator's eye (retries, failures, budget blocks), or "".
     static func attention(_ list: WatchedList) -> String {
         var parts: [String] = []
         if list.retrying > 0 { parts.append("\(list.retrying) waiting to retry") }
