@@ -105,12 +105,10 @@ extension FarmStore {
     private func jobIdentity(id: Int64? = nil, project: String? = nil, listID: Int64? = nil,
                              key: String? = nil) throws -> JobIdentity? {
         try connection.execute("""
-            SELECT j.id, j.job_key, j.kind, j.engine,
-                   CASE WHEN j.state = 'queued' AND j.not_before > now() THEN 'retry_wait' ELSE j.state END AS state,
-                   j.attempts, j.max_attempts, COALESCE(j.blocked_reason, j.last_error) AS last_error,
-                   l.id AS shot_list_id, l.name AS shot_list, l.project
-            FROM keyfarm.jobs j JOIN keyfarm.shot_lists l ON l.id = j.shot_list_id
-            WHERE ($1::bigint IS NULL OR j.id = $1) AND ($2::text IS NULL OR l.project = $2)
+            SELECT j.id, j.job_key, j.kind, j.engine, j.state, j.attempts, j.max_attempts,
+                   COALESCE(j.blocked_reason, j.last_error) AS last_error, j.shot_list_id, j.shot_list, j.project
+            FROM keyfarm.v_jobs j
+            WHERE ($1::bigint IS NULL OR j.id = $1) AND ($2::text IS NULL OR j.project = $2)
               AND ($3::bigint IS NULL OR j.shot_list_id = $3) AND ($4::text IS NULL OR j.job_key = $4)
             ORDER BY j.id LIMIT 1
             """, [id, project, listID, key]).rows.first.map { row in
@@ -125,12 +123,11 @@ extension FarmStore {
     /// Every attempt at a job, first to last, with the log tail its worker sent.
     public func attempts(jobID: Int64) throws -> [AttemptRecord] {
         try connection.execute("""
-            SELECT a.attempt, w.name AS worker, a.started_at, a.finished_at, a.outcome, a.error_class, a.error,
+            SELECT a.attempt, a.worker, a.started_at, a.finished_at, a.outcome, a.error_class, a.error,
                    a.provider, a.provider_request_id, a.credits,
                    g.tail, g.lines, g.dropped_lines, g.recorded_at
-            FROM keyfarm.attempts a
-            LEFT JOIN keyfarm.workers w ON w.id = a.worker_id
-            LEFT JOIN keyfarm.attempt_logs g ON g.attempt_id = a.id
+            FROM keyfarm.v_attempts a
+            LEFT JOIN keyfarm.attempt_logs g ON g.attempt_id = a.attempt_id
             WHERE a.job_id = $1 ORDER BY a.attempt
             """, [jobID]).rows.map { row in
             let log: AttemptLogTail? = if let text = try row.decode("tail", as: String?.self) {
