@@ -47,11 +47,12 @@ build: deps
 	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
 
 # Swift Testing already runs tests in parallel inside one process, so no --parallel.
+# ops/scripts/swift-test ends a failing run's output with a digest of what failed.
 # The short chaos run (ChaosTests) runs on its own after the rest: it loads both cores with
 # its own farm, and other tests' bounded waits should not share the machine with it.
 test: deps
-	ops/scripts/with-test-postgres sh -c '$(SWIFT) test $(SWIFT_BUILD_FLAGS) --skip ChaosTests && \
-	    $(SWIFT) test $(SWIFT_BUILD_FLAGS) --skip-build --filter ChaosTests'
+	SWIFT=$(SWIFT) ops/scripts/with-test-postgres sh -c 'ops/scripts/swift-test $(SWIFT_BUILD_FLAGS) --skip ChaosTests && \
+	    ops/scripts/swift-test $(SWIFT_BUILD_FLAGS) --skip-build --filter ChaosTests'
 
 # `make test` runs the fuzz tests at 100,000 cases each; this runs many more (about 4 minutes
 # per million shot lists on two cores, in a debug build). FUZZ_SEED picks other cases.

@@ -109,7 +109,7 @@ public final class Worker {
         var deadline = now + 1
         if dealer == nil { deadline = min(deadline, nextConnect) }
         if welcomed { deadline = min(deadline, lastSent + heartbeatInterval, nextResend) }
-        if dealer != nil { deadline = min(deadline, lastHeard + heartbeatInterval * Double(liveness) + 0.001) }
+        if dealer != nil { deadline = min(deadline, lastHeard + silenceLimit + 0.001) }
         if notifier.watchdogInterval != nil { deadline = min(deadline, nextWatchdog) }
         if stopping { deadline = min(deadline, stopDeadline) }
         return .milliseconds(Int64((max(0, deadline - now) * 1000).rounded(.up)))
@@ -204,8 +204,15 @@ public final class Worker {
         notifier.status("reconnecting to \(configuration.connect)")
     }
 
+    /// How long the coordinator may be silent before this connection is given up: `liveness`
+    /// intervals once welcomed; before that, at least `welcomeTimeout`.
+    private var silenceLimit: Double {
+        let intervals = heartbeatInterval * Double(liveness)
+        return welcomed ? intervals : max(intervals, configuration.welcomeTimeout)
+    }
+
     private func checkCoordinatorLiveness() {
-        guard dealer != nil, now - lastHeard > heartbeatInterval * Double(liveness) else { return }
+        guard dealer != nil, now - lastHeard > silenceLimit else { return }
         var reason = welcomed ? "no heartbeat for \(liveness) intervals" : "no WELCOME"
         if !welcomed, let curve = configuration.curve {
             // A refused CURVE handshake looks just like silence from here: say what to check.

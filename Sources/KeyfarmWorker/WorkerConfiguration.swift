@@ -17,6 +17,11 @@ public struct WorkerConfiguration: Sendable {
     /// Until the coordinator's WELCOME says otherwise.
     public var heartbeatInterval: Double = 1
     public var liveness: Int = 3
+    /// The least time, in seconds, to wait for WELCOME after a HELLO before reconnecting
+    /// (longer if `liveness` intervals are longer): a coordinator busy with a large turn, or
+    /// one just starting, answers late, and a worker that gave up on its connection too soon
+    /// would have the ASSIGNs sent to it meanwhile lost.
+    public var welcomeTimeout: Double = 10
     /// Reconnect back-off: from `reconnectMinimum` seconds doubling up to `reconnectMaximum`.
     public var reconnectMinimum: Double = 1
     public var reconnectMaximum: Double = 32

@@ -66,6 +66,56 @@ import Testing
         }
     }
 
+    /// A coordinator that answers a HELLO late (just starting, or busy with a large turn) keeps
+    /// the worker's connection: the worker waits at least 10 s for WELCOME, not its 0.6 s of
+    /// heartbeats, so what is sent to that connection meanwhile is not lost to a reconnect.
+    @Test func aWorkerWaitsForALateWelcomeOnTheConnectionItSaidHelloOn() async throws {
+        try await offPool {
+            let farm = try Farm()
+            // A stand-in coordinator that hears the HELLO and says nothing for 3 s.
+            let router = try ZMQSocket(type: .router)
+            defer { router.close() }
+            try router.setLinger(milliseconds: 0)
+            try router.setReceiveTimeout(milliseconds: 100)
+            try router.bind(farm.endpoint)
+            try farm.startWorker("late", slots: 1)
+            var heard: [(identity: [UInt8], message: WireMessage)] = []
+            func listen(for duration: Duration) throws {
+                let deadline = ContinuousClock.now + duration
+                while ContinuousClock.now < deadline {
+                    guard let frames = try router.receive(), frames.count > 1 else { continue }
+                    heard.append((frames[0], try WireMessage.decode(frames.dropFirst())))
+                }
+            }
+            let helloArrived = try eventually(timeout: .seconds(30)) {
+                try listen(for: .milliseconds(100))
+                return !heard.isEmpty
+            }
+            try #require(helloArrived, "\(farm.logs)")
+            try listen(for: .seconds(3))
+            let identities = Set(heard.map(\.identity))
+            #expect(identities.count == 1, "the worker reconnected instead of waiting: \(farm.logs)")
+            #expect(heard.allSatisfy { if case .hello = $0.message { true } else { false } })
+            #expect(heard.count == 1, "\(heard.map(\.message.command))")
+
+            // The late WELCOME is taken on that same connection, and heartbeats follow on it.
+            var welcome = WelcomeBody()
+            welcome.workerID = 1
+            welcome.heartbeatIntervalMs = 200
+            welcome.liveness = 4
+            let hello = heard[0].identity
+            _ = try router.send([hello] + WireMessage.welcome(welcome).frames())
+            heard.removeAll()
+            let heartbeat = try eventually(timeout: .seconds(10)) {
+                try listen(for: .milliseconds(100))
+                return heard.contains { if case .heartbeat = $0.message { true } else { false } }
+            }
+            #expect(heartbeat, "\(farm.logs)")
+            #expect(Set(heard.map(\.identity)) == [hello], "\(farm.logs)")
+            #expect(!(farm.workers["late"]?.log.contains("connection to the coordinator lost") ?? true))
+        }
+    }
+
     @Test func aKilledCoordinatorRestartsAndEveryJobCompletesExactlyOnce() async throws {
         try await offPool {
             let farm = try Farm()

@@ -40,6 +40,7 @@ import Testing
             // Each attempt with its error and the lines its worker logged.
             let logs = keyfarm("logs", "followed/smoke/1", "--project", "ops", database: farm.database)
             #expect(logs.status == 0, "\(logs.error)")
+            #expect(logs.out.contains("attempt 1 on watch-w1: failed"), "\(logs.out)\n\(farm.logs)")
             #expect(logs.out.hasPrefix("job followed/smoke/1 (id "))
             #expect(logs.out.contains("attempt 1 on watch-w1: failed"))
             #expect(logs.out.contains("  error: [transient] smoke job failed on purpose (attempt 1 of the first 1)"))

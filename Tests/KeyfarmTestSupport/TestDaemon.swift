@@ -124,8 +124,24 @@ public func builtKeyfarm() throws -> String {
 /// Runs a blocking test body on a thread of its own. Swift Testing runs tests on the small
 /// cooperative pool that async code (such as an in-process HTTP server in another test) needs;
 /// a test that waits seconds for real processes must not hold one of its threads meanwhile.
+/// The body stays in the test's task (a task executor preference, not a detached thread), so
+/// what it records is reported against the test that recorded it.
 public func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+    try await withTaskExecutorPreference(ThreadPerJobExecutor()) {
+        try await runHere(body)
+    }
+}
+
+/// Runs `body` on whichever executor the calling task prefers (nonisolated async).
+private func runHere<T: Sendable>(_ body: @Sendable () throws -> T) async throws -> T {
+    try body()
+}
+
+/// A task executor that runs every job it is given on a new thread, so a job may block.
+private final class ThreadPerJobExecutor: TaskExecutor {
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        Thread.detachNewThread { Thread.current.name = "offPool"; job.runSynchronously(on: executor) }
     }
 }
