@@ -21,7 +21,8 @@ struct CoordinatorCommand: ParsableCommand {
             workers to reclaim the jobs the database says they hold. An attempt that runs past its \
             engine's --attempt-timeout, or whose worker reports no progress for --stall-timeout, is \
             cancelled on its worker and retried (a provider request it submitted is resumed, never \
-            paid for twice); the attempt shows error class `timeout` or `stalled`. Under systemd \
+            paid for twice); the attempt shows error class `timeout` or `stalled`. Attempt log \
+            tails older than --log-retention are emptied hourly. Under systemd \
             (NOTIFY_SOCKET) it reports READY, STATUS and watchdog pings itself. SIGTERM or SIGINT stops it.
 
             With --curve-secret-key the ROUTER speaks ZeroMQ CURVE (encrypted and authenticated): \
@@ -62,10 +63,19 @@ struct CoordinatorCommand: ParsableCommand {
         """, valueName: "duration"))
     var stallTimeout: String?
 
+    @Option(name: .customLong("log-retention"), help: ArgumentHelp("""
+        How long to keep each attempt's worker-side log tail (`keyfarm logs`) before emptying it; \
+        the attempt's record stays, and `keyfarm logs` says when its log was pruned. 0 keeps logs \
+        for ever. Durations as for --stall-timeout, up to 3650d. Default: $KEYFARM_LOG_RETENTION, \
+        else 30d.
+        """, valueName: "duration"))
+    var logRetention: String?
+
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
+        _ = try retention(environment: CommandEnvironment.current)
         guard (10...60_000).contains(heartbeatMilliseconds) else {
             throw ValidationError("--heartbeat-ms must be between 10 and 60000")
         }
@@ -91,6 +101,21 @@ struct CoordinatorCommand: ParsableCommand {
         return timeouts
     }
 
+    /// The log retention in seconds (nil: for ever): --log-retention, else $KEYFARM_LOG_RETENTION, else 30 days.
+    func retention(environment: [String: String]) throws -> Double? {
+        let (text, source): (String, String) = if let logRetention {
+            (logRetention, "--log-retention")
+        } else if let variable = environment["KEYFARM_LOG_RETENTION"], !variable.isEmpty {
+            (variable, "KEYFARM_LOG_RETENTION")
+        } else {
+            ("30d", "the default")
+        }
+        guard let seconds = DurationText.seconds(text, upTo: 3650 * 86_400) else {
+            throw ValidationError("\(source): \"\(text)\" is not a duration such as 30d, 12h or 0 (at most 3650d)")
+        }
+        return seconds > 0 ? seconds : nil
+    }
+
     func run() throws {
         try reportingFailures {
             let logger = try common.logger(defaultLevel: "info")
@@ -101,6 +126,7 @@ struct CoordinatorCommand: ParsableCommand {
             configuration.liveness = liveness
             configuration.curveSecretKey = secretKey
             configuration.timeouts = try timeouts(environment: CommandEnvironment.current)
+            configuration.logRetention = try retention(environment: CommandEnvironment.current)
             let coordinator: Coordinator
             do {
                 coordinator = try Coordinator(configuration: configuration, store: store, logger: logger)

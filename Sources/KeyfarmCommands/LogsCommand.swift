@@ -14,7 +14,9 @@ struct LogsCommand: ParsableCommand {
             The log tail is what the attempt logged on its worker (its engine's lines: provider \
             submissions and polling, interpolation, stitching; info and above, debug too when the \
             worker logs debug), the last 200 lines or 64 KiB, sent with the attempt's result. An \
-            attempt whose worker was lost sent none, and a running attempt has not sent it yet.
+            attempt whose worker was lost sent none, and a running attempt has not sent it yet. \
+            Tails older than the coordinator's --log-retention (30 days unless set) are emptied; \
+            the attempt then shows when its log was pruned.
             """)
 
     @Argument(help: ArgumentHelp("The job: its id, or LIST/KEY (e.g. trailer/sh010/s1).", valueName: "job"))
@@ -65,10 +67,12 @@ struct LogsCommand: ParsableCommand {
             var provider: String?
             var provider_request_id: String?
             var credits: Int64
-            /// The kept lines, oldest first; null when the worker sent no log for the attempt.
+            /// The kept lines, oldest first; left out when the worker sent no log for the attempt or
+            /// its log was pruned (then `log_pruned_at` says when).
             var log: [String]?
             var log_lines: Int
             var log_lines_dropped: Int
+            var log_pruned_at: Date?
         }
     }
 
@@ -86,8 +90,10 @@ struct LogsCommand: ParsableCommand {
                         .init(attempt: attempt.attempt, worker: attempt.worker, started_at: attempt.startedAt,
                               finished_at: attempt.finishedAt, outcome: attempt.outcome, error_class: attempt.errorClass,
                               error: attempt.error, provider: attempt.provider, provider_request_id: attempt.providerRequestID,
-                              credits: attempt.credits, log: attempt.log.map { shown($0.text) },
-                              log_lines: attempt.log?.lines ?? 0, log_lines_dropped: attempt.log?.droppedLines ?? 0)
+                              credits: attempt.credits,
+                              log: attempt.log.flatMap { $0.prunedAt == nil ? shown($0.text) : nil },
+                              log_lines: attempt.log?.lines ?? 0, log_lines_dropped: attempt.log?.droppedLines ?? 0,
+                              log_pruned_at: attempt.log?.prunedAt)
                     }))
             } else {
                 Console.current.write(render(job, attempts))
@@ -126,6 +132,11 @@ struct LogsCommand: ParsableCommand {
                 text += "  log: " + (attempt.outcome == nil ? "none yet (it comes with the attempt's result)"
                     : attempt.outcome == "lost" ? "none: the worker was lost, so no log tail came back"
                     : "none: the attempt logged nothing") + "\n"
+                continue
+            }
+            if let pruned = log.prunedAt {
+                text += "  log: pruned \(formatter.string(from: pruned)) for the coordinator's log retention ("
+                    + "\(log.lines) line\(log.lines == 1 ? "" : "s") logged)\n"
                 continue
             }
             let kept = shown(log.text)

@@ -31,6 +31,7 @@ public final class Coordinator {
     /// Overdue attempts told to stop, until the worker's RESULT (or `cancelGrace`) closes them.
     var stopping: [AttemptRef: Stopping] = [:]
     var nextOverdueCheck: Double = 0
+    var nextLogPrune: Double = 0
     var drainChanges: [String] = []
     // Batched per reactor turn.
     var accepted: [(ref: AttemptRef, receivedAtMicroseconds: Int64)] = []
@@ -118,7 +119,8 @@ public final class Coordinator {
         let monitorItem = security.map { poller.add(.socket($0.monitor)) }
         logger.info("coordinator listening", metadata: ["endpoint": "\(endpoint)",
                                                         "curve": "\(security == nil ? "off" : "on")",
-                                                        "timeouts": "\(configuration.timeouts.summary)"])
+                                                        "timeouts": "\(configuration.timeouts.summary)",
+                                                        "log_retention": "\(configuration.logRetention.map(DurationText.format) ?? "for ever")"])
         onReady()
         while true {
             let ready = try poller.poll(timeout: pollTimeout())
@@ -151,6 +153,7 @@ public final class Coordinator {
             try checkLiveness()
             try sendHeartbeats()
             try renewLeases()
+            try pruneAttemptLogs()
             // Queries this turn may have read notifications into libpq's queue, where the
             // socket no longer shows them: collect them now, or a submit could wait a poll interval.
             try readNotifications()

@@ -25,6 +25,11 @@ public struct CoordinatorConfiguration: Sendable {
     /// The coordinator's CURVE secret key; with one, workers must speak CURVE and present a
     /// public key on the allow-list (`keyfarm keys`), and nothing else gets a job.
     public var curveSecretKey: CurveSecretKey?
+    /// How long attempt log tails are kept, in seconds (nil: for ever). The coordinator empties
+    /// older ones an hour apart, a batch per turn, so logs never hold up dispatch for long.
+    public var logRetention: Double? = 30 * 86_400
+    /// Log tails emptied per statement while pruning.
+    public var logPruneBatch = 2_000
 
     public init(bind: String) { self.bind = bind }
 }

@@ -93,11 +93,11 @@ public struct AttemptTimeoutError: Error, Equatable, CustomStringConvertible {
 
 /// Durations as operators write them: `90` (seconds), `90s`, `500ms`, `10m`, `2h`, `1d`, `1h30m`.
 public enum DurationText {
-    /// The longest duration accepted: thirty days.
+    /// The longest duration accepted unless the caller says otherwise: thirty days.
     public static let maximum: Double = 30 * 86_400
 
     /// The duration in seconds; nil when the text is not one (or negative, or over `maximum`).
-    public static func seconds(_ text: String) -> Double? {
+    public static func seconds(_ text: String, upTo maximum: Double = DurationText.maximum) -> Double? {
         let scalars = Array(text.unicodeScalars)
         guard !scalars.isEmpty else { return nil }
         var total = 0.0

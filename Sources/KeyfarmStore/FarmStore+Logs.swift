@@ -42,6 +42,8 @@ public struct AttemptLogTail: Sendable, Equatable {
     public var lines: Int
     public var droppedLines: Int
     public var recordedAt: Date
+    /// When the coordinator emptied `text` for its log retention; nil while it is kept.
+    public var prunedAt: Date?
 }
 
 extension FarmStore {
@@ -66,6 +68,22 @@ extension FarmStore {
             JOIN keyfarm.attempts a ON a.job_id = u.job_id AND a.attempt = u.attempt
             ON CONFLICT (attempt_id) DO NOTHING
             """, [kept.map(\.ref.jobID), kept.map(\.ref.attempt), texts, lines, dropped], prepared: true)
+    }
+
+    /// Empties the tails of attempt logs recorded more than `seconds` ago, oldest first and at
+    /// most `limit` of them, marking each pruned (the row, with its line counts, stays). Returns
+    /// how many it pruned: `limit` means there may be more.
+    public func pruneAttemptLogs(olderThan seconds: Double, limit: Int) throws -> Int {
+        try connection.execute("""
+            WITH pruned AS (
+                UPDATE keyfarm.attempt_logs SET tail = '', pruned_at = now()
+                WHERE attempt_id IN (
+                    SELECT attempt_id FROM keyfarm.attempt_logs
+                    WHERE pruned_at IS NULL AND recorded_at < now() - make_interval(secs => $1)
+                    ORDER BY recorded_at LIMIT $2)
+                RETURNING 1)
+            SELECT count(*) AS n FROM pruned
+            """, [seconds, limit]).rows[0].decode("n", as: Int.self)
     }
 
     /// Finds a job by its id (`1234`) or as `LIST/KEY` (`trailer/sh010/s1`: the shot list's name,
@@ -125,14 +143,14 @@ extension FarmStore {
         try connection.execute("""
             SELECT a.attempt, a.worker, a.started_at, a.finished_at, a.outcome, a.error_class, a.error,
                    a.provider, a.provider_request_id, a.credits,
-                   g.tail, g.lines, g.dropped_lines, g.recorded_at
+                   g.tail, g.lines, g.dropped_lines, g.recorded_at, g.pruned_at
             FROM keyfarm.v_attempts a
             LEFT JOIN keyfarm.attempt_logs g ON g.attempt_id = a.attempt_id
             WHERE a.job_id = $1 ORDER BY a.attempt
             """, [jobID]).rows.map { row in
             let log: AttemptLogTail? = if let text = try row.decode("tail", as: String?.self) {
                 AttemptLogTail(text: text, lines: try row.decode("lines"), droppedLines: try row.decode("dropped_lines"),
-                               recordedAt: try row.decode("recorded_at"))
+                               recordedAt: try row.decode("recorded_at"), prunedAt: try row.decode("pruned_at", as: Date?.self))
             } else { nil }
             return AttemptRecord(
                 attempt: try row.decode("attempt"), worker: try row.decode("worker", as: String?.self),

@@ -4,7 +4,8 @@ import KeyfarmCore
 import KeyfarmTestSupport
 import Testing
 
-/// `keyfarm coordinator --attempt-timeout / --stall-timeout` and their environment variables.
+/// `keyfarm coordinator --attempt-timeout / --stall-timeout / --log-retention` and their
+/// environment variables.
 @Suite struct CoordinatorOptionsTests {
     @Test func optionsApplyAfterTheEnvironment() throws {
         let command = try CoordinatorCommand.parse([
@@ -35,6 +36,22 @@ import Testing
         let environment = keyfarm("coordinator", environment: ["KEYFARM_ATTEMPT_TIMEOUTS": "interpolate=10m luma=forever"])
         #expect(environment.status == 64)
         #expect(environment.error.contains("KEYFARM_ATTEMPT_TIMEOUTS: \"forever\" for luma is not a duration"), "\(environment.error)")
+    }
+
+    @Test func logRetentionComesFromTheOptionThenTheEnvironmentThenThirtyDays() throws {
+        #expect(try CoordinatorCommand.parse([]).retention(environment: [:]) == 30 * 86_400)
+        #expect(try CoordinatorCommand.parse([]).retention(environment: ["KEYFARM_LOG_RETENTION": "90d"]) == 90 * 86_400)
+        #expect(try CoordinatorCommand.parse(["--log-retention", "12h"]).retention(environment: ["KEYFARM_LOG_RETENTION": "90d"]) == 43_200)
+        #expect(try CoordinatorCommand.parse(["--log-retention", "0"]).retention(environment: [:]) == nil, "0 keeps logs for ever")
+        #expect(try CoordinatorCommand.parse(["--log-retention", "3650d"]).retention(environment: [:]) == 3650 * 86_400)
+
+        let tooLong = keyfarm("coordinator", "--log-retention", "3651d")
+        #expect(tooLong.status == 64)
+        #expect(tooLong.error.contains("--log-retention: \"3651d\" is not a duration such as 30d, 12h or 0 (at most 3650d)"),
+                "\(tooLong.error)")
+        let environment = keyfarm("coordinator", environment: ["KEYFARM_LOG_RETENTION": "a month"])
+        #expect(environment.status == 64)
+        #expect(environment.error.contains("KEYFARM_LOG_RETENTION: \"a month\" is not a duration"), "\(environment.error)")
     }
 
     @Test func theBinaryRefusesABadStallTimeoutBeforeTouchingAnything() async throws {

@@ -126,4 +126,46 @@ import Testing
             #expect(logs.out.contains("attempt 2 on survivor: succeeded"))
         }
     }
+
+    /// Log tails past the coordinator's retention are emptied when it starts (then hourly), and
+    /// `keyfarm logs` says when; newer ones stay.
+    @Test func theCoordinatorPrunesLogsPastTheirRetentionAndLogsSaysWhen() async throws {
+        try await offPool {
+            let farm = try Farm()
+            let coordinator = try farm.startCoordinator()
+            try farm.startWorker("retention-w", slots: 2)
+            // Each job fails its first attempt on purpose, logging why, and then succeeds.
+            #expect(keyfarm("smoke", "--name", "old", "--jobs", "2", "--ms", "10", "--fail-attempts", "1",
+                            database: farm.database).status == 0)
+            let done = try eventually(timeout: .seconds(60)) { try farm.succeeded("old") == 2 }
+            #expect(done, "\(farm.logs)")
+            #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.attempt_logs WHERE pruned_at IS NULL") == 2)
+            coordinator.killHard()
+            // One of the two logged 45 days ago.
+            try farm.store.connection.execute("""
+                UPDATE keyfarm.attempt_logs SET recorded_at = now() - interval '45 days'
+                WHERE attempt_id = (SELECT attempt_id FROM keyfarm.v_attempts WHERE shot_list = 'old' AND job_key = 'smoke/1'
+                                    AND attempt = 1)
+                """)
+
+            let restarted = try farm.startCoordinator(["--log-retention", "30d"])
+            let pruned = eventually(timeout: .seconds(30)) { restarted.log.contains("pruned attempt logs past their retention") }
+            #expect(pruned, "\(farm.logs)")
+            #expect(restarted.log.contains("logs=1"), "\(restarted.log)")
+            let old = keyfarm("logs", "old/smoke/1", database: farm.database)
+            #expect(old.status == 0, "\(old.error)")
+            #expect(old.out.contains("attempt 1 on retention-w: failed"), "\(old.out)")
+            #expect(old.out.contains("  log: pruned 20"), "\(old.out)")
+            #expect(old.out.contains("for the coordinator's log retention ("), "\(old.out)")
+            let json = keyfarm("logs", "old/smoke/1", "--json", database: farm.database)
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any])
+            let first = try #require((document["attempts"] as? [[String: Any]])?.first)
+            #expect(first["log"] == nil, "no lines once pruned")
+            #expect(first["log_pruned_at"] is String)
+            #expect((first["log_lines"] as? Int ?? 0) > 0)
+            let recent = keyfarm("logs", "old/smoke/2", database: farm.database)
+            #expect(recent.out.contains(" warning failing on purpose fail_attempts=1"), "\(recent.out)")
+            #expect(!recent.out.contains("pruned"))
+        }
+    }
 }

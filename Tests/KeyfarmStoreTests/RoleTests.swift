@@ -231,6 +231,8 @@ import Testing
             try coordinator.recordAttemptLogs([(ref: AttemptRef(jobID: again[0].job.jobID, attempt: again[0].job.attempt),
                                                 tail: "12:00:00.000 info frames written", droppedLines: 0)])
             #expect(try coordinator.attempts(jobID: again[0].job.jobID).last?.log?.text == "12:00:00.000 info frames written")
+            // Log retention (migration 11): the coordinator may empty old tails.
+            #expect(try coordinator.pruneAttemptLogs(olderThan: 86_400, limit: 10) == 0)
             try coordinator.announceProgress(jobIDs: [again[0].job.jobID])
             _ = try coordinator.completeFailure(jobID: again[1].job.jobID, attempt: again[1].job.attempt, errorClass: .lost,
                                                 error: "worker render-02 lost", retryAfter: 0)

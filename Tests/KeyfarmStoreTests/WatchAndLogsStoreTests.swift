@@ -51,6 +51,43 @@ import Testing
         #expect(try store.attempts(jobID: first.jobID).last?.log == nil)
     }
 
+    @Test func logsPastTheirRetentionAreEmptiedOldestFirstInBatchesKeepingTheirCounts() throws {
+        let store = try freshStore()
+        _ = try store.submit(try planned(threeSegments), sourcePath: "/t.yaml", sourceText: "", replace: false)
+        let worker = try store.registerWorker(name: "w", host: nil, version: nil, engines: ["*"], slots: 3)
+        let jobs = try store.claim(workerID: worker, capabilities: ["interpolate"], limit: 3, leaseSeconds: 30)
+        try #require(jobs.count == 3)
+        let refs = jobs.map { AttemptRef(jobID: $0.jobID, attempt: $0.attempt) }
+        try store.recordAttemptLogs(refs.enumerated().map { index, ref in
+            (ref: ref, tail: "12:00:0\(index).000 info line one\n12:00:0\(index).500 info line two", droppedLines: index)
+        })
+        // The first logged 40 days ago, the second 31, the third just now.
+        for (ref, days) in [(refs[0], 40), (refs[1], 31)] {
+            try store.connection.execute("""
+                UPDATE keyfarm.attempt_logs SET recorded_at = now() - make_interval(days => $2)
+                WHERE attempt_id = (SELECT id FROM keyfarm.attempts WHERE job_id = $1 AND attempt = 1)
+                """, [ref.jobID, days])
+        }
+        let thirtyDays = 30.0 * 86_400
+        #expect(try store.pruneAttemptLogs(olderThan: thirtyDays, limit: 1) == 1)
+        #expect(try store.attempts(jobID: refs[0].jobID).first?.log?.prunedAt != nil, "the oldest goes first")
+        #expect(try store.attempts(jobID: refs[1].jobID).first?.log?.prunedAt == nil)
+        #expect(try store.pruneAttemptLogs(olderThan: thirtyDays, limit: 1) == 1)
+        #expect(try store.pruneAttemptLogs(olderThan: thirtyDays, limit: 1) == 0, "a pruned log is not pruned again")
+
+        for ref in refs.prefix(2) {
+            let log = try #require(try store.attempts(jobID: ref.jobID).first?.log)
+            #expect(log.text.isEmpty)
+            #expect(log.lines == 2 + log.droppedLines, "what was logged is still counted")
+            #expect(log.prunedAt.map { abs($0.timeIntervalSinceNow) < 600 } == true)
+        }
+        let kept = try #require(try store.attempts(jobID: refs[2].jobID).first?.log)
+        #expect(kept.prunedAt == nil)
+        #expect(kept.text == "12:00:02.000 info line one\n12:00:02.500 info line two")
+        // A longer retention keeps what a shorter one would prune.
+        #expect(try store.pruneAttemptLogs(olderThan: 365 * 86_400, limit: 100) == 0)
+    }
+
     @Test func aJobIsFoundByIdOrListAndKeyAndAnUnknownOneIsNamed() throws {
         let store = try freshStore()
         _ = try store.submit(try planned(threeSegments), sourcePath: "/t.yaml", sourceText: "", replace: false)
@@ -106,7 +143,7 @@ import Testing
     @Test func aSnapshotCountsSegmentsByStateAndMeasuresFinishedAttemptsForTheETA() throws {
         let store = try freshStore()
         let receipt = try store.submit(try planned(threeSegments), sourcePath: "/t.yaml", sourceText: "", replace: false)
-        try store.setBudget(shotList: "three", project: nil, credits: 100)
+        _ = try store.setBudget(shotList: "three", project: nil, credits: 100)
         try store.setBudget(project: "default", credits: 1_000)
         let worker = try store.registerWorker(name: "w", host: nil, version: nil, engines: ["*"], slots: 3)
         var fresh = try store.watchSnapshot(listIDs: [receipt.shotListID])
