@@ -10,7 +10,8 @@ public enum ErrorClass: String, Sendable, CaseIterable, Codable {
     case invalid
     /// The worker vanished mid-attempt: requeue at once. Lost attempts do not use up the job's
     /// `max_attempts` (the farm lost them, not the job), but a job that loses more than
-    /// `RetryPolicy.maxLostAttempts` (it may be what kills its workers) fails.
+    /// `RetryPolicy.maxLostAttempts` (it may be what kills its workers) fails; the count starts
+    /// again when an operator retries the job.
     case lost
     /// The operator cancelled the shot list: never retried.
     case cancelled

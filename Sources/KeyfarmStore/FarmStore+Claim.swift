@@ -338,7 +338,7 @@ extension FarmStore {
             }
             if let retryAfter {
                 // A lost attempt moves the round's base on, so it does not use up max_attempts;
-                // the job's lost attempts are capped instead.
+                // the job's lost attempts since the operator last retried it are capped instead.
                 let retried = try connection.execute("""
                     UPDATE keyfarm.jobs SET state = 'queued', worker_id = NULL, lease_expires_at = NULL, progress = 0,
                            not_before = now() + make_interval(secs => $3::float8), queued_at = now(),
@@ -346,7 +346,8 @@ extension FarmStore {
                            attempt_base = attempt_base + CASE WHEN $5 = 'lost' THEN 1 ELSE 0 END
                     WHERE id = $1 AND attempts = $2 AND state IN ('leased', 'running')
                       AND CASE WHEN $5 = 'lost'
-                               THEN (SELECT count(*) FROM keyfarm.attempts a WHERE a.job_id = $1 AND a.outcome = 'lost') <= $6
+                               THEN (SELECT count(*) FROM keyfarm.attempts a WHERE a.job_id = $1 AND a.outcome = 'lost'
+                                       AND a.attempt > jobs.retried_after_attempt) <= $6
                                ELSE attempts - attempt_base < max_attempts END
                     RETURNING not_before
                     """, [jobID, attempt, Swift.max(retryAfter, 0), message, errorClass.rawValue,
@@ -360,7 +361,8 @@ extension FarmStore {
                 UPDATE keyfarm.jobs SET state = 'failed', lease_expires_at = NULL, finished_at = now(), updated_at = now(),
                        last_error = CASE WHEN $5::text = 'lost'
                                          THEN $3 || ' (lost ' || (SELECT count(*) FROM keyfarm.attempts a
-                                                                  WHERE a.job_id = $1 AND a.outcome = 'lost')
+                                                                  WHERE a.job_id = $1 AND a.outcome = 'lost'
+                                                                    AND a.attempt > jobs.retried_after_attempt)
                                               || ' times; workers vanish while running it)'
                                          WHEN attempts - attempt_base >= max_attempts AND $5::text <> 'invalid'
                                          THEN $3 || ' (after ' || (attempts - attempt_base) || ' of ' || max_attempts || ' attempts)'

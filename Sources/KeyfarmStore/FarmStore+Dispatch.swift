@@ -166,7 +166,7 @@ extension FarmStore {
                     WHERE shot_list_id = $1 AND state = 'failed' AND ($2::text IS NULL OR job_key = $2)
                 )
                 UPDATE keyfarm.jobs j
-                SET attempt_base = j.attempts, not_before = now(), finished_at = NULL, updated_at = now(),
+                SET attempt_base = j.attempts, retried_after_attempt = j.attempts, not_before = now(), finished_at = NULL, updated_at = now(),
                     last_error = NULL, last_error_class = NULL, worker_id = NULL, progress = 0,
                     pending_dependencies = (SELECT count(*) FROM keyfarm.job_dependencies d
                                             JOIN keyfarm.jobs dj ON dj.id = d.depends_on

@@ -127,6 +127,8 @@ import Testing
         let store = try freshStore()
         _ = try store.submit(try planned(chainedList), sourcePath: "/c.yaml", sourceText: "", replace: false)
         let worker = try store.registerWorker(name: "w", host: nil, version: nil, engines: ["*"], slots: 4)
+        // Some twenty attempts in a few seconds: more than Luma's default 20 creates a minute.
+        try store.connection.execute("UPDATE keyfarm.provider_accounts SET creates_per_minute = NULL WHERE provider = 'luma'")
         func claimFirst() throws -> ClaimedJob {
             try store.connection.execute("UPDATE keyfarm.jobs SET not_before = now()")
             return try #require(try store.claim(workerID: worker, capabilities: ["*"], limit: 1, leaseSeconds: 30).first)
@@ -161,6 +163,28 @@ import Testing
         }
         let failure = try store.shotListDetail(name: "chained", project: nil).shots[0].failure
         #expect(failure == "sh010/s0: worker w lost (lost 11 times; workers vanish while running it)")
+
+        // `keyfarm retry` starts the count again: the next loss is retried, not the twelfth.
+        #expect(try store.retryFailed(name: "chained", project: nil, jobKey: "sh010/s0") == 1)
+        job = try claimFirst()
+        guard case .retrying = try store.completeFailure(jobID: job.jobID, attempt: job.attempt, errorClass: .lost,
+                                                         error: "worker w lost", retryAfter: 0) else {
+            Issue.record("a loss after an operator's retry must be retried")
+            return
+        }
+        for _ in 2...RetryPolicy.maxLostAttempts {
+            job = try claimFirst()
+            _ = try store.completeFailure(jobID: job.jobID, attempt: job.attempt, errorClass: .lost, error: "worker w lost", retryAfter: 0)
+        }
+        job = try claimFirst()
+        guard case .failed = try store.completeFailure(jobID: job.jobID, attempt: job.attempt, errorClass: .lost,
+                                                       error: "worker w lost", retryAfter: 0) else {
+            Issue.record("the eleventh loss since the retry must fail the job")
+            return
+        }
+        let again = try store.connection.execute("SELECT last_error FROM keyfarm.jobs WHERE job_key = 'sh010/s0'")
+            .rows[0].decode("last_error", as: String.self)
+        #expect(again == "worker w lost (lost 11 times; workers vanish while running it)", "counted since the retry")
     }
 
     @Test func invalidErrorsAreTerminalAtOnce() throws {
