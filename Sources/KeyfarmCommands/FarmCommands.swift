@@ -213,22 +213,31 @@ struct RetryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retry",
         abstract: "Requeue a shot list's failed jobs (or one, with --job) with a fresh round of attempts.",
-        discussion: "Jobs that failed because a dependency failed wait for it again. Attempt history stays on record.")
+        discussion: """
+            Jobs that failed because a dependency failed wait for it again. Attempt history stays \
+            on record. A provider job whose earlier attempt submitted a request that did not fail at \
+            the provider (its worker was lost, it timed out, polling failed) resumes that request \
+            rather than paying for a new one; --fresh starts a new request instead, for a generation \
+            stuck at the provider (the provider may still bill the abandoned one).
+            """)
     @Argument(help: ArgumentHelp("The shot list's name.", valueName: "name"))
     var name: String
     @Option(help: ArgumentHelp("One job, by its key (e.g. sh010/s1).", valueName: "key"))
     var job: String?
     @Option(help: ArgumentHelp("The project, when the name is used in several.", valueName: "project"))
     var project: String?
+    @Flag(help: "Start new provider requests instead of resuming those earlier attempts submitted.")
+    var fresh = false
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         try reportingFailures {
             let store = try database.openStore(logger: try common.logger())
-            let count = try store.retryFailed(name: name, project: project, jobKey: job)
+            let count = try store.retryFailed(name: name, project: project, jobKey: job, fresh: fresh)
             Console.current.print(count == 0 ? "shot list \(name) has no failed jobs to retry"
-                                             : "requeued \(count) job\(count == 1 ? "" : "s") of \(name)")
+                                             : "requeued \(count) job\(count == 1 ? "" : "s") of \(name)"
+                                                + (fresh ? ", with new provider requests" : ""))
         }
     }
 }

@@ -155,7 +155,8 @@ extension FarmStore {
                     lease_expires_at = now() + make_interval(secs => $3::float8), blocked_reason = NULL
                 FROM verdict v WHERE j.id = v.id AND v.fits
                 RETURNING j.id, j.attempts, j.job_key, j.kind, j.engine, j.priority, j.spec, j.lease_expires_at,
-                          j.max_attempts, j.attempt_base, j.shot_list_id, j.worker_id, j.estimated_credits
+                          j.max_attempts, j.attempt_base, j.shot_list_id, j.worker_id, j.estimated_credits,
+                          j.fresh_after_attempt
             ), attempt AS (
                 -- A provider job's attempt names its provider from the start, for the creates-a-minute limit.
                 INSERT INTO keyfarm.attempts (job_id, attempt, worker_id, lease_expires_at, provider)
@@ -179,13 +180,15 @@ extension FarmStore {
                    leased.attempts - leased.attempt_base AS attempt_in_round, l.name AS shot_list, l.project,
                    -- The request of the latest attempt that had one, if that attempt did not see it
                    -- through for a reason of its own (lost, handed back, polling failed, stopped by
-                   -- the coordinator for a timeout); never one the provider failed or refused.
+                   -- the coordinator for a timeout); never one the provider failed or refused, nor
+                   -- one from before an operator's `keyfarm retry --fresh`.
                    (SELECT CASE WHEN a.outcome IN ('lost', 'handed_back')
                                   OR (a.outcome = 'failed'
                                       AND a.error_class IN ('transient', 'rate_limited', 'timeout', 'stalled'))
                                 THEN a.provider_request_id END
                       FROM keyfarm.attempts a
                      WHERE a.job_id = leased.id AND a.provider_request_id IS NOT NULL AND a.outcome IS NOT NULL
+                       AND a.attempt > leased.fresh_after_attempt
                      ORDER BY a.attempt DESC LIMIT 1) AS resume_request
             FROM leased JOIN attempt ON attempt.job_id = leased.id
             JOIN keyfarm.shot_lists l ON l.id = leased.shot_list_id

@@ -156,8 +156,9 @@ extension FarmStore {
     }
 
     /// Requeues a shot list's failed jobs (or one job, by key) with a fresh round of attempts;
-    /// jobs that failed only because a dependency did wait for it again. Returns the count.
-    public func retryFailed(name: String, project: String?, jobKey: String?) throws -> Int {
+    /// jobs that failed only because a dependency did wait for it again. With `fresh`, no
+    /// attempt resumes a provider request an earlier attempt submitted. Returns the count.
+    public func retryFailed(name: String, project: String?, jobKey: String?, fresh: Bool = false) throws -> Int {
         try connection.transaction { connection in
             let list = try resolveShotList(name: name, project: project)
             let requeued = try connection.execute("""
@@ -166,7 +167,8 @@ extension FarmStore {
                     WHERE shot_list_id = $1 AND state = 'failed' AND ($2::text IS NULL OR job_key = $2)
                 )
                 UPDATE keyfarm.jobs j
-                SET attempt_base = j.attempts, retried_after_attempt = j.attempts, not_before = now(), finished_at = NULL, updated_at = now(),
+                SET attempt_base = j.attempts, retried_after_attempt = j.attempts, not_before = now(),
+                    fresh_after_attempt = CASE WHEN $3::boolean THEN j.attempts ELSE j.fresh_after_attempt END, finished_at = NULL, updated_at = now(),
                     last_error = NULL, last_error_class = NULL, worker_id = NULL, progress = 0,
                     pending_dependencies = (SELECT count(*) FROM keyfarm.job_dependencies d
                                             JOIN keyfarm.jobs dj ON dj.id = d.depends_on
@@ -181,7 +183,7 @@ extension FarmStore {
                     queued_at = now()
                 FROM target WHERE j.id = target.id
                 RETURNING j.id, j.state
-                """, [list.id, jobKey]).rows
+                """, [list.id, jobKey, fresh]).rows
             let moved = try requeued.filter { try $0.decode("state", as: String.self) != "failed" }.count
             if jobKey != nil && moved == 0 {
                 throw StoreError.noSuchShotList(name: "\(name): no failed job \(jobKey!) whose dependencies can run", project: project)

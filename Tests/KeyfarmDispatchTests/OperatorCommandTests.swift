@@ -53,6 +53,11 @@ import Testing
             #expect(retry.out.contains("requeued 1 job of doomed"))
             let failedAgain = try eventually { try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE shot_list = 'doomed'") == 2 }
             #expect(failedAgain)
+            let failedTwice = try eventually { try farm.count("SELECT count(*) AS n FROM keyfarm.v_jobs WHERE shot_list = 'doomed' AND state = 'failed'") == 1 }
+            #expect(failedTwice)
+            let fresh = keyfarm("retry", "doomed", "--project", "smoke", "--fresh", database: farm.database)
+            #expect(fresh.status == 0, "\(fresh.error)")
+            #expect(fresh.out.contains("requeued 1 job of doomed, with new provider requests"))
         }
     }
 }

@@ -132,4 +132,40 @@ import Testing
         let fourth = try next()
         #expect(fourth.resumeProviderRequestID == nil)
     }
+
+    @Test func anOperatorsRetryResumesTheStuckRequestUnlessFresh() throws {
+        let store = try freshStore()
+        _ = try store.submit(try planned(chainedList), sourcePath: "/c.yaml", sourceText: "", replace: false)
+        let worker = try store.registerWorker(name: "w", host: nil, version: nil, engines: ["*"], slots: 4)
+        func next() throws -> ClaimedJob { try #require(try store.claim(workerID: worker, capabilities: ["*"], limit: 1, leaseSeconds: 30).first) }
+        let luma = Charge(provider: "luma", requestID: "gen-stuck", credits: 0)
+        // Both attempts (max_attempts 2) time out on the same generation, which never finishes.
+        for attempt in 1...2 {
+            let job = try next()
+            #expect(job.resumeProviderRequestID == (attempt == 1 ? nil : "gen-stuck"))
+            _ = try store.completeFailure(jobID: job.jobID, attempt: attempt, errorClass: .timeout, error: "ran past 2h",
+                                          retryAfter: 0, charge: luma)
+            try store.connection.execute("UPDATE keyfarm.jobs SET not_before = now()")
+        }
+        #expect(try store.jobState("sh010/s0") == "failed")
+        // A plain retry resumes it once more; --fresh gives it up and creates anew.
+        #expect(try store.retryFailed(name: "chained", project: nil, jobKey: "sh010/s0") == 1)
+        let resumed = try next()
+        #expect(resumed.resumeProviderRequestID == "gen-stuck")
+        _ = try store.completeFailure(jobID: resumed.jobID, attempt: resumed.attempt, errorClass: .timeout, error: "ran past 2h",
+                                      retryAfter: 0, charge: luma)
+        try store.connection.execute("UPDATE keyfarm.jobs SET not_before = now()")
+        _ = try store.completeFailure(jobID: try next().jobID, attempt: 4, errorClass: .timeout, error: "ran past 2h",
+                                      retryAfter: 0, charge: luma)
+        #expect(try store.jobState("sh010/s0") == "failed")
+        #expect(try store.retryFailed(name: "chained", project: nil, jobKey: "sh010/s0", fresh: true) == 1)
+        let fresh = try next()
+        #expect(fresh.attempt == 5)
+        #expect(fresh.resumeProviderRequestID == nil)
+        // Its own request, once submitted, is resumed by the attempts after it as usual.
+        _ = try store.completeFailure(jobID: fresh.jobID, attempt: 5, errorClass: .transient, error: "download failed",
+                                      retryAfter: 0, charge: Charge(provider: "luma", requestID: "gen-new", credits: 0))
+        try store.connection.execute("UPDATE keyfarm.jobs SET not_before = now()")
+        #expect(try next().resumeProviderRequestID == "gen-new")
+    }
 }
