@@ -9,7 +9,9 @@ extension Coordinator {
     /// Reads every waiting message (up to a batch) and handles or queues it.
     func receiveMessages() throws {
         for _ in 0..<configuration.receiveBatch {
-            guard let frames = try socket.receive(dontWait: true) else { break }
+            let received = security == nil ? try socket.receive(dontWait: true).map { (frames: $0, userID: String?.none) }
+                                           : try socket.receiveWithUserID(dontWait: true)
+            guard let (frames, workerKey) = received else { break }
             guard let identity = frames.first else { continue }
             let message: WireMessage
             do {
@@ -20,6 +22,14 @@ extension Coordinator {
                 continue
             }
             if case .hello(let hello) = message {
+                if security != nil {
+                    // Admitted by ZAP under a key that may have been removed since.
+                    guard let workerKey, gate.name(ofAllowed: workerKey) != nil else {
+                        refuseRemovedKey(identity: identity, worker: hello.name, key: workerKey)
+                        continue
+                    }
+                    workerKeys[identity] = workerKey
+                }
                 try welcomeOrRefuse(identity: identity, hello: hello)
                 continue
             }

@@ -35,7 +35,8 @@ extension Coordinator {
         return (zap, monitor)
     }
 
-    /// Loads the allow-list from `keyfarm.worker_keys` (at start and on NOTIFY keyfarm_keys).
+    /// Loads the allow-list from `keyfarm.worker_keys` (at start and on NOTIFY keyfarm_keys)
+    /// and cuts off connected workers whose keys are no longer on it.
     func reloadWorkerKeys() throws {
         let keys = try store.workerKeys()
         gate.replaceAllowed(keys.map { ($0.name, $0.publicKey) })
@@ -43,6 +44,44 @@ extension Coordinator {
         if keys.isEmpty {
             logger.warning("CURVE is on and no worker key is allowed: every worker will be refused; allow one with `keyfarm keys add NAME.pub`")
         }
+        try cutOffRemovedKeys()
+    }
+
+    /// A worker whose key was removed gets no more jobs from this moment: its running attempts
+    /// are stopped (CANCEL) and requeued for other workers, a provider request they submitted
+    /// to be resumed there, and DISCONNECT tells it why. Its next connection fails ZAP.
+    func cutOffRemovedKeys() throws {
+        for (identity, key) in workerKeys where gate.name(ofAllowed: key) == nil {
+            workerKeys[identity] = nil
+            guard let member = roster.remove(identity) else { continue }
+            logger.warning("cut off a worker whose key was removed; its jobs go to other workers", metadata: [
+                "worker.name": "\(member.name)", "worker.public_key": "\(key)", "running": "\(member.running.count)"])
+            for ref in member.running {
+                var cancel = CancelBody()
+                cancel.jobID = ref.jobID
+                cancel.attempt = UInt32(ref.attempt)
+                cancel.reason = Self.keyRemoved
+                send(.cancel(cancel), to: identity)
+            }
+            var goodbye = DisconnectBody()
+            goodbye.reason = Self.keyRemoved
+            send(.disconnect(goodbye), to: identity)
+            try lose(member, reason: "worker \(member.name)'s key was removed", finalState: "offline")
+        }
+        // Connections that ended or were replaced since.
+        workerKeys = workerKeys.filter { roster.member($0.key) != nil }
+    }
+
+    /// The DISCONNECT reason for a worker whose key was removed while it was connected.
+    static let keyRemoved = "worker key removed"
+
+    /// A HELLO on a connection whose key was removed after ZAP admitted it.
+    func refuseRemovedKey(identity: [UInt8], worker: String, key: String?) {
+        logger.warning("refused a worker whose key was removed; it gets no job", metadata: [
+            "worker.name": "\(worker)", "worker.public_key": "\(key ?? "none")"])
+        var goodbye = DisconnectBody()
+        goodbye.reason = Self.keyRemoved
+        send(.disconnect(goodbye), to: identity)
     }
 
     /// Answers every waiting ZAP request at once: libzmq holds the handshake until it hears.
@@ -62,7 +101,8 @@ extension Coordinator {
             let z85 = key.z85
             switch gate.decide(publicKey: z85) {
             case .admit(let name):
-                try zap.send(request.reply(allowed: true, text: "OK", userID: name))
+                // The key as the connection's User-Id: each message says which key it came under.
+                try zap.send(request.reply(allowed: true, text: "OK", userID: z85))
                 logger.debug("admitted a worker key", metadata: ["key.name": "\(name)", "peer.address": "\(request.address)"])
             case .refuse(let log):
                 try zap.send(request.reply(allowed: false, text: "worker key not allowed"))

@@ -47,6 +47,8 @@ public final class Coordinator {
     /// monitor, and the allow-list they decide with.
     let security: (zap: ZMQSocket, monitor: ZMQSocket)?
     var gate = WorkerKeyGate()
+    /// With CURVE on: the public key each worker connection was admitted under, by routing id.
+    var workerKeys: [[UInt8]: String] = [:]
 
     /// The endpoint actually bound (useful with `tcp://127.0.0.1:*`).
     public private(set) var endpoint: String

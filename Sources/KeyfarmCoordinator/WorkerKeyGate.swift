@@ -40,6 +40,10 @@ public struct WorkerKeyGate: Sendable {
         refused.subtract(allowed.keys)
     }
 
+    /// The name a public key (Z85) is allowed under; nil once it is off the list (a connection
+    /// admitted before its key was removed still carries the key).
+    public func name(ofAllowed publicKey: String) -> String? { allowed[publicKey] }
+
     /// Decides on a client's public key (Z85).
     public mutating func decide(publicKey: String) -> Decision {
         if let name = allowed[publicKey] { return .admit(name: name) }

@@ -42,6 +42,13 @@ extension Worker {
                 if body.reason == "name in use" {
                     logger.error("another live worker uses the name \(configuration.name); retrying after the back-off")
                     dropConnection(reason: "coordinator: name in use")
+                } else if body.reason == "worker key removed" {
+                    let key = configuration.curve.map { " \($0.secretKey.publicKey)" } ?? ""
+                    logger.error("""
+                        the coordinator removed this worker's key\(key) from its allow-list: no jobs until \
+                        `keyfarm keys add` allows it again; retrying after the back-off
+                        """)
+                    dropConnection(reason: "coordinator: worker key removed")
                 } else {
                     dropConnection(reason: "coordinator: \(body.reason)", immediately: true)
                 }

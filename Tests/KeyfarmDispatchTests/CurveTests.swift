@@ -106,6 +106,56 @@ import Testing
             #expect(coordinator.isRunning)
         }
     }
+
+    /// Removing a connected worker's key cuts it off at once: its running attempts are stopped
+    /// and go to another worker, it gets no job again, and both sides say why.
+    @Test func removingAConnectedWorkersKeyCutsItOffAndItsJobsGoElsewhere() async throws {
+        try await offPool {
+            let farm = try Farm()
+            let keys = FileManager.default.temporaryDirectory.appending(path: "kf-curve-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: keys) }
+            for name in ["coordinator", "revoked", "trusted"] {
+                Self.keyfarm(farm, "keys", "generate", name, "--directory", keys)
+            }
+            Self.keyfarm(farm, "keys", "add", "\(keys)/revoked.pub")
+            Self.keyfarm(farm, "keys", "add", "\(keys)/trusted.pub")
+            func curve(_ name: String) -> [String] {
+                ["--curve-secret-key", "\(keys)/\(name).key", "--coordinator-public-key", "\(keys)/coordinator.pub"]
+            }
+            let coordinator = try farm.startCoordinator(["--curve-secret-key", "\(keys)/coordinator.key"])
+            let revoked = try farm.startWorker("revoked", slots: 2, curve("revoked"))
+            // Long jobs, so that both are running on the worker when its key goes.
+            try farm.smoke("cut", jobs: 2, ms: 4000)
+            let busy = try eventually(timeout: .seconds(60)) { try farm.running(on: "revoked") == 2 }
+            try #require(busy, "\(farm.logs)")
+
+            #expect(Self.keyfarm(farm, "keys", "remove", "revoked").contains("removed worker key revoked"))
+            let cut = eventually(timeout: .seconds(30)) { coordinator.log.contains("cut off a worker whose key was removed") }
+            #expect(cut, "\(farm.logs)")
+            let lost = try eventually(timeout: .seconds(30)) {
+                try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE worker = 'revoked' AND outcome = 'lost'") == 2
+            }
+            #expect(lost, "\(farm.logs)")
+            let told = eventually(timeout: .seconds(30)) {
+                revoked.log.contains("the coordinator removed this worker's key")
+            }
+            #expect(told, "\(revoked.log)")
+
+            try farm.startWorker("trusted", slots: 2, curve("trusted"))
+            let done = try eventually(timeout: .seconds(60)) { try farm.succeeded("cut") == 2 }
+            #expect(done, "\(farm.logs)")
+            #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE outcome = 'succeeded' AND worker = 'trusted'") == 2)
+            // Still running, still trying, never given a job again.
+            #expect(revoked.isRunning)
+            try farm.smoke("after-cut", jobs: 4, ms: 10)
+            let after = try eventually(timeout: .seconds(60)) { try farm.succeeded("after-cut") == 4 }
+            #expect(after, "\(farm.logs)")
+            #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE worker = 'revoked'") == 2)
+            #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_workers WHERE name = 'revoked' AND state = 'offline'") == 1)
+            #expect(coordinator.isRunning)
+        }
+    }
 }
 
 /// The gate's decisions, with time as an input.

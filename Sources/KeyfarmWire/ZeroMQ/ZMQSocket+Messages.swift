@@ -43,11 +43,22 @@ extension ZMQSocket {
     /// or when a signal interrupts the wait (EAGAIN, EINTR). A ROUTER's messages start with the
     /// sender's routing id. Throws ETERM once the context is terminated.
     public func receive(dontWait: Bool = false) throws -> [[UInt8]]? {
+        try receiveMessage(dontWait: dontWait, readingUserID: false)?.frames
+    }
+
+    /// Receives one whole multipart message, as `receive`, with the "User-Id" the ZAP handler
+    /// gave the connection it came on (nil on a socket without ZAP).
+    public func receiveWithUserID(dontWait: Bool = false) throws -> (frames: [[UInt8]], userID: String?)? {
+        try receiveMessage(dontWait: dontWait, readingUserID: true)
+    }
+
+    private func receiveMessage(dontWait: Bool, readingUserID: Bool) throws -> (frames: [[UInt8]], userID: String?)? {
         let socket = try open("receiving a message")
         var message = zmq_msg_t()
         zmq_msg_init(&message)
         defer { zmq_msg_close(&message) }
         var frames: [[UInt8]] = []
+        var userID: String?
         while true {
             // Only the first frame can be missing: the rest of a message arrives with it.
             let flags = frames.isEmpty && dontWait ? ZMQ_DONTWAIT : 0
@@ -59,7 +70,11 @@ extension ZMQSocket {
             }
             frames.append(Array(UnsafeRawBufferPointer(start: zmq_msg_data(&message),
                                                        count: zmq_msg_size(&message))))
-            if zmq_msg_more(&message) == 0 { return frames }
+            // A ROUTER's own routing-id frame carries no metadata; the peer's frames do.
+            if readingUserID, userID == nil, let value = zmq_msg_gets(&message, "User-Id") {
+                userID = String(cString: value)
+            }
+            if zmq_msg_more(&message) == 0 { return (frames, userID) }
         }
     }
 
