@@ -164,9 +164,7 @@ struct DispatchBenchCommand: ParsableCommand {
                                   p50_ms: percentile(latencies, 0.50), p99_ms: percentile(latencies, 0.99),
                                   jobs: jobs, workers: workers)
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                Console.current.print(String(decoding: try encoder.encode(figures), as: UTF8.self))
+                Console.current.print(String(decoding: try jsonEncoder(pretty: false).encode(figures), as: UTF8.self))
             } else {
                 var table = TextTable(["FIGURE", "VALUE"], rightAligned: [1])
                 table.add(["jobs", "\(jobs)"])

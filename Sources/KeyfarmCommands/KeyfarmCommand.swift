@@ -84,10 +84,15 @@ func reportingFailures(_ body: () throws -> Void) throws {
 
 /// The JSON every `--json` output uses: pretty, stable key order, ISO 8601 dates.
 func printJSON(_ value: some Encodable) throws {
+    Console.current.print(String(decoding: try jsonEncoder().encode(value), as: UTF8.self))
+}
+
+/// The encoder behind `printJSON`; not pretty for outputs of one JSON object per line.
+func jsonEncoder(pretty: Bool = true) -> JSONEncoder {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .iso8601
-    Console.current.print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    return encoder
 }
 
 /// The running keyfarm binary (/proc/self/exe), for commands that start keyfarm processes:

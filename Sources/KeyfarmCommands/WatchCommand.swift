@@ -305,13 +305,11 @@ final class JSONPresenter: WatchPresenter {
     }
 
     func show(_ snapshot: WatchSnapshot, now: Date) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
+        let encoder = jsonEncoder(pretty: false)
         func document(at: Date?) -> any Encodable {
             if !overview, let list = snapshot.lists.first { return List(list, withShots: true, at: at) }
             return Overview(shot_lists: snapshot.lists.map { List($0, withShots: false, at: nil) },
-                            workers: snapshot.workers.filter { !["lost", "offline"].contains($0.state) }.map {
+                            workers: snapshot.connectedWorkers.map {
                                 Worker(name: $0.name, state: $0.state, running_jobs: $0.runningJobs, slots: $0.slots)
                             }, at: at)
         }

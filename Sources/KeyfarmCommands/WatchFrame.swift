@@ -55,13 +55,13 @@ enum WatchFrame {
                     lines.append(line)
                 }
                 lines.append(StyledLine("  credits: " + credits(list)))
-                lines.append(StyledLine("  workers: " + listWorkers(list, all: snapshot.workers)))
+                lines.append(StyledLine("  workers: " + listWorkers(list, connected: snapshot.connectedWorkers.count)))
                 let needs = attention(list)
                 if !needs.isEmpty { lines.append(StyledLine("  " + needs, .yellow)) }
             }
         }
         if overview {
-            let live = snapshot.workers.filter { !["lost", "offline"].contains($0.state) }
+            let live = snapshot.connectedWorkers
             let running = live.reduce(0) { $0 + $1.runningJobs }, slots = live.reduce(0) { $0 + $1.slots }
             lines.append(StyledLine("workers: \(live.count) connected, \(running) of \(slots) slots busy", .bold))
             let nameWidth = live.map(\.name.count).max() ?? 0
@@ -96,12 +96,12 @@ enum WatchFrame {
                                   + percent(shot.progress) + ", " + segments(shot, ansi: false).plain))
                 }
                 lines.append(("\(list.status.id)/credits", "\(name): credits " + credits(list)))
-                lines.append(("\(list.status.id)/workers", "\(name): workers " + listWorkers(list, all: snapshot.workers)))
+                lines.append(("\(list.status.id)/workers", "\(name): workers " + listWorkers(list, connected: snapshot.connectedWorkers.count)))
             }
             lines.append(("\(list.status.id)/eta", "\(name): " + eta(list, now: now)))
         }
         if overview {
-            let live = snapshot.workers.filter { !["lost", "offline"].contains($0.state) }
+            let live = snapshot.connectedWorkers
             lines.append(("workers", "workers: " + (live.isEmpty ? "none connected" : live.map {
                 "\($0.name) \($0.state) \($0.runningJobs)/\($0.slots)"
             }.joined(separator: ", "))))
@@ -215,13 +215,12 @@ enum WatchFrame {
     private static func left(_ credits: Int64) -> String { credits >= 0 ? "\(credits) left" : "over by \(-credits)" }
 
     /// The workers running a list's jobs: `render-01 (3), render-02 (1)`, or why none.
-    static func listWorkers(_ list: WatchedList, all: [WorkerStatus]) -> String {
-        let live = all.filter { !["lost", "offline"].contains($0.state) }
+    static func listWorkers(_ list: WatchedList, connected: Int) -> String {
         guard !list.workers.isEmpty else {
-            return "none running its jobs (\(live.count) connected)"
+            return "none running its jobs (\(connected) connected)"
         }
         return list.workers.map { "\($0.name) (\($0.jobs))" }.joined(separator: ", ")
-            + " · \(live.count) connected"
+            + " · \(connected) connected"
     }
 
     /// What in a list needs an operator's eye (retries, failures, budget blocks), or "".

@@ -11,6 +11,9 @@ public struct WatchSnapshot: Sendable, Equatable {
         self.lists = lists
         self.workers = workers
     }
+
+    /// The workers connected now: neither lost nor offline.
+    public var connectedWorkers: [WorkerStatus] { workers.filter { !["lost", "offline"].contains($0.state) } }
 }
 
 /// One shot list as `keyfarm watch` follows it.
