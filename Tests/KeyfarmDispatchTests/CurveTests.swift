@@ -17,6 +17,13 @@ import Testing
         return captured.out
     }
 
+    /// A new directory for a test's key files; the test removes it.
+    static func keyDirectory() throws -> String {
+        let keys = FileManager.default.temporaryDirectory.appending(path: "kf-curve-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
+        return keys
+    }
+
     static func occurrences(of text: String, in log: String) -> Int {
         log.components(separatedBy: text).count - 1
     }
@@ -24,8 +31,7 @@ import Testing
     @Test func onlyAllowedWorkersGetJobsAndRefusalsAreLoggedOnce() async throws {
         try await offPool {
             let farm = try Farm()
-            let keys = FileManager.default.temporaryDirectory.appending(path: "kf-curve-\(UUID().uuidString)").path
-            try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
+            let keys = try Self.keyDirectory()
             defer { try? FileManager.default.removeItem(atPath: keys) }
             for name in ["coordinator", "good", "stranger", "late"] {
                 Self.keyfarm(farm, "keys", "generate", name, "--directory", keys)
@@ -112,8 +118,7 @@ import Testing
     @Test func removingAConnectedWorkersKeyCutsItOffAndItsJobsGoElsewhere() async throws {
         try await offPool {
             let farm = try Farm()
-            let keys = FileManager.default.temporaryDirectory.appending(path: "kf-curve-\(UUID().uuidString)").path
-            try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
+            let keys = try Self.keyDirectory()
             defer { try? FileManager.default.removeItem(atPath: keys) }
             for name in ["coordinator", "revoked", "trusted"] {
                 Self.keyfarm(farm, "keys", "generate", name, "--directory", keys)
