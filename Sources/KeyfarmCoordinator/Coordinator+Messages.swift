@@ -37,7 +37,7 @@ extension Coordinator {
                 // A worker we do not know (we restarted, or it was declared lost): it must say HELLO.
                 if case .disconnect = message { continue }
                 var reply = DisconnectBody()
-                reply.reason = "unknown worker"
+                reply.reason = DisconnectReason.unknownWorker
                 send(.disconnect(reply), to: identity)
                 if case .result(let result) = message { results.append((identity, result)) }
                 continue
@@ -116,7 +116,7 @@ extension Coordinator {
                 logger.error("refused a worker: another live instance uses its name", metadata: [
                     "worker.name": "\(hello.name)", "worker.identity": "\(WireMessage.describe(identity: identity))"])
                 var refusal = DisconnectBody()
-                refusal.reason = "name in use"
+                refusal.reason = DisconnectReason.nameInUse
                 _ = try? socket.send([identity] + WireMessage.disconnect(refusal).frames(), dontWait: true)
                 return
             }

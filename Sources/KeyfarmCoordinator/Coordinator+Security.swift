@@ -60,11 +60,11 @@ extension Coordinator {
                 var cancel = CancelBody()
                 cancel.jobID = ref.jobID
                 cancel.attempt = UInt32(ref.attempt)
-                cancel.reason = Self.keyRemoved
+                cancel.reason = DisconnectReason.keyRemoved
                 send(.cancel(cancel), to: identity)
             }
             var goodbye = DisconnectBody()
-            goodbye.reason = Self.keyRemoved
+            goodbye.reason = DisconnectReason.keyRemoved
             send(.disconnect(goodbye), to: identity)
             try lose(member, reason: "worker \(member.name)'s key was removed", finalState: "offline")
         }
@@ -72,15 +72,12 @@ extension Coordinator {
         workerKeys = workerKeys.filter { roster.member($0.key) != nil }
     }
 
-    /// The DISCONNECT reason for a worker whose key was removed while it was connected.
-    static let keyRemoved = "worker key removed"
-
     /// A HELLO on a connection whose key was removed after ZAP admitted it.
     func refuseRemovedKey(identity: [UInt8], worker: String, key: String?) {
         logger.warning("refused a worker whose key was removed; it gets no job", metadata: [
             "worker.name": "\(worker)", "worker.public_key": "\(key ?? "none")"])
         var goodbye = DisconnectBody()
-        goodbye.reason = Self.keyRemoved
+        goodbye.reason = DisconnectReason.keyRemoved
         send(.disconnect(goodbye), to: identity)
     }
 

@@ -3,3 +3,14 @@ public enum WireProtocol {
     public static let signature: [UInt8] = [0x4B, 0x46, 0x50, 0x01]
     public static let version: UInt8 = 1
 }
+
+/// The fixed `Disconnect.reason` values a receiver acts on (PROTOCOL.md lists them); any other
+/// reason is free text for logs.
+public enum DisconnectReason {
+    /// Coordinator: no registration for this routing id; the worker says HELLO again at once.
+    public static let unknownWorker = "unknown worker"
+    /// Coordinator: another live instance holds the name; the worker retries after its back-off.
+    public static let nameInUse = "name in use"
+    /// Coordinator: CURVE is on and this connection's key was taken off the allow-list.
+    public static let keyRemoved = "worker key removed"
+}

@@ -39,10 +39,10 @@ extension Worker {
                 logger.info(body.draining ? "drained by the coordinator" : "undrained", metadata: ["reason": "\(body.reason)"])
                 notifier.status(body.draining ? "drained: \(body.reason)" : "ready")
             case .disconnect(let body):
-                if body.reason == "name in use" {
+                if body.reason == DisconnectReason.nameInUse {
                     logger.error("another live worker uses the name \(configuration.name); retrying after the back-off")
                     dropConnection(reason: "coordinator: name in use")
-                } else if body.reason == "worker key removed" {
+                } else if body.reason == DisconnectReason.keyRemoved {
                     let key = configuration.curve.map { " \($0.secretKey.publicKey)" } ?? ""
                     logger.error("""
                         the coordinator removed this worker's key\(key) from its allow-list: no jobs until \
