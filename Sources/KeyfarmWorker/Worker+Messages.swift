@@ -63,6 +63,7 @@ extension Worker {
 
     private func welcome(_ body: WelcomeBody) {
         welcomed = true
+        refusalLogged = false
         reconnectDelay = configuration.reconnectMinimum
         if body.heartbeatIntervalMs > 0 { heartbeatInterval = Double(body.heartbeatIntervalMs) / 1000 }
         if body.liveness > 0 { liveness = Int(body.liveness) }

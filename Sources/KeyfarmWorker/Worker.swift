@@ -29,6 +29,10 @@ public final class Worker {
     }
 
     var dealer: ZMQSocket?
+    /// With CURVE: the connection's monitor, which hears the coordinator refuse this worker's
+    /// key (ZAP) at once, rather than after a silent wait for WELCOME.
+    var handshakeMonitor: ZMQSocket?
+    var refusalLogged = false
     var connections = 0
     var welcomed = false
     var everWelcomed = false
@@ -83,10 +87,12 @@ public final class Worker {
             let engineItem = poller.add(.socket(engineSocket))
             let stopItem = poller.add(.descriptor(stop.descriptor))
             let dealerItem = dealer.map { poller.add(.socket($0)) }
+            let monitorItem = handshakeMonitor.map { poller.add(.socket($0)) }
             let ready = try poller.poll(timeout: pollTimeout())
             if ready.contains(stopItem) && !stopping { beginStopping() }
             if ready.contains(engineItem) { try receiveFromEngines() }
             if let dealerItem, ready.contains(dealerItem) { try receiveFromCoordinator() }
+            if let monitorItem, ready.contains(monitorItem) { try readHandshakeEvents() }
             checkCoordinatorLiveness()
             if welcomed && now - lastSent >= heartbeatInterval { sendHeartbeat() }
             if welcomed && now >= nextResend { resendUnacknowledged() }
@@ -138,8 +144,7 @@ public final class Worker {
         notifier.stopping(status: "stopped")
         // Give the goodbye a moment to leave: with linger 0, close would discard it.
         try? dealer?.setLinger(milliseconds: 1000)
-        dealer?.close()
-        dealer = nil
+        closeConnection()
         pool.shutdown()
         engineSocket.close()
         logger.info("worker stopped")
@@ -157,6 +162,12 @@ public final class Worker {
         try socket.setTCPKeepalive(true)
         if let curve = configuration.curve {
             try socket.setCurveClient(serverKey: curve.coordinatorKey, secretKey: curve.secretKey)
+            let endpoint = "inproc://keyfarm-worker-monitor-\(instance)-\(connections)"
+            try socket.monitor(endpoint, events: ZMQMonitorEvent.handshakeFailedAuth)
+            let monitor = try ZMQSocket(context: context, type: .pair)
+            try monitor.setLinger(milliseconds: 0)
+            try monitor.connect(endpoint)
+            handshakeMonitor = monitor
         }
         try socket.connect(configuration.connect)
         dealer = socket
@@ -196,12 +207,37 @@ public final class Worker {
     func dropConnection(reason: String, immediately: Bool = false) {
         logger.warning("connection to the coordinator lost", metadata: ["reason": "\(reason)",
                                                                         "retry.seconds": "\(immediately ? 0 : reconnectDelay)"])
-        dealer?.close()
-        dealer = nil
+        closeConnection()
         welcomed = false
         nextConnect = immediately ? now : now + reconnectDelay
         if !immediately { reconnectDelay = min(reconnectDelay * 2, configuration.reconnectMaximum) }
         notifier.status("reconnecting to \(configuration.connect)")
+    }
+
+    /// Closes the DEALER socket and its monitor.
+    private func closeConnection() {
+        dealer?.stopMonitoring()
+        dealer?.close()
+        dealer = nil
+        handshakeMonitor?.close()
+        handshakeMonitor = nil
+    }
+
+    /// Logs the coordinator refusing this worker's key (a ZAP status in the CURVE handshake)
+    /// once until a WELCOME: libzmq retries the handshake by itself, and each retry is refused.
+    private func readHandshakeEvents() throws {
+        guard let monitor = handshakeMonitor else { return }
+        while let frames = try monitor.receive(dontWait: true) {
+            guard let event = ZMQMonitorEvent(frames: frames), event.event == ZMQMonitorEvent.handshakeFailedAuth,
+                  !refusalLogged, let curve = configuration.curve else { continue }
+            refusalLogged = true
+            logger.error("""
+                the coordinator refused this worker's key \(curve.secretKey.publicKey) (ZAP status \(event.value)): \
+                it gets no job until the key is allowed (`keyfarm keys add` its .pub on a host with the database); \
+                still trying
+                """)
+            notifier.status("refused by the coordinator: key \(curve.secretKey.publicKey) is not allowed")
+        }
     }
 
     /// How long the coordinator may be silent before this connection is given up: `liveness`

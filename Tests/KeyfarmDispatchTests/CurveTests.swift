@@ -56,6 +56,10 @@ import Testing
             usleep(2_000_000)
             #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts") == 0, "\(farm.logs)")
             #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_workers") == 0)
+            // The refused worker hears it in the handshake and says so, once, naming its key.
+            let strangerLog = farm.workers["stranger"]?.log ?? ""
+            #expect(Self.occurrences(of: "the coordinator refused this worker's key \(try key("stranger"))", in: strangerLog) == 1,
+                    "\(strangerLog)")
 
             try farm.startWorker("good", slots: 4, curve("good"))
             let done = try eventually(timeout: .seconds(60)) { try farm.succeeded("curve") == 6 }
@@ -144,8 +148,9 @@ import Testing
             #expect(lost, "\(farm.logs)")
             let told = eventually(timeout: .seconds(30)) {
                 revoked.log.contains("the coordinator removed this worker's key")
+                    && revoked.log.contains("the coordinator refused this worker's key")
             }
-            #expect(told, "\(revoked.log)")
+            #expect(told, "the worker hears of the removal, then of the refusal on its next connection: \(revoked.log)")
 
             try farm.startWorker("trusted", slots: 2, curve("trusted"))
             let done = try eventually(timeout: .seconds(60)) { try farm.succeeded("cut") == 2 }
