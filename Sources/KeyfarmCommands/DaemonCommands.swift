@@ -22,7 +22,9 @@ struct CoordinatorCommand: ParsableCommand {
             engine's --attempt-timeout, or whose worker reports no progress for --stall-timeout, is \
             cancelled on its worker and retried (a provider request it submitted is resumed, never \
             paid for twice); the attempt shows error class `timeout` or `stalled`. Attempt log \
-            tails older than --log-retention are emptied hourly. Under systemd \
+            tails older than --log-retention are emptied hourly. A lost database connection is \
+            retried (every 0.5 s, backing off to 5 s) while the workers wait; they are taken back \
+            as they say HELLO again. Under systemd \
             (NOTIFY_SOCKET) it reports READY, STATUS and watchdog pings itself. SIGTERM or SIGINT stops it.
 
             With --curve-secret-key the ROUTER speaks ZeroMQ CURVE (encrypted and authenticated): \

@@ -102,10 +102,34 @@ public final class Coordinator {
         }
     }
 
-    /// Runs until `stop` is triggered. Throws only when the database or the socket fails for good.
+    /// Runs until `stop` is triggered. Throws only when the socket fails, or the database
+    /// refuses a statement. A lost database connection is not an end: the coordinator forgets
+    /// its workers, as a restart would, reconnects, and carries on (see `rideOutDatabaseLoss`).
     /// `onTurn` runs after every reactor turn (at least once a second): a place for watchdog pings.
     public func run(until stop: StopSignal, onReady: () -> Void = {}, onTurn: () -> Void = {}) throws {
         try store.migrator.requireCurrent()
+        defer {
+            socket.stopMonitoring()
+            security?.monitor.close()
+            security?.zap.close()
+            socket.close()
+        }
+        var ready = false
+        while true {
+            do {
+                try serve(until: stop, onReady: {
+                    if !ready { ready = true; onReady() }
+                }, onTurn: onTurn)
+                break
+            } catch let error as PostgresError where !store.connection.isOpen {
+                guard try rideOutDatabaseLoss(error, until: stop, onTurn: onTurn) else { break }
+            }
+        }
+        logger.info("coordinator stopping")
+    }
+
+    /// Listens, loads what it needs, and runs the reactor until `stop` is triggered.
+    private func serve(until stop: StopSignal, onReady: () -> Void, onTurn: () -> Void) throws {
         try store.connection.listen(FarmStore.jobsChannel)
         try store.connection.listen(FarmStore.workersChannel)
         if security != nil {
@@ -161,11 +185,6 @@ public final class Coordinator {
             try readNotifications()
             onTurn()
         }
-        logger.info("coordinator stopping")
-        socket.stopMonitoring()
-        security?.monitor.close()
-        security?.zap.close()
-        socket.close()
     }
 
     /// Tells listeners (`keyfarm watch`) which shot lists this turn changed: one notification

@@ -54,6 +54,23 @@ public final class PostgresConnection {
         self.connection = nil
     }
 
+    /// Connects again with the same parameters (PQreset) after the server went away. What the
+    /// old session had is gone with it: prepared statements (forgotten here, prepared again on
+    /// use), open transactions, and LISTENs, which the caller must issue again.
+    public func reconnect() throws {
+        guard let connection else {
+            throw PostgresError(context: "reconnecting to the database", message: "the connection was closed")
+        }
+        PQreset(connection)
+        preparedStatements.removeAll()
+        savepointDepth = 0
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = PostgresConninfo.redacted(String(cString: PQerrorMessage(connection)).trimmingASCIISpaces())
+            throw PostgresError(context: "reconnecting to the database", message: message)
+        }
+        logger.debug("reconnected to PostgreSQL", metadata: ["postgres.server_version": "\(PQserverVersion(connection))"])
+    }
+
     /// Whether the connection is open and healthy as far as libpq knows.
     public var isOpen: Bool {
         guard let connection else { return false }

@@ -20,16 +20,17 @@ final class Farm {
     static let heartbeatMilliseconds = 200
     static let liveness = 4
 
-    init() throws {
-        database = try TestPostgres.freshDatabase()
+    /// A farm on a fresh database of the test server, or on `database` (a cluster of the test's own).
+    init(database: String? = nil) throws {
+        self.database = try database ?? TestPostgres.freshDatabase()
         var logger = Logger(label: "keyfarm.dispatch-tests")
         logger.logLevel = .warning
-        store = try FarmStore(conninfo: database, logger: logger)
+        store = try FarmStore(conninfo: self.database, logger: logger)
         try store.migrate()
         endpoint = "tcp://127.0.0.1:\(freeLoopbackPort())"
         binary = try builtKeyfarm()
         var environment = ProcessInfo.processInfo.environment
-        environment["KEYFARM_DATABASE_URL"] = database
+        environment["KEYFARM_DATABASE_URL"] = self.database
         environment["KEYFARM_LOG_LEVEL"] = "info"
         environment.removeValue(forKey: "NOTIFY_SOCKET")
         self.environment = environment

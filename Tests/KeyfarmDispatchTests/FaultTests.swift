@@ -1,7 +1,9 @@
 import CZeroMQ
 import Foundation
+import KeyfarmPostgres
 import KeyfarmTestSupport
 import KeyfarmWire
+import Logging
 import Testing
 
 /// Real coordinator and worker processes, real ZeroMQ over loopback, real PostgreSQL, real
@@ -132,6 +134,46 @@ import Testing
             #expect(done, "\(farm.logs)")
             #expect(try farm.jobsNotSucceededExactlyOnce("kill-coordinator") == 0)
             #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE outcome IS NULL") == 0)
+        }
+    }
+
+    /// PostgreSQL stopped abruptly (as in a crash) and started again under a running farm: the
+    /// coordinator does not exit; it reconnects, takes its workers back, and every job
+    /// completes exactly once.
+    @Test func theCoordinatorRidesOutAPostgreSQLRestartWithoutExiting() async throws {
+        try await offPool {
+            // A cluster of the test's own: the shared test server must stay up for the others.
+            let root = FileManager.default.temporaryDirectory.appending(path: "kf-pg-loss-\(UUID().uuidString.prefix(8))").path
+            // Durable, as a farm's server is: what was committed before the crash is still there after.
+            let cluster = EmbeddedCluster(dataDirectory: root + "/data", logger: Logger(label: "keyfarm.pg-loss"))
+            let farm = try Farm(database: try cluster.ensureRunning())
+            defer { try? cluster.stop(immediately: true); try? FileManager.default.removeItem(atPath: root) }
+            let coordinator = try farm.startCoordinator()
+            try farm.startWorker("pg-w1", slots: 2)
+            try farm.smoke("before", jobs: 6, ms: 10)
+            let before = try eventually { try farm.succeeded("before") == 6 }
+            #expect(before, "\(farm.logs)")
+
+            // Jobs running on the worker when the database goes.
+            try farm.smoke("across", jobs: 4, ms: 1500)
+            let busy = try eventually { try farm.running(on: "pg-w1") >= 1 }
+            #expect(busy, "\(farm.logs)")
+            try cluster.stop(immediately: true)
+            usleep(1_500_000)
+            _ = try cluster.ensureRunning()
+            try farm.store.connection.reconnect()
+
+            let across = try eventually(timeout: .seconds(60)) { try farm.succeeded("across") == 4 }
+            #expect(across, "\(farm.logs)")
+            try farm.smoke("after", jobs: 6, ms: 10)
+            let after = try eventually(timeout: .seconds(60)) { try farm.succeeded("after") == 6 }
+            #expect(after, "\(farm.logs)")
+            #expect(coordinator.isRunning, "\(coordinator.log)")
+            #expect(coordinator.log.contains("lost the database"), "\(coordinator.log)")
+            #expect(coordinator.log.contains("reconnected to the database"), "\(coordinator.log)")
+            for list in ["before", "across", "after"] {
+                #expect(try farm.jobsNotSucceededExactlyOnce(list) == 0, "\(list)")
+            }
         }
     }
 
