@@ -23,7 +23,7 @@ struct CoordinatorCommand: ParsableCommand {
             cancelled on its worker and retried (a provider request it submitted is resumed, never \
             paid for twice); the attempt shows error class `timeout` or `stalled`. Attempt log \
             tails older than --log-retention are emptied hourly. A lost database connection is \
-            retried (every 0.5 s, backing off to 5 s) while the workers wait; they are taken back \
+            retried (after 0.5 s, 1 s, then every 2 s) while the workers wait; they are taken back \
             as they say HELLO again. Under systemd \
             (NOTIFY_SOCKET) it reports READY, STATUS and watchdog pings itself. SIGTERM or SIGINT stops it.
 

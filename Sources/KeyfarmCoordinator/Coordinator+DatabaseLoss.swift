@@ -5,7 +5,7 @@ import KeyfarmWire
 extension Coordinator {
     /// After the database connection is lost (PostgreSQL restarted, a network blip): forgets
     /// every worker and everything the lost turn had in hand, as a restart would, then
-    /// reconnects, every half second at first and at most every 5 s, until it can or `stop` is
+    /// reconnects, every half second at first and then every 2 s, until it can or `stop` is
     /// triggered (false then). Nothing held in memory was committed: RESULTs not acknowledged
     /// are sent again by their workers, and ASSIGNs of the lost turn were never sent. The socket
     /// stays bound, so workers keep their connections: their next message is answered
@@ -35,7 +35,8 @@ extension Coordinator {
                     logger.warning("cannot reach the database yet; still trying", metadata: [
                         "tries": "\(tries)", "error": "\(failure)"])
                 }
-                delay = min(delay * 2, 5)
+                // A restarting server is back within seconds; a long outage needs no faster tries.
+                delay = min(delay * 2, 2)
             }
         }
     }
