@@ -13,7 +13,8 @@ struct KeysCommand: ParsableCommand {
             (ZeroMQ RFC 26): traffic is encrypted, and a worker is admitted only if it uses CURVE \
             with the coordinator's public key and its own public key is on this list. The list lives \
             in the database (keyfarm.worker_keys); a running coordinator reloads it on every change, \
-            so `add` and `remove` apply to the next connection without a restart.
+            so `add` and `remove` apply to the next connection without a restart, and `remove` also \
+            cuts off a worker connected with the key.
 
             Set-up: `keyfarm keys generate coordinator` on the coordinator host, `keyfarm keys \
             generate render-07` on each worker host, `keyfarm keys add render-07.pub` from anywhere \
@@ -160,9 +161,8 @@ struct KeysCommand: ParsableCommand {
             commandName: "remove",
             abstract: "Take a worker key off the list, by its name or its public key.",
             discussion: """
-                Running coordinators refuse the key from its next handshake. A worker connected now \
-                keeps its connection until it drops; to cut it off at once, also stop that worker (or \
-                restart the coordinator: every worker reconnects, and this one is refused).
+                Running coordinators refuse the key from its next handshake, and cut off a worker \
+                connected with it at once: its running jobs are stopped and go to other workers.
                 """)
 
         @Argument(help: ArgumentHelp("The key's name as `keyfarm keys list` shows it, or its 40-character public key.",
@@ -179,7 +179,7 @@ struct KeysCommand: ParsableCommand {
                     throw CommandFailure("no allowed worker key is named or is \(key.debugDescription); see `keyfarm keys list`",
                                          status: ExitStatus.noInput)
                 }
-                Console.current.print("removed worker key \(removed.name) (\(removed.publicKey)); coordinators refuse it from its next connection")
+                Console.current.print("removed worker key \(removed.name) (\(removed.publicKey)); coordinators cut off workers connected with it and refuse it from their next connection")
             }
         }
     }

@@ -223,7 +223,8 @@ public final class Coordinator {
                 break
             }
         }
-        // One reload for any number of changes; it applies to the next handshake.
+        // One reload for any number of changes: it applies to the next handshake, and cuts off
+        // workers connected with a key that was removed.
         if keysChanged { try reloadWorkerKeys() }
     }
 
