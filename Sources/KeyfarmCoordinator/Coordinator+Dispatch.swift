@@ -82,6 +82,22 @@ extension Coordinator {
         try store.renewLeases(workerIDs: roster.members.values.map(\.workerID), seconds: configuration.leaseSeconds)
     }
 
+    /// Tells a worker to stop an attempt (CANCEL); its RESULT, if it can still send one, ends it.
+    func sendCancel(_ ref: AttemptRef, reason: String, to identity: [UInt8]) {
+        var body = CancelBody()
+        body.jobID = ref.jobID
+        body.attempt = UInt32(ref.attempt)
+        body.reason = reason
+        send(.cancel(body), to: identity)
+    }
+
+    /// Tells a worker why the coordinator will not (or no longer) serve its connection.
+    func sendDisconnect(reason: String, to identity: [UInt8]) {
+        var body = DisconnectBody()
+        body.reason = reason
+        send(.disconnect(body), to: identity)
+    }
+
     /// Tells workers to stop attempts whose shot list was cancelled.
     func handleCancellations() throws {
         guard !cancelledLists.isEmpty else { return }
@@ -92,11 +108,7 @@ extension Coordinator {
             for member in roster.members.values {
                 for ref in member.running where cancelled.contains(ref.jobID) {
                     clocks.stop(ref)
-                    var body = CancelBody()
-                    body.jobID = ref.jobID
-                    body.attempt = UInt32(ref.attempt)
-                    body.reason = "shot list cancelled"
-                    send(.cancel(body), to: member.identity)
+                    sendCancel(ref, reason: "shot list cancelled", to: member.identity)
                 }
             }
         }

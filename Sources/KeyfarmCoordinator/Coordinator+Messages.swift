@@ -36,9 +36,7 @@ extension Coordinator {
             guard roster.heard(from: identity, now: now) else {
                 // A worker we do not know (we restarted, or it was declared lost): it must say HELLO.
                 if case .disconnect = message { continue }
-                var reply = DisconnectBody()
-                reply.reason = DisconnectReason.unknownWorker
-                send(.disconnect(reply), to: identity)
+                sendDisconnect(reason: DisconnectReason.unknownWorker, to: identity)
                 if case .result(let result) = message { results.append((identity, result)) }
                 continue
             }

@@ -56,16 +56,8 @@ extension Coordinator {
             guard let member = roster.remove(identity) else { continue }
             logger.warning("cut off a worker whose key was removed; its jobs go to other workers", metadata: [
                 "worker.name": "\(member.name)", "worker.public_key": "\(key)", "running": "\(member.running.count)"])
-            for ref in member.running {
-                var cancel = CancelBody()
-                cancel.jobID = ref.jobID
-                cancel.attempt = UInt32(ref.attempt)
-                cancel.reason = DisconnectReason.keyRemoved
-                send(.cancel(cancel), to: identity)
-            }
-            var goodbye = DisconnectBody()
-            goodbye.reason = DisconnectReason.keyRemoved
-            send(.disconnect(goodbye), to: identity)
+            for ref in member.running { sendCancel(ref, reason: DisconnectReason.keyRemoved, to: identity) }
+            sendDisconnect(reason: DisconnectReason.keyRemoved, to: identity)
             try lose(member, reason: "worker \(member.name)'s key was removed", finalState: "offline")
         }
         // Connections that ended or were replaced since.
@@ -76,9 +68,7 @@ extension Coordinator {
     func refuseRemovedKey(identity: [UInt8], worker: String, key: String?) {
         logger.warning("refused a worker whose key was removed; it gets no job", metadata: [
             "worker.name": "\(worker)", "worker.public_key": "\(key ?? "none")"])
-        var goodbye = DisconnectBody()
-        goodbye.reason = DisconnectReason.keyRemoved
-        send(.disconnect(goodbye), to: identity)
+        sendDisconnect(reason: DisconnectReason.keyRemoved, to: identity)
     }
 
     /// Answers every waiting ZAP request at once: libzmq holds the handshake until it hears.

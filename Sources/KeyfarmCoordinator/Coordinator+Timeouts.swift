@@ -26,11 +26,7 @@ extension Coordinator {
             case .stalled(let silence): "stopped by the coordinator: no progress reported for \(DurationText.format(silence)) (stall timeout)"
             }
             stopping[ref] = Stopping(errorClass: overdue.errorClass, reason: reason, giveUpAt: current + configuration.cancelGrace)
-            var body = CancelBody()
-            body.jobID = ref.jobID
-            body.attempt = UInt32(ref.attempt)
-            body.reason = reason
-            send(.cancel(body), to: identity)
+            sendCancel(ref, reason: reason, to: identity)
             logger.warning("stopping an overdue attempt", metadata: [
                 "job.id": "\(ref.jobID)", "job.attempt": "\(ref.attempt)", "error_class": "\(overdue.errorClass.rawValue)",
                 "worker.name": "\(roster.member(identity)?.name ?? "?")", "reason": "\(reason)"])

@@ -1,4 +1,5 @@
 import Foundation
+import KeyfarmStore
 import KeyfarmTestSupport
 import Testing
 
@@ -74,7 +75,7 @@ import Testing
                 #expect(first.seconds < 8, "\(first)")
             }
             #expect(attempts.last?.outcome == "succeeded")
-            let ids = attempts.map(\.requestID)
+            let ids = attempts.map(\.providerRequestID)
             #expect(ids.allSatisfy { $0 != nil } && Set(ids).count == 1, "the retry did not resume the request: \(ids)")
             #expect(try provider.creates().count == 1, "the provider was asked to create twice")
             #expect(try provider.billed()["luma"] == 1)
@@ -87,20 +88,9 @@ import Testing
     }
 }
 
-/// One attempt as `v_attempts` shows it.
-struct AttemptRow: CustomStringConvertible {
-    var attempt: Int
-    var outcome: String?
-    var errorClass: String?
-    var error: String?
-    var worker: String?
-    var requestID: String?
-    /// From the claim to the recorded outcome.
-    var seconds: Double
-
-    var description: String {
-        "#\(attempt) \(outcome ?? "-") \(errorClass ?? "-") on \(worker ?? "-") \(seconds) s: \(error ?? "")"
-    }
+extension AttemptRecord {
+    /// From the claim to the recorded outcome; -1 while it runs.
+    var seconds: Double { finishedAt.map { $0.timeIntervalSince(startedAt) } ?? -1 }
 }
 
 extension Farm {
@@ -112,19 +102,9 @@ extension Farm {
             """, [list, json])
     }
 
-    /// The attempts of a shot list's jobs other than stitches, oldest first.
-    func attempts(_ list: String) throws -> [AttemptRow] {
-        try store.connection.execute("""
-            SELECT a.attempt, a.outcome, a.error_class, a.error, a.worker, a.provider_request_id,
-                   EXTRACT(EPOCH FROM a.finished_at - a.started_at)::float8 AS seconds
-            FROM keyfarm.v_attempts a JOIN keyfarm.jobs j ON j.id = a.job_id
-            WHERE a.shot_list = $1 AND j.kind <> 'stitch' ORDER BY a.job_id, a.attempt
-            """, [list]).rows.map { row in
-            AttemptRow(attempt: try row.decode("attempt"), outcome: try row.decode("outcome", as: String?.self),
-                       errorClass: try row.decode("error_class", as: String?.self), error: try row.decode("error", as: String?.self),
-                       worker: try row.decode("worker", as: String?.self),
-                       requestID: try row.decode("provider_request_id", as: String?.self),
-                       seconds: try row.decode("seconds", as: Double?.self) ?? -1)
-        }
+    /// The attempts of a shot list's jobs other than stitches, job by job, oldest first.
+    func attempts(_ list: String) throws -> [AttemptRecord] {
+        try store.connection.execute("SELECT id FROM keyfarm.v_jobs WHERE shot_list = $1 AND kind <> 'stitch' ORDER BY id",
+                                     [list]).rows.flatMap { try store.attempts(jobID: try $0.decode("id")) }
     }
 }
