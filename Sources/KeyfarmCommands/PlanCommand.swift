@@ -69,8 +69,19 @@ enum PlanPresentation {
                 ])
             }
             text += table.render(indent: "  ") + "\n"
+            for job in planned.segments.flatMap(\.jobs) where job.engine?.takesManyKeyframes == true {
+                text += "  \(job.key) anchors (keyframe@position on the 24 fps grid, \(job.durationBucket.map { "\($0) s" } ?? "?") clip, "
+                    + "positions 0-\(job.endPosition ?? 0) used): "
+                    + (job.anchors.isEmpty ? "none (text only)" : job.anchors.map(describe).joined(separator: ", ")) + "\n"
+            }
         }
         return text
+    }
+
+    /// `k3@96`, or `last of s0@0` for a continuity frame.
+    static func describe(_ anchor: Anchor) -> String {
+        if case .lastFrameOf = anchor.image { return describe(anchor.image) + "@\(anchor.position)" }
+        return "k\(anchor.keyframe.map(String.init) ?? "?")@\(anchor.position)"
     }
 
     static func describe(_ source: ImageSource) -> String {

@@ -71,6 +71,23 @@ public enum Engine: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// How many keyframes one generation can be pinned to. Two means the classic start and end
+    /// frame; more (ray-3.2 takes up to 64 on its 24 fps grid) lets the planner cover several
+    /// keyframes with one generation.
+    public var maxAnchors: Int {
+        switch self {
+        case .lumaRay32: 64
+        default: 2
+        }
+    }
+
+    /// Whether one generation can carry more than a start and an end keyframe.
+    public var takesManyKeyframes: Bool { maxAnchors > 2 }
+
+    /// The frame rate of the grid a multi-keyframe engine places its keyframes on
+    /// (`keyframe_indexes`), and of the clips it renders.
+    public var anchorGridFPS: Int { 24 }
+
     /// Whether the engine can start a clip from a prompt alone (text-to-video).
     public var acceptsTextOnlyStart: Bool { self != .interpolate }
 

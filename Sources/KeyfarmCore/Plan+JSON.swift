@@ -103,6 +103,7 @@ struct KeyframeDocument: Encodable {
 
 struct SegmentDocument: Encodable {
     var index: Int
+    var end_keyframe: Int
     var start_frame: Int
     var end_frame: Int
     var frames: Int
@@ -116,6 +117,7 @@ struct SegmentDocument: Encodable {
 
     init(_ segment: PlannedSegment, shot: PlannedShot) {
         index = segment.index
+        end_keyframe = segment.endKeyframe
         start_frame = segment.startFrame
         end_frame = segment.endFrame
         frames = segment.frames
@@ -144,6 +146,9 @@ struct JobDocument: Encodable {
     var prompt: String?
     var start_image: ImageDocument?
     var end_image: ImageDocument?
+    /// Multi-keyframe engines: the keyframes the generation carries, and the grid position of its last frame.
+    var anchors: [AnchorDocument]?
+    var end_position: Int?
     var depends_on: [String]
     var priority: Int
     var max_attempts: Int
@@ -174,6 +179,10 @@ struct JobDocument: Encodable {
         prompt = job.prompt
         start_image = ImageDocument(job.startImage)
         end_image = ImageDocument(job.endImage)
+        if job.engine?.takesManyKeyframes == true {
+            anchors = job.anchors.map(AnchorDocument.init)
+            end_position = job.endPosition
+        }
         depends_on = job.dependsOn
         priority = job.priority
         max_attempts = job.maxAttempts
@@ -201,6 +210,8 @@ struct SegmentJobDocument: Encodable {
     var start_frame: Int
     var end_frame: Int
     var engine: String
+    /// Multi-keyframe engines: use the clip's 24 fps positions 0 through this one.
+    var end_position: Int?
 
     init(_ job: PlannedJob) {
         key = job.key
@@ -210,6 +221,30 @@ struct SegmentJobDocument: Encodable {
         start_frame = job.startFrame
         end_frame = job.endFrame
         engine = job.engine?.name ?? ""
+        end_position = job.endPosition
+    }
+}
+
+/// `{"keyframe": 3, "frame": 96, "position": 96, "image": {...}}`: one of a generation's keyframes.
+struct AnchorDocument: Encodable {
+    var keyframe: Int?
+    var frame: Int
+    var position: Int
+    var image: ImageDocument?
+
+    init(_ anchor: Anchor) {
+        keyframe = anchor.keyframe
+        frame = anchor.frame
+        position = anchor.position
+        image = ImageDocument(anchor.image)
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: DynamicKey.self)
+        try c.encode(keyframe, forKey: "keyframe")   // null for a chained part's continuity frame
+        try c.encode(frame, forKey: "frame")
+        try c.encode(position, forKey: "position")
+        try c.encode(image, forKey: "image")
     }
 }
 

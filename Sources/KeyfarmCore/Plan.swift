@@ -25,9 +25,11 @@ public struct PlannedShot: Sendable, Equatable {
     public var estimatedCredits: Int { segments.reduce(0) { $0 + $1.estimatedCredits } }
 }
 
-/// The stretch between keyframe `index` and `index + 1`, rendered by one job or a chain of parts.
+/// The stretch from keyframe `index` to keyframe `endKeyframe` (`index + 1`, or further for an
+/// engine that takes many keyframes per generation), rendered by one job or a chain of parts.
 public struct PlannedSegment: Sendable, Equatable {
     public var index: Int
+    public var endKeyframe: Int
     public var startFrame: Int
     public var endFrame: Int
     public var engine: Engine
@@ -63,6 +65,24 @@ public enum ImageSource: Sendable, Equatable {
     }
 }
 
+/// A keyframe a multi-keyframe generation is pinned to: `keyframes[i]` at `keyframe_indexes[i]`.
+public struct Anchor: Sendable, Equatable {
+    /// The shot's keyframe index; nil for the continuity frame that starts a chained part.
+    public var keyframe: Int?
+    /// The shot frame it sits on.
+    public var frame: Int
+    /// Its position on the generation's 24 fps grid: round((at - span start) * 24).
+    public var position: Int
+    public var image: ImageSource
+
+    public init(keyframe: Int?, frame: Int, position: Int, image: ImageSource) {
+        self.keyframe = keyframe
+        self.frame = frame
+        self.position = position
+        self.image = image
+    }
+}
+
 /// One unit of work for a worker: render frames [startFrame, endFrame] of a shot, or stitch it.
 public struct PlannedJob: Sendable, Equatable {
     /// Unique within the shot list: `sh010/s1`, `sh010/s1p2` for a chained part, `sh010/stitch`.
@@ -87,6 +107,11 @@ public struct PlannedJob: Sendable, Equatable {
     public var estimatedCredits: Int
     /// False when the price table had no price and the estimate counts 0.
     public var priceKnown: Bool
+    /// Multi-keyframe engines only: the keyframes the generation carries, by position.
+    public var anchors: [Anchor] = []
+    /// Multi-keyframe engines only: the grid position of `endFrame` in the generation. The
+    /// stitcher uses positions 0 through this one and drops the rest of the billed clip.
+    public var endPosition: Int?
 
     public var frames: Int { endFrame - startFrame + 1 }
     /// The capability a worker needs to take this job: the engine's name, or `stitch`.

@@ -197,3 +197,133 @@ import Testing
         #expect(segments.map { $0["estimated_credits"] as? Int } == [159, 240])
     }
 }
+
+/// Planning for engines that take many keyframes per generation (ray-3.2).
+@Suite struct MultiKeyframePlannerTests {
+    /// 16 keyframes over 20 s, none at 5 s or 15 s, one at 10 s.
+    static let times = ["0", "1.25", "2.5", "3.75", "4.5", "6", "7.25", "8.5", "10", "11.25", "12.5", "13.75", "16", "17.25", "18.5", "20"]
+
+    static func sixteenKeyframes(engine: String) -> String {
+        let lines = times.enumerated().map { k, at in
+            "      - at: \(at)\n        image: refs/\(k % 2 == 0 ? "a" : "b").png\n        prompt: \"beat \(k)\""
+        }.joined(separator: "\n")
+        return oneShot(duration: "20", settings: "    engine: \(engine)", keyframes: lines)
+    }
+
+    @Test func twentySecondsOfSixteenKeyframesIsTwoTenSecondGenerations() throws {
+        let planned = try plan(Self.sixteenKeyframes(engine: "luma/ray-3.2"))
+        let shot = try #require(planned.shots.first)
+        let jobs = shot.segments.flatMap(\.jobs)
+        #expect(jobs.map(\.key) == ["sh010/s0", "sh010/s8"])
+        #expect(shot.segments.map(\.endKeyframe) == [8, 15])
+        #expect(jobs.map(\.durationBucket) == [10, 10])
+        #expect(jobs.map(\.startFrame) == [0, 240])
+        #expect(jobs.map(\.endFrame) == [240, 479])
+        // Every keyframe rides along, on the 24 fps grid of its own generation; the boundary one in both.
+        #expect(jobs[0].anchors.map(\.keyframe) == Array(0...8))
+        #expect(jobs[0].anchors.map(\.position) == [0, 30, 60, 90, 108, 144, 174, 204, 240])
+        #expect(jobs[1].anchors.map(\.keyframe) == Array(8...15))
+        #expect(jobs[1].anchors.map(\.position) == [0, 30, 60, 90, 144, 174, 204, 240])
+        #expect(jobs[1].anchors.last?.frame == 479)
+        #expect(jobs.map(\.endPosition) == [240, 240])
+        #expect(jobs[0].anchors[3].image == .file(path: "/shots/refs/b.png"))
+        // Two 10 s generations bill 2 x 240 where fifteen 5 s ones billed 15 x 120.
+        #expect(planned.estimatedCredits == 480)
+        #expect(jobs[0].dependsOn.isEmpty && jobs[1].dependsOn.isEmpty)
+        // The prompts of the keyframes a generation spans, each with its time in the generation.
+        #expect(jobs[0].prompt?.hasPrefix("At 0 s: beat 0 At 1.25 s: beat 1 At 2.5 s: beat 2") == true)
+        #expect(jobs[1].prompt?.hasSuffix("At 8.5 s: beat 14 At 10 s: beat 15") == true)
+        // A two-frame engine still renders each gap on its own.
+        let legacy = try plan(Self.sixteenKeyframes(engine: "luma/ray-2"))
+        #expect(legacy.jobs.count == 16)
+        #expect(legacy.estimatedCredits == 15 * 159)
+    }
+
+    @Test func equalBilledSecondsPreferMoreGenerations() throws {
+        // 0, 5, 10: one 10 s generation or two 5 s ones bill the same 10 s; two render in parallel.
+        let text = oneShot(duration: "10", settings: "    engine: luma/ray-3.2", keyframes: """
+              - at: 0
+                image: refs/a.png
+              - at: 2
+                image: refs/b.png
+              - at: 5
+                image: refs/a.png
+              - at: 10
+                image: refs/b.png
+        """)
+        let shot = try #require(try plan(text).shots.first)
+        #expect(shot.segments.map(\.index) == [0, 2])
+        #expect(shot.segments.map(\.endKeyframe) == [2, 3])
+        #expect(shot.segments.flatMap(\.jobs).map(\.durationBucket) == [5, 5])
+        #expect(shot.segments[0].jobs[0].anchors.map(\.position) == [0, 48, 120])
+        #expect(shot.estimatedCredits == 240)
+    }
+
+    @Test func aShortSpanUsesTheFiveSecondClipAndDropsItsTail() throws {
+        let text = oneShot(duration: "3.5", settings: "    engine: luma/ray-3.2", keyframes: """
+              - at: 0
+                image: refs/a.png
+              - at: 1.5
+              - at: 3.5
+                image: refs/b.png
+        """)
+        let job = try #require(try plan(text).shots.first?.segments.first?.jobs.first)
+        #expect(job.durationBucket == 5)
+        // The keyframe without an image is no anchor; its prompt (none here) would join the prompt.
+        #expect(job.anchors.map(\.keyframe) == [0, 2])
+        #expect(job.anchors.map(\.position) == [0, 84])
+        #expect(job.endPosition == 84)
+        #expect(job.endFrame == 83)
+    }
+
+    @Test func keyframesMoreThanTenSecondsApartChainAsParts() throws {
+        let text = oneShot(duration: "20", settings: "    engine: luma/ray-3.2", keyframes: """
+              - at: 0
+                image: refs/a.png
+              - at: 20
+                image: refs/b.png
+        """)
+        let jobs = try #require(try plan(text).shots.first?.segments.first?.jobs)
+        #expect(jobs.map(\.key) == ["sh010/s0p1", "sh010/s0p2"])
+        #expect(jobs.map(\.durationBucket) == [10, 10])
+        #expect(jobs[0].anchors.map(\.keyframe) == [0])
+        #expect(jobs[1].anchors.map(\.image) == [.lastFrameOf(job: "sh010/s0p1"), .file(path: "/shots/refs/b.png")])
+        #expect(jobs[1].anchors.map(\.keyframe) == [nil, 1])
+        #expect(jobs[1].anchors.map(\.position).allSatisfy { $0 <= 240 })
+        #expect(jobs[1].dependsOn == ["sh010/s0p1"])
+    }
+
+    @Test func aSegmentOnAnotherEngineSplitsTheRun() throws {
+        let text = Self.sixteenKeyframes(engine: "luma/ray-3.2") + "\n    segments:\n      \"3\": { engine: interpolate }"
+        let shot = try #require(try plan(text).shots.first)
+        // 0 to 3.75 s is one 5 s generation; the interpolated gap stands alone; 4.5 s to 20 s
+        // (15.5 s) needs 20 billed seconds, and of the covers that bill 20 the one with most generations wins.
+        #expect(shot.segments.prefix(2).map(\.index) == [0, 3])
+        #expect(shot.segments.prefix(2).map(\.endKeyframe) == [3, 4])
+        #expect(shot.segments[1].engine == .interpolate)
+        let rest = shot.segments.dropFirst(2)
+        #expect(rest.first?.index == 4 && rest.last?.endKeyframe == 15)
+        #expect(rest.flatMap(\.jobs).reduce(0) { $0 + ($1.durationBucket ?? 0) } == 20)
+        #expect(rest.count == 4)   // e.g. 4.5-8.5, 8.5-12.5, 12.5-16, 16-20: four 5 s clips
+        for (a, b) in zip(shot.segments, shot.segments.dropFirst()) { #expect(a.endKeyframe == b.index) }
+    }
+
+    @Test func planJSONListsAnchorsAndBuckets() throws {
+        let plan = try plan(Self.sixteenKeyframes(engine: "luma/ray-3.2"))
+        let object = try #require(try JSONSerialization.jsonObject(with: plan.jsonData()) as? [String: Any])
+        let shots = try #require(object["shots"] as? [[String: Any]])
+        let segments = try #require(shots[0]["segments"] as? [[String: Any]])
+        let job = try #require((segments[0]["jobs"] as? [[String: Any]])?.first)
+        #expect(job["duration_bucket"] as? Int == 10)
+        let anchors = try #require(job["anchors"] as? [[String: Any]])
+        #expect(anchors.count == 9)
+        #expect(anchors[1]["keyframe"] as? Int == 1)
+        #expect(anchors[1]["frame"] as? Int == 30)
+        #expect(anchors[1]["position"] as? Int == 30)
+        #expect((anchors[1]["image"] as? [String: Any])?["path"] as? String == "/shots/refs/b.png")
+        #expect(segments[1]["end_keyframe"] as? Int == 15)
+        let stitch = try #require(shots[0]["stitch"] as? [String: Any])
+        let pieces = try #require(stitch["segment_jobs"] as? [[String: Any]])
+        #expect(pieces.map { $0["end_position"] as? Int } == [240, 240])
+    }
+}
