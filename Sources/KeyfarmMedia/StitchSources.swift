@@ -73,8 +73,9 @@ final class PieceReader {
             count = try VideoProbe.packetCount(file.path, ffprobe: ffprobe)
             guard count >= 1 else { throw StitchError.invalid("\(file.artifact): the video has no frames") }
         }
-        available = count
-        return count
+        let used = min(count, piece.usedSourceFrames ?? count)
+        available = used
+        return used
     }
 
     /// The source frames `local` is made of: one index (nearest) when the source has at

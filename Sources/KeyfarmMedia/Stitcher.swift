@@ -23,9 +23,15 @@ public struct StitchPiece: Sendable, Equatable {
     public var provider: String?
     public var requestID: String?
     public var source: Source
+    /// How many of the source's first frames make the piece, when fewer than all: a
+    /// multi-keyframe generation's segment ends at its last keyframe's grid position and the
+    /// billed clip may run on past it. Nil uses every frame.
+    public var usedSourceFrames: Int?
 
     public init(key: String, segmentIndex: Int, part: Int = 1, startFrame: Int, endFrame: Int, engine: String,
-                attempt: Int? = nil, provider: String? = nil, requestID: String? = nil, source: Source) {
+                attempt: Int? = nil, provider: String? = nil, requestID: String? = nil, source: Source,
+                usedSourceFrames: Int? = nil) {
+        self.usedSourceFrames = usedSourceFrames
         self.key = key
         self.segmentIndex = segmentIndex
         self.part = part

@@ -15,9 +15,16 @@ public struct VideoRequest: Sendable, Equatable {
     public var aspect: String
     /// The clip length asked for: one of the engine's duration buckets, in seconds.
     public var seconds: Int
+    /// For an API that takes many keyframes (Luma Agents): every keyframe with its position on
+    /// the clip's 24 fps grid. When set, `start` and `end` are not sent.
+    public var anchors: [AnchoredFrame]
+    /// Native HDR, and an EXR export beside the video (which needs HDR).
+    public var hdr: Bool
+    public var exrExport: Bool
 
     public init(model: String, prompt: String, start: FrameInput? = nil, end: FrameInput? = nil,
-                resolution: String, aspect: String, seconds: Int) {
+                resolution: String, aspect: String, seconds: Int, anchors: [AnchoredFrame] = [],
+                hdr: Bool = false, exrExport: Bool = false) {
         self.model = model
         self.prompt = prompt
         self.start = start
@@ -25,6 +32,20 @@ public struct VideoRequest: Sendable, Equatable {
         self.resolution = resolution
         self.aspect = aspect
         self.seconds = seconds
+        self.anchors = anchors
+        self.hdr = hdr
+        self.exrExport = exrExport
+    }
+}
+
+/// A keyframe pinned at a position of a multi-keyframe generation (`keyframe_indexes[i]`).
+public struct AnchoredFrame: Sendable, Equatable {
+    public var input: FrameInput
+    public var position: Int
+
+    public init(_ input: FrameInput, at position: Int) {
+        self.input = input
+        self.position = position
     }
 }
 
@@ -52,7 +73,7 @@ public struct FrameKinds: OptionSet, Sendable {
 public enum GenerationStatus: Sendable, Equatable {
     /// Still queued or rendering; the provider's own word for the state.
     case pending(String)
-    /// Done: where to download the video.
+    /// Done: where to download the video (a presigned URL may expire: poll again for a fresh one).
     case completed(videoURL: String)
     /// The provider gave up on it. `terminal` when asking again cannot help (moderation).
     case failed(code: String?, reason: String, terminal: Bool)

@@ -126,6 +126,7 @@ public struct StitchEngine: JobEngine {
             .first(where: { $0.hasPrefix("attempt-") }).flatMap { Int($0.dropFirst("attempt-".count)) }
         return StitchPiece(key: key, segmentIndex: int("segment_index") ?? index, part: int("part") ?? 1,
                            startFrame: start, endFrame: end, engine: document["engine"] as? String ?? "",
-                           attempt: attempt, provider: provider, requestID: requestID, source: source)
+                           attempt: attempt, provider: provider, requestID: requestID, source: source,
+                           usedSourceFrames: int("end_position").map { $0 + 1 })
     }
 }

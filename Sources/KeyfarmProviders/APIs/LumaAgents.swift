@@ -1,9 +1,13 @@
 import Foundation
 
-/// Luma's Agents API (`ray-3.2`): `POST {base}/generations` with `type: video` and a `video`
-/// object whose `start_frame` / `end_frame` are `{url}`, inline `{data, media_type}` or
-/// `{generation_id}`; `GET {base}/generations/{id}` through queued, processing, completed
-/// (`output[0].url`) or failed (`failure_code`, `failure_reason`). Durations `5s` and `10s`.
+/// Luma's Agents API (`ray-3.2`), as the official `luma-agents` SDK describes it:
+/// `POST {base}/generations` with top-level `model`, `type: video`, `prompt`, `aspect_ratio`
+/// and a `video` object holding `duration` (`5s`, `10s`), `resolution`, `hdr`, `exr_export` and
+/// either `keyframes` + `keyframe_indexes` (1 to 64 images on the clip's 24 fps grid: 0..120
+/// for 5 s, 0..240 for 10 s; needed for 10 s and HDR) or the legacy `start_frame` /
+/// `end_frame`. An image is exactly one of `{url}`, `{data, media_type}`, `{generation_id}`,
+/// `{file_id}`. `GET {base}/generations/{id}` goes queued, processing, then completed
+/// (`output: [{type, url}]`, presigned for an hour) or failed (`failure_code`, `failure_reason`).
 public struct LumaAgents: VideoAPI {
     let base: String
     let exchange: JSONExchange
@@ -19,12 +23,18 @@ public struct LumaAgents: VideoAPI {
 
     /// The body of a create request.
     public static func body(_ request: VideoRequest) -> [String: Any] {
-        var video: [String: Any] = [
-            "duration": "\(request.seconds)s", "resolution": request.resolution, "aspect_ratio": request.aspect,
-        ]
-        if let start = request.start { video["start_frame"] = frame(start) }
-        if let end = request.end { video["end_frame"] = frame(end) }
-        return ["model": request.model, "type": "video", "prompt": request.prompt, "video": video]
+        var video: [String: Any] = ["duration": "\(request.seconds)s", "resolution": request.resolution]
+        if !request.anchors.isEmpty {
+            video["keyframes"] = request.anchors.map { frame($0.input) }
+            video["keyframe_indexes"] = request.anchors.map(\.position)
+        } else {
+            if let start = request.start { video["start_frame"] = frame(start) }
+            if let end = request.end { video["end_frame"] = frame(end) }
+        }
+        if request.hdr { video["hdr"] = true }
+        if request.exrExport { video["exr_export"] = true }
+        return ["model": request.model, "type": "video", "prompt": request.prompt, "aspect_ratio": request.aspect,
+                "video": video]
     }
 
     private static func frame(_ input: FrameInput) -> [String: Any] {
@@ -32,6 +42,21 @@ public struct LumaAgents: VideoAPI {
         case .url(let url): ["url": url]
         case .inline(let bytes, let type): ["data": Data(bytes).base64EncodedString(), "media_type": type]
         case .generation(let id): ["generation_id": id]
+        }
+    }
+
+    /// What a `failure_code` means for the job: whether asking again can help. The SDK's
+    /// codes: `content_moderated`, `generation_failed`, `budget_exhausted`, `output_not_found`,
+    /// `image_too_large`, `unsupported_format`, `corrupt_input`, `invalid_request`, `rate_limited`.
+    public static func isTerminal(failureCode code: String?, reason: String) -> Bool {
+        switch code {
+        case "content_moderated", "budget_exhausted", "image_too_large", "unsupported_format", "corrupt_input",
+             "invalid_request":
+            true
+        case "generation_failed", "output_not_found", "rate_limited":
+            false
+        default:
+            JSONExchange.isModeration(reason)
         }
     }
 
@@ -53,8 +78,7 @@ public struct LumaAgents: VideoAPI {
         case "failed":
             let code = answer["failure_code"] as? String
             let reason = answer["failure_reason"] as? String ?? code ?? "the generation failed"
-            let terminal = code == "moderation_blocked" || JSONExchange.isModeration(reason)
-            return .failed(code: code, reason: reason, terminal: terminal)
+            return .failed(code: code, reason: reason, terminal: Self.isTerminal(failureCode: code, reason: reason))
         default:
             return .pending(state)
         }

@@ -220,11 +220,28 @@ struct ProviderRun {
             throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "the job's spec has no duration_bucket")
         }
         let prompt = (spec["prompt"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? ProviderEngine.defaultPrompt
+        let resolution = spec["resolution"] as? String ?? "720p", aspect = spec["aspect"] as? String ?? "16:9"
+        if engine.takesManyKeyframes {
+            // Every keyframe the planner put in this generation, at its grid position.
+            let documents = spec["anchors"] as? [[String: Any]] ?? []
+            let anchors = try documents.enumerated().map { i, anchor throws -> AnchoredFrame in
+                guard let position = (anchor["position"] as? NSNumber)?.intValue, position >= 0, position <= seconds * 24 else {
+                    throw ProviderErrorClassifier.Verdict(
+                        errorClass: .invalid, message: "the job's spec: anchors[\(i)] has no position on the \(seconds) s grid (0...\(seconds * 24))")
+                }
+                let role = (anchor["keyframe"] as? NSNumber).map { "keyframe \($0.intValue)" } ?? "continuity frame"
+                guard let input = try frame(anchor["image"], role: role, api: api) else {
+                    throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "the job's spec: anchors[\(i)] has no image")
+                }
+                return AnchoredFrame(input, at: position)
+            }
+            return VideoRequest(model: model, prompt: prompt, resolution: resolution, aspect: aspect, seconds: seconds,
+                                anchors: anchors)
+        }
         return VideoRequest(model: model, prompt: prompt,
                             start: try frame(spec["start_image"], role: "start", api: api),
                             end: try frame(spec["end_image"], role: "end", api: api),
-                            resolution: spec["resolution"] as? String ?? "720p",
-                            aspect: spec["aspect"] as? String ?? "16:9", seconds: seconds)
+                            resolution: resolution, aspect: aspect, seconds: seconds)
     }
 
     /// One keyframe of the spec as the API takes it.
@@ -247,7 +264,8 @@ struct ProviderRun {
             if api.frameKinds.contains(.generation),
                let record = inputs.first(where: { $0["media_type"] as? String == GenerationRecord.mediaType }),
                let path = record["path"] as? String,
-               let generation = GenerationRecord.read(job.storage + "/" + path), generation.api == api.api {
+               let generation = GenerationRecord.read(job.storage + "/" + path), generation.api == api.api,
+               generation.trimmed != true {
                 return .generation(id: generation.requestID)
             }
             guard let last = inputs.last(where: { $0["media_type"] as? String == "image/png" }),
@@ -286,32 +304,66 @@ struct ProviderRun {
         } catch {
             return .failed(.transient, "cannot create \(directory): \(error)", provider: providerName, providerRequestID: id)
         }
-        let video: DownloadedFile
+        var video: DownloadedFile?
+        var url = videoURL
+        for round in 1...2 {
+            do {
+                let client = try HTTPClient(limits: settings.downloadLimits, logger: logger)
+                // Reports while bytes arrive: a download that stops arriving is what a stall is.
+                video = try client.download(url, to: directory + "/video.mp4",
+                                            received: { _ in context.keepAlive(every: .seconds(1)) })
+                break
+            } catch {
+                let verdict = ProviderErrorClassifier.classify(error, provider: providerName)
+                // Output URLs are presigned and expire (Luma's after an hour): the generation,
+                // read again, names fresh ones. Only then is the download judged.
+                if round == 1, let status = verdict.status, [400, 401, 403, 404, 410].contains(status),
+                   case .status(.completed(let fresh)?) = poll(api, id) {
+                    logger.notice("the output URL was refused; downloading from the URL the generation names now",
+                                  metadata: ["http.status": "\(status)"])
+                    url = fresh
+                    continue
+                }
+                return downloadFailed(verdict, id: id)
+            }
+        }
+        guard let video else {
+            return .failed(.transient, "\(providerName): the video of \(id) was not downloaded", provider: providerName,
+                           providerRequestID: id)
+        }
+        return finish(api: api, id: id, video: video, relative: relative, directory: directory)
+    }
+
+    /// A download that failed: the generation is done and paid for, so the failure is never
+    /// terminal; the next attempt resumes it and downloads again.
+    func downloadFailed(_ verdict: ProviderErrorClassifier.Verdict, id: String) -> JobOutcome {
         do {
-            let client = try HTTPClient(limits: settings.downloadLimits, logger: logger)
-            // Reports while bytes arrive: a download that stops arriving is what a stall is.
-            video = try client.download(videoURL, to: directory + "/video.mp4",
-                                        received: { _ in context.keepAlive(every: .seconds(1)) })
-        } catch {
-            let verdict = ProviderErrorClassifier.classify(error, provider: providerName)
-            // The generation is done and paid for: the next attempt resumes it and downloads again.
             return .failed(verdict.errorClass == .invalid ? .transient : verdict.errorClass,
                            "\(providerName): downloading the video of \(id) failed: \(verdict.message)",
                            provider: providerName, providerRequestID: id)
         }
+    }
+
+    /// Extracts the segment's last frame, writes the generation record, and succeeds.
+    func finish(api: any VideoAPI, id: String, video: DownloadedFile, relative: String, directory: String) -> JobOutcome {
         if context.isCancelled { return .cancelled }
+        // A multi-keyframe segment ends at its last keyframe's grid position, which may come
+        // before the end of the billed clip.
+        let endPosition = (spec["end_position"] as? NSNumber)?.intValue
+        let seconds = (spec["duration_bucket"] as? NSNumber)?.intValue ?? 0
         context.progress(0.95, message: "extracting the last frame", force: true)
         let lastFrame: SegmentStorage.Written
         do {
-            lastFrame = try SegmentStorage.extractLastFrame(ffmpeg: settings.ffmpeg, video: video.path,
+            lastFrame = try SegmentStorage.extractLastFrame(ffmpeg: settings.ffmpeg, video: video.path, through: endPosition,
                                                             to: directory + "/last_frame.png")
         } catch {
             // Transient: the next attempt resumes this (paid) generation and downloads it again.
             return .failed(.transient, "\(providerName): cannot extract the last frame of \(id)'s video: \(error)",
                            provider: providerName, providerRequestID: id)
         }
-        let record = GenerationRecord(provider: providerName, api: api.api, engine: job.engine, requestID: id,
+        var record = GenerationRecord(provider: providerName, api: api.api, engine: job.engine, requestID: id,
                                       videoSHA256: video.sha256)
+        if let endPosition, endPosition < seconds * 24 { record.trimmed = true }
         let recordFile: SegmentStorage.Written
         do {
             recordFile = try SegmentStorage.writeAtomically(record.json(), to: directory + "/generation.json")

@@ -41,14 +41,18 @@ enum SegmentStorage {
     }
 
     /// Decodes the video to its end with ffmpeg and keeps its last frame as an RGB PNG.
-    static func extractLastFrame(ffmpeg: String, video: String, to path: String) throws -> Written {
+    /// With `through`, the frame at that index (or the clip's last, if it is shorter): a
+    /// multi-keyframe generation's segment ends at its last keyframe's grid position, and the
+    /// billed clip may run on past it.
+    static func extractLastFrame(ffmpeg: String, video: String, through: Int? = nil, to path: String) throws -> Written {
         let url = URL(fileURLWithPath: path)
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".last-\(UUID().uuidString).png").path
         defer { unlink(temporary) }
         // Seek near the end, then let `-update 1` overwrite one image per decoded frame: the
         // file left is the last frame, whatever the clip's length or frame rate.
-        let outcome = try ChildProcess(executable: ffmpeg, arguments: [
-            "-nostdin", "-hide_banner", "-v", "error", "-sseof", "-1", "-i", video,
+        let input = through.map { ["-i", video, "-vf", "select=lte(n\\,\($0))", "-fps_mode", "passthrough"] }
+            ?? ["-sseof", "-1", "-i", video]
+        let outcome = try ChildProcess(executable: ffmpeg, arguments: ["-nostdin", "-hide_banner", "-v", "error"] + input + [
             "-update", "1", "-pix_fmt", "rgb24", "-f", "image2", "-y", temporary,
         ], environment: ProcessInfo.processInfo.environment).run()
         guard outcome.status == 0, let data = FileManager.default.contents(atPath: temporary), !data.isEmpty else {
@@ -73,9 +77,13 @@ struct GenerationRecord: Codable, Equatable {
     var engine: String
     var requestID: String
     var videoSHA256: String
+    /// True when the segment ends before the clip does (its last keyframe sat before the end of
+    /// the billed clip): the generation's own last frame is then not the segment's, and a
+    /// continuation must send the extracted frame rather than the generation's id.
+    var trimmed: Bool? = nil
 
     enum CodingKeys: String, CodingKey {
-        case provider, api, engine
+        case provider, api, engine, trimmed
         case requestID = "request_id"
         case videoSHA256 = "video_sha256"
     }
