@@ -15,10 +15,11 @@ DEMO ?= examples/demo.yaml
 # Debian packages: C libraries the Swift package links (through pkg-config; libpng and the
 # OpenEXR core library for keyframe images), the PostgreSQL
 # server the demo and tests run, ffmpeg and the OpenEXR tools for the media pipeline,
-# protoc for the wire protocol definitions, and systemd (for systemd-analyze, which checks
+# protoc for the wire protocol definitions, python3 with venv (the tests run the providers' official
+# Python SDKs against the fake provider), and systemd (for systemd-analyze, which checks
 # the units in deploy/; the machine need not boot with systemd).
 APT_PACKAGES := pkg-config libzmq3-dev libpq-dev libcurl4-openssl-dev libpng-dev postgresql ffmpeg \
-                openexr libopenexr-dev protobuf-compiler systemd
+                openexr libopenexr-dev protobuf-compiler systemd python3 python3-venv
 
 .PHONY: all deps build test fuzz demo bench chaos clean
 

@@ -93,8 +93,11 @@ struct FaultPlan: Sendable {
     var next: [FakeFault] = []
     var rates = FaultRates()
     var latencyMilliseconds = 0
+    /// How long a presigned output URL (Luma Agents') stays valid; the API's is an hour.
+    var outputURLLifetimeSeconds = 3600
 
-    /// Reads a `POST /_fake/faults` body: `{"next": [...], "rates": {...}, "latency_ms": n}`.
+    /// Reads a `POST /_fake/faults` body:
+    /// `{"next": [...], "rates": {...}, "latency_ms": n, "output_url_lifetime_s": n}`.
     static func parse(_ body: Data) throws(FaultPlanError) -> FaultPlan {
         guard let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] else {
             throw FaultPlanError("the body must be a JSON object")
@@ -110,6 +113,12 @@ struct FaultPlan: Sendable {
                 throw FaultPlanError("latency_ms must be between 0 and 600000")
             }
             plan.latencyMilliseconds = milliseconds
+        }
+        if let lifetime = object["output_url_lifetime_s"] {
+            guard let seconds = lifetime as? Int, (0...86_400).contains(seconds) else {
+                throw FaultPlanError("output_url_lifetime_s must be between 0 and 86400")
+            }
+            plan.outputURLLifetimeSeconds = seconds
         }
         return plan
     }

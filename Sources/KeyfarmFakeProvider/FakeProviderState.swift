@@ -58,6 +58,9 @@ actor FakeProviderState {
     }
 
     var latencyMilliseconds: Int { plan.latencyMilliseconds }
+    var outputURLLifetimeSeconds: Int { plan.outputURLLifetimeSeconds }
+    /// Signs presigned-looking output URLs; new for every fake.
+    let urlSecret = UUID().uuidString
 
     /// The fault for the next API request, removed from the plan. A `fail_generation` waits
     /// at the head until a create request takes it.

@@ -10,11 +10,22 @@ struct VideoSpec: Sendable, Equatable {
     var seconds: Int
     var start: FrameSource?
     var end: FrameSource?
+    /// Luma Agents' `keyframes` at their `keyframe_indexes`, by position.
+    var anchors: [Anchor] = []
+    var hdr = false
+    var exrExport = false
+
+    /// An image pinned at a position of the 24 fps grid.
+    struct Anchor: Sendable, Equatable {
+        var source: FrameSource
+        var position: Int
+    }
 
     static let framesPerSecond = 24
 
-    /// How many frames the rendered clip has.
-    var frameCount: Int { seconds * Self.framesPerSecond }
+    /// How many frames the rendered clip has: a keyframe clip has every point of its grid
+    /// (0 through seconds x 24), so that a keyframe at the last index is a frame of it.
+    var frameCount: Int { seconds * Self.framesPerSecond + (anchors.isEmpty ? 0 : 1) }
 
     /// The frame size for a height in lines and an aspect ratio such as "16:9", rounded to even
     /// numbers as libx264's 4:2:0 needs.
@@ -62,7 +73,8 @@ struct FakeVideoRenderer: Sendable {
         var inputs: [String] = []
         var scratch: [String] = []
         defer { for path in scratch { unlink(path) } }
-        for (index, source) in [spec.start, spec.end].enumerated() {
+        let sources = spec.anchors.isEmpty ? [spec.start, spec.end] : spec.anchors.map(\.source)
+        for (index, source) in sources.enumerated() {
             guard let source else { continue }
             let frame = "\(directory)/\(id)-frame\(index).img"
             scratch.append(frame)
@@ -131,7 +143,12 @@ struct FakeVideoRenderer: Sendable {
             + "pad=\(width):\(height):(ow-iw)/2:(oh-ih)/2,setsar=1,fps=\(fps),format=yuv420p"
         var arguments = ["-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
         let filter: String
-        switch inputs.count {
+        if spec.anchors.count >= 2 {
+            for input in inputs {
+                arguments += ["-loop", "1", "-framerate", "\(fps)", "-t", "\(spec.seconds + 1)", "-i", input]
+            }
+            filter = anchorFilter(spec.anchors.map(\.position), frameCount: spec.frameCount, prepare: prepare)
+        } else { switch inputs.count {
         case 0:
             arguments += ["-f", "lavfi", "-i", "color=c=0x2f4f6f:s=\(width)x\(height):r=\(fps)"]
             filter = "[0:v]format=yuv420p[v]"
@@ -147,11 +164,51 @@ struct FakeVideoRenderer: Sendable {
             let fade = Double(spec.frameCount - 2) / Double(fps)
             filter = "[0:v]\(prepare)[a];[1:v]\(prepare)[b];"
                 + "[a][b]xfade=transition=fade:duration=\(String(format: "%.6f", fade)):offset=\(String(format: "%.6f", offset))[v]"
-        }
+        } }
         arguments += ["-filter_complex", filter, "-map", "[v]", "-frames:v", "\(spec.frameCount)", "-r", "\(fps)",
                       "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-movflags", "+faststart",
                       "-an", "-f", "mp4", output]
         return arguments
+    }
+}
+
+extension FakeVideoRenderer {
+    /// A filter graph that shows input i exactly at grid position `positions[i]` and fades
+    /// between neighbours: the first image held before its position, the last after its own.
+    static func anchorFilter(_ positions: [Int], frameCount: Int, prepare: String) -> String {
+        let k = positions.count
+        // Each image feeds: a hold before the first position (image 0), the piece it starts,
+        // the piece it ends, and a hold after the last position (image k-1).
+        var uses = [[String]](repeating: [], count: k)
+        var pieces: [String] = []
+        var graph: [String] = []
+        if positions[0] > 0 {
+            uses[0].append("h0")
+            pieces.append("[h0o]")
+            graph.append("[h0]trim=end_frame=\(positions[0]),setpts=PTS-STARTPTS[h0o]")
+        }
+        for j in 0..<(k - 1) {
+            let n = positions[j + 1] - positions[j]
+            if n <= 1 {
+                uses[j].append("a\(j)")
+                graph.append("[a\(j)]trim=end_frame=\(n),setpts=PTS-STARTPTS[p\(j)]")
+            } else {
+                uses[j].append("a\(j)")
+                uses[j + 1].append("b\(j)")
+                let fade = String(format: "%.6f", Double(n - 1) / 24), offset = String(format: "%.6f", 1.0 / 24)
+                graph.append("[a\(j)][b\(j)]xfade=transition=fade:duration=\(fade):offset=\(offset),trim=end_frame=\(n),setpts=PTS-STARTPTS[p\(j)]")
+            }
+            pieces.append("[p\(j)]")
+        }
+        let tail = max(1, frameCount - positions[k - 1])
+        uses[k - 1].append("t")
+        graph.append("[t]trim=end_frame=\(tail),setpts=PTS-STARTPTS[to]")
+        pieces.append("[to]")
+        var split: [String] = []
+        for (i, names) in uses.enumerated() where !names.isEmpty {
+            split.append("[\(i):v]\(prepare),split=\(names.count)" + names.map { "[\($0)]" }.joined())
+        }
+        return (split + graph).joined(separator: ";") + ";" + pieces.joined() + "concat=n=\(pieces.count):v=1:a=0[v]"
     }
 }
 

@@ -1,22 +1,32 @@
 import FlyingFox
 import Foundation
 
-/// Luma's Agents API under `/v1`, as far as ray-3.2 video goes: create a `type: video`
-/// generation with `video.start_frame` / `video.end_frame`, poll it (queued, processing,
-/// completed or failed with a `failure_code`), delete it. Errors are `{"error": {type, message}}`.
+/// Luma's Agents API under `/v1`, as the official `luma-agents` SDK (0.5.0) describes it,
+/// as far as ray-3.2 video goes: create a `type: video` generation from top-level `model`,
+/// `prompt`, `aspect_ratio` and a `video` object (`duration`, `resolution`, `hdr`,
+/// `exr_export`, `loop`, and either `keyframes` + `keyframe_indexes` or the legacy
+/// `start_frame` / `end_frame`), poll it (queued, processing, completed with presigned output
+/// URLs that expire, or failed with a `failure_code`). Errors are `{"detail": ...}`.
 struct LumaAgentsAPI: Sendable {
     let state: FakeProviderState
 
     static let model = "ray-3.2"
     static let resolutions = ["360p": 360, "540p": 540, "720p": 720, "1080p": 1080]
     static let durations = ["5s": 5, "10s": 10]
-    static let aspectRatios = ["16:9", "9:16", "1:1", "4:3", "3:4", "21:9"]
+    /// The SDK's aspect ratios; the server checks each model's own set.
+    static let aspectRatios = ["3:1", "2:1", "21:9", "16:9", "4:3", "3:2", "1:1", "3:4", "2:3", "9:16", "1:2", "1:3"]
     static let maxPromptCharacters = 6000
-    /// The other generation types the API publishes; the fake renders only `video`.
-    static let otherTypes = ["video_edit", "video_reframe"]
-    static let bodyKeys: Set = ["model", "type", "prompt", "video"]
-    static let videoKeys: Set = ["duration", "resolution", "aspect_ratio", "loop", "start_frame", "end_frame"]
-    static let frameKeys: Set = ["url", "data", "media_type", "generation_id"]
+    static let maxKeyframes = 64
+    /// The other generation types the SDK names; the fake renders only `video`.
+    static let otherTypes = ["image", "image_edit", "video_edit", "video_reframe", "layering"]
+    /// Every top-level field of the SDK's create params.
+    static let bodyKeys: Set = ["model", "type", "prompt", "aspect_ratio", "video", "image_ref", "layering", "output_format",
+                                "source", "style", "user_id", "web_search"]
+    /// Fields that belong to image generations, refused on `type: video`.
+    static let imageOnlyKeys: Set = ["image_ref", "layering", "output_format", "style", "web_search", "source"]
+    static let videoKeys: Set = ["duration", "resolution", "hdr", "exr_export", "loop", "start_frame", "end_frame",
+                                 "keyframes", "keyframe_indexes", "source_position", "edit"]
+    static let frameKeys: Set = ["url", "data", "media_type", "generation_id", "file_id"]
 
     /// Whether the request creates a generation (and so takes a `fail_generation` fault).
     static func isCreate(_ call: Router.Call) -> Bool {
@@ -27,17 +37,22 @@ struct LumaAgentsAPI: Sendable {
         guard call.sendsCredential(scheme: "Bearer") else {
             return Self.error(401, "Invalid or missing API key: send Authorization: Bearer <key>")
         }
+        let lifetime = await state.outputURLLifetimeSeconds, secret = state.urlSecret
+        let show = { (generation: FakeGeneration, origin: String) in
+            Self.object(generation, origin: origin, lifetime: lifetime, secret: secret)
+        }
         let route = Array(call.segments.dropFirst())
         if route == ["generations"] {
             guard call.method == "POST" else { return Self.error(405, "Method not allowed") }
-            return await create(call, forcedFailure: forcedFailure)
+            return await create(call, forcedFailure: forcedFailure, show: show)
         }
         guard route.count == 2, route[0] == "generations" else { return Self.error(404, "Not found: \(call.path)") }
         return await Router.generation(route[1], call, api: .lumaAgents, state: state,
-                                       error: { Self.error($0, $1) }, object: Self.object)
+                                       error: { Self.error($0, $1) }, object: show)
     }
 
-    private func create(_ call: Router.Call, forcedFailure: String?) async -> HTTPResponse {
+    private func create(_ call: Router.Call, forcedFailure: String?,
+                        show: (FakeGeneration, String) -> [String: Any]) async -> HTTPResponse {
         guard let body = JSON.object(call.body) else { return Self.error(400, "Invalid request body: expected a JSON object") }
         switch await Self.spec(body, state: state) {
         case .failure(let problem):
@@ -45,7 +60,7 @@ struct LumaAgentsAPI: Sendable {
         case .success(let spec):
             let generation = await state.create(api: .lumaAgents, model: Self.model, request: call.body, spec: spec,
                                                 forcedFailure: forcedFailure)
-            return JSON.response(201, Self.object(generation, origin: call.origin))
+            return JSON.response(201, show(generation, call.origin))
         }
     }
 
@@ -55,35 +70,45 @@ struct LumaAgentsAPI: Sendable {
         var message: String
     }
 
-    /// Validates a create body as the real API does and turns it into what to render.
+    /// Validates a create body as the SDK's docstrings say the API does, and turns it into what to render.
     static func spec(_ body: [String: Any], state: FakeProviderState) async -> Result<VideoSpec, Problem> {
         do throws(Problem) {
             try rejectUnknownKeys(body, allowed: bodyKeys, in: nil)
-            let type = try string(body, "type", in: nil, default: nil)
+            let prompt = try string(body, "prompt", in: nil, default: nil)
+            let type = try string(body, "type", in: nil, default: "image")
             if otherTypes.contains(type) {
                 throw Problem(status: 400, message: "type \(type.debugDescription) is not supported by this fake; use \"video\"")
             }
             guard type == "video" else {
                 throw Problem(status: 400, message: "Invalid type \(type.debugDescription); allowed: video, \(otherTypes.joined(separator: ", "))")
             }
+            if let field = imageOnlyKeys.sorted().first(where: { body[$0] != nil && !(body[$0] is NSNull) }) {
+                throw Problem(status: 400, message: "\(field) is not valid for type video")
+            }
             let model = try string(body, "model", in: nil, default: nil)
             guard model == Self.model else {
                 throw Problem(status: 400, message: "Invalid model \(model.debugDescription) for type video; allowed: \(Self.model)")
             }
-            let prompt = try string(body, "prompt", in: nil, default: nil)
             guard !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
                 throw Problem(status: 400, message: "prompt must not be empty")
             }
             guard prompt.count <= maxPromptCharacters else {
                 throw Problem(status: 400, message: "prompt is \(prompt.count) characters; at most \(maxPromptCharacters) are allowed")
             }
+            let aspectRatio = try string(body, "aspect_ratio", in: nil, default: "16:9")
 
-            guard let rawVideo = body["video"], !(rawVideo is NSNull) else { throw Problem(status: 422, message: "video: field required") }
-            guard let video = rawVideo as? [String: Any] else { throw Problem(status: 422, message: "video: must be an object") }
+            let video: [String: Any]
+            switch body["video"] {
+            case nil, is NSNull: video = [:]
+            case let object as [String: Any]: video = object
+            default: throw Problem(status: 422, message: "video: must be an object")
+            }
             try rejectUnknownKeys(video, allowed: videoKeys, in: "video")
-            let duration = try string(video, "duration", in: "video", default: nil)
+            for field in ["source_position", "edit"] where video[field] != nil && !(video[field] is NSNull) {
+                throw Problem(status: 400, message: "video.\(field) is only valid for type \(field == "edit" ? "video_edit" : "video_reframe")")
+            }
+            let duration = try string(video, "duration", in: "video", default: "5s")
             let resolution = try string(video, "resolution", in: "video", default: "720p")
-            let aspectRatio = try string(video, "aspect_ratio", in: "video", default: "16:9")
             guard let seconds = durations[duration] else {
                 throw Problem(status: 400, message: "Invalid video.duration \(duration.debugDescription); allowed: 5s, 10s")
             }
@@ -91,24 +116,76 @@ struct LumaAgentsAPI: Sendable {
                 throw Problem(status: 400, message: "Invalid video.resolution \(resolution.debugDescription); allowed: 360p, 540p, 720p, 1080p")
             }
             guard aspectRatios.contains(aspectRatio), let size = VideoSpec.frameSize(height: height, aspectRatio: aspectRatio) else {
-                throw Problem(status: 400, message: "Invalid video.aspect_ratio \(aspectRatio.debugDescription); allowed: \(aspectRatios.joined(separator: ", "))")
+                throw Problem(status: 400, message: "Invalid aspect_ratio \(aspectRatio.debugDescription); allowed: \(aspectRatios.joined(separator: ", "))")
             }
-            var loop = false
-            if let value = video["loop"], !(value is NSNull) {
-                guard let flag = JSON.bool(value) else { throw Problem(status: 422, message: "video.loop: must be a boolean") }
-                loop = flag
-            }
+            let loop = try flag(video, "loop"), hdr = try flag(video, "hdr"), exrExport = try flag(video, "exr_export")
 
             var spec = VideoSpec(width: size.width, height: size.height, seconds: seconds)
-            spec.start = try await frame(video["start_frame"], name: "start_frame", state: state)
-            spec.end = try await frame(video["end_frame"], name: "end_frame", state: state)
-            if loop, spec.end != nil {
-                throw Problem(status: 400, message: "video.loop cannot be true when video.end_frame is given")
+            spec.hdr = hdr
+            spec.exrExport = exrExport
+            let hasKeyframes = video["keyframes"] != nil && !(video["keyframes"] is NSNull)
+            if hasKeyframes {
+                // The multi-keyframe surface: 1..64 anchors at unique positions of the 24 fps grid.
+                if let legacy = ["start_frame", "end_frame"].first(where: { video[$0] != nil && !(video[$0] is NSNull) }) {
+                    throw Problem(status: 400, message: "video.keyframes is mutually exclusive with video.\(legacy)")
+                }
+                if loop { throw Problem(status: 400, message: "video.keyframes is mutually exclusive with video.loop") }
+                guard let frames = video["keyframes"] as? [Any] else { throw Problem(status: 422, message: "video.keyframes: must be an array") }
+                guard (1...maxKeyframes).contains(frames.count) else {
+                    throw Problem(status: 400, message: "video.keyframes has \(frames.count) entries; 1 to \(maxKeyframes) are allowed")
+                }
+                guard let rawIndexes = video["keyframe_indexes"] as? [Any] else {
+                    throw Problem(status: 422, message: "video.keyframe_indexes: field required with video.keyframes (an array of integers)")
+                }
+                let indexes = try rawIndexes.enumerated().map { i, value throws(Problem) -> Int in
+                    guard let index = JSON.integer(value) else {
+                        throw Problem(status: 422, message: "video.keyframe_indexes[\(i)]: must be an integer")
+                    }
+                    return index
+                }
+                guard indexes.count == frames.count else {
+                    throw Problem(status: 400, message: "video.keyframe_indexes has \(indexes.count) entries but video.keyframes has \(frames.count); they must match")
+                }
+                let last = seconds * VideoSpec.framesPerSecond
+                if let bad = indexes.first(where: { !(0...last).contains($0) }) {
+                    throw Problem(status: 400, message: "video.keyframe_indexes: \(bad) is off the \(duration) grid (0..\(last) at 24 fps)")
+                }
+                guard Set(indexes).count == indexes.count else {
+                    throw Problem(status: 400, message: "video.keyframe_indexes must be unique")
+                }
+                for (i, frame) in frames.enumerated() {
+                    guard let source = try await self.frame(frame, name: "keyframes[\(i)]", last: indexes[i] == 0, state: state) else {
+                        throw Problem(status: 422, message: "video.keyframes[\(i)]: must be an object")
+                    }
+                    spec.anchors.append(VideoSpec.Anchor(source: source, position: indexes[i]))
+                }
+                spec.anchors.sort { $0.position < $1.position }
+            } else {
+                if video["keyframe_indexes"] != nil && !(video["keyframe_indexes"] is NSNull) {
+                    throw Problem(status: 400, message: "video.keyframe_indexes needs video.keyframes")
+                }
+                // The legacy two-frame surface: 5 s and SDR only.
+                if seconds == 10 { throw Problem(status: 400, message: "video.duration 10s needs video.keyframes (the start_frame/end_frame surface is 5s only)") }
+                if hdr { throw Problem(status: 400, message: "video.hdr needs video.keyframes (the start_frame/end_frame surface is SDR only)") }
+                spec.start = try await frame(video["start_frame"], name: "start_frame", last: true, state: state)
+                spec.end = try await frame(video["end_frame"], name: "end_frame", last: false, state: state)
+                if loop, spec.end != nil {
+                    throw Problem(status: 400, message: "video.loop cannot be true when video.end_frame is given")
+                }
             }
+            if exrExport && !hdr { throw Problem(status: 400, message: "video.exr_export requires video.hdr=true") }
+            if hdr && resolution == "360p" { throw Problem(status: 400, message: "video.resolution 360p is SDR only (not valid with video.hdr=true)") }
+            if loop && (seconds == 10 || hdr) { throw Problem(status: 400, message: "video.loop is not supported with duration 10s or hdr") }
             return .success(spec)
         } catch {
             return .failure(error)
         }
+    }
+
+    private static func flag(_ object: [String: Any], _ key: String) throws(Problem) -> Bool {
+        guard let value = object[key], !(value is NSNull) else { return false }
+        guard let flag = JSON.bool(value) else { throw Problem(status: 422, message: "video.\(key): must be a boolean") }
+        return flag
     }
 
     private static func rejectUnknownKeys(_ object: [String: Any], allowed: Set<String>, in parent: String?) throws(Problem) {
@@ -131,17 +208,17 @@ struct LumaAgentsAPI: Sendable {
         }
     }
 
-    /// One of `video.start_frame` / `video.end_frame`: exactly one of `{url}`, `{data, media_type}`
-    /// or `{generation_id}` of a completed ray-3.2 generation, whose last frame starts the clip
-    /// and whose first frame ends it.
-    private static func frame(_ value: Any?, name: String, state: FakeProviderState) async throws(Problem) -> FrameSource? {
+    /// One image reference (`video.start_frame`, `video.end_frame`, `video.keyframes[i]`):
+    /// exactly one of `{url}`, `{data, media_type}`, `{generation_id}` of a completed ray-3.2
+    /// generation (its last frame where `last`, else its first), or `{file_id}` of a ready file.
+    private static func frame(_ value: Any?, name: String, last: Bool, state: FakeProviderState) async throws(Problem) -> FrameSource? {
         guard let value, !(value is NSNull) else { return nil }
         let field = "video.\(name)"
         guard let object = value as? [String: Any] else { throw Problem(status: 422, message: "\(field): must be an object") }
         try rejectUnknownKeys(object, allowed: frameKeys, in: field)
-        let given = ["url", "data", "generation_id"].filter { object[$0] != nil && !(object[$0] is NSNull) }
+        let given = ["url", "data", "generation_id", "file_id"].filter { object[$0] != nil && !(object[$0] is NSNull) }
         guard given.count == 1 else {
-            throw Problem(status: 400, message: "\(field) must have exactly one of url, data or generation_id (got \(given.isEmpty ? "none" : given.joined(separator: ", ")))")
+            throw Problem(status: 400, message: "\(field) must have exactly one of url, data, generation_id or file_id (got \(given.isEmpty ? "none" : given.joined(separator: ", ")))")
         }
         if given[0] != "data", object["media_type"] != nil {
             throw Problem(status: 400, message: "\(field).media_type goes only with data")
@@ -165,6 +242,9 @@ struct LumaAgentsAPI: Sendable {
             case .success(let bytes): return .imageData(bytes)
             case .failure(let rejection): throw Problem(status: 400, message: "\(field).data \(rejection)")
             }
+        case "file_id":
+            guard let id = object["file_id"] as? String else { throw Problem(status: 422, message: "\(field).file_id: must be a string") }
+            throw Problem(status: 400, message: "\(field): file \(id) not found or not ready (it must be owned by this client and in state=ready)")
         default:
             guard let id = object["generation_id"] as? String else {
                 throw Problem(status: 422, message: "\(field).generation_id: must be a string")
@@ -175,15 +255,17 @@ struct LumaAgentsAPI: Sendable {
             guard let video = generation.video else {
                 throw Problem(status: 400, message: "\(field): generation \(id) is not completed")
             }
-            return .videoFrame(path: video.path, last: name == "start_frame")
+            return .videoFrame(path: video.path, last: last)
         }
     }
 
     /// The generation as `POST /generations` and `GET /generations/{id}` return it.
-    static func object(_ generation: FakeGeneration, origin: String) -> [String: Any] {
+    /// Its outputs are presigned URLs valid for `lifetime` seconds from this answer, as the
+    /// API's expire after an hour: a client reads the generation again for fresh ones.
+    static func object(_ generation: FakeGeneration, origin: String, lifetime: Int, secret: String) -> [String: Any] {
         var output: [[String: Any]] = []
         if generation.video != nil {
-            output = [["type": "video", "url": "\(origin)/files/\(generation.id).mp4", "media_type": "video/mp4"]]
+            output = [["type": "video", "url": PresignedURL.url(origin: origin, id: generation.id, lifetime: lifetime, secret: secret)]]
         }
         let state = switch generation.state {
         case .queued: "queued"
@@ -203,23 +285,22 @@ struct LumaAgentsAPI: Sendable {
         ]
     }
 
-    /// `moderation_blocked`, `image_fetch_failed` or `generation_failed` for a failed generation.
+    /// The SDK's `failure_code` for a failed generation: `content_moderated`, `corrupt_input`
+    /// (a keyframe that could not be read), or `generation_failed`; a `fail_generation` fault
+    /// whose reason is one of the SDK's codes fails with that code.
+    static let failureCodes: Set = ["content_moderated", "generation_failed", "budget_exhausted", "output_not_found",
+                                    "image_too_large", "unsupported_format", "corrupt_input", "invalid_request", "rate_limited"]
+
     static func failureCode(_ generation: FakeGeneration) -> String? {
         guard generation.state == .failed else { return nil }
-        if generation.failureReason == FakeFault.moderationReason { return "moderation_blocked" }
-        if generation.failureCause == .imageFetch { return "image_fetch_failed" }
+        if generation.failureReason == FakeFault.moderationReason { return "content_moderated" }
+        if let reason = generation.failureReason, failureCodes.contains(reason) { return reason }
+        if generation.failureCause == .imageFetch { return "corrupt_input" }
         return "generation_failed"
     }
 
-    /// The API's error body, `{"error": {"type": ..., "message": ...}}`, with its status.
+    /// The API's error body, `{"detail": ...}`, with its status.
     static func error(_ status: Int, _ message: String, headers: HTTPHeaders = [:]) -> HTTPResponse {
-        let type = switch status {
-        case 401: "authentication_error"
-        case 404: "not_found_error"
-        case 429: "rate_limit_error"
-        case 500...: "api_error"
-        default: "invalid_request_error"
-        }
-        return JSON.response(status, ["error": ["type": type, "message": message]], headers: headers)
+        JSON.detail(status, message, headers: headers)
     }
 }

@@ -17,6 +17,8 @@ struct Router: Sendable {
         var authorization: String?
         /// `http://host:port` as the client addressed us, for URLs in responses.
         var origin: String
+        /// The query string's items, by name.
+        var query: [String: String] = [:]
 
         /// Whether `Authorization` is `<scheme> <something>`: the fake takes any key, but only
         /// in the header and scheme its API publishes.
@@ -32,7 +34,8 @@ struct Router: Sendable {
         let host = request.headers[HTTPHeader("Host")] ?? "127.0.0.1"
         let call = Call(method: request.method.rawValue, path: request.path,
                         segments: request.path.split(separator: "/").map(String.init), body: body,
-                        authorization: authorization, origin: "http://\(host)")
+                        authorization: authorization, origin: "http://\(host)",
+                        query: Dictionary(request.query.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first }))
         // The controls under /_fake are not provider traffic, so the log leaves them out.
         if call.segments.first == "_fake" { return await control(call) }
         let index = await state.record(RecordedRequest(
@@ -156,12 +159,26 @@ struct Router: Sendable {
         }
     }
 
-    /// `/files/<id>.mp4`: a completed generation's clip.
+    /// `/files/<id>.mp4`: a completed generation's clip. A presigned URL (`expires`,
+    /// `signature`, as Luma Agents' outputs carry) is refused with 403 once it has expired, as
+    /// object stores do.
     private func file(_ call: Call) async -> HTTPResponse {
-        guard call.method == "GET" || call.method == "HEAD", call.segments.count == 2, call.segments[1].hasSuffix(".mp4"),
-              let path = await state.videoPath(String(call.segments[1].dropLast(4))) else {
+        guard call.method == "GET" || call.method == "HEAD", call.segments.count == 2, call.segments[1].hasSuffix(".mp4") else {
             return JSON.detail(404, "Not found")
         }
+        let id = String(call.segments[1].dropLast(4))
+        if let expires = call.query["expires"] {
+            let secret = state.urlSecret
+            guard call.query["signature"] == PresignedURL.signature(id: id, expires: expires, secret: secret),
+                  let deadline = Double(expires) else {
+                return HTTPResponse(statusCode: .forbidden, body: Data("<Error><Code>SignatureDoesNotMatch</Code></Error>".utf8))
+            }
+            if Date().timeIntervalSince1970 >= deadline {
+                return HTTPResponse(statusCode: .forbidden,
+                                    body: Data("<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>".utf8))
+            }
+        }
+        guard let path = await state.videoPath(id) else { return JSON.detail(404, "Not found") }
         return serve(path, type: "video/mp4")
     }
 

@@ -3,14 +3,15 @@ import Foundation
 import KeyfarmProviders
 import Testing
 
-/// The fake's Luma Agents API (ray-3.2 video under `/v1`), driven over real HTTP with Keyfarm's own libcurl client.
+/// The fake's Luma Agents API (ray-3.2 video under `/v1`), driven over real HTTP with Keyfarm's own libcurl client;
+/// `LumaAgentsSDKTests` drives it with the official SDK.
 @Suite struct LumaAgentsTests {
     static func body(start: [String: Any]? = nil, end: [String: Any]? = nil, duration: Any = "5s",
                      resolution: String = "540p") -> [String: Any] {
-        var video: [String: Any] = ["duration": duration, "resolution": resolution, "aspect_ratio": "16:9", "loop": false]
+        var video: [String: Any] = ["duration": duration, "resolution": resolution, "loop": false]
         if let start { video["start_frame"] = start }
         if let end { video["end_frame"] = end }
-        return ["model": "ray-3.2", "type": "video", "prompt": "a heron lifts off the reeds", "video": video]
+        return ["model": "ray-3.2", "type": "video", "prompt": "a heron lifts off the reeds", "aspect_ratio": "16:9", "video": video]
     }
 
     static func inline(_ bytes: Data, _ mediaType: String) -> [String: Any] {
@@ -58,8 +59,8 @@ import Testing
                 let output = try #require(done["output"] as? [[String: Any]])
                 #expect(output.count == 1)
                 #expect(output.first?["type"] as? String == "video")
-                #expect(output.first?["media_type"] as? String == "video/mp4")
-                #expect(output.first?["url"] as? String == "\(fake.baseURL)/files/\(id).mp4")
+                // A presigned-looking URL that names its expiry.
+                #expect((output.first?["url"] as? String)?.hasPrefix("\(fake.baseURL)/files/\(id).mp4?expires=") == true)
                 #expect(done["failure_code"] is NSNull)
 
                 let path = try Self.download(client, done)
@@ -82,7 +83,7 @@ import Testing
                 #expect(try client.send("DELETE", "/v1/generations/\(id)").status == 204)
                 let gone = try client.send("GET", "/v1/generations/\(id)")
                 #expect(gone.status == 404)
-                #expect((try object(gone)["error"] as? [String: Any])?["type"] as? String == "not_found_error")
+                #expect(try object(gone)["detail"] is String)
                 #expect(try client.send("GET", "/files/\(id).mp4", auth: nil).status == 404)
             }
         }
@@ -109,13 +110,13 @@ import Testing
                 let inlineMatch = try KeyframeMatch(clip: firstClip, first: a, last: jpegPath, width: 640, height: 360)
                 #expect(inlineMatch.startsAndEndsRight, "\(inlineMatch)")
 
-                // Chained both ways: start on the first clip's last frame (b), end on its first frame (a); 10 s.
+                // Chained both ways: start on the first clip's last frame (b), end on its first frame (a).
                 let chained = try Self.generate(client, Self.body(start: ["generation_id": firstID], end: ["generation_id": firstID],
-                                                                  duration: "10s", resolution: "360p"))
+                                                                  duration: "5s", resolution: "360p"))
                 #expect(chained["state"] as? String == "completed", "\(chained["failure_reason"] ?? "")")
                 let chainedClip = try Self.download(client, chained)
                 defer { unlink(chainedClip) }
-                #expect(try Probe.of(chainedClip) == Probe(codec: "h264", width: 640, height: 360, frames: 10 * 24))
+                #expect(try Probe.of(chainedClip) == Probe(codec: "h264", width: 640, height: 360, frames: 5 * 24))
                 let chainMatch = try KeyframeMatch(clip: chainedClip, first: jpegPath, last: a, width: 640, height: 360)
                 #expect(chainMatch.startsAndEndsRight, "\(chainMatch)")
                 #expect(try object(client.send("GET", "/_fake/billing", auth: nil))["luma_agents"] as? [String: Int] == ["created": 2, "billed": 2])
@@ -148,17 +149,19 @@ import Testing
                     ("long prompt", with { $0["prompt"] = String(repeating: "a", count: 6001) }, nil, 400, "6000"),
                     ("bad duration", withVideo("duration", "9s"), nil, 400, "video.duration"),
                     ("numeric duration", withVideo("duration", 5), nil, 422, "video.duration"),
-                    ("missing duration", withVideo("duration", NSNull()), nil, 422, "video.duration"),
                     ("bad resolution", withVideo("resolution", "4k"), nil, 400, "video.resolution"),
-                    ("bad aspect", withVideo("aspect_ratio", "2:1"), nil, 400, "video.aspect_ratio"),
+                    ("bad aspect", with { $0["aspect_ratio"] = "5:4" }, nil, 400, "aspect_ratio"),
+                    ("aspect inside video", withVideo("aspect_ratio", "16:9"), nil, 400, "video.aspect_ratio"),
+                    ("ten seconds on the legacy surface", withVideo("duration", "10s"), nil, 400, "needs video.keyframes"),
                     ("loop with end frame", with { body in
                         body["video"] = ["duration": "5s", "loop": true, "start_frame": url, "end_frame": url]
                     }, nil, 400, "loop"),
                     ("unknown top-level key", with { $0["keyframes"] = [:] as [String: Any] }, nil, 400, "keyframes"),
+                    ("image field on a video", with { $0["style"] = "manga" }, nil, 400, "style"),
                     ("unknown video key", withVideo("fps", 24), nil, 400, "video.fps"),
                     ("video_edit", with { $0["type"] = "video_edit" }, nil, 400, "not supported by this fake"),
                     ("video_reframe", with { $0["type"] = "video_reframe" }, nil, 400, "not supported by this fake"),
-                    ("image type", with { $0["type"] = "image" }, nil, 400, "type"),
+                    ("image type", with { $0["type"] = "image" }, nil, 400, "image"),
                     ("Dream Machine model", with { $0["model"] = "ray-2" }, nil, 400, "model"),
                     ("two sources", withVideo("start_frame", ["url": "https://example.com/a.png", "generation_id": pendingID]), nil, 400, "exactly one"),
                     ("no source", withVideo("start_frame", [String: Any]()), nil, 400, "exactly one"),
@@ -177,9 +180,9 @@ import Testing
                 for (name, json, raw, status, mention) in cases {
                     let response = try client.send("POST", "/v1/generations", json: json, raw: raw)
                     #expect(response.status == status, "\(name): \(response.status) \(response.text)")
-                    let error = try object(response)["error"] as? [String: Any] ?? [:]
-                    #expect(error["type"] as? String == "invalid_request_error", "\(name): \(response.text)")
-                    #expect((error["message"] as? String ?? "").contains(mention), "\(name): \(response.text)")
+                    let detail = try object(response)["detail"] as? String
+                    #expect(detail != nil, "\(name): \(response.text)")
+                    #expect((detail ?? "").contains(mention), "\(name): \(response.text)")
                 }
                 // Only the one valid create counted.
                 #expect(try object(client.send("GET", "/_fake/billing", auth: nil))["luma_agents"] as? [String: Int] == ["created": 1, "billed": 0])
@@ -194,15 +197,13 @@ import Testing
                 for auth in [nil, "Bearer ", "Key \(FakeClient.lumaKey)"] as [String?] {
                     let response = try client.send("POST", "/v1/generations", auth: auth, json: Self.body())
                     #expect(response.status == 401, "auth \(auth ?? "none")")
-                    #expect((try object(response)["error"] as? [String: Any])?["type"] as? String == "authentication_error")
+                    #expect((try object(response)["detail"] as? String)?.contains("API key") == true)
                 }
                 #expect(try client.send("GET", "/v1/generations/\(UUID())", auth: nil).status == 401)
                 for method in ["GET", "DELETE"] {
                     let missing = try client.send(method, "/v1/generations/\(UUID().uuidString.lowercased())")
                     #expect(missing.status == 404)
-                    let error = try #require(try object(missing)["error"] as? [String: Any])
-                    #expect(error["type"] as? String == "not_found_error")
-                    #expect(error["message"] is String)
+                    #expect((try object(missing)["detail"] as? String)?.contains("not found") == true)
                 }
                 #expect(try client.send("POST", "/v1/generations", json: Self.body()).status == 201)
 
@@ -233,22 +234,20 @@ import Testing
                 let limited = try client.send("POST", "/v1/generations", json: Self.body())
                 #expect(limited.status == 429)
                 #expect(limited.retryAfter == .seconds(3))
-                let limitError = try #require(try object(limited)["error"] as? [String: Any])
-                #expect(limitError["type"] as? String == "rate_limit_error")
-                #expect(limitError["message"] is String)
+                #expect(try object(limited)["detail"] is String)
 
                 // A poll does not take the fail_generation fault; the next create does.
                 #expect(try client.send("GET", "/v1/generations/\(UUID().uuidString.lowercased())").status == 404)
                 let moderated = try Self.generate(client, Self.body())
                 #expect(moderated["state"] as? String == "failed")
-                #expect(moderated["failure_code"] as? String == "moderation_blocked")
+                #expect(moderated["failure_code"] as? String == "content_moderated")
                 #expect(moderated["failure_reason"] as? String == FakeFault.moderationReason)
                 #expect((moderated["output"] as? [Any])?.isEmpty == true)
 
                 try inject([["status": 503], ["fail_generation": "the model tripped"]])
                 let unavailable = try client.send("POST", "/v1/generations", json: Self.body())
                 #expect(unavailable.status == 503)
-                #expect((try object(unavailable)["error"] as? [String: Any])?["type"] as? String == "api_error")
+                #expect(try object(unavailable)["detail"] is String)
 
                 let tripped = try Self.generate(client, Self.body())
                 #expect(tripped["failure_code"] as? String == "generation_failed")
@@ -257,7 +256,7 @@ import Testing
                 // A keyframe URL that cannot be fetched fails the generation, not the request.
                 let unfetched = try Self.generate(client, Self.body(start: ["url": fake.baseURL + "/_fake/assets/missing.png"]))
                 #expect(unfetched["state"] as? String == "failed")
-                #expect(unfetched["failure_code"] as? String == "image_fetch_failed")
+                #expect(unfetched["failure_code"] as? String == "corrupt_input")
                 #expect((unfetched["failure_reason"] as? String)?.contains("404") == true, "\(unfetched["failure_reason"] ?? "")")
 
                 #expect(try object(client.send("GET", "/_fake/billing", auth: nil))["luma_agents"] as? [String: Int] == ["created": 3, "billed": 0])
