@@ -165,7 +165,7 @@ struct KeysCommand: ParsableCommand {
                 connected with it at once: its running jobs are stopped and go to other workers.
                 """)
 
-        @Argument(help: ArgumentHelp("The key's name as `keyfarm keys list` shows it, or its 40-character public key.",
+        @Argument(help: ArgumentHelp("The key's name as `keyfarm keys list` shows it, or its 40-character public key (one that starts with \"-\" goes after `--`: `keyfarm keys remove -- -xY...`).",
                                      valueName: "name-or-key"))
         var key: String
 

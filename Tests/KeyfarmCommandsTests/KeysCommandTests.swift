@@ -83,7 +83,8 @@ import Testing
         // Remove by name and by public key.
         let removed = keyfarm("keys", "remove", "render-07", "--database-url", db)
         #expect(removed.status == 0 && removed.out.contains("removed worker key render-07"))
-        #expect(keyfarm("keys", "remove", key8, "--database-url", db).out.contains("removed worker key spare"))
+        // `--` first: a Z85 key may start with "-", which would otherwise read as an option.
+        #expect(keyfarm("keys", "remove", "--database-url", db, "--", key8).out.contains("removed worker key spare"))
         let gone = keyfarm("keys", "remove", "render-07", "--database-url", db)
         #expect(gone.status == 66 && gone.error.contains("no allowed worker key"))
     }

@@ -105,6 +105,59 @@ import Testing
     }
 }
 
+/// A ray-3.2 shot through the farm: one generation carries every keyframe at its grid
+/// position, and the stitch takes the clip up to the last keyframe's position only.
+@Suite(.serialized) struct MultiKeyframeRenderTests {
+    @Test func oneGenerationCarriesEveryKeyframeAndTheStitchEndsOnTheLast() async throws {
+        try await offPool {
+            let provider = try ProviderFarm()
+            // 3 s, four keyframes: one 5 s generation with anchors at 0, 18, 36 and 72 of its
+            // 121-point grid; the stitch uses positions 0..72 for the shot's 72 frames.
+            let yaml = """
+                version: 1
+                name: anchored
+                project: e2e
+                defaults: { fps: 24, resolution: 540p, aspect: "16:9", engine: luma/ray-3.2, outputs: [mp4, exr] }
+                shots:
+                  - id: sh10
+                    duration: 3
+                    keyframes:
+                      - { at: 0, image: "\(Refs.path("sh010_a.png"))", prompt: "a ball rolls across the meadow" }
+                      - { at: 0.75, image: "\(Refs.path("sh010_b.png"))" }
+                      - { at: 1.5, image: "\(Refs.path("sh010_c.png"))", prompt: "it slows by the crate" }
+                      - { at: 3, image: "\(Refs.path("sh020_a.png"))" }
+                """
+            try provider.submit(yaml, name: "anchored")
+            let plan = try provider.keyfarm(["plan", provider.directory + "/anchored.yaml"])
+            #expect(plan.contains("sh10/s0 anchors (keyframe@position on the 24 fps grid, 5 s clip, positions 0-72 used): k0@0, k1@18, k2@36, k3@72"), "\(plan)")
+            try provider.startCoordinator()
+            try provider.startWorker("anchors", slots: 2, engines: "stitch,luma/*")
+            let stitched = try eventually(timeout: .seconds(300)) {
+                try provider.farm.count("""
+                    SELECT count(*)::int AS n FROM keyfarm.v_jobs WHERE shot_list = 'anchored' AND kind = 'stitch' AND state = 'succeeded'
+                    """) == 1
+            }
+            #expect(stitched, "\(provider.logs)")
+            guard stitched else { return }
+            // One generation, billed once, charged its 5 s price.
+            #expect(try provider.creates().count == 1)
+            #expect(try provider.billed()["luma_agents"] == 1)
+            #expect(try provider.ledgerNet("anchored") == 15)
+            // Each keyframe shows on its shot frame, including the last, which sits at grid
+            // position 72 of a clip that runs on to 120.
+            let directory = provider.storage + "/e2e/anchored/sh10"
+            for (frame, image) in [(0, "sh010_a.png"), (18, "sh010_b.png"), (36, "sh010_c.png"), (71, "sh020_a.png")] {
+                let landed = try ImageFile.read(directory + String(format: "/exr/sh10.%04d.exr", frame))
+                let expected = try ImageFile.read(Refs.path(image))
+                let others = try ["sh010_a.png", "sh010_b.png", "sh010_c.png", "sh020_a.png"].filter { $0 != image }
+                    .map { ImageQuality.psnr(landed, try ImageFile.read(Refs.path($0))) }
+                let match = ImageQuality.psnr(landed, expected)
+                #expect(match > 28 && others.allSatisfy { match > $0 + 3 }, "frame \(frame): \(match) dB against \(image), others \(others)")
+            }
+        }
+    }
+}
+
 /// `keyfarm demo` as a newcomer runs it, on a small shot list: it starts the fake provider, a
 /// coordinator and two workers, renders and stitches everything, prints the outputs and the
 /// credits, stops its daemons, and works a second time.
