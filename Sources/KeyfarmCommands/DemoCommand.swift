@@ -153,7 +153,7 @@ struct DemoCommand: ParsableCommand {
             if json {
                 try printJSON(Summary(detail, storage: storage, seconds: elapsed, credits: spent))
             } else {
-                console.write(OutputsCommand.render(detail, storage: storage))
+                console.write(OutputsCommand.render(detail, storage: .at(storage)))
                 let byProvider = spent.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                 console.print("credits spent: \(detail.list.spentCredits)" + (byProvider.isEmpty ? "" : " (\(byProvider))")
                     + "; rendered in \(String(format: "%.1f", elapsed)) s; logs in \(logs)")
@@ -207,7 +207,7 @@ struct DemoCommand: ParsableCommand {
             self.seconds = (seconds * 10).rounded() / 10
             spent_credits = detail.list.spentCredits
             credits_by_provider = Dictionary(uniqueKeysWithValues: credits.map { ($0.key, $0.value) })
-            outputs = OutputsCommand.Document(detail, storage: storage)
+            outputs = OutputsCommand.Document(detail, storage: .at(storage))
         }
     }
 

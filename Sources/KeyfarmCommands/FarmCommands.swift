@@ -115,7 +115,7 @@ struct SmokeCommand: ParsableCommand {
 struct WorkersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "workers",
-        abstract: "List the workers that ever connected: state, slots, running jobs, last seen, blocklisted shots.")
+        abstract: "List the workers that ever connected: state, slots, running jobs, last seen, storage root, blocklisted shots.")
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
@@ -137,6 +137,8 @@ struct WorkersCommand: ParsableCommand {
             var failed_attempts: Int
             var last_seen_at: Date?
             var blocklisted_shots: [String]
+            /// Where the worker mounts the farm's storage, as its HELLO said.
+            var storage_root: String?
         }
     }
 
@@ -148,7 +150,7 @@ struct WorkersCommand: ParsableCommand {
                     .init(name: $0.name, host: $0.host, version: $0.version, state: $0.state, draining: $0.draining,
                           slots: $0.slots, engines: $0.engines, running_jobs: $0.runningJobs,
                           succeeded_attempts: $0.succeededAttempts, failed_attempts: $0.failedAttempts,
-                          last_seen_at: $0.lastSeenAt, blocklisted_shots: $0.blocklistedShots)
+                          last_seen_at: $0.lastSeenAt, blocklisted_shots: $0.blocklistedShots, storage_root: $0.storageRoot)
                 }))
                 return
             }
@@ -156,13 +158,14 @@ struct WorkersCommand: ParsableCommand {
                 Console.current.print("no workers yet; start one with: keyfarm worker --connect tcp://COORDINATOR:5555")
                 return
             }
-            var table = TextTable(["NAME", "HOST", "STATE", "SLOTS", "RUNNING", "DONE", "FAILED", "LAST SEEN", "ENGINES", "BLOCKLISTED"],
-                                  rightAligned: [3, 4, 5, 6])
+            var table = TextTable(["NAME", "HOST", "STATE", "SLOTS", "RUNNING", "DONE", "FAILED", "LAST SEEN", "ENGINES", "STORAGE",
+                                   "BLOCKLISTED"], rightAligned: [3, 4, 5, 6])
             let formatter = ISO8601DateFormatter()
             for worker in workers {
                 table.add([worker.name, worker.host ?? "-", worker.state + (worker.draining && worker.state != "draining" ? " (drained)" : ""),
                            "\(worker.slots)", "\(worker.runningJobs)", "\(worker.succeededAttempts)", "\(worker.failedAttempts)",
                            worker.lastSeenAt.map(formatter.string(from:)) ?? "-", worker.engines.joined(separator: ","),
+                           worker.storageRoot ?? "-",
                            worker.blocklistedShots.isEmpty ? "-" : worker.blocklistedShots.joined(separator: ", ")])
             }
             Console.current.write(table.render() + "\n")

@@ -15,8 +15,11 @@ struct OutputsCommand: ParsableCommand {
             checksum), as the shot list asked, under <storage>/<project>/<shot list>/<shot>/. \
             Shots not stitched yet are listed with their state.
 
-            Paths are shown under the farm's storage root (--storage, else $KEYFARM_STORAGE, else the \
-            default a worker on this machine uses); --json gives both the absolute and the relative path.
+            Paths are where the worker that stitched the shot wrote them (its storage root, as it \
+            reported it). --storage maps them onto your own mount of the shared storage instead; \
+            outputs stitched before workers reported their root are shown under $KEYFARM_STORAGE, \
+            else the default a worker on this machine uses. --json gives the absolute path, the \
+            relative path and the worker's storage root.
             """)
 
     @Argument(help: ArgumentHelp("A shot list's name.", valueName: "name"))
@@ -37,16 +40,15 @@ struct OutputsCommand: ParsableCommand {
         try reportingFailures {
             let store = try database.openStore(logger: try common.logger())
             let detail = try store.shotListDetail(name: name, project: project)
-            let root = storage.root
             if json {
-                try printJSON(Document(detail, storage: root))
+                try printJSON(Document(detail, storage: storage))
             } else {
-                Console.current.write(Self.render(detail, storage: root))
+                Console.current.write(Self.render(detail, storage: storage))
             }
         }
     }
 
-    static func render(_ detail: ShotListDetail, storage: String) -> String {
+    static func render(_ detail: ShotListDetail, storage: StorageOption) -> String {
         let list = detail.list
         let stitched = Set(detail.outputs.map(\.shot))
         let text = "shot list \(list.name) (project \(list.project)): \(list.state), "
@@ -58,7 +60,7 @@ struct OutputsCommand: ParsableCommand {
                 table.add([shot.key, "-", "\(shot.frames)", "-", "not stitched yet (\(shot.state), \(StatusCommand.percent(shot.progress)))"])
             }
             for output in outputs {
-                table.add([shot.key, output.format, "\(output.frames)", byteSize(output.bytes), storage + "/" + output.path])
+                table.add([shot.key, output.format, "\(output.frames)", byteSize(output.bytes), storage.fullPath(output)])
             }
         }
         return text + table.render() + "\n"
@@ -96,11 +98,14 @@ struct OutputsCommand: ParsableCommand {
             var bytes: Int64
             var sha256: String
             var stitched_at: Date?
+            /// The storage root of the worker that wrote it, as it reported it (null before workers did).
+            var storage_root: String?
 
-            /// A deliverable with its path under the storage root.
-            init(_ output: ShotOutput, storage: String) {
+            /// A deliverable with its full path.
+            init(_ output: ShotOutput, storage: StorageOption) {
                 format = output.format
-                path = storage + "/" + output.path
+                path = storage.fullPath(output)
+                storage_root = output.storageRoot
                 relative_path = output.path
                 frames = output.frames
                 bytes = output.bytes
@@ -109,11 +114,11 @@ struct OutputsCommand: ParsableCommand {
             }
         }
 
-        init(_ detail: ShotListDetail, storage: String) {
+        init(_ detail: ShotListDetail, storage: StorageOption) {
             shot_list = detail.list.name
             project = detail.list.project
             state = detail.list.state
-            self.storage = storage
+            self.storage = storage.mount ?? storage.root
             spent_credits = detail.list.spentCredits
             shots = detail.shots.map { shot in
                 Shot(id: shot.key, state: shot.state, frames: shot.frames,
@@ -134,4 +139,18 @@ struct StorageOption: ParsableArguments {
         let path = directory ?? WorkerConfiguration.defaultStorage(environment: CommandEnvironment.current)
         return path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
     }
+
+    /// Paths under `directory`, as if given with --storage.
+    static func at(_ directory: String) -> StorageOption {
+        var option = StorageOption()
+        option.directory = directory
+        return option
+    }
+
+    /// The operator's own mount of the shared storage, when given with --storage.
+    var mount: String? { directory == nil ? nil : root }
+
+    /// Where an output is: under --storage when given, else under the storage root of the
+    /// worker that wrote it, else under `root`.
+    func fullPath(_ output: ShotOutput) -> String { output.fullPath(mount: mount, fallback: root) }
 }

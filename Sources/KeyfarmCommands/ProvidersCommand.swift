@@ -14,9 +14,9 @@ struct ProvidersCommand: ParsableCommand {
             published terms: Luma's Build tier (10 concurrent, 20 creates a minute; failed \
             generations refunded), fal (no limits; failed requests not billed), WaveSpeed (no limits; \
             failures refunded). A failed generation is booked by the policy: `refunded` books a \
-            charge and its refund, `charged` books the charge, `free` books nothing.
+            charge and its refund, `charged` books the charge, `free` books nothing. A provider             that answers for the whole account (Luma's `budget_exhausted`) is suspended: none of             its jobs is dispatched, `list` says why, and `keyfarm providers resume PROVIDER`             sends them again once the account is in order.
             """,
-        subcommands: [List.self, Set.self],
+        subcommands: [List.self, Set.self, Resume.self],
         defaultSubcommand: List.self)
 
     struct List: ParsableCommand {
@@ -33,9 +33,12 @@ struct ProvidersCommand: ParsableCommand {
             var in_flight: Int
             var started_last_minute: Int
             var updated_at: Date
+            var suspended_at: Date?
+            var suspended_reason: String?
 
             enum CodingKeys: String, CodingKey {
                 case provider, max_concurrent, creates_per_minute, failed_generations, in_flight, started_last_minute, updated_at
+                case suspended_at, suspended_reason
             }
 
             func encode(to encoder: any Encoder) throws {
@@ -47,6 +50,8 @@ struct ProvidersCommand: ParsableCommand {
                 try c.encode(in_flight, forKey: .in_flight)
                 try c.encode(started_last_minute, forKey: .started_last_minute)
                 try c.encode(updated_at, forKey: .updated_at)
+                try c.encode(suspended_at, forKey: .suspended_at)  // null: dispatching
+                try c.encode(suspended_reason, forKey: .suspended_reason)
             }
         }
 
@@ -58,18 +63,26 @@ struct ProvidersCommand: ParsableCommand {
                     try printJSON(accounts.map {
                         Entry(provider: $0.provider, max_concurrent: $0.maxConcurrent, creates_per_minute: $0.createsPerMinute,
                               failed_generations: $0.failedGenerations, in_flight: $0.inFlight,
-                              started_last_minute: $0.startedLastMinute, updated_at: $0.updatedAt)
+                              started_last_minute: $0.startedLastMinute, updated_at: $0.updatedAt,
+                              suspended_at: $0.suspendedAt, suspended_reason: $0.suspendedReason)
                     })
                     return
                 }
-                var table = TextTable(["PROVIDER", "IN FLIGHT", "STARTED/MIN", "FAILED GENERATIONS"], rightAligned: [1, 2])
+                var table = TextTable(["PROVIDER", "IN FLIGHT", "STARTED/MIN", "FAILED GENERATIONS", "DISPATCHING"],
+                                      rightAligned: [1, 2])
                 for account in accounts {
                     table.add([account.provider,
                                "\(account.inFlight)/\(account.maxConcurrent.map(String.init) ?? "-")",
                                "\(account.startedLastMinute)/\(account.createsPerMinute.map(String.init) ?? "-")",
-                               account.failedGenerations])
+                               account.failedGenerations, account.suspendedAt == nil ? "yes" : "SUSPENDED"])
                 }
                 Console.current.write(table.render() + "\n")
+                for account in accounts {
+                    guard let since = account.suspendedAt else { continue }
+                    Console.current.print("\(account.provider) suspended since \(ISO8601DateFormatter().string(from: since)): "
+                                          + "\(account.suspendedReason ?? "no reason given"); "
+                                          + "its jobs wait. Resume with: keyfarm providers resume \(account.provider)")
+                }
             }
         }
     }

@@ -37,9 +37,9 @@ struct StatusCommand: ParsableCommand {
             if let name {
                 let detail = try store.shotListDetail(name: name, project: project)
                 if json {
-                    try printJSON(StatusDocument.Detail(detail, storage: storage.root))
+                    try printJSON(StatusDocument.Detail(detail, storage: storage))
                 } else {
-                    Console.current.write(Self.render(detail, storage: storage.root))
+                    Console.current.write(Self.render(detail, storage: storage))
                 }
             } else {
                 let lists = try store.shotLists(project: project, includeReplaced: all)
@@ -71,7 +71,7 @@ struct StatusCommand: ParsableCommand {
         return table.render() + "\n"
     }
 
-    static func render(_ detail: ShotListDetail, storage: String) -> String {
+    static func render(_ detail: ShotListDetail, storage: StorageOption) -> String {
         let list = detail.list
         var text = "shot list \(list.name) (project \(list.project), id \(list.id)): \(list.state), \(percent(list.progress)), "
             + "\(list.jobsSucceeded)/\(list.jobsTotal) jobs done, credits spent/estimated \(credits(list))"
@@ -97,7 +97,7 @@ struct StatusCommand: ParsableCommand {
             }
             text += table.render(indent: "  ") + "\n"
             for output in detail.outputs where output.shot == shot.key {
-                text += "  output \(output.format): \(storage)/\(output.path) (\(output.frames) frames)\n"
+                text += "  output \(output.format): \(storage.fullPath(output)) (\(output.frames) frames)\n"
             }
         }
         return text
@@ -143,7 +143,7 @@ enum StatusDocument {
         var shot_list: List
         var shots: [Shot]
 
-        init(_ detail: ShotListDetail, storage: String) {
+        init(_ detail: ShotListDetail, storage: StorageOption) {
             shot_list = List(detail.list)
             shots = detail.shots.map { shot in
                 let jobs = detail.jobs.filter { $0.shot == shot.key }

@@ -121,7 +121,9 @@ extension Coordinator {
             roster.remove(previous.identity)
         }
         let worker = try store.connectWorker(name: hello.name, host: hello.host, version: hello.version,
-                                             engines: hello.engines, slots: Int(hello.slots), instance: hello.instance)
+                                             engines: hello.engines, slots: Int(hello.slots), instance: hello.instance,
+                                             storageRoot: hello.storageRoot.isEmpty ? nil : hello.storageRoot)
+        storageRoots[identity] = hello.storageRoot.isEmpty ? nil : hello.storageRoot
         roster.join(identity: identity, workerID: worker.id, name: hello.name, instance: hello.instance, engines: hello.engines,
                     slots: Int(hello.slots), draining: worker.draining || hello.draining, now: now)
         unclaimedLeases[hello.name] = nil
@@ -208,7 +210,8 @@ extension Coordinator {
                             stopClocks(ref)
                             limits[ref] = nil
                             let artifact = entry.body.artifacts.first
-                            return (ref, artifact?.path, artifact?.sha256, Self.json(entry.body.artifacts),
+                            return (ref, artifact?.path, artifact?.sha256,
+                                    Self.json(entry.body.artifacts, storageRoot: storageRoots[entry.identity]),
                                     entry.body.receivedAtUnixUs)
                         })
                     }
@@ -216,7 +219,7 @@ extension Coordinator {
                 }
                 for entry in others {
                     do {
-                        try record(entry.body)
+                        try record(entry.body, storageRoot: storageRoots[entry.identity])
                         recorded.append(entry)
                     } catch {
                         logger.error("cannot record a result; the worker will send it again", metadata: [
@@ -255,7 +258,7 @@ extension Coordinator {
     }
 
     /// Records one RESULT; repeats and results for attempts no longer current change nothing.
-    func record(_ result: ResultBody) throws {
+    func record(_ result: ResultBody, storageRoot: String?) throws {
         let ref = AttemptRef(jobID: result.jobID, attempt: Int(result.attempt))
         roster.finish(ref)
         let stop = stopping[ref]
@@ -271,7 +274,7 @@ extension Coordinator {
             let artifact = result.artifacts.first
             outcome = try store.completeSuccess(jobID: ref.jobID, attempt: ref.attempt, artifactPath: artifact?.path,
                                                 artifactSHA256: artifact?.sha256, charge: charge,
-                                                artifactsJSON: Self.json(result.artifacts))
+                                                artifactsJSON: Self.json(result.artifacts, storageRoot: storageRoot))
         case .handedBack:
             outcome = try store.handBack(jobID: ref.jobID, attempt: ref.attempt,
                                          providerRequestID: result.providerRequestID.isEmpty ? nil : result.providerRequestID)
@@ -290,6 +293,15 @@ extension Coordinator {
                 outcome = try failAttempt(ref, .lost, error: result.error.isEmpty ? "cancelled" : result.error,
                                           limit: limit, random: 0, charge: charge)
             }
+        case .failed where ProviderAccountFailure.suspendsAccount(result.providerFailureCode):
+            // The provider refused for the account, not for this job (its budget is spent): no
+            // more of its jobs go out until an operator resumes it, and this one waits, its
+            // attempt not counted, for a new request then.
+            let reason = "\(result.provider) answered \(result.providerFailureCode): \(result.error)"
+            try store.suspendProvider(result.provider, reason: reason)
+            logger.error("provider account suspended; its jobs wait until `keyfarm providers resume \(result.provider)`",
+                         metadata: ["provider": "\(result.provider)", "provider.failure_code": "\(result.providerFailureCode)"])
+            outcome = try store.handBack(jobID: ref.jobID, attempt: ref.attempt, providerRequestID: nil, fresh: true)
         case .failed, .unspecified, .UNRECOGNIZED:
             let errorClass = ErrorClass(result.errorClass)
             outcome = try failAttempt(ref, errorClass, error: result.error.isEmpty ? "failed (\(errorClass.rawValue))" : result.error,
@@ -302,10 +314,13 @@ extension Coordinator {
 
 extension Coordinator {
     /// Artifacts as the JSON array stored with a job and handed to its dependants as `inputs`.
-    static func json(_ artifacts: [ArtifactBody]) -> String {
+    /// Each carries the reporting worker's storage root, so that an operator is told where a
+    /// file really is (`v_outputs.storage_root`).
+    static func json(_ artifacts: [ArtifactBody], storageRoot: String? = nil) -> String {
         let objects: [[String: Any]] = artifacts.map {
             var object: [String: Any] = ["path": $0.path, "sha256": $0.sha256, "bytes": $0.bytes, "media_type": $0.mediaType]
             if $0.frames > 0 { object["frames"] = $0.frames }
+            if let storageRoot { object["storage_root"] = storageRoot }
             return object
         }
         guard let data = try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys]) else { return "[]" }

@@ -49,6 +49,8 @@ public final class Coordinator {
     var gate = WorkerKeyGate()
     /// With CURVE on: the public key each worker connection was admitted under, by routing id.
     var workerKeys: [[UInt8]: String] = [:]
+    /// Each connection's storage root, from its HELLO: recorded with the artifacts it reports.
+    var storageRoots: [[UInt8]: String] = [:]
 
     /// The endpoint actually bound (useful with `tcp://127.0.0.1:*`).
     public private(set) var endpoint: String

@@ -96,3 +96,12 @@ public struct RetryPolicy: Sendable, Equatable {
 public enum Blocklist {
     public static let failuresPerShot = 3
 }
+
+/// Provider failure codes that speak for the whole account rather than one job.
+public enum ProviderAccountFailure {
+    /// Codes after which the provider takes no more work from the account until someone acts
+    /// (Luma Agents' `budget_exhausted`).
+    public static let accountCodes: Set<String> = ["budget_exhausted"]
+
+    public static func suspendsAccount(_ code: String) -> Bool { accountCodes.contains(code) }
+}

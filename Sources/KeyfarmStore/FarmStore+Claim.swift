@@ -73,11 +73,13 @@ extension FarmStore {
                 SELECT s.worker_id, s.ord FROM unnest($1::bigint[]) WITH ORDINALITY AS s(worker_id, ord)
             ), room AS (
                 -- How many more generations each limited provider may start now: its concurrency
-                -- limit less its jobs in flight, and its creates a minute less the last minute's attempts.
-                SELECT pa.provider, LEAST(COALESCE(pa.max_concurrent - pa.in_flight, 2147483647),
-                                          COALESCE(pa.creates_per_minute - pa.started_last_minute, 2147483647)) AS room
+                -- limit less its jobs in flight, and its creates a minute less the last minute's
+                -- attempts; none while the provider has suspended the account.
+                SELECT pa.provider, CASE WHEN pa.suspended_at IS NOT NULL THEN 0
+                                         ELSE LEAST(COALESCE(pa.max_concurrent - pa.in_flight, 2147483647),
+                                                    COALESCE(pa.creates_per_minute - pa.started_last_minute, 2147483647)) END AS room
                 FROM keyfarm.v_provider_accounts pa
-                WHERE pa.max_concurrent IS NOT NULL OR pa.creates_per_minute IS NOT NULL
+                WHERE pa.max_concurrent IS NOT NULL OR pa.creates_per_minute IS NOT NULL OR pa.suspended_at IS NOT NULL
             ), picked AS (
                 SELECT j.id, j.priority, j.queued_at, j.shot_id, split_part(j.requires, '/', 1) AS provider FROM keyfarm.jobs j
                 WHERE j.state = 'queued' AND j.not_before <= now()
@@ -302,8 +304,9 @@ extension FarmStore {
 
     /// Takes a job back from a draining worker without counting a failure: the attempt is
     /// closed as `handed_back` (keeping its provider request id for the next attempt to
-    /// resume) and the job is queued again at once, with one more attempt allowed.
-    public func handBack(jobID: Int64, attempt: Int, providerRequestID: String?) throws -> CompletionOutcome {
+    /// resume) and the job is queued again at once, with one more attempt allowed. `fresh`:
+    /// no later attempt resumes a request of this one or earlier (the provider failed it).
+    public func handBack(jobID: Int64, attempt: Int, providerRequestID: String?, fresh: Bool = false) throws -> CompletionOutcome {
         try connection.transaction { connection in
             _ = try closeAttempt(jobID: jobID, attempt: attempt, outcome: "handed_back", errorClass: nil, error: nil,
                                  artifactPath: nil, artifactSHA256: nil, charge: nil, on: connection)
@@ -313,10 +316,11 @@ extension FarmStore {
             }
             let rows = try connection.execute("""
                 UPDATE keyfarm.jobs SET state = 'queued', worker_id = NULL, lease_expires_at = NULL, progress = 0,
-                       not_before = now(), queued_at = now(), attempt_base = attempt_base + 1, updated_at = now()
+                       not_before = now(), queued_at = now(), attempt_base = attempt_base + 1, updated_at = now(),
+                       fresh_after_attempt = CASE WHEN $3 THEN attempts ELSE fresh_after_attempt END
                 WHERE id = $1 AND attempts = $2 AND state IN ('leased', 'running')
                 RETURNING not_before
-                """, [jobID, attempt]).rows
+                """, [jobID, attempt, fresh]).rows
             guard let row = rows.first else { return .stale }
             try connection.notify(FarmStore.jobsChannel, payload: "released")
             return .retrying(notBefore: try row.decode("not_before"))

@@ -17,6 +17,8 @@ public struct WorkerStatus: Sendable, Equatable {
     public var failedAttempts: Int
     public var lastSeenAt: Date?
     public var blocklistedShots: [String]
+    /// Where the worker mounts the farm's storage, as its HELLO said.
+    public var storageRoot: String? = nil
 }
 
 /// A job leased to a worker, as the database remembers it (for adoption after a restart).
@@ -37,15 +39,16 @@ extension FarmStore {
 
     /// Records a worker that said HELLO; returns its id and whether an operator drained it.
     public func connectWorker(name: String, host: String?, version: String?, engines: [String], slots: Int,
-                              instance: String?) throws -> (id: Int64, draining: Bool) {
+                              instance: String?, storageRoot: String? = nil) throws -> (id: Int64, draining: Bool) {
         let row = try rows(connection.execute("""
-            INSERT INTO keyfarm.workers (name, host, version, engines, slots, state, connected_at, last_seen_at, instance)
-            VALUES ($1, $2, $3, $4::text[], $5, 'ready', now(), now(), $6)
+            INSERT INTO keyfarm.workers (name, host, version, engines, slots, state, connected_at, last_seen_at, instance, storage_root)
+            VALUES ($1, $2, $3, $4::text[], $5, 'ready', now(), now(), $6, $7)
             ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, version = EXCLUDED.version, engines = EXCLUDED.engines,
                 slots = EXCLUDED.slots, connected_at = now(), last_seen_at = now(), instance = EXCLUDED.instance,
+                storage_root = EXCLUDED.storage_root,
                 state = CASE WHEN keyfarm.workers.draining THEN 'draining' ELSE 'ready' END
             RETURNING id, draining
-            """, [name, host, version, engines, slots, instance]).rows)
+            """, [name, host, version, engines, slots, instance, storageRoot]).rows)
         return (try row.decode("id"), try row.decode("draining"))
     }
 
@@ -79,7 +82,7 @@ extension FarmStore {
     public func workers() throws -> [WorkerStatus] {
         try connection.execute("""
             SELECT id, name, host, version, engines, slots, state, draining, running_jobs, succeeded_attempts,
-                   failed_attempts, last_seen_at, blocklisted_shots
+                   failed_attempts, last_seen_at, blocklisted_shots, storage_root
             FROM keyfarm.v_workers ORDER BY name
             """).rows.map { row in
             WorkerStatus(id: try row.decode("id"), name: try row.decode("name"), host: try row.decode("host", as: String?.self),
@@ -88,7 +91,8 @@ extension FarmStore {
                          runningJobs: try row.decode("running_jobs"), succeededAttempts: try row.decode("succeeded_attempts"),
                          failedAttempts: try row.decode("failed_attempts"),
                          lastSeenAt: try row.decode("last_seen_at", as: Date?.self),
-                         blocklistedShots: try row.decode("blocklisted_shots"))
+                         blocklistedShots: try row.decode("blocklisted_shots"),
+                         storageRoot: try row.decode("storage_root", as: String?.self))
         }
     }
 

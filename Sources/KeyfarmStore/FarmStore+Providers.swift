@@ -15,6 +15,10 @@ public struct ProviderAccount: Sendable, Equatable {
     /// Its attempts started in the last minute.
     public var startedLastMinute: Int
     public var updatedAt: Date
+    /// When the provider stopped the account itself (Luma's `budget_exhausted`), and what it
+    /// said: none of its jobs is dispatched until an operator resumes it.
+    public var suspendedAt: Date? = nil
+    public var suspendedReason: String? = nil
 }
 
 extension FarmStore {
@@ -27,7 +31,32 @@ extension FarmStore {
             ProviderAccount(provider: try row.decode("provider"), maxConcurrent: try row.decode("max_concurrent", as: Int?.self),
                             createsPerMinute: try row.decode("creates_per_minute", as: Int?.self),
                             failedGenerations: try row.decode("failed_generations"), inFlight: try row.decode("in_flight"),
-                            startedLastMinute: try row.decode("started_last_minute"), updatedAt: try row.decode("updated_at"))
+                            startedLastMinute: try row.decode("started_last_minute"), updatedAt: try row.decode("updated_at"),
+                            suspendedAt: try row.decode("suspended_at", as: Date?.self),
+                            suspendedReason: try row.decode("suspended_reason", as: String?.self))
+        }
+    }
+
+    /// Stops dispatching a provider's jobs: it said the account, not the job, cannot go on.
+    /// The first suspension's time and reason stand until the account is resumed.
+    public func suspendProvider(_ provider: String, reason: String) throws {
+        try connection.execute("""
+            INSERT INTO keyfarm.provider_accounts AS pa (provider, suspended_at, suspended_reason) VALUES ($1, now(), left($2, 2000))
+            ON CONFLICT (provider) DO UPDATE SET suspended_at = COALESCE(pa.suspended_at, now()),
+                suspended_reason = COALESCE(pa.suspended_reason, EXCLUDED.suspended_reason), updated_at = now()
+            """, [provider, reason])
+    }
+
+    /// Dispatches a suspended provider's jobs again; false when it was not suspended.
+    @discardableResult
+    public func resumeProvider(_ provider: String) throws -> Bool {
+        try connection.transaction { connection in
+            let rows = try connection.execute("""
+                UPDATE keyfarm.provider_accounts SET suspended_at = NULL, suspended_reason = NULL, updated_at = now()
+                WHERE provider = $1 AND suspended_at IS NOT NULL RETURNING provider
+                """, [provider]).rows
+            if !rows.isEmpty { try connection.notify(FarmStore.jobsChannel, payload: "released") }
+            return !rows.isEmpty
         }
     }
 

@@ -92,6 +92,15 @@ public struct ShotOutput: Sendable, Equatable {
     public var bytes: Int64
     public var sha256: String
     public var stitchedAt: Date?
+    /// The storage root of the worker that wrote it, as that worker mounts it; nil for outputs
+    /// stitched before workers reported their root.
+    public var storageRoot: String? = nil
+
+    /// The output's full path: under `mount` (the operator's own mount of the shared storage)
+    /// when given, else under the root the worker wrote it to, else under `fallback`.
+    public func fullPath(mount: String?, fallback: String) -> String {
+        (mount ?? storageRoot ?? fallback) + "/" + path
+    }
 }
 
 /// What `cancel` did.
@@ -207,13 +216,14 @@ extension FarmStore {
 
     func outputs(listID: Int64) throws -> [ShotOutput] {
         try connection.execute("""
-            SELECT shot, format, path, frames, bytes, sha256, stitched_at FROM keyfarm.v_outputs
+            SELECT shot, format, path, frames, bytes, sha256, stitched_at, storage_root FROM keyfarm.v_outputs
             WHERE shot_list_id = $1 ORDER BY shot_position, position
             """, [listID]).rows.map { row in
             ShotOutput(shot: try row.decode("shot"), format: try row.decode("format"), path: try row.decode("path"),
                        frames: try row.decode("frames"), bytes: try row.decode("bytes"),
                        sha256: try row.decode("sha256", as: String?.self) ?? "",
-                       stitchedAt: try row.decode("stitched_at", as: Date?.self))
+                       stitchedAt: try row.decode("stitched_at", as: Date?.self),
+                       storageRoot: try row.decode("storage_root", as: String?.self))
         }
     }
 

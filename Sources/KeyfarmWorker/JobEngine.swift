@@ -33,8 +33,10 @@ public struct AssignedJob: Sendable {
 /// How an attempt ended, as the engine reports it.
 public enum JobOutcome: Sendable {
     case succeeded(artifacts: [ArtifactBody] = [], credits: Int64 = 0, provider: String = "", providerRequestID: String = "")
+    /// `providerFailureCode`: the provider's own code for a failed generation (Luma Agents'
+    /// `failure_code`), which the coordinator reads for codes about the account.
     case failed(ErrorClass, String, retryAfter: Double? = nil, credits: Int64 = 0, provider: String = "",
-                providerRequestID: String = "")
+                providerRequestID: String = "", providerFailureCode: String = "")
     case cancelled
     /// Given back unfinished (the worker is draining), with the provider request to resume.
     case handedBack(providerRequestID: String)

@@ -206,7 +206,7 @@ enum JobThread {
         }
         switch outcome {
         case .succeeded: context.logger.debug("attempt succeeded")
-        case .failed(let errorClass, let message, _, _, _, _):
+        case .failed(let errorClass, let message, _, _, _, _, _):
             context.logger.notice("attempt failed: \(message)", metadata: ["error.class": "\(errorClass.rawValue)"])
         case .cancelled: context.logger.info("attempt cancelled")
         case .handedBack: context.logger.info("attempt handed back unfinished")
@@ -222,8 +222,9 @@ enum JobThread {
             result.credits = credits
             result.provider = provider
             result.providerRequestID = requestID
-        case .failed(let errorClass, let message, let retryAfter, let credits, let provider, let requestID):
+        case .failed(let errorClass, let message, let retryAfter, let credits, let provider, let requestID, let code):
             result.outcome = .failed
+            result.providerFailureCode = code
             result.errorClass = errorClass.wire
             result.error = message
             result.retryAfterS = retryAfter ?? 0

@@ -181,6 +181,7 @@ public final class Worker {
         hello.slots = UInt32(configuration.slots)
         hello.instance = instance
         hello.draining = draining
+        hello.storageRoot = URL(fileURLWithPath: configuration.storage).standardizedFileURL.path
         // Every attempt it still holds: running ones, and finished ones whose RESULT is unacknowledged.
         let runningJobs = running.filter { !$0.value.abandoned }.map { ref, entry in
             var job = RunningJobBody()

@@ -1,4 +1,5 @@
 import Foundation
+import KeyfarmProcess
 import KeyfarmTestSupport
 import Testing
 
@@ -168,6 +169,47 @@ import Testing
             #expect(try provider.ledgerNet("budget") == 200)
             let credits = try provider.keyfarm(["credits", "--by", "shot-list", "--json"])
             #expect(credits.contains("200"), "credits: \(credits)")
+        }
+    }
+}
+
+/// A provider that answers for the whole account: the farm stops sending it work, says so,
+/// and sends the waiting jobs once an operator resumes the account.
+@Suite(.serialized) struct ProviderSuspensionTests {
+    @Test func aBudgetExhaustedAnswerSuspendsTheAccountUntilResumed() async throws {
+        try await offPool {
+            let provider = try ProviderFarm()
+            try provider.postFaults(#"{"next": [{"fail_generation": "budget_exhausted"}]}"#)
+            try provider.submit(ProviderFaultTests.singleSegmentShots(name: "broke", count: 1, engine: "luma/ray-3.2"), name: "broke")
+            try provider.startCoordinator()
+            try provider.startWorker("spender", slots: 2, engines: "luma/*")
+            let suspended = try eventually(timeout: .seconds(90)) {
+                try provider.farm.count("SELECT count(*)::int AS n FROM keyfarm.v_provider_accounts WHERE provider = 'luma' AND suspended_at IS NOT NULL") == 1
+            }
+            #expect(suspended, "\(provider.logs)")
+            // The job waits, queued, its attempt handed back rather than failed.
+            let attempts = try provider.farm.store.connection.execute("""
+                SELECT outcome FROM keyfarm.v_attempts WHERE shot_list = 'broke' ORDER BY attempt
+                """).rows.map { try $0.decode("outcome", as: String?.self) }
+            #expect(attempts == ["handed_back"])
+            #expect(try provider.segmentStates("broke")["failed"] == nil)
+            let listing = try provider.keyfarm(["providers", "list", "--json"])
+            let accounts = try #require(try JSONSerialization.jsonObject(with: Data(listing.utf8)) as? [[String: Any]])
+            let luma = try #require(accounts.first { $0["provider"] as? String == "luma" })
+            #expect((luma["suspended_reason"] as? String)?.contains("budget_exhausted") == true, "\(luma)")
+            #expect(accounts.first { $0["provider"] as? String == "fal" }?["suspended_at"] is NSNull)
+            let table = try provider.keyfarm(["providers"])
+            #expect(table.contains("SUSPENDED") && table.contains("keyfarm providers resume luma"), "\(table)")
+
+            // Resumed, the job goes out again and renders; the provider billed one generation.
+            #expect(try provider.keyfarm(["providers", "resume", "luma"]).contains("resumed"))
+            let done = try eventually(timeout: .seconds(120)) { try provider.segmentStates("broke")["succeeded"] == 1 }
+            #expect(done, "\(provider.logs)")
+            #expect(try provider.creates().count == 2)
+            #expect(try provider.billed()["luma_agents"] == 1)
+            let again = try ChildProcess(executable: provider.farm.binary, arguments: ["providers", "resume", "luma"],
+                                         environment: provider.environment).run()
+            #expect(again.status == 66 && again.output.contains("not suspended"), "\(again.output)")
         }
     }
 }

@@ -139,6 +139,17 @@ import Testing
             }
             #expect(stitched, "\(provider.logs)")
             guard stitched else { return }
+            // Without --storage, outputs are where the stitching worker wrote them: its storage
+            // root, which `keyfarm workers` shows too.
+            let listing = try provider.keyfarm(["outputs", "anchored", "--json"])
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(listing.utf8)) as? [String: Any])
+            let outputs = try #require((document["shots"] as? [[String: Any]])?.first?["outputs"] as? [[String: Any]])
+            let mp4 = try #require(outputs.first { $0["format"] as? String == "mp4" })
+            #expect(mp4["path"] as? String == provider.storage + "/e2e/anchored/sh10/sh10.mp4", "\(mp4)")
+            #expect(mp4["storage_root"] as? String == provider.storage)
+            #expect(try provider.keyfarm(["status", "anchored"]).contains("output mp4: \(provider.storage)/e2e/anchored/sh10/sh10.mp4"))
+            #expect(try provider.keyfarm(["outputs", "anchored", "--storage", "/mnt/farm"]).contains("/mnt/farm/e2e/anchored/sh10/sh10.mp4"))
+            #expect(try provider.keyfarm(["workers", "--json"]).contains("\"storage_root\" : \"\(provider.storage)\""))
             // One generation, billed once, charged its 5 s price.
             #expect(try provider.creates().count == 1)
             #expect(try provider.billed()["luma_agents"] == 1)

@@ -38,6 +38,25 @@ import Testing
         #expect(try store.claim(workerID: worker, capabilities: ["luma/*"], limit: 32, leaseSeconds: 60).count == 1)
     }
 
+    @Test func aSuspendedProviderIsNotDispatchedUntilResumed() throws {
+        let store = try freshStore()
+        _ = try store.submit(try planned(shots(2, engine: "luma/ray-2", name: "broke")), sourcePath: "/b.yaml", sourceText: "", replace: false)
+        _ = try store.submit(try planned(shots(1, engine: "fal/fal-ai/kling-video/v2.5-turbo/pro/image-to-video", name: "fal")),
+                             sourcePath: "/f.yaml", sourceText: "", replace: false)
+        try store.suspendProvider("luma", reason: "luma answered budget_exhausted: the account's budget is spent")
+        // A second suspension keeps the first one's time and reason.
+        try store.suspendProvider("luma", reason: "later")
+        let worker = try store.registerWorker(name: "w", host: nil, version: nil, engines: ["*"], slots: 8)
+        let claimed = try store.claim(workerID: worker, capabilities: ["luma/*", "fal/*"], limit: 8, leaseSeconds: 60)
+        #expect(claimed.map(\.engine) == ["fal/fal-ai/kling-video/v2.5-turbo/pro/image-to-video"])
+        let luma = try #require(try store.providerAccounts().first { $0.provider == "luma" })
+        #expect(luma.suspendedAt != nil && luma.suspendedReason?.hasSuffix("the account's budget is spent") == true)
+        #expect(try store.resumeProvider("luma"))
+        #expect(try store.resumeProvider("luma") == false)
+        #expect(try store.claim(workerID: worker, capabilities: ["luma/*"], limit: 8, leaseSeconds: 60).count == 2)
+        #expect(try store.providerAccounts().allSatisfy { $0.suspendedAt == nil && $0.suspendedReason == nil })
+    }
+
     @Test func createsPerMinuteCountsTheLastMinutesAttempts() throws {
         let store = try freshStore()
         _ = try store.submit(try planned(shots(8, engine: "luma/ray-2", name: "rate")), sourcePath: "/r.yaml", sourceText: "", replace: false)

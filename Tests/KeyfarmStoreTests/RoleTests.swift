@@ -220,7 +220,11 @@ import Testing
             #expect(leases.count == 1)
             #expect(try coordinator.leases(workerID: scenario.renderOne).count == 1)
             let lease = try #require(leases.first)
-            _ = try coordinator.handBack(jobID: lease.ref.jobID, attempt: lease.ref.attempt, providerRequestID: nil)
+            _ = try coordinator.handBack(jobID: lease.ref.jobID, attempt: lease.ref.attempt, providerRequestID: nil, fresh: true)
+            // A provider that stopped the account: the coordinator suspends it (an operator resumes it).
+            try coordinator.suspendProvider("wavespeed", reason: "wavespeed answered budget_exhausted")
+            #expect(try coordinator.providerAccounts().first { $0.provider == "wavespeed" }?.suspendedAt != nil)
+            #expect(try owner.resumeProvider("wavespeed"))
             let again = try coordinator.claim(slots: [scenario.renderOne, scenario.renderTwo], capabilities: ["interpolate"],
                                               leaseSeconds: 60)
             try #require(again.count == 2)

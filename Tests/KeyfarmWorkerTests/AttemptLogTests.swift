@@ -82,7 +82,7 @@ import Testing
 
     @Test func aSmokeJobFailsItsFirstAttemptsOnPurposeAndSaysSoInItsLog() {
         let first = JobContext(job: job(attempt: 1, spec: #"{"ms": 0, "fail_attempts": 1}"#), control: JobControl()) { _ in }
-        guard case .failed(.transient, let message, _, _, _, _) = SmokeEngine().run(job(attempt: 1, spec: #"{"ms": 0, "fail_attempts": 1}"#),
+        guard case .failed(.transient, let message, _, _, _, _, _) = SmokeEngine().run(job(attempt: 1, spec: #"{"ms": 0, "fail_attempts": 1}"#),
                                                                                        context: first) else {
             Issue.record("the first attempt should fail")
             return

@@ -131,7 +131,7 @@ import Testing
             for (end, message) in cases {
                 let (outcome, _) = run(try job(spec(start: ["kind": "file", "path": storage.root + "/a.png"], end: end),
                                                storage: storage.root))
-                guard case .failed(let errorClass, let text, _, _, _, _) = outcome else {
+                guard case .failed(let errorClass, let text, _, _, _, _, _) = outcome else {
                     Issue.record("\(end): \(outcome)"); continue
                 }
                 #expect(errorClass == .invalid)

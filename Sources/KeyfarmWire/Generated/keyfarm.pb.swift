@@ -196,6 +196,10 @@ public nonisolated struct Keyfarm_Wire_V1_Hello: Sendable {
   /// it takes no new work
   public var draining: Bool = false
 
+  /// Where its storage root is mounted on the worker (absolute): the coordinator records it
+  /// with each stitch, so that `keyfarm outputs` names where the deliverables really are.
+  public var storageRoot: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -418,6 +422,10 @@ public nonisolated struct Keyfarm_Wire_V1_Result: Sendable {
   /// earlier lines of the attempt's log not in log_tail
   public var logLinesDropped: UInt32 = 0
 
+  /// The provider's own code for a failed generation (Luma Agents' failure_code, e.g.
+  /// "budget_exhausted"), empty when it gave none: some codes are about the account, not the job.
+  public var providerFailureCode: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -546,7 +554,7 @@ nonisolated extension Keyfarm_Wire_V1_RunningJob: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Keyfarm_Wire_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}host\0\u{1}engines\0\u{1}slots\0\u{1}running\0\u{1}instance\0\u{1}draining\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}host\0\u{1}engines\0\u{1}slots\0\u{1}running\0\u{1}instance\0\u{1}draining\0\u{3}storage_root\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -562,6 +570,7 @@ nonisolated extension Keyfarm_Wire_V1_Hello: SwiftProtobuf.Message, SwiftProtobu
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.running) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.instance) }()
       case 8: try { try decoder.decodeSingularBoolField(value: &self.draining) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.storageRoot) }()
       default: break
       }
     }
@@ -592,6 +601,9 @@ nonisolated extension Keyfarm_Wire_V1_Hello: SwiftProtobuf.Message, SwiftProtobu
     if self.draining != false {
       try visitor.visitSingularBoolField(value: self.draining, fieldNumber: 8)
     }
+    if !self.storageRoot.isEmpty {
+      try visitor.visitSingularStringField(value: self.storageRoot, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -604,6 +616,7 @@ nonisolated extension Keyfarm_Wire_V1_Hello: SwiftProtobuf.Message, SwiftProtobu
     if lhs.running != rhs.running {return false}
     if lhs.instance != rhs.instance {return false}
     if lhs.draining != rhs.draining {return false}
+    if lhs.storageRoot != rhs.storageRoot {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -986,7 +999,7 @@ nonisolated extension Keyfarm_Wire_V1_Artifact: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Keyfarm_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Result"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}attempt\0\u{1}outcome\0\u{3}error_class\0\u{1}error\0\u{1}artifacts\0\u{1}credits\0\u{1}provider\0\u{3}provider_request_id\0\u{3}retry_after_s\0\u{3}received_at_unix_us\0\u{3}log_tail\0\u{3}log_lines_dropped\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}attempt\0\u{1}outcome\0\u{3}error_class\0\u{1}error\0\u{1}artifacts\0\u{1}credits\0\u{1}provider\0\u{3}provider_request_id\0\u{3}retry_after_s\0\u{3}received_at_unix_us\0\u{3}log_tail\0\u{3}log_lines_dropped\0\u{3}provider_failure_code\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1007,6 +1020,7 @@ nonisolated extension Keyfarm_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtob
       case 11: try { try decoder.decodeSingularInt64Field(value: &self.receivedAtUnixUs) }()
       case 12: try { try decoder.decodeSingularStringField(value: &self.logTail) }()
       case 13: try { try decoder.decodeSingularUInt32Field(value: &self.logLinesDropped) }()
+      case 14: try { try decoder.decodeSingularStringField(value: &self.providerFailureCode) }()
       default: break
       }
     }
@@ -1052,6 +1066,9 @@ nonisolated extension Keyfarm_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtob
     if self.logLinesDropped != 0 {
       try visitor.visitSingularUInt32Field(value: self.logLinesDropped, fieldNumber: 13)
     }
+    if !self.providerFailureCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.providerFailureCode, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1069,6 +1086,7 @@ nonisolated extension Keyfarm_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtob
     if lhs.receivedAtUnixUs != rhs.receivedAtUnixUs {return false}
     if lhs.logTail != rhs.logTail {return false}
     if lhs.logLinesDropped != rhs.logLinesDropped {return false}
+    if lhs.providerFailureCode != rhs.providerFailureCode {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -166,7 +166,7 @@ struct ProviderRun {
                 let codeText = code.map { " (\($0))" } ?? ""
                 return .failed(terminal ? .invalid : .providerFailed,
                                "\(provider) generation \(id) failed\(codeText): \(reason)",
-                               credits: credits, provider: provider, providerRequestID: id)
+                               credits: credits, provider: provider, providerRequestID: id, providerFailureCode: code ?? "")
             case .status(.completed(let url)?):
                 context.progress(0.85, message: "downloading", force: true)
                 return finish(api: api, id: id, videoURL: url)
