@@ -39,6 +39,13 @@ let package = Package(
         .systemLibrary(name: "COpenEXR", pkgConfig: "OpenEXR",
                        providers: [.apt(["libopenexr-dev"])]),
 
+        // EXR through OpenEXR's C++ library (every compression, DWAB included, tiled and
+        // multi-part files, chromaticities) behind a few C functions; the 3.1 core C library
+        // (COpenEXR) decodes and encodes neither DWAA nor DWAB. Headers and libraries come
+        // through COpenEXR's pkg-config.
+        .target(name: "CEXRCodec", dependencies: ["COpenEXR"],
+                linkerSettings: [.linkedLibrary("stdc++")]),
+
         // The shot-list model, validation, planning and pricing: no I/O, no C.
         .target(name: "KeyfarmCore",
                 dependencies: [.product(name: "Yams", package: "Yams")],
@@ -76,7 +83,7 @@ let package = Package(
         // Images and local rendering: PNG and EXR I/O in linear-light float RGB, resizing to a
         // shot's frame, and the motion-compensated in-betweening engine.
         .target(name: "KeyfarmMedia",
-                dependencies: ["KeyfarmCore", "KeyfarmProcess", "CPNG", "COpenEXR",
+                dependencies: ["KeyfarmCore", "KeyfarmProcess", "CPNG", "COpenEXR", "CEXRCodec",
                                .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
         // The worker daemon: its reactor, engine threads and sd_notify.

@@ -81,6 +81,12 @@ public enum Engine: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Whether the engine renders HDR (scene-linear, values above 1.0): `hdr: true` shots accept only these.
+    public var rendersHDR: Bool { self == .lumaRay32 }
+
+    /// The engines that render HDR, as error messages list them.
+    public static let hdrNames = ["luma/ray-3.2"]
+
     /// Whether one generation can carry more than a start and an end keyframe.
     public var takesManyKeyframes: Bool { maxAnchors > 2 }
 

@@ -64,6 +64,21 @@ struct FieldReader {
         return value
     }
 
+    /// `true` or `false` (YAML 1.2's spellings only: `yes` and `on` are strings here, as a typo must not switch a render mode).
+    mutating func boolean(_ node: Node, _ path: String) -> Bool? {
+        guard case .scalar(let scalar) = node, !isNull(node) else {
+            report(path, "must be true or false, found \(describe(node))", at: node)
+            return nil
+        }
+        switch scalar.string.trimmingCharacters(in: .whitespaces) {
+        case "true", "True", "TRUE": return true
+        case "false", "False", "FALSE": return false
+        default:
+            report(path, "\(scalar.string) is not true or false", at: node)
+            return nil
+        }
+    }
+
     /// A plain decimal number such as `12.5`, kept exact.
     mutating func decimal(_ node: Node, _ path: String, what: String) -> Rational? {
         guard case .scalar(let scalar) = node, !isNull(node) else {

@@ -52,7 +52,18 @@ public struct PictureSize: Sendable, Hashable, Codable, CustomStringConvertible 
     public var description: String { "\(width)x\(height)" }
 }
 
-/// A deliverable the stitcher writes for a shot.
+/// A deliverable the stitcher writes for a shot. `hdr10` is HEVC Main 10 with PQ and BT.2020
+/// (an HDR shot only).
 public enum OutputFormat: String, Sendable, CaseIterable, Codable {
-    case mp4, prores, exr
+    case mp4, prores, exr, hdr10
+}
+
+/// The primaries (and white point) an `exr` deliverable's scene-linear pixels are in.
+public enum EXRColorspace: String, Sendable, CaseIterable, Codable {
+    /// ACES2065-1: AP0 primaries, ACES white (what Luma's EXR export is).
+    case aces2065 = "aces2065-1"
+    /// ACEScg: AP1 primaries, ACES white.
+    case acescg
+    /// Linear Rec.709 / sRGB primaries, D65.
+    case linRec709 = "lin_rec709"
 }

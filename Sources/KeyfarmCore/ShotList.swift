@@ -35,6 +35,11 @@ public struct Shot: Sendable, Equatable {
     public var keyframes: [Keyframe]
     /// Per-segment overrides, by segment index.
     public var segmentOverrides: [Int: SegmentOverride]
+    /// Render HDR where the engine can (ray-3.2); only HDR engines accept it.
+    public var hdr: Bool = false
+    /// The primaries of `exr` deliverables; nil: ACES2065-1 when the source is ACES (an HDR
+    /// shot's provider EXR export), linear Rec.709 otherwise.
+    public var exrColorspace: EXRColorspace? = nil
 
     public init(id: String, duration: Rational, fps: FrameRate, resolution: Resolution, aspect: Aspect,
                 engine: Engine, outputs: [OutputFormat], seam: Int, priority: Int, maxAttempts: Int,

@@ -84,10 +84,26 @@ extension ShotListDecoder {
         guard reader.issues.count == before, let id, let duration, let fps = settings.fps,
               let resolution = settings.resolution, let aspect = settings.aspect, let engine = settings.engine,
               let outputs = settings.outputs, let seam = settings.seam, let priority = settings.priority,
-              let maxAttempts = settings.maxAttempts else { return nil }
-        let shot = Shot(id: id, duration: duration, fps: fps, resolution: resolution, aspect: aspect, engine: engine,
+              let maxAttempts = settings.maxAttempts, let hdr = settings.hdr, let exrColorspace = settings.exrColorspace
+        else { return nil }
+        var shot = Shot(id: id, duration: duration, fps: fps, resolution: resolution, aspect: aspect, engine: engine,
                         outputs: outputs, seam: seam, priority: priority, maxAttempts: maxAttempts,
                         keyframes: complete, segmentOverrides: overrides)
+        shot.hdr = hdr
+        shot.exrColorspace = exrColorspace
+        if hdr {
+            // Every engine the shot renders with must render HDR.
+            let engines = [engine] + (0..<(complete.count - 1)).compactMap { overrides[$0]?.engine }
+            if let refused = engines.first(where: { !$0.rendersHDR }) {
+                reader.report(path + ".hdr", "\(refused.name) cannot render HDR; engines that can: "
+                              + Engine.hdrNames.joined(separator: ", "), at: fields["hdr"]?.value ?? node)
+                return nil
+            }
+        } else if outputs.contains(.hdr10) {
+            reader.report(path + ".outputs", "hdr10 needs hdr: true (an HDR10 master is made from HDR frames)",
+                          at: fields["outputs"]?.value ?? node)
+            return nil
+        }
         if seam > 0 {
             for segment in 0..<(shot.keyframes.count - 1) {
                 let frames = shot.frame(ofKeyframe: segment + 1) - shot.frame(ofKeyframe: segment) + 1

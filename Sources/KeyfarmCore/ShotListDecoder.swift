@@ -17,7 +17,8 @@ public struct ShotListDecoder: Sendable {
     }
 
     static let topKeys = ["version", "name", "project", "budget", "defaults", "shots"]
-    static let settingKeys = ["fps", "resolution", "aspect", "engine", "outputs", "seam", "priority", "max_attempts"]
+    static let settingKeys = ["fps", "resolution", "aspect", "engine", "outputs", "seam", "priority", "max_attempts",
+                              "hdr", "exr_colorspace"]
     static let shotKeys = ["id", "duration", "keyframes", "segments"] + settingKeys
     static let keyframeKeys = ["at", "image", "prompt"]
     static let overrideKeys = ["engine", "prompt", "priority", "max_attempts"]
@@ -151,6 +152,9 @@ struct ShotSettings {
     var seam: Int?
     var priority: Int?
     var maxAttempts: Int?
+    var hdr: Bool? = false
+    /// `.some(nil)`: not given (the default by source); nil: invalid where it was set.
+    var exrColorspace: EXRColorspace?? = .some(nil)
 
     static let builtIn = ShotSettings(fps: FrameRate(24), resolution: .p1080, aspect: .widescreen,
                                       engine: .interpolate, outputs: [.mp4], seam: 0, priority: 50, maxAttempts: 3)
@@ -199,14 +203,14 @@ extension ShotListDecoder {
                 var outputs: [OutputFormat] = []
                 var valid = true
                 if list.isEmpty {
-                    reader.report(at("outputs"), "the list is empty; name at least one of mp4, prores, exr", at: node)
+                    reader.report(at("outputs"), "the list is empty; name at least one of mp4, prores, exr, hdr10", at: node)
                     valid = false
                 }
                 for (index, item) in list.enumerated() {
                     let itemPath = at("outputs") + "[\(index)]"
                     guard let text = reader.string(item, itemPath) else { valid = false; continue }
                     guard let format = OutputFormat(rawValue: text) else {
-                        reader.report(itemPath, "\"\(text)\" is not an output format; allowed: mp4, prores, exr", at: item)
+                        reader.report(itemPath, "\"\(text)\" is not an output format; allowed: mp4, prores, exr, hdr10", at: item)
                         valid = false
                         continue
                     }
@@ -227,6 +231,18 @@ extension ShotListDecoder {
         }
         if let node = fields["max_attempts"]?.value {
             settings.maxAttempts = reader.integer(node, at("max_attempts"), range: 1...10)
+        }
+        if let node = fields["hdr"]?.value {
+            settings.hdr = reader.boolean(node, at("hdr"))
+        }
+        if let node = fields["exr_colorspace"]?.value {
+            settings.exrColorspace = nil
+            if let text = reader.string(node, at("exr_colorspace")) {
+                if let value = EXRColorspace(rawValue: text) { settings.exrColorspace = .some(value) } else {
+                    reader.report(at("exr_colorspace"), "\"\(text)\" is not an EXR colour space; allowed: "
+                                  + EXRColorspace.allCases.map(\.rawValue).joined(separator: ", "), at: node)
+                }
+            }
         }
         return settings
     }

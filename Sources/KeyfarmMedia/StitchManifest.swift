@@ -31,7 +31,7 @@ struct ManifestSource: Encodable {
         source_frame = ((Double(first) + (Double(second) - Double(first)) * blend) * 1_000_000).rounded() / 1_000_000
         self.weight = (weight * 1_000_000).rounded() / 1_000_000
         switch piece.source {
-        case .frames(let files):
+        case .frames(let files), .exrFrames(let files):
             artifact = files[first].artifact
             sha256 = files[first].sha256
         case .video(let file):

@@ -65,7 +65,7 @@ final class PieceReader {
         if let available { return available }
         let count: Int
         switch piece.source {
-        case .frames(let files):
+        case .frames(let files), .exrFrames(let files):
             guard !files.isEmpty else { throw StitchError.invalid("\(piece.key): the segment left no frames") }
             count = files.count
         case .video(let file):
@@ -99,6 +99,55 @@ final class PieceReader {
         return VideoFrame.mix(a, try source(second), weight: weight)
     }
 
+    /// Frame `local` of the piece in scene-linear ACES2065-1 (AP0), unclamped: an HDR export's
+    /// EXR frames as they are (converted from the primaries their chromaticities name), other
+    /// sources (SDR PNGs and clips, display-referred) from their Rec.709 linear light.
+    func linearFrame(local: Int) throws -> LinearImage {
+        guard case .exrFrames = piece.source else {
+            return try frame(local: local).linear.converted(Primaries.rec709.matrix(to: .ap0))
+        }
+        let (first, second, weight) = try sourceFrames(local: local)
+        let a = try exrSource(first)
+        if weight == 0 { return a }
+        return LinearImage.mix(a, try exrSource(second), weight: Float(weight))
+    }
+
+    private var exrCache: [Int: LinearImage] = [:]
+
+    /// EXR frame `index` of an HDR export, checked, read, in AP0 and conformed to the shot's size.
+    private func exrSource(_ index: Int) throws -> LinearImage {
+        if let frame = exrCache[index] { return frame }
+        exrCache = exrCache.filter { $0.key >= index - 1 }
+        guard case .exrFrames(let files) = piece.source else { throw StitchError.invalid("\(piece.key): not an EXR source") }
+        // Read a batch ahead on every core: the frames will be asked for in order.
+        let batch = Array(index..<min(index + max(2, ProcessInfo.processInfo.activeProcessorCount), files.count))
+        let results = SharedBuffer<Result<LinearImage, StitchError>?>(count: batch.count, repeating: nil)
+        let key = piece.key, width = width, height = height
+        DispatchQueue.concurrentPerform(iterations: batch.count) { k in
+            results[k] = Result { try Self.readEXR(files[batch[k]], key: key, width: width, height: height) }.mapError {
+                $0 as? StitchError ?? .invalid("\(files[batch[k]].artifact): \($0)")
+            }
+        }
+        for (k, i) in batch.enumerated() { exrCache[i] = try results[k]!.get() }
+        return exrCache[index]!
+    }
+
+    private static func readEXR(_ file: StitchSourceFile, key: String, width: Int, height: Int) throws -> LinearImage {
+        guard let digest = Checksum.sha256Hex(ofFile: file.path) else {
+            throw StitchError.invalid("\(file.artifact): missing or unreadable (\(key) must be rendered again)")
+        }
+        try file.check(digest: digest, key: key)
+        let frame: EXRCodec.Frame
+        do { frame = try EXRCodec.read(path: file.path) } catch let error as ImageError { throw StitchError.invalid(error.description) }
+        // A frame that names no primaries is taken as ACES2065-1, what the export is documented to be.
+        let primaries = frame.info.chromaticities.flatMap(Primaries.init(chromaticities:)) ?? .ap0
+        var image = frame.image.converted(primaries.matrix(to: .ap0))
+        if image.width != width || image.height != height {
+            image = Resampler.conform(image, width: width, height: height, fit: .crop)
+        }
+        return image
+    }
+
     /// Source frame `index`; earlier ones are dropped from the cache as the reader moves on.
     private func source(_ index: Int) throws -> VideoFrame {
         if let frame = cache[index] { return frame }
@@ -116,6 +165,8 @@ final class PieceReader {
             }
             for (k, i) in batch.enumerated() { cache[i] = try results[k]!.get() }
             return cache[index]!
+        case .exrFrames:
+            return VideoFrame(try exrSource(index).converted(Primaries.ap0.matrix(to: .rec709)).toneMapped())
         case .video:
             while decoded <= index && !ended { try decodeNext() }
             // A stream one or two frames shorter than its packet count holds its last frame.

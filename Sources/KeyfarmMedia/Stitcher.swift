@@ -10,6 +10,9 @@ public struct StitchPiece: Sendable, Equatable {
         case frames([StitchSourceFile])
         /// A provider's clip, decoded by ffmpeg and retimed to the planned frame count.
         case video(StitchSourceFile)
+        /// A provider's HDR export: scene-linear EXR frames (ACES2065-1 from Luma), first to
+        /// last, each checked against its checksum, never clamped.
+        case exrFrames([StitchSourceFile])
     }
 
     public var key: String
@@ -66,6 +69,11 @@ public struct StitchRequest: Sendable {
     public var relativeDirectory: String
     /// Extra facts for the manifest (shot list, project, job, attempt).
     public var labels: [String: String]
+    /// An HDR shot: frames stay scene-linear floats (ACES2065-1) through the stitch; `exr` and
+    /// `hdr10` keep their highlights, `mp4` and `prores` are tone-mapped (`HDRTransfer`).
+    public var hdr = false
+    /// The primaries `exr` deliverables are written in.
+    public var exrPrimaries: Primaries = .rec709
 
     public init(shot: String, width: Int, height: Int, frameRate: String, frameCount: Int, seam: Int,
                 outputs: [OutputFormat], pieces: [StitchPiece], directory: String, relativeDirectory: String,
@@ -132,7 +140,41 @@ public struct Stitcher: Sendable {
         case .mp4: "\(shot).mp4"
         case .prores: "\(shot).mov"
         case .exr: "exr/\(shot).%04d.exr"
+        case .hdr10: "\(shot)_hdr10.mp4"
         }
+    }
+
+    /// The media type a deliverable is reported with (`v_outputs` names its format by it).
+    public static func mediaType(_ format: OutputFormat) -> String {
+        switch format {
+        case .mp4: "video/mp4"
+        case .prores: "video/quicktime"
+        case .exr: "image/x-exr"
+        case .hdr10: hdr10MediaType
+        }
+    }
+
+    /// HEVC Main 10, PQ, BT.2020 in MP4.
+    public static let hdr10MediaType = "video/mp4; profile=hdr10"
+
+    /// ffmpeg's arguments for the HDR10 master: 16-bit full-range RGB PQ/BT.2020 on standard
+    /// input, HEVC Main 10 (libx265) out, with BT.2020 primaries and matrix, PQ transfer,
+    /// mastering-display and content-light metadata in the stream and in the container.
+    public func hdr10Arguments(input: [String], path: String, maxCLL: Int, maxFALL: Int) -> [String] {
+        // BT.2020 primaries, D65, 1000 cd/m2 peak, 0.0001 cd/m2 black, in x265's units.
+        let display = "G(8500,39850)B(6550,2300)R(35400,14600)WP(15635,16450)L(\(Int(HDRTransfer.peakNits) * 10000),1)"
+        let params = ["colorprim=bt2020", "transfer=smpte2084", "colormatrix=bt2020nc", "range=limited", "hdr10=1",
+                      "hdr10-opt=1", "repeat-headers=1", "master-display=\(display)", "max-cll=\(maxCLL),\(maxFALL)",
+                      "log-level=error"].joined(separator: ":")
+        return ["-hide_banner", "-nostdin", "-v", "error", "-y"] + input + [
+            "-map", "0:v:0",
+            "-vf", "scale=in_range=full:out_color_matrix=bt2020nc:out_range=tv:flags=bicubic,format=yuv420p10le,"
+                + "setparams=colorspace=bt2020nc:color_primaries=bt2020:color_trc=smpte2084:range=tv",
+            "-c:v", "libx265", "-preset", preset == "medium" ? "fast" : preset, "-crf", "\(crf)", "-pix_fmt", "yuv420p10le",
+            "-x265-params", params, "-tag:v", "hvc1",
+            "-colorspace", "bt2020nc", "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-color_range", "tv",
+            "-movflags", "+faststart", "-f", "mp4", path,
+        ]
     }
 
     /// Tags the frames Rec.709 (primaries, transfer, matrix, limited range), so that every
@@ -155,7 +197,7 @@ public struct Stitcher: Sendable {
                 arguments += ["-map", "0:v:0", "-vf", "scale=out_color_matrix=bt709:out_range=tv:flags=bicubic,format=yuv422p10le," + Self.rec709,
                               "-c:v", "prores_ks", "-profile:v", "3", "-vendor", "apl0", "-pix_fmt", "yuv422p10le"] + tags
                     + ["-movflags", "+write_colr", "-f", "mov", path]
-            case .exr:
+            case .exr, .hdr10:
                 continue
             }
         }
@@ -177,6 +219,9 @@ public struct Stitcher: Sendable {
             throw StitchError.invalid("\(request.shot): \(request.width)x\(request.height) is not an even size of at least 16x16")
         }
         let formats = OutputFormat.allCases.filter(request.outputs.contains)
+        guard request.hdr || !formats.contains(.hdr10) else {
+            throw StitchError.invalid("\(request.shot): hdr10 needs an HDR shot (hdr: true)")
+        }
         let fileManager = FileManager.default
         let staging = request.directory + "/.stitch-\(UInt32.random(in: 0...UInt32.max))"
         do {
@@ -187,7 +232,7 @@ public struct Stitcher: Sendable {
         }
         defer { try? fileManager.removeItem(atPath: staging) }
 
-        let videos = formats.filter { $0 != .exr }.map { ($0, staging + "/" + Self.fileName($0, shot: request.shot)) }
+        let videos = formats.filter { $0 == .mp4 || $0 == .prores }.map { ($0, staging + "/" + Self.fileName($0, shot: request.shot)) }
         var encoder: PipedProcess?
         if !videos.isEmpty {
             let input = ["-f", "rawvideo", "-pix_fmt", "rgb48le", "-s", "\(request.width)x\(request.height)",
@@ -200,6 +245,23 @@ public struct Stitcher: Sendable {
             }
         }
         defer { encoder?.terminate() }
+        let hdr10Path = staging + "/" + Self.fileName(.hdr10, shot: request.shot)
+        var hdr10: PipedProcess?
+        if formats.contains(.hdr10) {
+            // MaxCLL and MaxFALL go into the stream's headers, so a first pass measures them.
+            let levels = try lightLevels(request, timeline: timeline, isCancelled: isCancelled)
+            let input = ["-f", "rawvideo", "-pix_fmt", "rgb48le", "-s", "\(request.width)x\(request.height)",
+                         "-framerate", request.frameRate, "-i", "pipe:0"]
+            do {
+                hdr10 = try PipedProcess(executable: ffmpeg, arguments: hdr10Arguments(
+                    input: input, path: hdr10Path, maxCLL: levels.maxCLL, maxFALL: levels.maxFALL), stream: .input)
+            } catch let error as ChildProcessError {
+                throw StitchError.transient(error.description)
+            }
+        }
+        defer { hdr10?.terminate() }
+        let toWorking = Primaries.ap0.matrix(to: .rec709), toEXR = Primaries.ap0.matrix(to: request.exrPrimaries)
+        let toHDR10 = Primaries.ap0.matrix(to: .rec2020), fromSDR = Primaries.rec709.matrix(to: request.exrPrimaries)
         let exr = formats.contains(.exr) ? EXRWriter(directory: staging + "/exr", shot: request.shot) : nil
         defer { exr?.abandon() }  // before the staging folder goes: nothing may still write into it
 
@@ -212,19 +274,38 @@ public struct Stitcher: Sendable {
         for (x, contributions) in timeline.frames.enumerated() {
             if isCancelled() { throw Cancelled() }
             var frame: VideoFrame?
+            var linear: LinearImage?
             var sources: [ManifestSource] = []
             for contribution in contributions {
                 let reader = readers[contribution.piece]
                 let piece = reader.piece
-                let picture = try reader.frame(local: contribution.local)
-                guard picture.width == request.width, picture.height == request.height else {
-                    throw StitchError.invalid("\(piece.key): frame \(contribution.local) is \(picture.width)x\(picture.height), not \(request.width)x\(request.height)")
+                let size: (width: Int, height: Int)
+                if request.hdr {
+                    let picture = try reader.linearFrame(local: contribution.local)
+                    size = (picture.width, picture.height)
+                    linear = linear.map { LinearImage.mix($0, picture, weight: Float(contribution.weight)) } ?? picture
+                } else {
+                    let picture = try reader.frame(local: contribution.local)
+                    size = (picture.width, picture.height)
+                    frame = frame.map { VideoFrame.mix($0, picture, weight: contribution.weight) } ?? picture
                 }
-                frame = frame.map { VideoFrame.mix($0, picture, weight: contribution.weight) } ?? picture
+                guard size.width == request.width, size.height == request.height else {
+                    throw StitchError.invalid("\(piece.key): frame \(contribution.local) is \(size.width)x\(size.height), not \(request.width)x\(request.height)")
+                }
                 sources.append(try ManifestSource(reader: reader, local: contribution.local, weight: contribution.weight))
             }
-            guard let frame else { throw StitchError.invalid("\(request.shot): frame \(x) has no source") }
-            if let encoder {
+            if let linear, encoder != nil { frame = VideoFrame(linear.converted(toWorking).toneMapped()) }
+            guard frame != nil || linear != nil else { throw StitchError.invalid("\(request.shot): frame \(x) has no source") }
+            if let hdr10, let linear {
+                let samples = linear.converted(toHDR10).hdr10Samples().samples
+                do {
+                    try samples.withUnsafeBytes { try hdr10.write($0) }
+                } catch {
+                    let outcome = try? hdr10.finish()
+                    throw StitchError.transient("ffmpeg stopped encoding HDR10 at frame \(x): \(outcome?.tail(3) ?? "\(error)")")
+                }
+            }
+            if let encoder, let frame {
                 do {
                     try frame.samples.withUnsafeBytes { try encoder.write($0) }
                 } catch {
@@ -232,7 +313,21 @@ public struct Stitcher: Sendable {
                     throw StitchError.transient("ffmpeg stopped encoding at frame \(x): \(outcome?.tail(3) ?? "\(error)")")
                 }
             }
-            try exr?.write(frame, index: x)
+            if let exr {
+                let primaries = request.exrPrimaries
+                if let linear {
+                    let picture = linear.converted(toEXR)
+                    try exr.write(index: x) { try EXRCodec.write(picture, path: $0, compression: "zip", primaries: primaries) }
+                } else if let frame {
+                    if primaries == .rec709 {
+                        try exr.write(index: x) { try frame.writeEXR(path: $0) }
+                    } else {
+                        try exr.write(index: x) {
+                            try EXRCodec.write(frame.linear.converted(fromSDR), path: $0, compression: "zip", primaries: primaries)
+                        }
+                    }
+                }
+            }
             manifestFrames.append(ManifestFrame(frame: x, sources: sources))
             progress(x + 1, request.frameCount)
         }
@@ -243,6 +338,13 @@ public struct Stitcher: Sendable {
                 throw StitchError.transient("ffmpeg failed to encode \(request.shot) (exit \(outcome.status)): \(outcome.tail(3))")
             }
         }
+        if let hdr10 {
+            let outcome: ChildProcess.Outcome
+            do { outcome = try hdr10.finish() } catch { throw StitchError.transient("ffmpeg: \(error)") }
+            guard outcome.status == 0 else {
+                throw StitchError.transient("ffmpeg failed to encode \(request.shot)'s HDR10 master (exit \(outcome.status)): \(outcome.tail(3))")
+            }
+        }
         let exrFrames = try exr?.finish() ?? []
 
         // Check what was written before anything is moved into place.
@@ -251,8 +353,14 @@ public struct Stitcher: Sendable {
             try verifyVideo(format, path: path, request: request)
             let (bytes, sha) = try readBack(path)
             outputs.append(StitchOutput(format: format.rawValue, path: request.relativeDirectory + "/" + Self.fileName(format, shot: request.shot),
-                                        frames: request.frameCount, bytes: bytes, sha256: sha,
-                                        mediaType: format == .mp4 ? "video/mp4" : "video/quicktime"))
+                                        frames: request.frameCount, bytes: bytes, sha256: sha, mediaType: Self.mediaType(format)))
+        }
+        if hdr10 != nil {
+            try verifyVideo(.hdr10, path: hdr10Path, request: request)
+            let (bytes, sha) = try readBack(hdr10Path)
+            outputs.append(StitchOutput(format: OutputFormat.hdr10.rawValue,
+                                        path: request.relativeDirectory + "/" + Self.fileName(.hdr10, shot: request.shot),
+                                        frames: request.frameCount, bytes: bytes, sha256: sha, mediaType: Self.hdr10MediaType))
         }
         if exr != nil {
             try verifyEXR(exrFrames, request: request)
@@ -314,7 +422,13 @@ public struct Stitcher: Sendable {
     private func verifyVideo(_ format: OutputFormat, path: String, request: StitchRequest) throws {
         let stream = try VideoProbe.stream(path, ffprobe: ffprobe)
         let name = Self.fileName(format, shot: request.shot)
-        let expected = format == .mp4 ? ("h264", "yuv420p") : ("prores", "yuv422p10le")
+        let expected = switch format {
+        case .mp4: ("h264", "yuv420p")
+        case .hdr10: ("hevc", "yuv420p10le")
+        default: ("prores", "yuv422p10le")
+        }
+        // HDR10 is BT.2020 with PQ; the SDR deliverables are Rec.709.
+        let tags = format == .hdr10 ? ["bt2020nc", "bt2020", "smpte2084"] : ["bt709", "bt709", "bt709"]
         var problems: [String] = []
         if stream.packets != request.frameCount { problems.append("\(stream.packets) frames, not \(request.frameCount)") }
         if stream.width != request.width || stream.height != request.height {
@@ -322,9 +436,9 @@ public struct Stitcher: Sendable {
         }
         if stream.codec != expected.0 { problems.append("codec \(stream.codec), not \(expected.0)") }
         if stream.pixelFormat != expected.1 { problems.append("pixel format \(stream.pixelFormat ?? "?"), not \(expected.1)") }
-        for (what, value) in [("color space", stream.colorSpace), ("primaries", stream.colorPrimaries), ("transfer", stream.colorTransfer)]
-            where value != "bt709" {
-            problems.append("\(what) \(value ?? "unset"), not bt709")
+        for (k, (what, value)) in [("color space", stream.colorSpace), ("primaries", stream.colorPrimaries),
+                                   ("transfer", stream.colorTransfer)].enumerated() where value != tags[k] {
+            problems.append("\(what) \(value ?? "unset"), not \(tags[k])")
         }
         guard problems.isEmpty else {
             throw StitchError.transient("\(request.shot): the \(name) ffmpeg wrote is wrong: \(problems.joined(separator: "; "))")
@@ -339,7 +453,8 @@ public struct Stitcher: Sendable {
             let header: EXRHeader
             do { header = try EXRHeader.read(frame.path) } catch { throw StitchError.transient("\(error)") }
             guard header.width == request.width, header.height == request.height, header.channels == ["B", "G", "R"],
-                  header.allHalf, header.zip, header.chromaticities != nil else {
+                  header.allHalf, header.zip, let chromaticities = header.chromaticities,
+                  Primaries(chromaticities: chromaticities) == request.exrPrimaries else {
                 throw StitchError.transient("\(frame.name): the EXR written is wrong: \(header)")
             }
         }
@@ -376,15 +491,16 @@ final class EXRWriter: @unchecked Sendable {
 
     func name(_ index: Int) -> String { String(format: "%@.%04d.exr", shot, index) }
 
-    /// Queues frame `index`; throws an earlier frame's failure, if any.
-    func write(_ frame: VideoFrame, index: Int) throws {
+    /// Queues frame `index`, which `encode` writes to the path it is given; throws an earlier
+    /// frame's failure, if any.
+    func write(index: Int, encode: @escaping @Sendable (String) throws -> Void) throws {
         if let failure = lock.withLock({ failure }) { throw failure }
         slots.wait()
         let name = name(index), path = directory + "/" + name
         queue.async(group: group) { [self] in
             defer { slots.signal() }
             do {
-                try frame.writeEXR(path: path)
+                try encode(path)
                 let (bytes, sha) = try readBack(path)
                 lock.withLock { written[index] = Written(name: name, path: path, bytes: bytes, sha256: sha) }
             } catch {

@@ -1,5 +1,6 @@
 extension Migration {
-    /// Where deliverables really are, and provider accounts the provider itself stopped.
+    /// Where deliverables really are, HDR10 masters among them, and provider accounts the
+    /// provider itself stopped.
     ///
     /// `workers.storage_root`: the storage root a worker mounts, from its HELLO; a stitch's
     /// artifacts record the root of the worker that wrote them, and `v_outputs.storage_root`
@@ -44,6 +45,7 @@ extension Migration {
                 WHEN 'video/mp4' THEN 'mp4'
                 WHEN 'video/quicktime' THEN 'prores'
                 WHEN 'image/x-exr' THEN 'exr'
+                WHEN 'video/mp4; profile=hdr10' THEN 'hdr10'
                 WHEN 'application/json' THEN 'manifest'
                 ELSE a.item->>'media_type' END AS format,
            a.item->>'path' AS path,
