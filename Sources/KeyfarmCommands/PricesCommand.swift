@@ -11,7 +11,9 @@ struct PricesCommand: ParsableCommand {
         discussion: """
             Submits estimate every job from this table. `keyfarm migrate` seeds Keyfarm's default \
             prices (published or third-party figures) without ever replacing an operator's edit. One \
-            credit is worth --usd-per-credit dollars (default 0.01).
+            credit is worth --usd-per-credit dollars (default 0.01). An engine that renders HDR has \
+            rows of its own for HDR generations, `<engine>+hdr` and `<engine>+hdr+exr` (with the \
+            EXR export): luma/ray-3.2's default to two and three times its SDR blocks.
             """,
         subcommands: [ListPrices.self, SetPrice.self, RemovePrice.self, SetRate.self],
         defaultSubcommand: ListPrices.self)
@@ -123,8 +125,12 @@ struct PricesCommand: ParsableCommand {
 }
 
 private func validatePriceKey(engine: String, resolution: String, seconds: Int) throws {
-    guard let parsed = Engine(name: engine), parsed != .interpolate else {
-        throw ValidationError("engine: \"\(engine)\" is not a priced engine (known: \(Engine.knownNames.dropFirst().joined(separator: ", ")))")
+    guard let (name, tier) = PriceTable.Tier.split(engine), let parsed = Engine(name: name), parsed != .interpolate else {
+        throw ValidationError("engine: \"\(engine)\" is not a priced engine (known: \(Engine.knownNames.dropFirst().joined(separator: ", ")); "
+                              + "HDR prices are <engine>+hdr and <engine>+hdr+exr)")
+    }
+    guard tier == .sdr || parsed.rendersHDR else {
+        throw ValidationError("engine: \(name) cannot render HDR, so \"\(engine)\" has no price (HDR engines: \(Engine.hdrNames.joined(separator: ", ")))")
     }
     guard Resolution(rawValue: resolution) != nil else {
         throw ValidationError("resolution: \"\(resolution)\" is not one of 540p, 720p, 1080p")

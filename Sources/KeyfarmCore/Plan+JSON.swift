@@ -149,6 +149,10 @@ struct JobDocument: Encodable {
     /// Multi-keyframe engines: the keyframes the generation carries, and the grid position of its last frame.
     var anchors: [AnchorDocument]?
     var end_position: Int?
+    /// HDR shots: the generation is asked for HDR (and the EXR export); the stitch for `exr_primaries`.
+    var hdr: Bool?
+    var exr_export: Bool?
+    var exr_colorspace: String?
     var depends_on: [String]
     var priority: Int
     var max_attempts: Int
@@ -183,6 +187,7 @@ struct JobDocument: Encodable {
             anchors = job.anchors.map(AnchorDocument.init)
             end_position = job.endPosition
         }
+        if job.hdr { hdr = true; exr_export = job.exrExport }
         depends_on = job.dependsOn
         priority = job.priority
         max_attempts = job.maxAttempts
@@ -196,6 +201,8 @@ struct JobDocument: Encodable {
         if job.kind == .stitch {
             outputs = shot.shot.outputs.map(\.rawValue)
             seam = shot.shot.seam
+            if shot.shot.hdr { hdr = true }
+            exr_colorspace = shot.shot.exrColorspaceResolved.rawValue
             segment_jobs = shot.segments.flatMap(\.jobs).map(SegmentJobDocument.init)
         }
     }

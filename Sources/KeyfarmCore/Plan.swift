@@ -109,6 +109,9 @@ public struct PlannedJob: Sendable, Equatable {
     public var priceKnown: Bool
     /// Multi-keyframe engines only: the keyframes the generation carries, by position.
     public var anchors: [Anchor] = []
+    /// Ask the provider for HDR, and for its EXR export (the HDR frames the stitch keeps).
+    public var hdr = false
+    public var exrExport = false
     /// Multi-keyframe engines only: the grid position of `endFrame` in the generation. The
     /// stitcher uses positions 0 through this one and drops the rest of the billed clip.
     public var endPosition: Int?

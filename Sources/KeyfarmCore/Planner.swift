@@ -54,9 +54,16 @@ public struct Planner: Sendable {
                     seconds = Swift.max(seconds, Rational(Int64(job.endPosition!), Int64(engine.anchorGridFPS)))
                 }
                 job.durationBucket = bucket(seconds: seconds, engine: engine)
-                let price = prices.credits(engine: engine, bucket: job.durationBucket, resolution: shot.resolution)
-                if price == nil, !warnings.contains(where: { $0.hasPrefix("no price for \(engine.name) ") }) {
-                    warnings.append("no price for \(engine.name) (\(job.durationBucket.map { "\($0) s" } ?? "any length") at \(shot.resolution.rawValue)); its jobs count 0 credits in estimates until the operator sets one")
+                if shot.hdr && engine.rendersHDR {
+                    job.hdr = true
+                    // The EXR export is the one documented HDR source for exr and hdr10 deliverables.
+                    job.exrExport = shot.outputs.contains(.exr) || shot.outputs.contains(.hdr10)
+                }
+                let tier = PriceTable.Tier(hdr: job.hdr, exrExport: job.exrExport)
+                let price = prices.credits(engine: engine, bucket: job.durationBucket, resolution: shot.resolution, tier: tier)
+                let priced = engine.name + tier.suffix
+                if price == nil, !warnings.contains(where: { $0.hasPrefix("no price for \(priced) ") }) {
+                    warnings.append("no price for \(priced) (\(job.durationBucket.map { "\($0) s" } ?? "any length") at \(shot.resolution.rawValue)); its jobs count 0 credits in estimates until the operator sets one")
                 }
                 job.estimatedCredits = price ?? 0
                 job.priceKnown = price != nil

@@ -34,25 +34,54 @@ public struct PriceTable: Sendable, Equatable {
         let flash5: [Resolution: Int] = [.p540: 13, .p720: 24, .p1080: 53]
         let flash = EnginePrice(credits: [5: flash5, 9: flash5.mapValues { Int((Double($0) * 1.8).rounded()) }],
                                 note: "estimate; check the account's rate")
-        let ray32 = EnginePrice(credits: [
-            5: [.p540: 15, .p720: 30, .p1080: 120],
-            10: [.p540: 30, .p720: 60, .p1080: 240],
-        ], note: "10 s bills as two 5 s blocks")
+        let ray32Blocks: [Resolution: Int] = [.p540: 15, .p720: 30, .p1080: 120]
+        // 10 s bills as two 5 s blocks; HDR doubles a block, HDR with the EXR export triples it.
+        func ray32(_ factor: Int, note: String) -> EnginePrice {
+            EnginePrice(credits: [5: ray32Blocks.mapValues { $0 * factor }, 10: ray32Blocks.mapValues { $0 * factor * 2 }], note: note)
+        }
         let kling = EnginePrice.flat([5: 35, 10: 70], note: "5xx failures not billed")
         return PriceTable(engines: [
             "interpolate": EnginePrice.flat([0: 0], note: "local"),
             "luma/ray-2": ray2,
             "luma/ray-flash-2": flash,
-            "luma/ray-3.2": ray32,
+            "luma/ray-3.2": ray32(1, note: "10 s bills as two 5 s blocks"),
+            "luma/ray-3.2" + Tier.hdr.suffix: ray32(2, note: "HDR: x2 a block"),
+            "luma/ray-3.2" + Tier.hdrEXR.suffix: ray32(3, note: "HDR with the EXR export: x3 a block"),
             "fal/fal-ai/kling-video/v2.5-turbo/pro/image-to-video": kling,
         ])
     }()
 
-    /// The credits one generation of `bucket` seconds at `resolution` costs, or nil when the
-    /// table has no price for it (WaveSpeed models, unlisted fal models: the operator sets them).
-    public func credits(engine: Engine, bucket: Int?, resolution: Resolution) -> Int? {
+    /// What a generation is asked to render beyond SDR video, priced as rows of their own:
+    /// `<engine>+hdr` and `<engine>+hdr+exr` (as `keyfarm prices` lists them).
+    public enum Tier: String, Sendable, CaseIterable {
+        case sdr, hdr, hdrEXR
+
+        public init(hdr: Bool, exrExport: Bool) { self = !hdr ? .sdr : exrExport ? .hdrEXR : .hdr }
+
+        /// The suffix its price rows carry after the engine's name.
+        public var suffix: String {
+            switch self {
+            case .sdr: ""
+            case .hdr: "+hdr"
+            case .hdrEXR: "+hdr+exr"
+            }
+        }
+
+        /// Splits a price row's engine into the engine and its tier; nil for an unknown suffix.
+        public static func split(_ name: String) -> (engine: String, tier: Tier)? {
+            for tier in [Tier.hdrEXR, .hdr] where name.hasSuffix(tier.suffix) {
+                return (String(name.dropLast(tier.suffix.count)), tier)
+            }
+            return name.contains("+") ? nil : (name, .sdr)
+        }
+    }
+
+    /// The credits one generation of `bucket` seconds at `resolution` costs in `tier`, or nil
+    /// when the table has no price for it (WaveSpeed models, unlisted fal models: the operator
+    /// sets them).
+    public func credits(engine: Engine, bucket: Int?, resolution: Resolution, tier: Tier = .sdr) -> Int? {
         if engine == .interpolate { return 0 }
-        guard let bucket, let price = engines[engine.name] else { return nil }
+        guard let bucket, let price = engines[engine.name + tier.suffix] else { return nil }
         return price.credits[bucket]?[resolution]
     }
 }

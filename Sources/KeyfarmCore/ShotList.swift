@@ -58,6 +58,10 @@ public struct Shot: Sendable, Equatable {
         self.segmentOverrides = segmentOverrides
     }
 
+    /// The primaries of its `exr` deliverables: as asked, else ACES2065-1 for an HDR shot
+    /// (its source is the provider's ACES export), else linear Rec.709.
+    public var exrColorspaceResolved: EXRColorspace { exrColorspace ?? (hdr ? .aces2065 : .linRec709) }
+
     /// N = round(duration * fps).
     public var frameCount: Int { Int((duration * fps.rational).rounded()) }
 
