@@ -25,6 +25,10 @@ public struct ProviderEngine: JobEngine {
         public var pollErrorsTolerated = 6
         /// How long an attempt keeps retrying a create the provider answers with 429.
         public var rateLimitPatience: Duration = .seconds(600)
+        /// How long one attempt polls a generation that neither completes nor fails. Past it the
+        /// attempt fails as transient with the request id kept, and the next attempt resumes
+        /// the same generation (nothing is paid twice). Generous: providers queue for a while.
+        public var pollDeadline: Duration = .seconds(7200)
         public var httpLimits = HTTPClient.Limits(connectTimeout: .seconds(10), totalTimeout: .seconds(60))
         /// Video downloads may take longer than an API call.
         public var downloadLimits = HTTPClient.Limits(connectTimeout: .seconds(10), totalTimeout: .seconds(900))
@@ -117,20 +121,30 @@ struct ProviderRun {
             }
             // A 429 on create is ridden out here, as Retry-After asks, for up to `rateLimitPatience`:
             // the provider refused the request, so nothing was created and nothing can be paid twice.
+            // Other refusals that created nothing (fal's 409) are repeated as the API's SDK does.
             let patience = ContinuousClock.now + settings.rateLimitPatience
             var submitted: String?
+            var refused = 0
             while submitted == nil {
                 if context.isCancelled { return .cancelled }
                 do {
                     submitted = try api.submit(request)
-                } catch where error.errorClass == .rateLimited && ContinuousClock.now < patience {
-                    let wait = max(error.retryAfter ?? .seconds(1), .milliseconds(100))
-                    logger.notice("rate limited on create; waiting", metadata: [
-                        "wait_ms": "\(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)"])
-                    context.progress(0, message: "\(provider) rate limited, waiting", force: true)
-                    if !sleep(min(wait, .seconds(300))) && context.control.shouldHandBack { return .handedBack(providerRequestID: "") }
                 } catch {
-                    return failed(error)
+                    refused += 1
+                    let wait: Duration
+                    if error.errorClass == .rateLimited && ContinuousClock.now < patience {
+                        wait = max(error.retryAfter ?? .seconds(1), .milliseconds(100))
+                        context.progress(0, message: "\(provider) rate limited, waiting", force: true)
+                    } else if let delay = api.createRetryDelay(after: error, attempt: refused) {
+                        wait = delay
+                        context.progress(0, message: "\(provider) refused the create (HTTP \(error.status ?? 0)), repeating", force: true)
+                    } else {
+                        return failed(error)
+                    }
+                    logger.notice("create refused; waiting to repeat it", metadata: [
+                        "http.status": "\(error.status ?? 0)", "refusals": "\(refused)",
+                        "wait_ms": "\(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)"])
+                    if !sleep(min(wait, .seconds(300))) && context.control.shouldHandBack { return .handedBack(providerRequestID: "") }
                 }
             }
             let id = submitted!
@@ -148,9 +162,18 @@ struct ProviderRun {
         var wait = settings.firstPoll
         var errors = 0
         let started = ContinuousClock.now
+        let deadline = started + settings.pollDeadline
         while true {
             if context.isCancelled { return .cancelled }
             if context.control.shouldHandBack { return .handedBack(providerRequestID: id) }
+            if ContinuousClock.now >= deadline {
+                // Not the provider's verdict: the generation may still finish. Transient keeps
+                // the id for the next attempt, which resumes it instead of paying again.
+                logger.warning("the generation did not end within the poll deadline; the next attempt resumes it",
+                               metadata: ["provider.request_id": "\(id)"])
+                return .failed(.transient, "\(provider): request \(id) did not end within the poll deadline of \(DurationText.format(Double(settings.pollDeadline.components.seconds))); the next attempt resumes it",
+                               provider: provider, providerRequestID: id)
+            }
             switch poll(api, id) {
             case .outcome(let outcome):
                 return outcome
@@ -178,7 +201,7 @@ struct ProviderRun {
                 context.keepAlive(every: .zero)
                 if let retryAfter = verdict.retryAfter, retryAfter > wait { wait = min(retryAfter, .seconds(300)) }
             }
-            guard sleep(wait) else { continue }
+            guard sleep(min(wait, max(deadline - ContinuousClock.now, .zero))) else { continue }
             wait = min(wait * 2, settings.maximumPoll)
         }
     }
@@ -241,7 +264,23 @@ struct ProviderRun {
         return VideoRequest(model: model, prompt: prompt,
                             start: try frame(spec["start_image"], role: "start", api: api),
                             end: try frame(spec["end_image"], role: "end", api: api),
-                            resolution: resolution, aspect: aspect, seconds: seconds)
+                            resolution: resolution, aspect: aspect, seconds: seconds, inputs: try modelInputs())
+    }
+
+    /// The model's input fields as `keyfarm submit` resolved them into the spec (an
+    /// operator's mapping included); nil when the spec has none (the adapter then uses the
+    /// built-in table).
+    func modelInputs() throws -> ModelInputs? {
+        guard let document = spec["model_inputs"], !(document is NSNull) else { return nil }
+        guard JSONSerialization.isValidJSONObject(document),
+              let data = try? JSONSerialization.data(withJSONObject: document) else {
+            throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "the job's spec: model_inputs is not an object")
+        }
+        do {
+            return try JSONDecoder().decode(ModelInputs.self, from: data)
+        } catch {
+            throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "the job's spec: model_inputs cannot be read: \(error)")
+        }
     }
 
     /// One keyframe of the spec as the API takes it.
