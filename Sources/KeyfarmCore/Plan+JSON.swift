@@ -149,6 +149,8 @@ struct JobDocument: Encodable {
     /// Multi-keyframe engines: the keyframes the generation carries, and the grid position of its last frame.
     var anchors: [AnchorDocument]?
     var end_position: Int?
+    /// fal and WaveSpeed: the model's input fields the worker builds its body with.
+    var model_inputs: ModelInputs?
     var depends_on: [String]
     var priority: Int
     var max_attempts: Int
@@ -183,6 +185,7 @@ struct JobDocument: Encodable {
             anchors = job.anchors.map(AnchorDocument.init)
             end_position = job.endPosition
         }
+        model_inputs = job.modelInputs
         depends_on = job.dependsOn
         priority = job.priority
         max_attempts = job.maxAttempts
