@@ -16,7 +16,7 @@ struct ProvidersCommand: ParsableCommand {
             failures refunded). A failed generation is booked by the policy: `refunded` books a \
             charge and its refund, `charged` books the charge, `free` books nothing.
             """,
-        subcommands: [List.self, Set.self],
+        subcommands: [List.self, Set.self, ProvidersModelCommand.self],
         defaultSubcommand: List.self)
 
     struct List: ParsableCommand {
