@@ -206,6 +206,12 @@ struct WorkerCommand: ParsableCommand {
         "The first wait between polls of a provider generation; it doubles up to 20 s.", valueName: "ms"))
     var pollMilliseconds: Int = 2000
 
+    @Option(name: .customLong("poll-deadline"), help: ArgumentHelp("""
+        How long one attempt polls a provider generation that neither completes nor fails (90s, 30m, 2h); \
+        past it the attempt fails as transient and the next one resumes the same generation.
+        """, valueName: "duration"))
+    var pollDeadline: String = "2h"
+
     @Option(help: ArgumentHelp("The farm's shared storage root (default: $KEYFARM_STORAGE, else under the user's data home).",
                                valueName: "dir"))
     var storage: String?
@@ -244,6 +250,9 @@ struct WorkerCommand: ParsableCommand {
             }
         }
         guard (10...600_000).contains(pollMilliseconds) else { throw ValidationError("--poll-ms must be between 10 and 600000") }
+        guard let deadline = DurationText.seconds(pollDeadline), deadline >= 1 else {
+            throw ValidationError("--poll-deadline: \(pollDeadline.debugDescription) is not a duration of at least 1 s (write 90s, 30m, 2h)")
+        }
     }
 
     /// The CURVE keys, when both files are given; a configuration error when only one is.
@@ -293,6 +302,7 @@ struct WorkerCommand: ParsableCommand {
         var settings = ProviderEngine.Settings(endpoints: endpoints, secrets: secrets, signer: signer)
         settings.firstPoll = .milliseconds(pollMilliseconds)
         settings.maximumPoll = max(settings.firstPoll, .seconds(20))
+        settings.pollDeadline = .milliseconds(Int64((DurationText.seconds(pollDeadline) ?? 7200) * 1000))
         let engine = ProviderEngine(settings: settings)
         for capability in providerCapabilities { map[capability] = engine }
         return map

@@ -37,6 +37,11 @@ struct DatabaseOptions: ParsableArguments {
         return store
     }
 
+    /// The database named by --database-url or $KEYFARM_DATABASE_URL; nil when neither is set.
+    var explicitURL: String? {
+        databaseURL ?? CommandEnvironment.current["KEYFARM_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     /// The database's connection string, starting the embedded cluster when no URL is given.
     func resolve(logger: Logger) throws -> (conninfo: String, embedded: Bool) {
         let environment = CommandEnvironment.current

@@ -1,16 +1,21 @@
 import ArgumentParser
 import Foundation
 import KeyfarmCore
+import KeyfarmStore
 
 /// `keyfarm plan FILE`: validates a shot list and shows the jobs it would become.
 struct PlanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
-        abstract: "Validate a shot list and print its plan, without touching any database.",
+        abstract: "Validate a shot list and print its plan, without changing any database.",
         discussion: """
             Prints every segment job (frames, engine, provider clip length, dependencies, estimated \
             credits) and one stitch job per shot. An invalid shot list prints every error, each with \
-            the file, the path to the field and the line, and exits with status 65.
+            the file, the path to the field and the line, and exits with status 65. A fal or \
+            WaveSpeed segment that ends on a keyframe image needs its model's end-frame field: \
+            plan knows the built-in models, and with --database-url (or $KEYFARM_DATABASE_URL) \
+            also the mappings added with `keyfarm providers model set`; without either it \
+            connects to no database (not even the embedded one).
             """)
 
     @Argument(help: ArgumentHelp("The shot list (YAML or JSON).", valueName: "file"))
@@ -19,13 +24,19 @@ struct PlanCommand: ParsableCommand {
     @Flag(help: "Print the plan as JSON instead of a table.")
     var json = false
 
+    @OptionGroup var database: DatabaseOptions
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         try reportingFailures {
-            _ = try common.logger()
+            let logger = try common.logger()
             let loaded = try ShotListFile.load(file)
-            let plan = Planner().plan(loaded.list)
+            var models = ModelInputTable.builtIn
+            if let url = database.explicitURL {
+                models = try database.openStore((url, false), logger: logger).modelInputTable()
+            }
+            try loaded.requireModelInputs(models)
+            let plan = Planner(models: models).plan(loaded.list)
             if json {
                 Console.current.print(String(decoding: plan.jsonData(), as: UTF8.self))
             } else {

@@ -14,9 +14,12 @@ struct ProvidersCommand: ParsableCommand {
             published terms: Luma's Build tier (10 concurrent, 20 creates a minute; failed \
             generations refunded), fal (no limits; failed requests not billed), WaveSpeed (no limits; \
             failures refunded). A failed generation is booked by the policy: `refunded` books a \
-            charge and its refund, `charged` books the charge, `free` books nothing. A provider             that answers for the whole account (Luma's `budget_exhausted`) is suspended: none of             its jobs is dispatched, `list` says why, and `keyfarm providers resume PROVIDER`             sends them again once the account is in order.
+            charge and its refund, `charged` books the charge, `free` books nothing. A provider \
+            that answers for the whole account (Luma's `budget_exhausted`) is suspended: none of \
+            its jobs is dispatched, `list` says why, and `keyfarm providers resume PROVIDER` \
+            sends them again once the account is in order.
             """,
-        subcommands: [List.self, Set.self, Resume.self],
+        subcommands: [List.self, Set.self, Resume.self, ProvidersModelCommand.self],
         defaultSubcommand: List.self)
 
     struct List: ParsableCommand {

@@ -40,6 +40,15 @@ struct ShotListFile {
     }
 }
 
+extension ShotListFile {
+    /// Throws every fal or WaveSpeed segment that ends on an image its model has no known
+    /// end-frame field for, as shot-list errors (exit 65).
+    func requireModelInputs(_ models: ModelInputTable) throws(ShotListInvalid) {
+        let issues = list.modelInputIssues(models)
+        if !issues.isEmpty { throw ShotListInvalid(issues: issues) }
+    }
+}
+
 /// Tells PNG from EXR by the first bytes of a file, whatever its name says.
 struct FileImageInspector: ImageInspecting {
     func inspect(path: String) -> ImageFileKind {

@@ -45,8 +45,11 @@ struct SubmitCommand: ParsableCommand {
             // Validate and plan before connecting: an invalid list never reaches the database.
             let loaded = try ShotListFile.load(file)
             let store = try database.openStore(logger: logger)
-            // Estimates come from the farm's own price table (`keyfarm prices`).
-            let plan = Planner(prices: try store.priceTable()).plan(loaded.list)
+            // Estimates come from the farm's own price table (`keyfarm prices`); each fal and
+            // WaveSpeed job carries its model's input fields, the operator's mapping included.
+            let models = try store.modelInputTable()
+            try loaded.requireModelInputs(models)
+            let plan = Planner(prices: try store.priceTable(), models: models).plan(loaded.list)
             let absolutePath = URL(fileURLWithPath: loaded.path).standardizedFileURL.path
             let receipt = try store.submit(plan, sourcePath: absolutePath, sourceText: loaded.text, replace: replace)
             if json {

@@ -149,10 +149,12 @@ struct JobDocument: Encodable {
     /// Multi-keyframe engines: the keyframes the generation carries, and the grid position of its last frame.
     var anchors: [AnchorDocument]?
     var end_position: Int?
-    /// HDR shots: the generation is asked for HDR (and the EXR export); the stitch for `exr_primaries`.
+    /// HDR shots: the generation is asked for HDR (and the EXR export); the stitch for `exr_colorspace`.
     var hdr: Bool?
     var exr_export: Bool?
     var exr_colorspace: String?
+    /// fal and WaveSpeed: the model's input fields the worker builds its body with.
+    var model_inputs: ModelInputs?
     var depends_on: [String]
     var priority: Int
     var max_attempts: Int
@@ -188,6 +190,7 @@ struct JobDocument: Encodable {
             end_position = job.endPosition
         }
         if job.hdr { hdr = true; exr_export = job.exrExport }
+        model_inputs = job.modelInputs
         depends_on = job.dependsOn
         priority = job.priority
         max_attempts = job.maxAttempts

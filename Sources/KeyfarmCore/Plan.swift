@@ -115,6 +115,9 @@ public struct PlannedJob: Sendable, Equatable {
     /// Multi-keyframe engines only: the grid position of `endFrame` in the generation. The
     /// stitcher uses positions 0 through this one and drops the rest of the billed clip.
     public var endPosition: Int?
+    /// fal and WaveSpeed only: how the model names its inputs, when the planner's table knows
+    /// the model (an operator's mapping or a built-in one).
+    public var modelInputs: ModelInputs?
 
     public var frames: Int { endFrame - startFrame + 1 }
     /// The capability a worker needs to take this job: the engine's name, or `stitch`.

@@ -3,12 +3,26 @@
 /// estimates. Pure and deterministic: the same shot list and prices give the same plan.
 public struct Planner: Sendable {
     public var prices: PriceTable
+    /// How fal and WaveSpeed models name their inputs; each such segment job carries its
+    /// model's mapping in its spec, so the worker builds the body this table describes.
+    public var models: ModelInputTable
 
-    public init(prices: PriceTable = .defaults) { self.prices = prices }
+    public init(prices: PriceTable = .defaults, models: ModelInputTable = .builtIn) {
+        self.prices = prices
+        self.models = models
+    }
 
     public func plan(_ list: ShotList) -> Plan {
         var warnings: [String] = []
-        let shots = list.shots.map { plan(shot: $0, warnings: &warnings) }
+        var shots = list.shots.map { plan(shot: $0, warnings: &warnings) }
+        for s in shots.indices {
+            for g in shots[s].segments.indices {
+                for j in shots[s].segments[g].jobs.indices {
+                    guard let engine = shots[s].segments[g].jobs[j].engine, ModelInputTable.applies(to: engine) else { continue }
+                    shots[s].segments[g].jobs[j].modelInputs = models.inputs(for: engine)
+                }
+            }
+        }
         return Plan(shotList: list.name, project: list.project, budget: list.budget, shots: shots, warnings: warnings)
     }
 

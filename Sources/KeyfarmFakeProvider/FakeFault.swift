@@ -11,6 +11,10 @@ enum FakeFault: Sendable, Equatable {
     case hang(milliseconds: Int)
     /// Accept the next generation, then fail it with this reason (a create request takes it).
     case failGeneration(String)
+    /// Accept the next generation, then end it in this terminal state (a create request takes
+    /// it): WaveSpeed reports the state itself (`failed`, `cancelled`, `timeout`, `deleted`),
+    /// fal a COMPLETED status carrying `error` and `error_type`, the Luma APIs `failed`.
+    case endAs(ForcedEnd)
 
     /// Reads one entry of `next`; the error names what is wrong.
     static func parse(_ entry: Any, index: Int) throws(FaultPlanError) -> FakeFault {
@@ -41,11 +45,45 @@ enum FakeFault: Sendable, Equatable {
             }
             return .failGeneration(reason == "moderation" ? Self.moderationReason : reason)
         }
-        throw FaultPlanError("next[\(index)] needs one of status, malformed, hang_ms or fail_generation")
+        if let value = object["end_as"] {
+            guard let state = value as? String, ForcedEnd.states.contains(state) else {
+                throw FaultPlanError("next[\(index)].end_as must be one of \(ForcedEnd.states.joined(separator: ", "))")
+            }
+            var errorType: String?
+            if let type = object["error_type"] {
+                guard let text = type as? String, !text.isEmpty else {
+                    throw FaultPlanError("next[\(index)].error_type must be a non-empty string (fal's error type)")
+                }
+                errorType = text
+            }
+            return .endAs(ForcedEnd(reason: "the generation ended as \(state) (injected by the fake provider)", state: state,
+                                    errorType: errorType))
+        }
+        throw FaultPlanError("next[\(index)] needs one of status, malformed, hang_ms, fail_generation or end_as")
     }
 
     /// Luma's wording when moderation rejects a generation.
     static let moderationReason = "400: Prompt not allowed because advanced moderation failed"
+}
+
+/// How a generation a fault chose ends instead of completing.
+struct ForcedEnd: Sendable, Equatable {
+    /// The terminal states a fault can end a generation in: WaveSpeed's, whose SDK stops on
+    /// each (`completed` aside).
+    static let states = ["failed", "cancelled", "timeout", "deleted"]
+
+    var reason: String
+    var state = "failed"
+    /// fal's `error_type` on the COMPLETED status; nil picks one by the reason.
+    var errorType: String?
+
+    /// The error type fal reports: as given, none for moderation (the input's fault, which fal
+    /// reports as a model error), `request_timeout` for a timeout, else `runner_server_error`.
+    var falErrorType: String? {
+        if let errorType { return errorType }
+        if reason == FakeFault.moderationReason { return nil }
+        return state == "timeout" ? "request_timeout" : "runner_server_error"
+    }
 }
 
 /// Faults drawn at random for every API request the queued `next` faults leave alone: a

@@ -48,8 +48,13 @@ struct FakeGeneration: Sendable {
     var failureCause: RenderFailure.Cause?
     /// When it reached completed or failed.
     var finishedAt: Date?
-    /// Set by a `fail_generation` fault: the generation fails with this reason instead of completing.
-    var forcedFailure: String?
+    /// Set by a `fail_generation` or `end_as` fault: the generation ends so instead of completing.
+    var forcedFailure: ForcedEnd?
+    /// The terminal state a failed generation ended in, in WaveSpeed's words (`failed`,
+    /// `cancelled`, `timeout`, `deleted`); nil is `failed`.
+    var endedAs: String?
+    /// fal's `error_type` of a failed generation; nil for a model error (moderation).
+    var errorType: String?
     /// The render's outcome once ffmpeg finished; nil while it runs.
     var render: Result<RenderedVideo, RenderFailure>?
     var polls = 0
@@ -63,15 +68,19 @@ struct FakeGeneration: Sendable {
         var target: State
         switch pacing {
         case .perPoll:
-            target = polls >= 2 ? .completed : .dreaming
+            // fal's queue shows a request waiting (IN_QUEUE) before it runs.
+            let queuedPolls = api == .fal ? 1 : 0
+            target = polls >= 2 + queuedPolls ? .completed : polls > queuedPolls ? .dreaming : .queued
         case .after(let step):
             let elapsed = now.timeIntervalSince(createdAt)
             let seconds = Double(step.components.seconds) + Double(step.components.attoseconds) / 1e18
             target = elapsed >= 2 * seconds ? .completed : elapsed >= seconds ? .dreaming : .queued
         }
         if target == .completed {
-            if let reason = forcedFailure {
-                fail(RenderFailure(reason: reason, cause: .forced), now: now)
+            if let forced = forcedFailure {
+                fail(RenderFailure(reason: forced.reason, cause: .forced), now: now)
+                endedAs = forced.state
+                errorType = forced.falErrorType
                 return
             }
             switch render {
@@ -91,6 +100,7 @@ struct FakeGeneration: Sendable {
     private mutating func fail(_ failure: RenderFailure, now: Date) {
         state = .failed
         failureReason = failure.reason
+        errorType = failure.reason == FakeFault.moderationReason ? nil : "runner_server_error"
         failureCause = failure.cause
         finishedAt = now
     }
@@ -105,7 +115,8 @@ struct FakeGeneration: Sendable {
 public struct FakeProviderOptions: Sendable {
     /// How fast generations advance from queued to completed.
     public enum Pacing: Sendable, Equatable {
-        /// One state per poll: the first poll sees `dreaming`, the second `completed` (once the clip exists).
+        /// One state per poll: the first poll sees `dreaming`, the second `completed` (once the
+        /// clip exists); fal's queue shows `IN_QUEUE` to the first poll, so one poll later.
         case perPoll
         /// `dreaming` after one step from creation, `completed` after two (once the clip exists).
         case after(Duration)

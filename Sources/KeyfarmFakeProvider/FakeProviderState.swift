@@ -62,12 +62,15 @@ actor FakeProviderState {
     /// Signs presigned-looking output URLs; new for every fake.
     let urlSecret = UUID().uuidString
 
-    /// The fault for the next API request, removed from the plan. A `fail_generation` waits
-    /// at the head until a create request takes it.
+    /// The fault for the next API request, removed from the plan. A `fail_generation` or an
+    /// `end_as` waits at the head until a create request takes it.
     /// With no queued fault due, the plan's rates may draw one.
     func takeFault(isCreate: Bool) -> FakeFault? {
         if let fault = plan.next.first {
-            if case .failGeneration = fault, !isCreate { return drawFault(isCreate: false) }
+            switch fault {
+            case .failGeneration, .endAs: if !isCreate { return drawFault(isCreate: false) }
+            default: break
+            }
             plan.next.removeFirst()
             return fault
         }
@@ -99,7 +102,7 @@ actor FakeProviderState {
     // MARK: Generations
 
     /// Accepts a generation and starts rendering its clip on a thread of its own.
-    func create(api: FakeAPI, model: String, request: Data, spec: VideoSpec, forcedFailure: String?) -> FakeGeneration {
+    func create(api: FakeAPI, model: String, request: Data, spec: VideoSpec, forcedFailure: ForcedEnd?) -> FakeGeneration {
         let id = api.newID()
         var generation = FakeGeneration(id: id, api: api, model: model, createdAt: Date(), request: request, spec: spec)
         generation.forcedFailure = forcedFailure
@@ -159,6 +162,7 @@ actor FakeProviderState {
         guard var generation = generations[id], generation.state == .queued else { return false }
         generation.state = .failed
         generation.failureReason = "cancelled"
+        generation.endedAs = "cancelled"
         generation.cancelled = true
         generation.finishedAt = Date()
         generations[id] = generation

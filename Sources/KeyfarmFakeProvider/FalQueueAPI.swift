@@ -1,10 +1,14 @@
 import FlyingFox
 import Foundation
+import KeyfarmCore
 
-/// fal.ai's queue API at the root: `POST /{model}` submits, `GET /{app}/requests/{id}/status`
-/// polls (IN_QUEUE, IN_PROGRESS, COMPLETED), `GET /{app}/requests/{id}` returns the result and
-/// `PUT /{app}/requests/{id}/cancel` cancels a queued request. As on fal, the URLs it hands
-/// back name only the app (`owner/app`, e.g. `fal-ai/kling-video`); any prefix is accepted.
+/// fal.ai's queue API at the root, as the `fal-client` SDK (1.0.3) reads it: `POST /{model}`
+/// submits (answering `request_id`, `status_url`, `response_url`, `cancel_url`), `GET
+/// /{app}/requests/{id}/status` polls, `GET /{app}/requests/{id}` returns the result and `PUT
+/// /{app}/requests/{id}/cancel` cancels a queued request. A status is IN_QUEUE (with
+/// `queue_position`), IN_PROGRESS (with `logs`) or COMPLETED (with `logs`, and `error` and
+/// `error_type` when the request failed): the keys the SDK requires. As on fal, the URLs it
+/// hands back name only the app (`owner/app`, e.g. `fal-ai/kling-video`); any prefix is accepted.
 struct FalQueueAPI: Sendable {
     let state: FakeProviderState
 
@@ -12,7 +16,7 @@ struct FalQueueAPI: Sendable {
     /// to stay fast.
     static let frameSize = (width: 960, height: 540)
 
-    func handle(_ call: Router.Call, forcedFailure: String?) async -> HTTPResponse {
+    func handle(_ call: Router.Call, forcedFailure: ForcedEnd?) async -> HTTPResponse {
         guard call.sendsCredential(scheme: "Key") else {
             return JSON.detail(401, "No valid authentication: send Authorization: Key <key>")
         }
@@ -24,7 +28,8 @@ struct FalQueueAPI: Sendable {
             switch (call.method, rest.count <= 1 ? rest.first ?? "" : "?") {
             case ("GET", "status"):
                 guard let generation = await state.poll(id, api: .fal) else { return JSON.detail(404, "Request not found") }
-                return JSON.response(200, Self.status(generation, app: app, origin: call.origin))
+                return JSON.response(200, Self.status(generation, app: app, origin: call.origin,
+                                                      logs: call.query["logs"] == "true" || call.query["logs"] == "1"))
             case ("GET", ""):
                 guard let generation = await state.generation(id, api: .fal) else { return JSON.detail(404, "Request not found") }
                 return result(generation, origin: call.origin)
@@ -40,12 +45,13 @@ struct FalQueueAPI: Sendable {
         return await submit(call, model: segments.joined(separator: "/"), forcedFailure: forcedFailure)
     }
 
-    private func submit(_ call: Router.Call, model: String, forcedFailure: String?) async -> HTTPResponse {
+    private func submit(_ call: Router.Call, model: String, forcedFailure: ForcedEnd?) async -> HTTPResponse {
         guard let body = JSON.object(call.body) else { return Self.invalid("body", "Input should be a valid JSON object") }
         guard let prompt = body["prompt"] as? String, !prompt.isEmpty else { return Self.invalid("prompt", "Field required") }
         var seconds = 5
+        let known = ModelInputTable.known["fal/" + model]
         // Luma's models on fal take Luma's own lengths ("5s", "9s"); the others "5" or "10".
-        let lumaLengths = model.contains("luma-dream-machine")
+        let lumaLengths = known.map { $0.duration == .luma } ?? model.contains("luma-dream-machine")
         switch body["duration"] {
         case nil, is NSNull: break
         case let text as String where lumaLengths && (text == "5s" || text == "9s"): seconds = Int(text.dropLast())!
@@ -54,7 +60,17 @@ struct FalQueueAPI: Sendable {
         default: return Self.invalid("duration", lumaLengths ? "Input should be '5s' or '9s'" : "Input should be '5' or '10'")
         }
         var spec = VideoSpec(width: Self.frameSize.width, height: Self.frameSize.height, seconds: seconds)
-        for (name, isStart) in [("image_url", true), ("tail_image_url", false), ("end_image_url", false)] {
+        // A known model's own image fields (Kling 2.5 `tail_image_url`, 2.6 `end_image_url`);
+        // a field another model uses is refused, as fal's input validation does.
+        let startField = known.map { $0.startField } ?? "image_url"
+        let endFields = known.map { [$0.endField].compactMap { $0 } } ?? ["tail_image_url", "end_image_url"]
+        let imageFields = ["image_url", "start_image_url", "tail_image_url", "end_image_url"]
+        for name in imageFields where body[name] != nil && name != startField && !endFields.contains(name) {
+            return Self.invalid(name, "Extra inputs are not permitted")
+        }
+        var fields = endFields.map { ($0, false) }
+        if let startField { fields.insert((startField, true), at: 0) }
+        for (name, isStart) in fields {
             guard let value = body[name], !(value is NSNull) else { continue }
             guard let url = value as? String, let parsed = URL(string: url),
                   ["http", "https"].contains(parsed.scheme?.lowercased() ?? "") else {
@@ -62,7 +78,7 @@ struct FalQueueAPI: Sendable {
             }
             if isStart { spec.start = .imageURL(url) } else { spec.end = .imageURL(url) }
         }
-        if model.hasSuffix("image-to-video"), spec.start == nil { return Self.invalid("image_url", "Field required") }
+        if model.hasSuffix("image-to-video"), spec.start == nil, let startField { return Self.invalid(startField, "Field required") }
 
         let generation = await state.create(api: .fal, model: model, request: call.body, spec: spec, forcedFailure: forcedFailure)
         let app = model.split(separator: "/").prefix(2).joined(separator: "/")
@@ -73,7 +89,7 @@ struct FalQueueAPI: Sendable {
         ])
     }
 
-    static func status(_ generation: FakeGeneration, app: String, origin: String) -> [String: Any] {
+    static func status(_ generation: FakeGeneration, app: String, origin: String, logs: Bool = false) -> [String: Any] {
         let base = "\(origin)/\(app)/requests/\(generation.id)"
         var object: [String: Any] = ["request_id": generation.id, "response_url": base, "status_url": base + "/status",
                                      "cancel_url": base + "/cancel"]
@@ -83,13 +99,24 @@ struct FalQueueAPI: Sendable {
             object["queue_position"] = 0
         case .dreaming:
             object["status"] = "IN_PROGRESS"
-            object["logs"] = [Any]()
+            object["logs"] = logs ? [logLine("rendering \(generation.spec.seconds) s", at: generation.createdAt)] : [Any]()
         case .completed, .failed:
             object["status"] = "COMPLETED"
-            object["logs"] = [Any]()
+            object["logs"] = logs ? [logLine("done", at: generation.finishedAt ?? generation.createdAt)] : [Any]()
             object["metrics"] = ["inference_time": Double(generation.spec.seconds)]
+            if generation.state == .failed {
+                // A failed request is COMPLETED too, with fal's error and its category (none for
+                // a model error such as moderation, which is the input's fault).
+                object["error"] = generation.failureReason ?? "generation failed"
+                object["error_type"] = generation.errorType ?? NSNull()
+            }
         }
         return object
+    }
+
+    /// One of fal's log entries: `{message, level, source, timestamp}`.
+    static func logLine(_ message: String, at date: Date) -> [String: Any] {
+        ["message": message, "level": "INFO", "source": "USER", "timestamp": JSON.timestamp(date)]
     }
 
     private func result(_ generation: FakeGeneration, origin: String) -> HTTPResponse {
@@ -99,11 +126,11 @@ struct FalQueueAPI: Sendable {
         case .failed:
             // Moderation is the caller's fault (422); anything else is fal's (500, not billed).
             let reason = generation.failureReason ?? "generation failed"
-            if reason == FakeFault.moderationReason || generation.cancelled { return JSON.detail(422, reason) }
+            guard let type = generation.errorType, !generation.cancelled else { return JSON.detail(422, reason) }
             // fal's request error: `error_type` in the body and the X-Fal-Error-Type header, which
             // tell a failed request from a gateway error.
-            return JSON.response(500, ["detail": reason, "error_type": "runner_server_error"],
-                                 headers: [HTTPHeader("X-Fal-Error-Type"): "runner_server_error"])
+            return JSON.response(type == "request_timeout" ? 504 : 500, ["detail": reason, "error_type": type],
+                                 headers: [HTTPHeader("X-Fal-Error-Type"): type])
         case .completed:
             guard let video = generation.video else { return JSON.detail(500, "result missing") }
             return JSON.response(200, ["video": [

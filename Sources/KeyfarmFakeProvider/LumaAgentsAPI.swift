@@ -33,7 +33,7 @@ struct LumaAgentsAPI: Sendable {
         call.method == "POST" && call.segments == ["v1", "generations"]
     }
 
-    func handle(_ call: Router.Call, forcedFailure: String?) async -> HTTPResponse {
+    func handle(_ call: Router.Call, forcedFailure: ForcedEnd?) async -> HTTPResponse {
         guard call.sendsCredential(scheme: "Bearer") else {
             return Self.error(401, "Invalid or missing API key: send Authorization: Bearer <key>")
         }
@@ -51,7 +51,7 @@ struct LumaAgentsAPI: Sendable {
                                        error: { Self.error($0, $1) }, object: show)
     }
 
-    private func create(_ call: Router.Call, forcedFailure: String?,
+    private func create(_ call: Router.Call, forcedFailure: ForcedEnd?,
                         show: (FakeGeneration, String) -> [String: Any]) async -> HTTPResponse {
         guard let body = JSON.object(call.body) else { return Self.error(400, "Invalid request body: expected a JSON object") }
         switch await Self.spec(body, state: state) {

@@ -11,7 +11,7 @@ struct LumaDreamMachineAPI: Sendable {
     static let durations = ["5s": 5, "9s": 9]
     static let aspectRatios = ["1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21"]
 
-    func handle(_ call: Router.Call, forcedFailure: String?) async -> HTTPResponse {
+    func handle(_ call: Router.Call, forcedFailure: ForcedEnd?) async -> HTTPResponse {
         guard call.sendsCredential(scheme: "Bearer") else {
             return JSON.detail(401, "Invalid or missing API key: send Authorization: Bearer <key>")
         }
@@ -24,7 +24,7 @@ struct LumaDreamMachineAPI: Sendable {
                                        error: { JSON.detail($0, $1) }, object: Self.object)
     }
 
-    private func create(_ call: Router.Call, forcedFailure: String?) async -> HTTPResponse {
+    private func create(_ call: Router.Call, forcedFailure: ForcedEnd?) async -> HTTPResponse {
         guard let body = JSON.object(call.body) else { return JSON.detail(400, "Invalid request body: expected a JSON object") }
         switch await Self.spec(body, state: state) {
         case .failure(let problem):

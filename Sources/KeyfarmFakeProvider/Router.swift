@@ -59,7 +59,7 @@ struct Router: Sendable {
         case .wavespeed: WaveSpeedAPI.isCreate(call)
         case .fal: call.method == "POST" && !call.segments.contains("requests")
         }
-        var forcedFailure: String?
+        var forcedFailure: ForcedEnd?
         switch await state.takeFault(isCreate: isCreate) {
         case .status(let status, let retryAfter)?:
             var headers: HTTPHeaders = [:]
@@ -76,7 +76,9 @@ struct Router: Sendable {
         case .hang(let milliseconds)?:
             try? await Task.sleep(for: .milliseconds(milliseconds))
         case .failGeneration(let reason)?:
-            forcedFailure = reason
+            forcedFailure = ForcedEnd(reason: reason)
+        case .endAs(let end)?:
+            forcedFailure = end
         case nil:
             break
         }

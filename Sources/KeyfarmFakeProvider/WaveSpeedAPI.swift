@@ -1,9 +1,13 @@
 import FlyingFox
 import Foundation
+import KeyfarmCore
 
-/// WaveSpeed's API under `/api/v3`: `POST /api/v3/{model}` submits a prediction and
-/// `GET /api/v3/predictions/{id}/result` polls it (created, processing, completed or failed).
-/// Every answer is the envelope `{"code", "message", "data"}`, errors included.
+/// WaveSpeed's API under `/api/v3`, as the `wavespeed` SDK (2.0.5) reads it: `POST
+/// /api/v3/{model}` submits a prediction (HTTP 200, `data.id`) and `GET
+/// /api/v3/predictions/{id}/result` polls it: created, processing, then one of the SDK's
+/// terminal states, `completed` (`data.outputs`) or `failed`, `cancelled`, `timeout`,
+/// `deleted` (`data.error`). Every answer is the envelope `{"code", "message", "data"}`,
+/// errors included. A model in `ModelInputTable` takes its own image fields only.
 struct WaveSpeedAPI: Sendable {
     let state: FakeProviderState
 
@@ -16,17 +20,23 @@ struct WaveSpeedAPI: Sendable {
         call.method == "POST" && call.segments.count >= 4 && call.segments[2] != "predictions"
     }
 
-    /// The field that carries the end image: Kling's models call it `end_image`, the others `last_image`.
-    static func endField(model: String) -> String {
-        model.lowercased().contains("kling") ? "end_image" : "last_image"
+    /// A known model's inputs (`ModelInputTable.known`); nil for a model the table lacks.
+    static func inputs(model: String) -> ModelInputs? {
+        ModelInputTable.known["wavespeed/" + model]
     }
 
-    /// The fields a model takes; anything else is refused as an unknown field.
+    /// The fields a model takes; anything else is refused as an unknown field. A known model
+    /// takes its own image fields (Kling 2.1 `end_image`, Kling 2.5 Turbo `last_image`), and
+    /// `size` in place of `resolution` when it is sized so; another model either end field.
     static func fields(model: String) -> Set<String> {
-        ["prompt", "image", endField(model: model), "duration", "resolution", "aspect_ratio", "seed", "negative_prompt"]
+        var fields: Set<String> = ["prompt", "duration", "aspect_ratio", "seed", "negative_prompt"]
+        guard let inputs = inputs(model: model) else { return fields.union(["image", "end_image", "last_image", "resolution"]) }
+        fields.insert(inputs.resolutionField == .size ? "size" : "resolution")
+        for field in [inputs.startField, inputs.endField].compactMap({ $0 }) { fields.insert(field) }
+        return fields
     }
 
-    func handle(_ call: Router.Call, forcedFailure: String?) async -> HTTPResponse {
+    func handle(_ call: Router.Call, forcedFailure: ForcedEnd?) async -> HTTPResponse {
         guard call.sendsCredential(scheme: "Bearer") else {
             return Self.error(401, "Unauthorized: send Authorization: Bearer <key>")
         }
@@ -44,7 +54,7 @@ struct WaveSpeedAPI: Sendable {
         return await submit(call, model: route.joined(separator: "/"), forcedFailure: forcedFailure)
     }
 
-    private func submit(_ call: Router.Call, model: String, forcedFailure: String?) async -> HTTPResponse {
+    private func submit(_ call: Router.Call, model: String, forcedFailure: ForcedEnd?) async -> HTTPResponse {
         guard let body = JSON.object(call.body) else { return Self.error(400, "Invalid request body: expected a JSON object") }
         switch Self.spec(body, model: model) {
         case .failure(let message):
@@ -85,18 +95,33 @@ struct WaveSpeedAPI: Sendable {
                 }
                 seconds = number
             }
-            let resolution = try option(body, "resolution", allowed: Array(resolutions.keys).sorted(),
-                                        default: impliedResolution(model: model) ?? "720p")
+            let known = inputs(model: model)
             let aspectRatio = try option(body, "aspect_ratio", allowed: aspectRatios, default: "16:9")
-            guard let size = VideoSpec.frameSize(height: resolutions[resolution]!, aspectRatio: aspectRatio) else {
-                throw Invalid("aspect_ratio \(aspectRatio.debugDescription) is not valid")
+            var frame: (width: Int, height: Int)
+            if known?.resolutionField == .size, let sizes = known?.resolutions {
+                let size = try option(body, "size", allowed: sizes, default: sizes[0])
+                let parts = size.split(separator: "*").compactMap { Int($0) }
+                frame = (parts[0], parts[1])
+            } else {
+                let resolution = try option(body, "resolution", allowed: Array(resolutions.keys).sorted(),
+                                            default: impliedResolution(model: model) ?? "720p")
+                guard let size = VideoSpec.frameSize(height: resolutions[resolution]!, aspectRatio: aspectRatio) else {
+                    throw Invalid("aspect_ratio \(aspectRatio.debugDescription) is not valid")
+                }
+                frame = size
             }
-            var spec = VideoSpec(width: size.width, height: size.height, seconds: seconds)
-            spec.start = try image(body, "image")
-            spec.end = try image(body, endField(model: model))
+            var spec = VideoSpec(width: frame.width, height: frame.height, seconds: seconds)
+            let startField = known.map { $0.startField } ?? "image"
+            if let startField { spec.start = try image(body, startField) }
+            for field in known.map({ [$0.endField].compactMap { $0 } }) ?? ["end_image", "last_image"] {
+                if let end = try image(body, field) {
+                    guard spec.end == nil else { throw Invalid("give either end_image or last_image, not both") }
+                    spec.end = end
+                }
+            }
             let lowered = model.lowercased()
-            if spec.start == nil, lowered.contains("i2v") || lowered.contains("image-to-video") {
-                throw Invalid("image is required for model \(model)")
+            if spec.start == nil, let startField, lowered.contains("i2v") || lowered.contains("image-to-video") {
+                throw Invalid("\(startField) is required for model \(model)")
             }
             return .success(spec)
         } catch {
@@ -139,7 +164,7 @@ struct WaveSpeedAPI: Sendable {
         case .queued: "created"
         case .dreaming: "processing"
         case .completed: "completed"
-        case .failed: "failed"
+        case .failed: generation.endedAs ?? "failed"
         }
         let inference = generation.finishedAt.map { Int(($0.timeIntervalSince(generation.createdAt) * 1000).rounded()) } ?? 0
         return [

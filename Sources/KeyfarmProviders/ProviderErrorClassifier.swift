@@ -18,8 +18,8 @@ public enum ProviderErrorClassifier {
         /// The HTTP status judged, when there was a response.
         public var status: Int?
         /// The provider's machine-readable category of a request that failed for good, when it
-        /// gave one (fal's `X-Fal-Error-Type` header): it tells a failed request from a gateway
-        /// hiccup with the same status.
+        /// gave one (fal's `error_type` in the body, else its `X-Fal-Error-Type` header): it
+        /// tells a failed request from a gateway hiccup with the same status.
         public var providerErrorType: String?
 
         public init(errorClass: ErrorClass, message: String, retryAfter: Duration? = nil, status: Int? = nil,
@@ -63,8 +63,18 @@ public enum ProviderErrorClassifier {
     /// Judges a response; nil when it is 2xx.
     public static func classify(_ response: HTTPResponse, provider: String) -> Verdict? {
         var verdict = classify(status: response.status, body: response.body, retryAfter: response.retryAfter, provider: provider)
-        if let type = response.header("X-Fal-Error-Type"), !type.isEmpty { verdict?.providerErrorType = type }
+        verdict?.providerErrorType = errorType(response)
         return verdict
+    }
+
+    /// fal's category of a failed request, as fal-client reads it: `error_type` in a JSON
+    /// object body first, else the `X-Fal-Error-Type` header.
+    public static func errorType(_ response: HTTPResponse) -> String? {
+        if let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any],
+           let type = object["error_type"] as? String, !type.isEmpty {
+            return type
+        }
+        return response.header("X-Fal-Error-Type").flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// Judges an exchange that produced no response.
@@ -97,7 +107,7 @@ public enum ProviderErrorClassifier {
     }
 
     /// A JSON value as text: strings as they are, `{"message": ...}` and lists of those unwrapped.
-    private static func describe(_ value: Any?) -> String? {
+    static func describe(_ value: Any?) -> String? {
         switch value {
         case let text as String:
             return text.isEmpty ? nil : text

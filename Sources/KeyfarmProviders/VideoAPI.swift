@@ -21,10 +21,13 @@ public struct VideoRequest: Sendable, Equatable {
     /// Native HDR, and an EXR export beside the video (which needs HDR).
     public var hdr: Bool
     public var exrExport: Bool
+    /// fal and WaveSpeed: how the model names its inputs, as the job's spec carries them; nil
+    /// looks the model up in `ModelInputTable.builtIn`.
+    public var inputs: ModelInputs?
 
     public init(model: String, prompt: String, start: FrameInput? = nil, end: FrameInput? = nil,
                 resolution: String, aspect: String, seconds: Int, anchors: [AnchoredFrame] = [],
-                hdr: Bool = false, exrExport: Bool = false) {
+                hdr: Bool = false, exrExport: Bool = false, inputs: ModelInputs? = nil) {
         self.model = model
         self.prompt = prompt
         self.start = start
@@ -35,6 +38,7 @@ public struct VideoRequest: Sendable, Equatable {
         self.anchors = anchors
         self.hdr = hdr
         self.exrExport = exrExport
+        self.inputs = inputs
     }
 }
 
@@ -94,6 +98,15 @@ public protocol VideoAPI {
     func submit(_ request: VideoRequest) throws(ProviderErrorClassifier.Verdict) -> String
     /// Polls a generation; nil when the provider says it does not exist.
     func status(of id: String) throws(ProviderErrorClassifier.Verdict) -> GenerationStatus?
+    /// How long to wait before repeating a create the provider refused with `verdict`, when
+    /// its SDK repeats it because no generation can have been created; nil to give up.
+    /// `attempt` counts the refused creates so far (1 for the first). A 429 is ridden out by
+    /// the engine itself, as Retry-After asks.
+    func createRetryDelay(after verdict: ProviderErrorClassifier.Verdict, attempt: Int) -> Duration?
+}
+
+extension VideoAPI {
+    public func createRetryDelay(after verdict: ProviderErrorClassifier.Verdict, attempt: Int) -> Duration? { nil }
 }
 
 extension ProviderErrorClassifier.Verdict: Error {}

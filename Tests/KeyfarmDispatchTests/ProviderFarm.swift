@@ -62,14 +62,14 @@ final class ProviderFarm {
     /// A worker offering every provider, serving keyframes on a loopback port of its own.
     @discardableResult
     func startWorker(_ name: String, slots: Int = 4, pollMilliseconds: Int = 100,
-                     engines: String = "luma/*,fal/*,wavespeed/*") throws -> TestDaemon {
+                     engines: String = "luma/*,fal/*,wavespeed/*", extraArguments: [String] = []) throws -> TestDaemon {
         let port = freeLoopbackPort()
         let daemon = try TestDaemon(farm.binary, [
             "worker", "--connect", farm.endpoint, "--name", name, "--slots", "\(slots)", "--storage", storage,
             "--heartbeat-ms", "\(Self.heartbeatMilliseconds)", "--engines", engines,
             "--serve-artifacts", "127.0.0.1:\(port)", "--public-url", "http://127.0.0.1:\(port)",
             "--poll-ms", "\(pollMilliseconds)",
-        ], environment: environment)
+        ] + extraArguments, environment: environment)
         farm.workers[name] = daemon
         return daemon
     }

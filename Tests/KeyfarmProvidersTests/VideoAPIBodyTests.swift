@@ -35,36 +35,108 @@ import Testing
         #expect(video["end_frame"] as? [String: String] == ["generation_id": "0b7c"])
     }
 
-    @Test func falNamesTheEndImagePerModel() {
+    /// fal's models name their inputs per model, as ModelInputTable lists them.
+    @Test func falNamesItsInputsPerModel() throws {
         var request = Self.request
         request.end = .url("https://cdn.example/b.png")
         request.seconds = 10
         request.model = "fal-ai/kling-video/v2.5-turbo/pro/image-to-video"
-        let kling = FalQueue.body(request)
+        let kling = try FalQueue.body(request)
         #expect(kling["image_url"] as? String == "https://cdn.example/a.png")
         #expect(kling["tail_image_url"] as? String == "https://cdn.example/b.png")
         #expect(kling["duration"] as? String == "10" && kling["resolution"] == nil && kling["aspect_ratio"] == nil)
+
+        // Kling 2.6 and 3 renamed both image fields.
+        for model in ["fal-ai/kling-video/v2.6/pro/image-to-video", "fal-ai/kling-video/v3/pro/image-to-video"] {
+            request.model = model
+            let body = try FalQueue.body(request)
+            #expect(body["start_image_url"] as? String == "https://cdn.example/a.png", "\(model)")
+            #expect(body["end_image_url"] as? String == "https://cdn.example/b.png", "\(model)")
+            #expect(body["image_url"] == nil && body["tail_image_url"] == nil, "\(model)")
+        }
+
         request.model = "fal-ai/luma-dream-machine/ray-2/image-to-video"
         request.seconds = 5
-        let luma = FalQueue.body(request)
+        request.resolution = "540p"
+        let luma = try FalQueue.body(request)
         #expect(luma["end_image_url"] as? String == "https://cdn.example/b.png" && luma["tail_image_url"] == nil)
         #expect(luma["duration"] as? String == "5s" && luma["aspect_ratio"] as? String == "16:9")
+        #expect(luma["resolution"] as? String == "540p")
     }
 
-    @Test func waveSpeedSendsDataURIsAndAnIntegerDuration() {
+    /// An end image for a model with no known end field is refused, naming the model and the fix.
+    @Test func anEndImageWithoutAnEndFieldIsRefused() throws {
+        var request = Self.request
+        request.end = .url("https://cdn.example/b.png")
+        request.seconds = 5
+        for model in ["fal-ai/kling-video/v1/standard/image-to-video", "fal-ai/some/new-model"] {
+            request.model = model
+            do {
+                _ = try FalQueue.body(request)
+                Issue.record("\(model): an end image must be refused")
+            } catch {
+                #expect(error.errorClass == .invalid)
+                #expect(error.message.contains("fal/\(model) has no known end-frame field"), "\(error.message)")
+                #expect(error.message.contains("keyfarm providers model set fal/\(model)"), "\(error.message)")
+            }
+        }
+        // Without an end image, an unknown model gets fal's usual start field, resolution and aspect ratio.
+        request.end = nil
+        let body = try FalQueue.body(request)
+        #expect(body["image_url"] as? String == "https://cdn.example/a.png")
+        #expect(body["duration"] as? String == "5" && body["resolution"] as? String == "720p" && body["aspect_ratio"] as? String == "16:9")
+    }
+
+    @Test func waveSpeedNamesItsInputsPerModel() throws {
         var request = Self.request
         request.model = "kwaivgi/kling-v2.1-i2v-pro"
         request.start = .inline(bytes: [1, 2, 3], mediaType: "image/jpeg")
         request.end = .url("https://cdn.example/b.png")
         request.seconds = 5
-        let kling = WaveSpeed.body(request)
+        let kling = try WaveSpeed.body(request)
         #expect(kling["image"] as? String == "data:image/jpeg;base64,AQID")
         #expect(kling["end_image"] as? String == "https://cdn.example/b.png" && kling["last_image"] == nil)
         #expect(kling["duration"] as? Int == 5 && kling["resolution"] == nil)
+        // Kling 2.5 Turbo Pro on WaveSpeed takes last_image, not end_image.
+        request.model = "kwaivgi/kling-v2.5-turbo-pro/image-to-video"
+        let turbo = try WaveSpeed.body(request)
+        #expect(turbo["last_image"] as? String == "https://cdn.example/b.png" && turbo["end_image"] == nil)
         request.model = "wavespeed-ai/wan-2.2/i2v-720p"
-        let wan = WaveSpeed.body(request)
+        let wan = try WaveSpeed.body(request)
         #expect(wan["last_image"] as? String == "https://cdn.example/b.png" && wan["end_image"] == nil)
-        #expect(wan["resolution"] as? String == "720p")
+        // Luma on WaveSpeed: a size in place of a resolution, and no end frame.
+        request.model = "luma/ray-2-i2v"
+        request.end = nil
+        request.resolution = "540p"
+        request.aspect = "9:16"
+        let luma = try WaveSpeed.body(request)
+        #expect(luma["size"] as? String == "720*1280" && luma["resolution"] == nil && luma["aspect_ratio"] == nil)
+        // WaveSpeed has no 540p: an unknown model is asked for the next sharper, 720p.
+        request.model = "someone/new-i2v"
+        let unknown = try WaveSpeed.body(request)
+        #expect(unknown["resolution"] as? String == "720p" && unknown["aspect_ratio"] as? String == "9:16")
+        #expect(unknown["image"] as? String == "data:image/jpeg;base64,AQID")
+    }
+
+    /// The mapping the job's spec carries (an operator's) wins over the built-in table, and
+    /// survives the spec's JSON.
+    @Test func theSpecsMappingWinsAndRoundTrips() throws {
+        let mapping = ModelInputs(startField: "first_frame", endField: "last_frame", duration: .luma,
+                                  resolutionField: .size, resolutions: ["1920*1080", "1080*1920"], aspectField: nil)
+        let data = try JSONEncoder().encode(mapping)
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(object["end_field"] as? String == "last_frame" && object["aspect_field"] is NSNull)
+        #expect(try JSONDecoder().decode(ModelInputs.self, from: data) == mapping)
+
+        var request = Self.request
+        request.model = "kwaivgi/kling-v2.1-i2v-pro"
+        request.end = .url("https://cdn.example/b.png")
+        request.resolution = "1080p"
+        request.inputs = mapping
+        let body = try WaveSpeed.body(request)
+        #expect(body["first_frame"] as? String == "https://cdn.example/a.png")
+        #expect(body["last_frame"] as? String == "https://cdn.example/b.png" && body["end_image"] == nil)
+        #expect(body["duration"] as? String == "9s" && body["size"] as? String == "1920*1080")
     }
 
     @Test func enginesMapToTheirModelsAndAKeyIsNeeded() throws {

@@ -1,9 +1,11 @@
 import Foundation
+import KeyfarmCore
 
-/// WaveSpeed's API: `POST {base}/{model}` (Bearer) answers `{code, message, data: {id,
-/// status}}`; `GET {base}/predictions/{id}/result` goes created, processing, completed
-/// (`data.outputs[0]`) or failed (`data.error`). Images are URLs or data URIs; the end image
-/// is `end_image` on Kling models and `last_image` on the others.
+/// WaveSpeed's API, as the `wavespeed` SDK (2.0.5) uses it: `POST {base}/{model}` (Bearer)
+/// answers `{code, message, data: {id, status}}`; `GET {base}/predictions/{id}/result` goes
+/// created, processing, then one of the SDK's terminal states: `completed` (video at
+/// `data.outputs[0]`) or `failed`, `cancelled`, `timeout`, `deleted` (`data.error`). Images
+/// are URLs or data URIs under each model's own field names (`ModelInputTable`).
 public struct WaveSpeed: VideoAPI {
     let base: String
     let model: String
@@ -19,19 +21,14 @@ public struct WaveSpeed: VideoAPI {
     public var api: String { "wavespeed" }
     public var frameKinds: FrameKinds { [.url, .inline] }
 
-    /// The end image's field for a model.
-    public static func endField(model: String) -> String { model.contains("kling") ? "end_image" : "last_image" }
+    /// The states the SDK stops polling on, besides `completed`: it raises for each. Any other
+    /// value (`created`, `processing`, one WaveSpeed adds later) keeps it polling.
+    public static let failedStates = ["failed", "cancelled", "timeout", "deleted"]
 
     /// The body of a create request.
-    public static func body(_ request: VideoRequest) -> [String: Any] {
-        var body: [String: Any] = ["prompt": request.prompt, "duration": request.seconds]
-        if !request.model.contains("kling") {
-            body["resolution"] = request.resolution
-            body["aspect_ratio"] = request.aspect
-        }
-        if let start = request.start?.urlOrDataURI { body["image"] = start }
-        if let end = request.end?.urlOrDataURI { body[endField(model: request.model)] = end }
-        return body
+    public static func body(_ request: VideoRequest) throws(ProviderErrorClassifier.Verdict) -> [String: Any] {
+        let engine = Engine.wavespeed(model: request.model)
+        return try ModelInputs.resolved(for: request, engine: engine).body(request, engine: engine)
     }
 
     public func submit(_ request: VideoRequest) throws(ProviderErrorClassifier.Verdict) -> String {
@@ -44,6 +41,7 @@ public struct WaveSpeed: VideoAPI {
             return nil
         }
         let state = try exchange.string(data, "status")
+        let error = (data["error"] as? String).flatMap { $0.isEmpty ? nil : $0 }
         switch state {
         case "completed":
             guard let url = (data["outputs"] as? [Any])?.first as? String, !url.isEmpty else {
@@ -52,8 +50,12 @@ public struct WaveSpeed: VideoAPI {
             }
             return .completed(videoURL: url)
         case "failed":
-            let reason = (data["error"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? "the prediction failed"
-            return .failed(code: nil, reason: reason, terminal: JSONExchange.isModeration(reason))
+            let reason = error ?? "the prediction failed"
+            return .failed(code: state, reason: reason, terminal: JSONExchange.isModeration(reason))
+        case "cancelled", "timeout", "deleted":
+            // WaveSpeed ended it without a video: a new prediction may well succeed.
+            return .failed(code: state, reason: error ?? "the prediction was \(state == "timeout" ? "timed out" : state)",
+                           terminal: false)
         default:
             return .pending(state)
         }

@@ -25,6 +25,10 @@ public struct ProviderEngine: JobEngine {
         public var pollErrorsTolerated = 6
         /// How long an attempt keeps retrying a create the provider answers with 429.
         public var rateLimitPatience: Duration = .seconds(600)
+        /// How long one attempt polls a generation that neither completes nor fails. Past it the
+        /// attempt fails as transient with the request id kept, and the next attempt resumes
+        /// the same generation (nothing is paid twice). Generous: providers queue for a while.
+        public var pollDeadline: Duration = .seconds(7200)
         public var httpLimits = HTTPClient.Limits(connectTimeout: .seconds(10), totalTimeout: .seconds(60))
         /// Video downloads may take longer than an API call.
         public var downloadLimits = HTTPClient.Limits(connectTimeout: .seconds(10), totalTimeout: .seconds(900))
@@ -117,20 +121,30 @@ struct ProviderRun {
             }
             // A 429 on create is ridden out here, as Retry-After asks, for up to `rateLimitPatience`:
             // the provider refused the request, so nothing was created and nothing can be paid twice.
+            // Other refusals that created nothing (fal's 409) are repeated as the API's SDK does.
             let patience = ContinuousClock.now + settings.rateLimitPatience
             var submitted: String?
+            var refused = 0
             while submitted == nil {
                 if context.isCancelled { return .cancelled }
                 do {
                     submitted = try api.submit(request)
-                } catch where error.errorClass == .rateLimited && ContinuousClock.now < patience {
-                    let wait = max(error.retryAfter ?? .seconds(1), .milliseconds(100))
-                    logger.notice("rate limited on create; waiting", metadata: [
-                        "wait_ms": "\(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)"])
-                    context.progress(0, message: "\(provider) rate limited, waiting", force: true)
-                    if !sleep(min(wait, .seconds(300))) && context.control.shouldHandBack { return .handedBack(providerRequestID: "") }
                 } catch {
-                    return failed(error)
+                    refused += 1
+                    let wait: Duration
+                    if error.errorClass == .rateLimited && ContinuousClock.now < patience {
+                        wait = max(error.retryAfter ?? .seconds(1), .milliseconds(100))
+                        context.progress(0, message: "\(provider) rate limited, waiting", force: true)
+                    } else if let delay = api.createRetryDelay(after: error, attempt: refused) {
+                        wait = delay
+                        context.progress(0, message: "\(provider) refused the create (HTTP \(error.status ?? 0)), repeating", force: true)
+                    } else {
+                        return failed(error)
+                    }
+                    logger.notice("create refused; waiting to repeat it", metadata: [
+                        "http.status": "\(error.status ?? 0)", "refusals": "\(refused)",
+                        "wait_ms": "\(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)"])
+                    if !sleep(min(wait, .seconds(300))) && context.control.shouldHandBack { return .handedBack(providerRequestID: "") }
                 }
             }
             let id = submitted!
@@ -148,9 +162,18 @@ struct ProviderRun {
         var wait = settings.firstPoll
         var errors = 0
         let started = ContinuousClock.now
+        let deadline = started + settings.pollDeadline
         while true {
             if context.isCancelled { return .cancelled }
             if context.control.shouldHandBack { return .handedBack(providerRequestID: id) }
+            if ContinuousClock.now >= deadline {
+                // Not the provider's verdict: the generation may still finish. Transient keeps
+                // the id for the next attempt, which resumes it instead of paying again.
+                logger.warning("the generation did not end within the poll deadline; the next attempt resumes it",
+                               metadata: ["provider.request_id": "\(id)"])
+                return .failed(.transient, "\(provider): request \(id) did not end within the poll deadline of \(DurationText.format(Double(settings.pollDeadline.components.seconds))); the next attempt resumes it",
+                               provider: provider, providerRequestID: id)
+            }
             switch poll(api, id) {
             case .outcome(let outcome):
                 return outcome
@@ -178,7 +201,7 @@ struct ProviderRun {
                 context.keepAlive(every: .zero)
                 if let retryAfter = verdict.retryAfter, retryAfter > wait { wait = min(retryAfter, .seconds(300)) }
             }
-            guard sleep(wait) else { continue }
+            guard sleep(min(wait, max(deadline - ContinuousClock.now, .zero))) else { continue }
             wait = min(wait * 2, settings.maximumPoll)
         }
     }
@@ -207,90 +230,6 @@ struct ProviderRun {
             Thread.sleep(forTimeInterval: 0.02)
         }
         return true
-    }
-
-    // MARK: The request
-
-    /// The API's request for this segment: model, prompt, framing, duration and keyframes.
-    func buildRequest(engine: Engine, api: any VideoAPI) throws -> VideoRequest {
-        guard let model = VideoAPIs.model(for: engine) else {
-            throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "\(engine) has no provider model")
-        }
-        guard let seconds = (spec["duration_bucket"] as? NSNumber)?.intValue else {
-            throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "the job's spec has no duration_bucket")
-        }
-        let prompt = (spec["prompt"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? ProviderEngine.defaultPrompt
-        let resolution = spec["resolution"] as? String ?? "720p", aspect = spec["aspect"] as? String ?? "16:9"
-        if engine.takesManyKeyframes {
-            // Every keyframe the planner put in this generation, at its grid position.
-            let documents = spec["anchors"] as? [[String: Any]] ?? []
-            let anchors = try documents.enumerated().map { i, anchor throws -> AnchoredFrame in
-                guard let position = (anchor["position"] as? NSNumber)?.intValue, position >= 0, position <= seconds * 24 else {
-                    throw ProviderErrorClassifier.Verdict(
-                        errorClass: .invalid, message: "the job's spec: anchors[\(i)] has no position on the \(seconds) s grid (0...\(seconds * 24))")
-                }
-                let role = (anchor["keyframe"] as? NSNumber).map { "keyframe \($0.intValue)" } ?? "continuity frame"
-                guard let input = try frame(anchor["image"], role: role, api: api) else {
-                    throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "the job's spec: anchors[\(i)] has no image")
-                }
-                return AnchoredFrame(input, at: position)
-            }
-            return VideoRequest(model: model, prompt: prompt, resolution: resolution, aspect: aspect, seconds: seconds,
-                                anchors: anchors)
-        }
-        return VideoRequest(model: model, prompt: prompt,
-                            start: try frame(spec["start_image"], role: "start", api: api),
-                            end: try frame(spec["end_image"], role: "end", api: api),
-                            resolution: resolution, aspect: aspect, seconds: seconds)
-    }
-
-    /// One keyframe of the spec as the API takes it.
-    func frame(_ value: Any?, role: String, api: any VideoAPI) throws -> FrameInput? {
-        guard let image = value as? [String: Any] else { return nil }
-        let refuse = { (message: String) in
-            ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "\(role) image: \(message)")
-        }
-        switch image["kind"] as? String {
-        case "url":
-            guard let url = image["url"] as? String else { throw refuse("no url") }
-            return .url(url)
-        case "file":
-            guard let path = image["path"] as? String else { throw refuse("no path") }
-            return try publish(path, role: role, api: api)
-        case "last_frame_of":
-            guard let key = image["job"] as? String else { throw refuse("no job") }
-            let inputs = (spec["inputs"] as? [String: Any])?[key] as? [[String: Any]] ?? []
-            // The same API can continue its own generation by id: no frame is re-uploaded.
-            if api.frameKinds.contains(.generation),
-               let record = inputs.first(where: { $0["media_type"] as? String == GenerationRecord.mediaType }),
-               let path = record["path"] as? String,
-               let generation = GenerationRecord.read(job.storage + "/" + path), generation.api == api.api,
-               generation.trimmed != true {
-                return .generation(id: generation.requestID)
-            }
-            guard let last = inputs.last(where: { $0["media_type"] as? String == "image/png" }),
-                  let path = last["path"] as? String else {
-                throw ProviderErrorClassifier.Verdict(
-                    errorClass: .transient, message: "\(role) image: \(key) has reported no last frame yet")
-            }
-            return try publish(job.storage + "/" + path, role: role, api: api)
-        default:
-            throw refuse("unknown kind \(String(describing: image["kind"]))")
-        }
-    }
-
-    /// A local image as the API can receive it: inline, or a signed URL of the artifact server.
-    func publish(_ path: String, role: String, api: any VideoAPI) throws -> FrameInput {
-        switch KeyframeFile.read(path) {
-        case .failure(let problem):
-            throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "\(role) image: \(problem)")
-        case .success(let file):
-            if api.frameKinds.contains(.inline) { return .inline(bytes: file.bytes, mediaType: file.mediaType) }
-            if let signer = settings.signer { return .url(signer.url(for: path)) }
-            throw ProviderErrorClassifier.Verdict(
-                errorClass: .invalid,
-                message: "\(role) image: \(job.engine) fetches keyframes by URL; start this worker with --serve-artifacts HOST:PORT --public-url URL, or give https URLs in the shot list")
-        }
     }
 
     // MARK: The result
