@@ -96,7 +96,7 @@ let package = Package(
         // `keyfarm fake-provider`: a real HTTP server on loopback that speaks the providers'
         // published APIs, renders real MP4s with ffmpeg, records requests and injects faults.
         .target(name: "KeyfarmFakeProvider",
-                dependencies: ["KeyfarmCore", "KeyfarmProviders", "KeyfarmProcess",
+                dependencies: ["KeyfarmCore", "KeyfarmProviders", "KeyfarmProcess", "KeyfarmMedia",
                                .product(name: "FlyingFox", package: "FlyingFox"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),

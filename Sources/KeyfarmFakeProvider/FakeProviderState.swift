@@ -124,7 +124,7 @@ actor FakeProviderState {
     func finishRender(_ id: String, _ outcome: Result<RenderedVideo, RenderFailure>) {
         rendering -= 1
         guard generations[id] != nil else {
-            if case .success(let video) = outcome { unlink(video.path) }
+            if case .success(let video) = outcome { unlink(video.path); if let archive = video.exrArchive { unlink(archive) } }
             return
         }
         generations[id]?.render = outcome
@@ -153,7 +153,7 @@ actor FakeProviderState {
     func delete(_ id: String, api: FakeAPI) -> Bool {
         guard let generation = generations[id], generation.api == api else { return false }
         generations[id] = nil
-        if let video = generation.video { unlink(video.path) }
+        if let video = generation.video { unlink(video.path); if let archive = video.exrArchive { unlink(archive) } }
         return true
     }
 
@@ -172,6 +172,9 @@ actor FakeProviderState {
     /// The path of a completed generation's clip.
     func videoPath(_ id: String) -> String? { generations[id]?.video?.path }
 
+    /// The zip of a completed HDR generation's EXR frames, when it was asked for the export.
+    func exrArchivePath(_ id: String) -> String? { generations[id]?.video?.exrArchive }
+
     /// `{"luma": {"created": n, "billed": n}, "fal": ..., "luma_agents": ..., "wavespeed": ...}`: completed generations are billed, failed ones not.
     var billing: [String: [String: Int]] {
         var result: [String: [String: Int]] = [:]
@@ -186,7 +189,7 @@ actor FakeProviderState {
     /// Forgets every generation, request, fault and count, and removes the clips.
     func reset() {
         for generation in generations.values {
-            if let video = generation.video { unlink(video.path) }
+            if let video = generation.video { unlink(video.path); if let archive = video.exrArchive { unlink(archive) } }
         }
         generations = [:]
         requests = []

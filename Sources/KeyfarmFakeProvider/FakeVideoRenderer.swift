@@ -58,6 +58,8 @@ enum FrameSource: Sendable, Equatable {
 struct RenderedVideo: Sendable, Equatable {
     var path: String
     var bytes: Int
+    /// With `hdr` and `exr_export`: the zip of the clip's HDR frames, as EXR.
+    var exrArchive: String? = nil
 }
 
 /// Renders the fake's videos: fetches the keyframe images with `HTTPClient` and runs ffmpeg
@@ -101,7 +103,14 @@ struct FakeVideoRenderer: Sendable {
             return .failure(RenderFailure(reason: "Failed to generate video: cannot store the clip"))
         }
         let bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
-        return .success(RenderedVideo(path: output, bytes: bytes))
+        var video = RenderedVideo(path: output, bytes: bytes)
+        if spec.hdr && spec.exrExport {
+            switch exportEXR(spec, video: output, id: id) {
+            case .success(let archive): video.exrArchive = archive
+            case .failure(let failure): unlink(output); return .failure(failure)
+            }
+        }
+        return .success(video)
     }
 
     private func fetch(_ source: FrameSource, to path: String) -> Result<Void, RenderFailure> {

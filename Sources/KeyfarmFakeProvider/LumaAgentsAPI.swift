@@ -264,8 +264,13 @@ struct LumaAgentsAPI: Sendable {
     /// API's expire after an hour: a client reads the generation again for fresh ones.
     static func object(_ generation: FakeGeneration, origin: String, lifetime: Int, secret: String) -> [String: Any] {
         var output: [[String: Any]] = []
-        if generation.video != nil {
+        if let video = generation.video {
             output = [["type": "video", "url": PresignedURL.url(origin: origin, id: generation.id, lifetime: lifetime, secret: secret)]]
+            // The EXR export's place in `output` is not published; the fake lists it as type `exr`.
+            if video.exrArchive != nil {
+                output.append(["type": "exr", "url": PresignedURL.url(origin: origin, id: generation.id, suffix: ".exr.zip",
+                                                                     lifetime: lifetime, secret: secret)])
+            }
         }
         let state = switch generation.state {
         case .queued: "queued"

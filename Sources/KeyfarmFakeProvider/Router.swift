@@ -165,10 +165,11 @@ struct Router: Sendable {
     /// `signature`, as Luma Agents' outputs carry) is refused with 403 once it has expired, as
     /// object stores do.
     private func file(_ call: Call) async -> HTTPResponse {
-        guard call.method == "GET" || call.method == "HEAD", call.segments.count == 2, call.segments[1].hasSuffix(".mp4") else {
-            return JSON.detail(404, "Not found")
-        }
-        let id = String(call.segments[1].dropLast(4))
+        guard call.method == "GET" || call.method == "HEAD", call.segments.count == 2 else { return JSON.detail(404, "Not found") }
+        let name = call.segments[1]
+        let exr = name.hasSuffix(".exr.zip")
+        guard exr || name.hasSuffix(".mp4") else { return JSON.detail(404, "Not found") }
+        let id = String(name.dropLast(exr ? 8 : 4))
         if let expires = call.query["expires"] {
             let secret = state.urlSecret
             guard call.query["signature"] == PresignedURL.signature(id: id, expires: expires, secret: secret),
@@ -179,6 +180,10 @@ struct Router: Sendable {
                 return HTTPResponse(statusCode: .forbidden,
                                     body: Data("<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>".utf8))
             }
+        }
+        if exr {
+            guard let path = await state.exrArchivePath(id) else { return JSON.detail(404, "Not found") }
+            return serve(path, type: "application/zip")
         }
         guard let path = await state.videoPath(id) else { return JSON.detail(404, "Not found") }
         return serve(path, type: "video/mp4")

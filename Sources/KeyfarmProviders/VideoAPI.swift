@@ -78,7 +78,8 @@ public enum GenerationStatus: Sendable, Equatable {
     /// Still queued or rendering; the provider's own word for the state.
     case pending(String)
     /// Done: where to download the video (a presigned URL may expire: poll again for a fresh one).
-    case completed(videoURL: String)
+    /// `exrURL`: the HDR export (Luma Agents' `exr` output), when the generation has one.
+    case completed(videoURL: String, exrURL: String? = nil)
     /// The provider gave up on it. `terminal` when asking again cannot help (moderation).
     case failed(code: String?, reason: String, terminal: Bool)
 }

@@ -40,7 +40,11 @@ import Testing
             // Generations take 5 s; each attempt polls for at most 3 s.
             let provider = try ProviderFarm(stepMilliseconds: 2500)
             let engine = "fal/fal-ai/kling-video/v2.5-turbo/pro/image-to-video"
-            try provider.submit(ProviderFaultTests.singleSegmentShots(name: "deadline", count: 1, engine: engine), name: "deadline")
+            // Room for several resumed attempts: on a loaded machine the fake's render may take
+            // longer than two deadlines, and each attempt that runs out counts.
+            let list = ProviderFaultTests.singleSegmentShots(name: "deadline", count: 1, engine: engine)
+                .replacingOccurrences(of: "max_attempts: 3", with: "max_attempts: 10")
+            try provider.submit(list, name: "deadline")
             try provider.startCoordinator()
             try provider.startWorker("render-1", slots: 1, extraArguments: ["--poll-deadline", "3s"])
             let done = try eventually(timeout: .seconds(120)) { try provider.segmentStates("deadline")["succeeded"] == 1 }

@@ -74,7 +74,8 @@ public struct LumaAgents: VideoAPI {
                 throw ProviderErrorClassifier.Verdict(errorClass: .transient,
                                                       message: "luma: generation \(id) is completed but lists no video output")
             }
-            return .completed(videoURL: url)
+            let exr = outputs.first { $0["type"] as? String == "exr" }?["url"] as? String
+            return .completed(videoURL: url, exrURL: exr)
         case "failed":
             let code = answer["failure_code"] as? String
             let reason = answer["failure_reason"] as? String ?? code ?? "the generation failed"

@@ -1,5 +1,6 @@
 import Foundation
 import KeyfarmCore
+import KeyfarmMedia
 import KeyfarmProcess
 import KeyfarmProviders
 import KeyfarmWire
@@ -190,9 +191,9 @@ struct ProviderRun {
                 return .failed(terminal ? .invalid : .providerFailed,
                                "\(provider) generation \(id) failed\(codeText): \(reason)",
                                credits: credits, provider: provider, providerRequestID: id, providerFailureCode: code ?? "")
-            case .status(.completed(let url)?):
+            case .status(.completed(let url, let exrURL)?):
                 context.progress(0.85, message: "downloading", force: true)
-                return finish(api: api, id: id, videoURL: url)
+                return finish(api: api, id: id, videoURL: url, exrURL: exrURL)
             case .pollFailed(let verdict):
                 errors += 1
                 if verdict.errorClass == .invalid || errors > settings.pollErrorsTolerated { return failed(verdict) }
@@ -235,7 +236,7 @@ struct ProviderRun {
     // MARK: The result
 
     /// Downloads the video, extracts its last frame, writes the generation record, and succeeds.
-    func finish(api: any VideoAPI, id: String, videoURL: String) -> JobOutcome {
+    func finish(api: any VideoAPI, id: String, videoURL: String, exrURL: String?) -> JobOutcome {
         let relative = SegmentStorage.directory(for: job)
         let directory = job.storage + "/" + relative
         do {
@@ -243,48 +244,82 @@ struct ProviderRun {
         } catch {
             return .failed(.transient, "cannot create \(directory): \(error)", provider: providerName, providerRequestID: id)
         }
-        var video: DownloadedFile?
-        var url = videoURL
+        let video: DownloadedFile
+        switch download(api: api, id: id, url: videoURL, to: directory + "/video.mp4", what: "video", pick: { $0.video }) {
+        case .success(let file): video = file
+        case .failure(let outcome): return outcome.outcome
+        }
+        // An HDR generation's EXR export: the frames the stitch keeps as the segment's truth.
+        var export: EXRExport.Unpacked?
+        if spec["exr_export"] as? Bool == true {
+            guard let exrURL else {
+                return .failed(.providerFailed, "\(providerName): generation \(id) completed without the EXR export it was asked for",
+                               provider: providerName, providerRequestID: id)
+            }
+            context.progress(0.9, message: "downloading the EXR export", force: true)
+            let archive: DownloadedFile
+            switch download(api: api, id: id, url: exrURL, to: directory + "/exr_export.download", what: "EXR export",
+                            pick: { $0.exr }) {
+            case .success(let file): archive = file
+            case .failure(let outcome): return outcome.outcome
+            }
+            defer { unlink(archive.path) }
+            do {
+                export = try EXRExport.unpack(archive.path, into: directory + "/exr", relativeTo: job.storage)
+            } catch let error as EXRExport.Refused {
+                return .failed(.invalid, "\(providerName): the EXR export of \(id) is not usable: \(error.description)",
+                               provider: providerName, providerRequestID: id)
+            } catch {
+                return .failed(.transient, "\(providerName): cannot unpack the EXR export of \(id): \(error)",
+                               provider: providerName, providerRequestID: id)
+            }
+        }
+        return finish(api: api, id: id, video: video, export: export, relative: relative, directory: directory)
+    }
+
+    /// A failed download's outcome, as an `Error` for `Result`.
+    struct DownloadFailure: Error { var outcome: JobOutcome }
+
+    /// Downloads one output of a completed generation. Output URLs are presigned and expire
+    /// (Luma's after an hour): a refused URL is replaced by the one the generation, read again,
+    /// names now, once, before the download is judged.
+    func download(api: any VideoAPI, id: String, url first: String, to path: String, what: String,
+                  pick: ((video: String, exr: String?)) -> String?) -> Result<DownloadedFile, DownloadFailure> {
+        var url = first
         for round in 1...2 {
             do {
                 let client = try HTTPClient(limits: settings.downloadLimits, logger: logger)
                 // Reports while bytes arrive: a download that stops arriving is what a stall is.
-                video = try client.download(url, to: directory + "/video.mp4",
-                                            received: { _ in context.keepAlive(every: .seconds(1)) })
-                break
+                return .success(try client.download(url, to: path, received: { _ in context.keepAlive(every: .seconds(1)) }))
             } catch {
                 let verdict = ProviderErrorClassifier.classify(error, provider: providerName)
-                // Output URLs are presigned and expire (Luma's after an hour): the generation,
-                // read again, names fresh ones. Only then is the download judged.
                 if round == 1, let status = verdict.status, [400, 401, 403, 404, 410].contains(status),
-                   case .status(.completed(let fresh)?) = poll(api, id) {
+                   case .status(.completed(let video, let exr)?) = poll(api, id), let fresh = pick((video, exr)) {
                     logger.notice("the output URL was refused; downloading from the URL the generation names now",
-                                  metadata: ["http.status": "\(status)"])
+                                  metadata: ["http.status": "\(status)", "output": "\(what)"])
                     url = fresh
                     continue
                 }
-                return downloadFailed(verdict, id: id)
+                return .failure(DownloadFailure(outcome: downloadFailed(verdict, id: id, what: what)))
             }
         }
-        guard let video else {
-            return .failed(.transient, "\(providerName): the video of \(id) was not downloaded", provider: providerName,
-                           providerRequestID: id)
-        }
-        return finish(api: api, id: id, video: video, relative: relative, directory: directory)
+        return .failure(DownloadFailure(outcome: .failed(.transient, "\(providerName): the \(what) of \(id) was not downloaded",
+                                                         provider: providerName, providerRequestID: id)))
     }
 
     /// A download that failed: the generation is done and paid for, so the failure is never
     /// terminal; the next attempt resumes it and downloads again.
-    func downloadFailed(_ verdict: ProviderErrorClassifier.Verdict, id: String) -> JobOutcome {
+    func downloadFailed(_ verdict: ProviderErrorClassifier.Verdict, id: String, what: String = "video") -> JobOutcome {
         do {
             return .failed(verdict.errorClass == .invalid ? .transient : verdict.errorClass,
-                           "\(providerName): downloading the video of \(id) failed: \(verdict.message)",
+                           "\(providerName): downloading the \(what) of \(id) failed: \(verdict.message)",
                            provider: providerName, providerRequestID: id)
         }
     }
 
     /// Extracts the segment's last frame, writes the generation record, and succeeds.
-    func finish(api: any VideoAPI, id: String, video: DownloadedFile, relative: String, directory: String) -> JobOutcome {
+    func finish(api: any VideoAPI, id: String, video: DownloadedFile, export: EXRExport.Unpacked?, relative: String,
+                directory: String) -> JobOutcome {
         if context.isCancelled { return .cancelled }
         // A multi-keyframe segment ends at its last keyframe's grid position, which may come
         // before the end of the billed clip.
@@ -321,6 +356,15 @@ struct ProviderRun {
             artifact.sha256 = sha256
             artifact.bytes = bytes
             artifact.mediaType = type
+            artifacts.append(artifact)
+        }
+        if let export {
+            var artifact = ArtifactBody()
+            artifact.path = export.listing
+            artifact.sha256 = export.sha256
+            artifact.bytes = export.bytes
+            artifact.mediaType = EXRExport.mediaType
+            artifact.frames = UInt32(export.frames.count)
             artifacts.append(artifact)
         }
         logger.info("segment rendered", metadata: ["provider.request_id": "\(id)", "file.path": "\(video.path)",
