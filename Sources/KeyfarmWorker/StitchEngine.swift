@@ -76,22 +76,36 @@ public struct StitchEngine: JobEngine {
             throw Invalid(message: "spec: segment_jobs is missing (a stitch job planned by an older keyfarm cannot be stitched; submit the shot list again)")
         }
         let outputs = try (spec["outputs"] as? [String] ?? ["mp4"]).map { name in
-            guard let format = OutputFormat(rawValue: name) else { throw Invalid(message: "spec: outputs: \"\(name)\" is not mp4, prores or exr") }
+            guard let format = OutputFormat(rawValue: name) else { throw Invalid(message: "spec: outputs: \"\(name)\" is not mp4, prores, exr or hdr10") }
             return format
         }
         let inputs = spec["inputs"] as? [String: Any] ?? [:]
+        let hdr = spec["hdr"] as? Bool == true
         let pieces = try jobs.enumerated().map { index, document in
-            try piece(document, index: index, inputs: inputs, storage: job.storage)
+            try piece(document, index: index, inputs: inputs, storage: job.storage, hdr: hdr)
+        }
+        var exrPrimaries = Primaries.rec709
+        if let name = spec["exr_colorspace"] as? String {
+            guard let colorspace = EXRColorspace(rawValue: name) else {
+                throw Invalid(message: "spec: exr_colorspace \"\(name)\" is not one of \(EXRColorspace.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            exrPrimaries = Primaries(colorspace)
         }
         let directory = SegmentStorage.shotDirectory(project: job.project, shotList: job.shotList, shot: shot)
-        return StitchRequest(shot: shot, width: width, height: height, frameRate: fps, frameCount: last + 1,
-                             seam: int("seam") ?? 0, outputs: outputs, pieces: pieces,
-                             directory: job.storage + "/" + directory, relativeDirectory: directory,
-                             labels: ["project": job.project, "shot_list": job.shotList, "job": job.key,
-                                      "attempt": "\(job.ref.attempt)"])
+        var request = StitchRequest(shot: shot, width: width, height: height, frameRate: fps, frameCount: last + 1,
+                                    seam: int("seam") ?? 0, outputs: outputs, pieces: pieces,
+                                    directory: job.storage + "/" + directory, relativeDirectory: directory,
+                                    labels: ["project": job.project, "shot_list": job.shotList, "job": job.key,
+                                             "attempt": "\(job.ref.attempt)"])
+        request.hdr = hdr
+        request.exrPrimaries = exrPrimaries
+        return request
     }
 
-    static func piece(_ document: [String: Any], index: Int, inputs: [String: Any], storage: String) throws -> StitchPiece {
+    /// One segment's piece. In an HDR stitch, a segment that kept its provider's EXR export
+    /// contributes those frames (its truth); otherwise its video or PNG frames.
+    static func piece(_ document: [String: Any], index: Int, inputs: [String: Any], storage: String,
+                      hdr: Bool = false) throws -> StitchPiece {
         func int(_ key: String) -> Int? { (document[key] as? NSNumber)?.intValue }
         guard let key = document["key"] as? String, let start = int("start_frame"), let end = int("end_frame") else {
             throw Invalid(message: "spec: segment_jobs[\(index)] needs key, start_frame and end_frame")
@@ -109,7 +123,21 @@ public struct StitchEngine: JobEngine {
         func mediaType(_ artifact: [String: Any]) -> String { artifact["media_type"] as? String ?? "" }
         let source: StitchPiece.Source
         var provider: String?, requestID: String?
-        if let video = artifacts.first(where: { mediaType($0) == "video/mp4" }) {
+        if hdr, let listing = artifacts.first(where: { mediaType($0) == EXRExport.mediaType }) {
+            let listed = try file(listing)
+            let frames: [EXRExport.Frame]
+            do {
+                frames = try EXRExport.readListing(listed.path, sha256: listed.sha256)
+            } catch let refused as EXRExport.Refused {
+                throw Invalid(message: "\(key): \(refused.description)")
+            }
+            source = .exrFrames(try frames.map { try file(["path": $0.path, "sha256": $0.sha256]) })
+            if let artifact = artifacts.first(where: { mediaType($0) == GenerationRecord.mediaType }),
+               let record = (try? file(artifact)).flatMap({ GenerationRecord.read($0.path) }) {
+                provider = record.provider
+                requestID = record.requestID
+            }
+        } else if let video = artifacts.first(where: { mediaType($0) == "video/mp4" }) {
             source = .video(try file(video))
             if let artifact = artifacts.first(where: { mediaType($0) == GenerationRecord.mediaType }),
                let record = (try? file(artifact)).flatMap({ GenerationRecord.read($0.path) }) {

@@ -169,6 +169,68 @@ import Testing
     }
 }
 
+/// An HDR ray-3.2 shot through the farm: the generation is asked for HDR and the EXR export,
+/// the worker keeps the export's frames, and the stitch delivers them scene-linear (EXR, AP0,
+/// above 1.0), as an HDR10 master, and tone-mapped as MP4.
+@Suite(.serialized) struct HDRRenderTests {
+    @Test func anHDRShotDeliversEXRAndHDR10FromTheProvidersExport() async throws {
+        try await offPool {
+            let provider = try ProviderFarm()
+            let yaml = """
+                version: 1
+                name: hdr
+                project: e2e
+                defaults: { fps: 24, resolution: 540p, aspect: "16:9", engine: luma/ray-3.2 }
+                shots:
+                  - id: sh10
+                    duration: 2
+                    hdr: true
+                    outputs: [mp4, exr, hdr10]
+                    keyframes:
+                      - { at: 0, image: "\(Refs.path("sh010_a.png"))", prompt: "sun flares over the harbour" }
+                      - { at: 1, image: "\(Refs.path("sh010_b.png"))" }
+                      - { at: 2, image: "\(Refs.path("sh010_c.png"))" }
+                """
+            try provider.submit(yaml, name: "hdr")
+            // HDR with the EXR export bills three 540p blocks' worth: 3 x 15.
+            let plan = try provider.keyfarm(["plan", provider.directory + "/hdr.yaml", "--json"])
+            #expect(plan.contains("\"exr_export\" : true") && plan.contains("\"estimated_credits\" : 45"), "\(plan)")
+            try provider.startCoordinator()
+            try provider.startWorker("hdr-1", slots: 2, engines: "stitch,luma/*")
+            let stitched = try eventually(timeout: .seconds(300)) {
+                // A failed job ends the wait: its error says why.
+                try provider.farm.count("""
+                    SELECT count(*)::int AS n FROM keyfarm.v_jobs WHERE shot_list = 'hdr'
+                      AND ((kind = 'stitch' AND state = 'succeeded') OR state = 'failed')
+                    """) == 1
+            } && provider.farm.count("SELECT count(*)::int AS n FROM keyfarm.v_jobs WHERE shot_list = 'hdr' AND state = 'failed'") == 0
+            #expect(stitched, "\(provider.logs)")
+            guard stitched else { return }
+            #expect(try provider.billed()["luma_agents"] == 1)
+            #expect(try provider.ledgerNet("hdr") == 45)
+            let directory = provider.storage + "/e2e/hdr/sh10"
+            // The segment kept the export's 121 DWAB frames (positions 0..48 used).
+            let segment = try provider.farm.store.connection.execute("""
+                SELECT j.artifacts::text AS a FROM keyfarm.jobs j JOIN keyfarm.shot_lists l ON l.id = j.shot_list_id
+                WHERE l.name = 'hdr' AND j.kind = 'segment'
+                """).rows[0].decode("a", as: String.self)
+            #expect(segment.contains("application/vnd.keyfarm.exr-frames+json") && segment.contains("\"frames\": 121"), "\(segment)")
+            // EXR deliverables: ACES2065-1 (the default for an ACES source), highlights above 1.0.
+            let frame = try EXRCodec.read(path: directory + "/exr/sh10.0024.exr")
+            #expect(frame.info.chromaticities.flatMap(Primaries.init(chromaticities:)) == .ap0)
+            #expect(frame.info.maxValue > 1.5, "max \(frame.info.maxValue)")
+            // The HDR10 master and the tone-mapped MP4, as ffprobe sees them; `outputs` lists both.
+            let master = try VideoProbe.stream(directory + "/sh10_hdr10.mp4")
+            #expect(master.codec == "hevc" && master.colorTransfer == "smpte2084" && master.colorPrimaries == "bt2020")
+            #expect(master.packets == 48)
+            let sdr = try VideoProbe.stream(directory + "/sh10.mp4")
+            #expect(sdr.codec == "h264" && sdr.colorPrimaries == "bt709" && sdr.packets == 48)
+            let outputs = try provider.keyfarm(["outputs", "hdr"])
+            #expect(outputs.contains("hdr10") && outputs.contains("sh10_hdr10.mp4"), "\(outputs)")
+        }
+    }
+}
+
 /// `keyfarm demo` as a newcomer runs it, on a small shot list: it starts the fake provider, a
 /// coordinator and two workers, renders and stitches everything, prints the outputs and the
 /// credits, stops its daemons, and works a second time.

@@ -30,7 +30,8 @@ extension ProviderRun {
                 return AnchoredFrame(input, at: position)
             }
             return VideoRequest(model: model, prompt: prompt, resolution: resolution, aspect: aspect, seconds: seconds,
-                                anchors: anchors)
+                                anchors: anchors, hdr: spec["hdr"] as? Bool == true,
+                                exrExport: spec["exr_export"] as? Bool == true)
         }
         return VideoRequest(model: model, prompt: prompt,
                             start: try frame(spec["start_image"], role: "start", api: api),
