@@ -16,6 +16,12 @@ import Testing
         let bad = keyfarm("prices", "set", "luma/ray-9", "720p", "5", "42", "--database-url", db)
         #expect(bad.status == 64)
         #expect(bad.error.contains("not a priced engine"))
+        // HDR generations have rows of their own: ray-3.2's at two and three times a block.
+        #expect(prices.contains { $0["engine"] as? String == "luma/ray-3.2+hdr" && $0["credits"] as? Int == 240 && $0["resolution"] as? String == "1080p" })
+        #expect(prices.contains { $0["engine"] as? String == "luma/ray-3.2+hdr+exr" && $0["credits"] as? Int == 720 && $0["duration_bucket"] as? Int == 10 })
+        #expect(keyfarm("prices", "set", "luma/ray-3.2+hdr", "720p", "5", "70", "--database-url", db).status == 0)
+        let notHDR = keyfarm("prices", "set", "luma/ray-2+hdr", "720p", "5", "70", "--database-url", db)
+        #expect(notHDR.status == 64 && notHDR.error.contains("luma/ray-2 cannot render HDR"), "\(notHDR.error)")
         #expect(keyfarm("prices", "remove", "fal/fal-ai/other-model", "720p", "5", "--database-url", db).status == 0)
         #expect(keyfarm("prices", "remove", "fal/fal-ai/other-model", "720p", "5", "--database-url", db).status == 66)
         #expect(keyfarm("prices", "rate", "0.02", "--database-url", db).status == 0)

@@ -256,3 +256,49 @@ import Testing
         #expect(issues("- a\n- b\n").first?.message.contains("must be a mapping") == true)
     }
 }
+
+/// HDR in a shot list: only engines that render HDR take it, hdr10 needs it, and the EXR
+/// colour space is one of three.
+@Suite struct HDRValidationTests {
+    static func shot(_ settings: String, segments: String = "") -> String {
+        oneShot(duration: "4", settings: settings, keyframes: """
+              - at: 0
+                image: refs/a.png
+                prompt: "dawn"
+              - at: 2
+                image: refs/b.png
+              - at: 4
+                image: refs/a.png
+        """) + segments
+    }
+
+    @Test func hdrOnlyWithEnginesThatRenderIt() throws {
+        let ok = try plan(Self.shot("    engine: luma/ray-3.2\n    hdr: true\n    outputs: [exr, hdr10]"))
+        let job = try #require(ok.shots.first?.segments.first?.jobs.first)
+        #expect(job.hdr && job.exrExport)
+        #expect(job.estimatedCredits == 3 * 120)   // 1080p, one 5 s block, HDR with the EXR export
+        #expect(ok.shots[0].shot.exrColorspaceResolved == .aces2065)
+        let mp4Only = try plan(Self.shot("    engine: luma/ray-3.2\n    hdr: true"))
+        #expect(mp4Only.jobs[0].hdr && !mp4Only.jobs[0].exrExport && mp4Only.jobs[0].estimatedCredits == 2 * 120)
+
+        let refused = issues(Self.shot("    engine: luma/ray-2\n    hdr: true"))
+        #expect(refused.count == 1 && refused.first?.path == "shots[0].hdr", "\(refused)")
+        #expect(refused.first?.message == "luma/ray-2 cannot render HDR; engines that can: luma/ray-3.2")
+        // A segment on another engine counts too.
+        let segment = issues(Self.shot("    engine: luma/ray-3.2\n    hdr: true", segments: "\n    segments:\n      \"1\": { engine: interpolate }"))
+        #expect(segment.first?.message.hasPrefix("interpolate cannot render HDR") == true, "\(segment)")
+    }
+
+    @Test func hdr10NeedsHDRAndTheColourSpaceIsOneOfThree() throws {
+        let noHDR = issues(Self.shot("    engine: luma/ray-3.2\n    outputs: [mp4, hdr10]"))
+        #expect(noHDR.first?.path == "shots[0].outputs" && noHDR.first?.message.hasPrefix("hdr10 needs hdr: true") == true, "\(noHDR)")
+        let colourspace = issues(Self.shot("    exr_colorspace: srgb"))
+        #expect(colourspace.first?.path == "shots[0].exr_colorspace")
+        #expect(colourspace.first?.message == "\"srgb\" is not an EXR colour space; allowed: aces2065-1, acescg, lin_rec709")
+        let flag = issues(Self.shot("    hdr: yes"))
+        #expect(flag.first?.path == "shots[0].hdr" && flag.first?.message == "yes is not true or false", "\(flag)")
+        let sdr = try plan(Self.shot("    exr_colorspace: acescg\n    outputs: [exr]"))
+        #expect(sdr.shots[0].shot.exrColorspaceResolved == .acescg)
+        #expect(String(decoding: sdr.jsonData(), as: UTF8.self).contains("\"exr_colorspace\" : \"acescg\""))
+    }
+}
