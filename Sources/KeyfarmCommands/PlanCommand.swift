@@ -71,7 +71,7 @@ enum PlanPresentation {
                 + ", priority \(shot.priority), estimated \(planned.estimatedCredits) credits\n"
             var table = TextTable(["JOB", "FRAMES", "COUNT", "ENGINE", "CLIP", "START", "END", "AFTER", "CREDITS"],
                                   rightAligned: [2, 8])
-            for job in planned.segments.flatMap(\.jobs) + [planned.stitch] {
+            for job in planned.jobs {
                 table.add([
                     job.key, "\(job.startFrame)-\(job.endFrame)", "\(job.frames)", job.engine?.name ?? "stitch",
                     job.durationBucket.map { "\($0) s" } ?? "-", describe(job.startImage), describe(job.endImage),

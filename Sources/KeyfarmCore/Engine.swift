@@ -84,6 +84,9 @@ public enum Engine: Sendable, Hashable, CustomStringConvertible {
     /// Whether the engine renders HDR (scene-linear, values above 1.0): `hdr: true` shots accept only these.
     public var rendersHDR: Bool { self == .lumaRay32 }
 
+    /// Whether the provider reframes a finished generation to another aspect ratio (Luma Agents' `video_reframe`).
+    public var reframes: Bool { self == .lumaRay32 }
+
     /// The engines that render HDR, as error messages list them.
     public static let hdrNames = ["luma/ray-3.2"]
 

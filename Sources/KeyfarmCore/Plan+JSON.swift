@@ -67,6 +67,7 @@ struct ShotDocument: Encodable {
     var keyframes: [KeyframeDocument]
     var segments: [SegmentDocument]
     var stitch: JobDocument
+    var reframes: [ReframeDocument]
     var estimated_credits: Int
 
     init(_ planned: PlannedShot) {
@@ -89,6 +90,10 @@ struct ShotDocument: Encodable {
         }
         segments = planned.segments.map { SegmentDocument($0, shot: planned) }
         stitch = JobDocument(planned.stitch, shot: planned)
+        reframes = planned.reframes.map { reframe in
+            ReframeDocument(aspect: reframe.aspect.rawValue, jobs: reframe.jobs.map { JobDocument($0, shot: planned) },
+                            stitch: JobDocument(reframe.stitch, shot: planned), estimated_credits: reframe.estimatedCredits)
+        }
         estimated_credits = planned.estimatedCredits
     }
 }
@@ -153,6 +158,8 @@ struct JobDocument: Encodable {
     var hdr: Bool?
     var exr_export: Bool?
     var exr_colorspace: String?
+    /// A provider reframe job (`of`: the segment job it reframes) or a stitch at another aspect.
+    var reframe: ReframeJobDocument?
     /// fal and WaveSpeed: the model's input fields the worker builds its body with.
     var model_inputs: ModelInputs?
     var depends_on: [String]
@@ -208,6 +215,23 @@ struct JobDocument: Encodable {
             exr_colorspace = shot.shot.exrColorspaceResolved.rawValue
             segment_jobs = shot.segments.flatMap(\.jobs).map(SegmentJobDocument.init)
         }
+        if let spec = job.reframe {
+            reframe = ReframeJobDocument(spec)
+            let size = PictureSize(resolution: shot.shot.resolution, aspect: spec.aspect)
+            width = size.width
+            height = size.height
+            aspect = spec.aspect.rawValue
+            if job.kind == .stitch {
+                // The provider's reframes are SDR: the other aspects get the video deliverables only.
+                let videos = shot.shot.outputs.filter { $0 == .mp4 || $0 == .prores }
+                outputs = (videos.isEmpty ? [.mp4] : videos).map(\.rawValue)
+                segment_jobs = segment_jobs?.map { piece in
+                    var piece = piece
+                    piece.reframe_job = spec.reframedBy[piece.key]
+                    return piece
+                }
+            }
+        }
     }
 }
 
@@ -222,6 +246,8 @@ struct SegmentJobDocument: Encodable {
     var engine: String
     /// Multi-keyframe engines: use the clip's 24 fps positions 0 through this one.
     var end_position: Int?
+    /// A stitch at another aspect: the provider reframe job that stands in for this piece, if any.
+    var reframe_job: String?
 
     init(_ job: PlannedJob) {
         key = job.key
@@ -232,6 +258,51 @@ struct SegmentJobDocument: Encodable {
         end_frame = job.endFrame
         engine = job.engine?.name ?? ""
         end_position = job.endPosition
+    }
+}
+
+/// A shot's delivery at another aspect ratio, as `keyfarm plan --json` lists it.
+struct ReframeDocument: Encodable {
+    var aspect: String
+    var jobs: [JobDocument]
+    var stitch: JobDocument
+    var estimated_credits: Int
+}
+
+/// `{"aspect": "9:16", "tag": "9x16", "position": "center" | {x_norm, ...}, "of": "sh010/s0"}`.
+struct ReframeJobDocument: Encodable {
+    var aspect: String
+    var tag: String
+    var position: Position
+    var of: String?
+
+    enum Position: Encodable {
+        case center
+        case rect(x: Double, y: Double, w: Double, h: Double)
+
+        func encode(to encoder: any Encoder) throws {
+            switch self {
+            case .center:
+                var c = encoder.singleValueContainer()
+                try c.encode("center")
+            case .rect(let x, let y, let w, let h):
+                var c = encoder.container(keyedBy: DynamicKey.self)
+                try c.encode(x, forKey: "x_norm")
+                try c.encode(y, forKey: "y_norm")
+                try c.encode(w, forKey: "w_norm")
+                try c.encode(h, forKey: "h_norm")
+            }
+        }
+    }
+
+    init(_ spec: ReframeSpec) {
+        aspect = spec.aspect.rawValue
+        tag = spec.aspect.rawValue.replacingOccurrences(of: ":", with: "x")
+        switch spec.position {
+        case .center: position = .center
+        case .rect(let x, let y, let w, let h): position = .rect(x: x, y: y, w: w, h: h)
+        }
+        of = spec.source
     }
 }
 

@@ -10,7 +10,7 @@ public struct Plan: Sendable, Equatable {
 
     public var estimatedCredits: Int { shots.reduce(0) { $0 + $1.estimatedCredits } }
     /// Every job in dependency order (a job never precedes one it depends on).
-    public var jobs: [PlannedJob] { shots.flatMap { $0.segments.flatMap(\.jobs) + [$0.stitch] } }
+    public var jobs: [PlannedJob] { shots.flatMap(\.jobs) }
 }
 
 /// One shot's plan: its frames, keyframes, segments and stitch job.
@@ -20,9 +20,38 @@ public struct PlannedShot: Sendable, Equatable {
     public var keyframeFrames: [Int]
     public var segments: [PlannedSegment]
     public var stitch: PlannedJob
+    /// One per extra aspect ratio the shot delivers (`reframe`).
+    public var reframes: [PlannedReframe] = []
 
     public var id: String { shot.id }
-    public var estimatedCredits: Int { segments.reduce(0) { $0 + $1.estimatedCredits } }
+    public var estimatedCredits: Int {
+        segments.reduce(0) { $0 + $1.estimatedCredits } + reframes.reduce(0) { $0 + $1.estimatedCredits }
+    }
+    /// Every job of the shot in dependency order: segments, the stitch, then each reframe's
+    /// provider jobs and its stitch.
+    public var jobs: [PlannedJob] {
+        segments.flatMap(\.jobs) + [stitch] + reframes.flatMap { $0.jobs + [$0.stitch] }
+    }
+}
+
+/// The shot delivered again at another aspect ratio: the provider's reframe of each segment
+/// job where the engine has one (ray-3.2), and a stitch of those (cropping the rest locally).
+public struct PlannedReframe: Sendable, Equatable {
+    public var aspect: Aspect
+    public var jobs: [PlannedJob]
+    public var stitch: PlannedJob
+
+    public var estimatedCredits: Int { jobs.reduce(0) { $0 + $1.estimatedCredits } }
+}
+
+/// How a job takes part in delivering a shot at another aspect ratio.
+public struct ReframeSpec: Sendable, Equatable {
+    public var aspect: Aspect
+    public var position: ReframePosition
+    /// A provider reframe job: the segment job whose generation it reframes. Nil for a stitch.
+    public var source: String?
+    /// A stitch: the reframe job of each segment job (by key) that has one; the others are cropped.
+    public var reframedBy: [String: String] = [:]
 }
 
 /// The stretch from keyframe `index` to keyframe `endKeyframe` (`index + 1`, or further for an
@@ -109,6 +138,8 @@ public struct PlannedJob: Sendable, Equatable {
     public var priceKnown: Bool
     /// Multi-keyframe engines only: the keyframes the generation carries, by position.
     public var anchors: [Anchor] = []
+    /// A provider reframe job, or a stitch at another aspect ratio.
+    public var reframe: ReframeSpec?
     /// Ask the provider for HDR, and for its EXR export (the HDR frames the stitch keeps).
     public var hdr = false
     public var exrExport = false

@@ -92,7 +92,43 @@ public struct Planner: Sendable {
             startFrame: 0, endFrame: frameCount - 1, engine: nil, durationBucket: nil, prompt: nil,
             startImage: .none, endImage: .none, dependsOn: segments.flatMap { $0.jobs.map(\.key) },
             priority: shot.priority, maxAttempts: shot.maxAttempts, estimatedCredits: 0, priceKnown: true)
-        return PlannedShot(shot: shot, frames: frameCount, keyframeFrames: keyframeFrames, segments: segments, stitch: stitch)
+        var planned = PlannedShot(shot: shot, frames: frameCount, keyframeFrames: keyframeFrames, segments: segments, stitch: stitch)
+        planned.reframes = shot.reframe.map { reframe(planned, to: $0, warnings: &warnings) }
+        return planned
+    }
+
+    /// The jobs that deliver a shot at another aspect ratio. Each segment job on an engine that
+    /// reframes (ray-3.2), unless the shot asks for `reframe_engine: local`, gets a reframe job
+    /// after it (SDR, as the API's reframe has no HDR; estimated at the generation's SDR price,
+    /// as Luma publishes no separate one); a stitch at the new aspect takes those and crops the
+    /// other segments' frames from the master, for free.
+    func reframe(_ planned: PlannedShot, to aspect: Aspect, warnings: inout [String]) -> PlannedReframe {
+        let shot = planned.shot
+        let tag = aspect.rawValue.replacingOccurrences(of: ":", with: "x")
+        var jobs: [PlannedJob] = []
+        var reframedBy: [String: String] = [:]
+        for source in planned.segments.flatMap(\.jobs) {
+            guard shot.reframeEngine == .auto, let engine = source.engine, engine.reframes else { continue }
+            var job = source
+            job.key = source.key + "r" + tag
+            job.startImage = .none
+            job.endImage = .none
+            job.anchors = []
+            job.hdr = false
+            job.exrExport = false
+            job.dependsOn = [source.key]
+            job.reframe = ReframeSpec(aspect: aspect, position: shot.reframePosition, source: source.key)
+            let price = prices.credits(engine: engine, bucket: source.durationBucket, resolution: shot.resolution)
+            job.estimatedCredits = price ?? 0
+            job.priceKnown = price != nil
+            jobs.append(job)
+            reframedBy[source.key] = job.key
+        }
+        var stitch = planned.stitch
+        stitch.key = "\(shot.id)/stitch_\(tag)"
+        stitch.dependsOn = planned.segments.flatMap { $0.jobs.map(\.key) } + jobs.map(\.key)
+        stitch.reframe = ReframeSpec(aspect: aspect, position: shot.reframePosition, source: nil, reframedBy: reframedBy)
+        return PlannedReframe(aspect: aspect, jobs: jobs, stitch: stitch)
     }
 
     /// A job's anchors and the grid position of its last frame. `keyframes` lists the shot's

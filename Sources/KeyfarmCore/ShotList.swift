@@ -40,6 +40,10 @@ public struct Shot: Sendable, Equatable {
     /// The primaries of `exr` deliverables; nil: ACES2065-1 when the source is ACES (an HDR
     /// shot's provider EXR export), linear Rec.709 otherwise.
     public var exrColorspace: EXRColorspace? = nil
+    /// Extra aspect ratios to deliver, where the source sits in them, and who reframes.
+    public var reframe: [Aspect] = []
+    public var reframePosition: ReframePosition = .center
+    public var reframeEngine: ReframeEngine = .auto
 
     public init(id: String, duration: Rational, fps: FrameRate, resolution: Resolution, aspect: Aspect,
                 engine: Engine, outputs: [OutputFormat], seam: Int, priority: Int, maxAttempts: Int,
@@ -92,6 +96,20 @@ public enum ImageReference: Sendable, Equatable {
     case file(given: String, path: String)
     /// An https URL the provider fetches itself.
     case url(String)
+}
+
+/// Where the source picture sits in a reframed one: centred (the largest region of the new
+/// aspect inside the source), or a rectangle in the new frame's normalized coordinates, as
+/// Luma's `video.source_position` (x and y may be negative, w and h up to 2).
+public enum ReframePosition: Sendable, Equatable {
+    case center
+    case rect(x: Double, y: Double, w: Double, h: Double)
+}
+
+/// Who makes a shot's other aspect ratios: the provider's reframe where the engine has one
+/// (`auto`), or a free local crop of the master (`local`).
+public enum ReframeEngine: String, Sendable, CaseIterable {
+    case auto, local
 }
 
 /// What a shot list may change for one segment.

@@ -84,13 +84,23 @@ extension ShotListDecoder {
         guard reader.issues.count == before, let id, let duration, let fps = settings.fps,
               let resolution = settings.resolution, let aspect = settings.aspect, let engine = settings.engine,
               let outputs = settings.outputs, let seam = settings.seam, let priority = settings.priority,
-              let maxAttempts = settings.maxAttempts, let hdr = settings.hdr, let exrColorspace = settings.exrColorspace
+              let maxAttempts = settings.maxAttempts, let hdr = settings.hdr, let exrColorspace = settings.exrColorspace,
+              let reframe = settings.reframe, let reframePosition = settings.reframePosition,
+              let reframeEngine = settings.reframeEngine
         else { return nil }
         var shot = Shot(id: id, duration: duration, fps: fps, resolution: resolution, aspect: aspect, engine: engine,
                         outputs: outputs, seam: seam, priority: priority, maxAttempts: maxAttempts,
                         keyframes: complete, segmentOverrides: overrides)
         shot.hdr = hdr
         shot.exrColorspace = exrColorspace
+        shot.reframe = reframe
+        shot.reframePosition = reframePosition
+        shot.reframeEngine = reframeEngine
+        if reframe.contains(aspect) {
+            reader.report(path + ".reframe", "\(aspect.rawValue) is the shot's own aspect; list only other ones",
+                          at: fields["reframe"]?.value ?? node)
+            return nil
+        }
         if hdr {
             // Every engine the shot renders with must render HDR.
             let engines = [engine] + (0..<(complete.count - 1)).compactMap { overrides[$0]?.engine }

@@ -18,7 +18,7 @@ public struct ShotListDecoder: Sendable {
 
     static let topKeys = ["version", "name", "project", "budget", "defaults", "shots"]
     static let settingKeys = ["fps", "resolution", "aspect", "engine", "outputs", "seam", "priority", "max_attempts",
-                              "hdr", "exr_colorspace"]
+                              "hdr", "exr_colorspace", "reframe", "reframe_position", "reframe_engine"]
     static let shotKeys = ["id", "duration", "keyframes", "segments"] + settingKeys
     static let keyframeKeys = ["at", "image", "prompt"]
     static let overrideKeys = ["engine", "prompt", "priority", "max_attempts"]
@@ -155,6 +155,9 @@ struct ShotSettings {
     var hdr: Bool? = false
     /// `.some(nil)`: not given (the default by source); nil: invalid where it was set.
     var exrColorspace: EXRColorspace?? = .some(nil)
+    var reframe: [Aspect]? = []
+    var reframePosition: ReframePosition? = .center
+    var reframeEngine: ReframeEngine? = .auto
 
     static let builtIn = ShotSettings(fps: FrameRate(24), resolution: .p1080, aspect: .widescreen,
                                       engine: .interpolate, outputs: [.mp4], seam: 0, priority: 50, maxAttempts: 3)
@@ -234,6 +237,20 @@ extension ShotListDecoder {
         }
         if let node = fields["hdr"]?.value {
             settings.hdr = reader.boolean(node, at("hdr"))
+        }
+        if let node = fields["reframe"]?.value {
+            settings.reframe = readReframe(node, at("reframe"), reader: &reader)
+        }
+        if let node = fields["reframe_position"]?.value {
+            settings.reframePosition = readReframePosition(node, at("reframe_position"), reader: &reader)
+        }
+        if let node = fields["reframe_engine"]?.value {
+            settings.reframeEngine = nil
+            if let text = reader.string(node, at("reframe_engine")) {
+                if let value = ReframeEngine(rawValue: text) { settings.reframeEngine = value } else {
+                    reader.report(at("reframe_engine"), "\"\(text)\" is not a reframe engine; allowed: auto (the provider's reframe where it has one), local (a free crop)", at: node)
+                }
+            }
         }
         if let node = fields["exr_colorspace"]?.value {
             settings.exrColorspace = nil

@@ -14,6 +14,10 @@ struct VideoSpec: Sendable, Equatable {
     var anchors: [Anchor] = []
     var hdr = false
     var exrExport = false
+    /// A `video_reframe`: the source clip, and where it sits in the new frame ([x, y, w, h]
+    /// normalized; nil: fitted and centred).
+    var reframeSource: String? = nil
+    var reframePosition: [Double]? = nil
 
     /// An image pinned at a position of the 24 fps grid.
     struct Anchor: Sendable, Equatable {
@@ -89,7 +93,8 @@ struct FakeVideoRenderer: Sendable {
         let output = "\(directory)/\(id).mp4"
         let partial = "\(directory)/.\(id).mp4.part"
         scratch.append(partial)
-        let arguments = Self.ffmpegArguments(spec, inputs: inputs, output: partial)
+        let arguments = spec.reframeSource.map { Self.reframeArguments(spec, source: $0, output: partial) }
+            ?? Self.ffmpegArguments(spec, inputs: inputs, output: partial)
         do {
             let outcome = try ChildProcess(executable: ffmpeg, arguments: arguments, environment: [:]).run()
             guard outcome.status == 0 else {
@@ -182,6 +187,24 @@ struct FakeVideoRenderer: Sendable {
 }
 
 extension FakeVideoRenderer {
+    /// ffmpeg's command line for a reframe: the source clip, every frame of it, placed on a
+    /// dark canvas of the new size (fitted and centred, or at the normalized rectangle), as
+    /// Luma's reframe outpaints around the source.
+    static func reframeArguments(_ spec: VideoSpec, source: String, output: String) -> [String] {
+        let (width, height) = (spec.width, spec.height)
+        let place: String
+        if let p = spec.reframePosition, p.count == 4 {
+            let w = max(2, Int((p[2] * Double(width) / 2).rounded()) * 2), h = max(2, Int((p[3] * Double(height) / 2).rounded()) * 2)
+            place = "[0:v]scale=\(w):\(h),setsar=1[fg];[bg][fg]overlay=x=\(Int(p[0] * Double(width))):y=\(Int(p[1] * Double(height))):shortest=1"
+        } else {
+            place = "[0:v]scale=\(width):\(height):force_original_aspect_ratio=decrease,setsar=1[fg];[bg][fg]overlay=x=(W-w)/2:y=(H-h)/2:shortest=1"
+        }
+        let filter = "color=c=0x1a1a1a:s=\(width)x\(height):r=\(VideoSpec.framesPerSecond)[bg];" + place + ",format=yuv420p[v]"
+        return ["-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", source, "-filter_complex", filter, "-map", "[v]",
+                "-r", "\(VideoSpec.framesPerSecond)", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+                "-movflags", "+faststart", "-an", "-f", "mp4", output]
+    }
+
     /// A filter graph that shows input i exactly at grid position `positions[i]` and fades
     /// between neighbours: the first image held before its position, the last after its own.
     static func anchorFilter(_ positions: [Int], frameCount: Int, prepare: String) -> String {

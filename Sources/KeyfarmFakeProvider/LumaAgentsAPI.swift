@@ -17,8 +17,8 @@ struct LumaAgentsAPI: Sendable {
     static let aspectRatios = ["3:1", "2:1", "21:9", "16:9", "4:3", "3:2", "1:1", "3:4", "2:3", "9:16", "1:2", "1:3"]
     static let maxPromptCharacters = 6000
     static let maxKeyframes = 64
-    /// The other generation types the SDK names; the fake renders only `video`.
-    static let otherTypes = ["image", "image_edit", "video_edit", "video_reframe", "layering"]
+    /// The other generation types the SDK names; the fake renders `video` and `video_reframe`.
+    static let otherTypes = ["image", "image_edit", "video_edit", "layering"]
     /// Every top-level field of the SDK's create params.
     static let bodyKeys: Set = ["model", "type", "prompt", "aspect_ratio", "video", "image_ref", "layering", "output_format",
                                 "source", "style", "user_id", "web_search"]
@@ -76,11 +76,12 @@ struct LumaAgentsAPI: Sendable {
             try rejectUnknownKeys(body, allowed: bodyKeys, in: nil)
             let prompt = try string(body, "prompt", in: nil, default: nil)
             let type = try string(body, "type", in: nil, default: "image")
+            if type == "video_reframe" { return .success(try await reframeSpec(body, prompt: prompt, state: state)) }
             if otherTypes.contains(type) {
                 throw Problem(status: 400, message: "type \(type.debugDescription) is not supported by this fake; use \"video\"")
             }
             guard type == "video" else {
-                throw Problem(status: 400, message: "Invalid type \(type.debugDescription); allowed: video, \(otherTypes.joined(separator: ", "))")
+                throw Problem(status: 400, message: "Invalid type \(type.debugDescription); allowed: video, video_reframe, \(otherTypes.joined(separator: ", "))")
             }
             if let field = imageOnlyKeys.sorted().first(where: { body[$0] != nil && !(body[$0] is NSNull) }) {
                 throw Problem(status: 400, message: "\(field) is not valid for type video")
@@ -182,6 +183,56 @@ struct LumaAgentsAPI: Sendable {
         }
     }
 
+    /// A `video_reframe`: `source: {generation_id}` of a completed ray-3.2 generation, a
+    /// top-level `aspect_ratio`, `video.resolution` and an optional `video.source_position`
+    /// (`x_norm`, `y_norm` from -2 to 2, `w_norm`, `h_norm` up to 2); no HDR, no keyframes.
+    static func reframeSpec(_ body: [String: Any], prompt: String, state: FakeProviderState) async throws(Problem) -> VideoSpec {
+        if let field = imageOnlyKeys.subtracting(["source"]).sorted().first(where: { body[$0] != nil && !(body[$0] is NSNull) }) {
+            throw Problem(status: 400, message: "\(field) is not valid for type video_reframe")
+        }
+        let model = try string(body, "model", in: nil, default: nil)
+        guard model == Self.model else {
+            throw Problem(status: 400, message: "Invalid model \(model.debugDescription) for type video_reframe; allowed: \(Self.model)")
+        }
+        guard !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw Problem(status: 400, message: "prompt must not be empty") }
+        let aspectRatio = try string(body, "aspect_ratio", in: nil, default: nil)
+        let video = body["video"] as? [String: Any] ?? [:]
+        let allowed: Set = ["resolution", "source_position"]
+        if let field = video.keys.sorted().first(where: { !allowed.contains($0) && !(video[$0] is NSNull) }) {
+            let why = field == "hdr" || field == "exr_export" ? "HDR is not supported for video_reframe" : "not valid for type video_reframe"
+            throw Problem(status: 400, message: "video.\(field): \(why)")
+        }
+        let resolution = try string(video, "resolution", in: "video", default: "720p")
+        guard let height = resolutions[resolution] else {
+            throw Problem(status: 400, message: "Invalid video.resolution \(resolution.debugDescription); allowed: 360p, 540p, 720p, 1080p")
+        }
+        guard aspectRatios.contains(aspectRatio), let size = VideoSpec.frameSize(height: height, aspectRatio: aspectRatio) else {
+            throw Problem(status: 400, message: "Invalid aspect_ratio \(aspectRatio.debugDescription); allowed: \(aspectRatios.joined(separator: ", "))")
+        }
+        guard let source = body["source"] as? [String: Any] else { throw Problem(status: 422, message: "source: field required for video_reframe") }
+        guard let id = source["generation_id"] as? String, source.count == 1 else {
+            throw Problem(status: 400, message: "source: this fake reframes generations only: give exactly {generation_id}")
+        }
+        guard let generation = await state.generation(id.lowercased(), api: .lumaAgents), let clip = generation.video else {
+            throw Problem(status: 400, message: "source: generation \(id) not found or not completed")
+        }
+        var spec = VideoSpec(width: size.width, height: size.height, seconds: generation.spec.seconds)
+        spec.reframeSource = clip.path
+        if let position = video["source_position"], !(position is NSNull) {
+            guard let object = position as? [String: Any] else { throw Problem(status: 422, message: "video.source_position: must be an object") }
+            var values: [Double] = []
+            for key in ["x_norm", "y_norm", "w_norm", "h_norm"] {
+                guard let number = object[key] as? NSNumber else { throw Problem(status: 422, message: "video.source_position.\(key): field required (a number)") }
+                let value = number.doubleValue
+                let valid = key.hasPrefix("w") || key.hasPrefix("h") ? (value > 0 && value <= 2) : (value >= -2 && value <= 2)
+                guard valid else { throw Problem(status: 400, message: "video.source_position.\(key): \(value) is out of range") }
+                values.append(value)
+            }
+            spec.reframePosition = values
+        }
+        return spec
+    }
+
     private static func flag(_ object: [String: Any], _ key: String) throws(Problem) -> Bool {
         guard let value = object[key], !(value is NSNull) else { return false }
         guard let flag = JSON.bool(value) else { throw Problem(status: 422, message: "video.\(key): must be a boolean") }
@@ -280,7 +331,7 @@ struct LumaAgentsAPI: Sendable {
         }
         return [
             "id": generation.id,
-            "type": "video",
+            "type": generation.spec.reframeSource == nil ? "video" : "video_reframe",
             "model": generation.model,
             "state": state,
             "created_at": JSON.timestamp(generation.createdAt),

@@ -111,3 +111,17 @@ extension LinearImage {
         return LinearImage(width: width, height: height, pixels: out)
     }
 }
+
+extension LinearImage {
+    /// The region (normalized x0, y0, x1, y1) of the picture, at least one pixel.
+    public func cropped(to region: [Double]) -> LinearImage {
+        let x0 = min(max(Int((region[0] * Double(width)).rounded()), 0), width - 1)
+        let y0 = min(max(Int((region[1] * Double(height)).rounded()), 0), height - 1)
+        let x1 = min(max(Int((region[2] * Double(width)).rounded()), x0 + 1), width)
+        let y1 = min(max(Int((region[3] * Double(height)).rounded()), y0 + 1), height)
+        var out = [Float]()
+        out.reserveCapacity((x1 - x0) * (y1 - y0) * 3)
+        for y in y0..<y1 { out.append(contentsOf: pixels[((y * width + x0) * 3)..<((y * width + x1) * 3)]) }
+        return LinearImage(width: x1 - x0, height: y1 - y0, pixels: out)
+    }
+}

@@ -122,9 +122,9 @@ final class PieceReader {
         // Read a batch ahead on every core: the frames will be asked for in order.
         let batch = Array(index..<min(index + max(2, ProcessInfo.processInfo.activeProcessorCount), files.count))
         let results = SharedBuffer<Result<LinearImage, StitchError>?>(count: batch.count, repeating: nil)
-        let key = piece.key, width = width, height = height
+        let key = piece.key, width = width, height = height, crop = piece.crop
         DispatchQueue.concurrentPerform(iterations: batch.count) { k in
-            results[k] = Result { try Self.readEXR(files[batch[k]], key: key, width: width, height: height) }.mapError {
+            results[k] = Result { try Self.readEXR(files[batch[k]], key: key, width: width, height: height, crop: crop) }.mapError {
                 $0 as? StitchError ?? .invalid("\(files[batch[k]].artifact): \($0)")
             }
         }
@@ -132,7 +132,7 @@ final class PieceReader {
         return exrCache[index]!
     }
 
-    private static func readEXR(_ file: StitchSourceFile, key: String, width: Int, height: Int) throws -> LinearImage {
+    private static func readEXR(_ file: StitchSourceFile, key: String, width: Int, height: Int, crop: [Double]?) throws -> LinearImage {
         guard let digest = Checksum.sha256Hex(ofFile: file.path) else {
             throw StitchError.invalid("\(file.artifact): missing or unreadable (\(key) must be rendered again)")
         }
@@ -142,6 +142,7 @@ final class PieceReader {
         // A frame that names no primaries is taken as ACES2065-1, what the export is documented to be.
         let primaries = frame.info.chromaticities.flatMap(Primaries.init(chromaticities:)) ?? .ap0
         var image = frame.image.converted(primaries.matrix(to: .ap0))
+        if let crop { image = image.cropped(to: crop) }
         if image.width != width || image.height != height {
             image = Resampler.conform(image, width: width, height: height, fit: .crop)
         }
@@ -157,9 +158,9 @@ final class PieceReader {
             // Decode a batch ahead on every core: the frames will be asked for in order.
             let batch = Array(index..<min(index + max(2, ProcessInfo.processInfo.activeProcessorCount), files.count))
             let results = SharedBuffer<Result<VideoFrame, StitchError>?>(count: batch.count, repeating: nil)
-            let key = piece.key, width = width, height = height
+            let key = piece.key, width = width, height = height, crop = piece.crop
             DispatchQueue.concurrentPerform(iterations: batch.count) { k in
-                results[k] = Result { try Self.readPNG(files[batch[k]], key: key, width: width, height: height) }.mapError {
+                results[k] = Result { try Self.readPNG(files[batch[k]], key: key, width: width, height: height, crop: crop) }.mapError {
                     $0 as? StitchError ?? .invalid("\(files[batch[k]].artifact): \($0)")
                 }
             }
@@ -175,7 +176,7 @@ final class PieceReader {
         }
     }
 
-    private static func readPNG(_ file: StitchSourceFile, key: String, width: Int, height: Int) throws -> VideoFrame {
+    private static func readPNG(_ file: StitchSourceFile, key: String, width: Int, height: Int, crop: [Double]?) throws -> VideoFrame {
         guard let data = FileManager.default.contents(atPath: file.path) else {
             throw StitchError.invalid("\(file.artifact): missing or unreadable (\(key) must be rendered again)")
         }
@@ -186,8 +187,9 @@ final class PieceReader {
         } catch let error as ImageError {
             throw StitchError.invalid(error.description)
         }
-        if frame.width == width && frame.height == height { return frame }
-        return VideoFrame(Resampler.conform(frame.linear, width: width, height: height, fit: .crop))
+        if frame.width == width && frame.height == height && crop == nil { return frame }
+        let region = crop.map { frame.linear.cropped(to: $0) } ?? frame.linear
+        return VideoFrame(Resampler.conform(region, width: width, height: height, fit: .crop))
     }
 
     private func verify(_ file: StitchSourceFile) throws {
@@ -205,7 +207,8 @@ final class PieceReader {
             decoder = try wrap {
                 try PipedProcess(executable: ffmpeg, arguments: [
                     "-hide_banner", "-nostdin", "-v", "error", "-i", file.path, "-map", "0:v:0", "-fps_mode", "passthrough",
-                    "-vf", "scale=\(width):\(height):force_original_aspect_ratio=increase:flags=lanczos,crop=\(width):\(height),setsar=1",
+                    "-vf", (piece.crop.map(Self.cropFilter) ?? "")
+                        + "scale=\(width):\(height):force_original_aspect_ratio=increase:flags=lanczos,crop=\(width):\(height),setsar=1",
                     "-pix_fmt", "rgb48le", "-f", "rawvideo", "pipe:1",
                 ], stream: .output)
             }
@@ -224,6 +227,11 @@ final class PieceReader {
         guard outcome.status == 0, count == 0 else {
             throw StitchError.invalid("\(file.artifact): ffmpeg could not decode the video (exit \(outcome.status)): \(outcome.tail(3))")
         }
+    }
+
+    /// ffmpeg's crop of a normalized region, ahead of the scale.
+    static func cropFilter(_ r: [Double]) -> String {
+        String(format: "crop=w=iw*%.6f:h=ih*%.6f:x=iw*%.6f:y=ih*%.6f,", r[2] - r[0], r[3] - r[1], r[0], r[1])
     }
 
     private func wrap<T>(_ body: () throws -> T) throws -> T {

@@ -30,6 +30,10 @@ public struct StitchPiece: Sendable, Equatable {
     /// multi-keyframe generation's segment ends at its last keyframe's grid position and the
     /// billed clip may run on past it. Nil uses every frame.
     public var usedSourceFrames: Int?
+    /// The region of each source frame that makes the piece (normalized x0, y0, x1, y1), when a
+    /// delivery at another aspect crops it locally at a position other than the centre; nil:
+    /// the whole frame (fitted to the shot's size by covering it, centred).
+    public var crop: [Double]?
 
     public init(key: String, segmentIndex: Int, part: Int = 1, startFrame: Int, endFrame: Int, engine: String,
                 attempt: Int? = nil, provider: String? = nil, requestID: String? = nil, source: Source,
@@ -74,6 +78,13 @@ public struct StitchRequest: Sendable {
     public var hdr = false
     /// The primaries `exr` deliverables are written in.
     public var exrPrimaries: Primaries = .rec709
+    /// A delivery at another aspect ratio (`9x16`): its files are `<shot>_9x16.mp4` and
+    /// `manifest_9x16.json` beside the master's, which it never touches.
+    public var variant: String?
+
+    /// The deliverables' base name: the shot, or the shot and its variant.
+    public var baseName: String { variant.map { "\(shot)_\($0)" } ?? shot }
+    public var manifestName: String { variant.map { "manifest_\($0).json" } ?? "manifest.json" }
 
     public init(shot: String, width: Int, height: Int, frameRate: String, frameCount: Int, seam: Int,
                 outputs: [OutputFormat], pieces: [StitchPiece], directory: String, relativeDirectory: String,
@@ -134,7 +145,7 @@ public struct Stitcher: Sendable {
 
     public struct Cancelled: Error {}
 
-    /// The deliverables' file names inside the shot's folder.
+    /// The deliverables' file names inside the shot's folder (`shot`: the request's base name).
     public static func fileName(_ format: OutputFormat, shot: String) -> String {
         switch format {
         case .mp4: "\(shot).mp4"
@@ -232,7 +243,7 @@ public struct Stitcher: Sendable {
         }
         defer { try? fileManager.removeItem(atPath: staging) }
 
-        let videos = formats.filter { $0 == .mp4 || $0 == .prores }.map { ($0, staging + "/" + Self.fileName($0, shot: request.shot)) }
+        let videos = formats.filter { $0 == .mp4 || $0 == .prores }.map { ($0, staging + "/" + Self.fileName($0, shot: request.baseName)) }
         var encoder: PipedProcess?
         if !videos.isEmpty {
             let input = ["-f", "rawvideo", "-pix_fmt", "rgb48le", "-s", "\(request.width)x\(request.height)",
@@ -245,7 +256,7 @@ public struct Stitcher: Sendable {
             }
         }
         defer { encoder?.terminate() }
-        let hdr10Path = staging + "/" + Self.fileName(.hdr10, shot: request.shot)
+        let hdr10Path = staging + "/" + Self.fileName(.hdr10, shot: request.baseName)
         var hdr10: PipedProcess?
         if formats.contains(.hdr10) {
             // MaxCLL and MaxFALL go into the stream's headers, so a first pass measures them.
@@ -352,29 +363,29 @@ public struct Stitcher: Sendable {
         for (format, path) in videos {
             try verifyVideo(format, path: path, request: request)
             let (bytes, sha) = try readBack(path)
-            outputs.append(StitchOutput(format: format.rawValue, path: request.relativeDirectory + "/" + Self.fileName(format, shot: request.shot),
+            outputs.append(StitchOutput(format: format.rawValue, path: request.relativeDirectory + "/" + Self.fileName(format, shot: request.baseName),
                                         frames: request.frameCount, bytes: bytes, sha256: sha, mediaType: Self.mediaType(format)))
         }
         if hdr10 != nil {
             try verifyVideo(.hdr10, path: hdr10Path, request: request)
             let (bytes, sha) = try readBack(hdr10Path)
             outputs.append(StitchOutput(format: OutputFormat.hdr10.rawValue,
-                                        path: request.relativeDirectory + "/" + Self.fileName(.hdr10, shot: request.shot),
+                                        path: request.relativeDirectory + "/" + Self.fileName(.hdr10, shot: request.baseName),
                                         frames: request.frameCount, bytes: bytes, sha256: sha, mediaType: Self.hdr10MediaType))
         }
         if exr != nil {
             try verifyEXR(exrFrames, request: request)
             let listing = exrFrames.map { "\($0.sha256)  \($0.name)\n" }.joined()
             outputs.append(StitchOutput(format: OutputFormat.exr.rawValue,
-                                        path: request.relativeDirectory + "/" + Self.fileName(.exr, shot: request.shot),
+                                        path: request.relativeDirectory + "/" + Self.fileName(.exr, shot: request.baseName),
                                         frames: exrFrames.count, bytes: exrFrames.reduce(0) { $0 + $1.bytes },
                                         sha256: Checksum.sha256Hex(Data(listing.utf8)), mediaType: "image/x-exr"))
         }
         let manifest = Manifest(request: request, outputs: outputs, frames: manifestFrames)
         let manifestData = manifest.json()
-        let manifestPath = request.relativeDirectory + "/manifest.json"
+        let manifestPath = request.relativeDirectory + "/" + request.manifestName
         do {
-            try ImageFile.writeAtomically(manifestData, to: staging + "/manifest.json")
+            try ImageFile.writeAtomically(manifestData, to: staging + "/" + request.manifestName)
         } catch {
             throw StitchError.transient("\(manifestPath): \(error)")
         }
@@ -397,9 +408,10 @@ public struct Stitcher: Sendable {
                 throw StitchError.transient("\(to): cannot move into place: \(String(cString: strerror(errno)))")
             }
         }
-        unlink(directory + "/manifest.json")
-        for format in OutputFormat.allCases {
-            let name = format == .exr ? "exr" : Self.fileName(format, shot: request.shot)
+        unlink(directory + "/" + request.manifestName)
+        // A delivery at another aspect owns only its own video files.
+        for format in request.variant == nil ? OutputFormat.allCases : [.mp4, .prores] {
+            let name = format == .exr ? "exr" : Self.fileName(format, shot: request.baseName)
             let target = directory + "/" + name
             if formats.contains(format) {
                 if format == .exr {
@@ -414,14 +426,14 @@ public struct Stitcher: Sendable {
                 try? FileManager.default.removeItem(atPath: target)
             }
         }
-        try move(staging + "/manifest.json", directory + "/manifest.json")
+        try move(staging + "/" + request.manifestName, directory + "/" + request.manifestName)
         let descriptor = open(directory, O_RDONLY | O_DIRECTORY)
         if descriptor >= 0 { fsync(descriptor); close(descriptor) }
     }
 
     private func verifyVideo(_ format: OutputFormat, path: String, request: StitchRequest) throws {
         let stream = try VideoProbe.stream(path, ffprobe: ffprobe)
-        let name = Self.fileName(format, shot: request.shot)
+        let name = Self.fileName(format, shot: request.baseName)
         let expected = switch format {
         case .mp4: ("h264", "yuv420p")
         case .hdr10: ("hevc", "yuv420p10le")

@@ -21,6 +21,11 @@ public struct VideoRequest: Sendable, Equatable {
     /// Native HDR, and an EXR export beside the video (which needs HDR).
     public var hdr: Bool
     public var exrExport: Bool
+    /// A reframe of a finished generation of the same API to `aspect` (Luma Agents'
+    /// `video_reframe`), and where the source sits in the new frame ([x, y, w, h] normalized;
+    /// nil: the API's centred fit).
+    public var reframeSource: String? = nil
+    public var reframePosition: [Double]? = nil
     /// fal and WaveSpeed: how the model names its inputs, as the job's spec carries them; nil
     /// looks the model up in `ModelInputTable.builtIn`.
     public var inputs: ModelInputs?

@@ -75,7 +75,7 @@ extension FarmStore {
                       shot.keyframes.map { $0.prompt ?? "" }])
         }
 
-        let jobs = plan.shots.flatMap { shot in (shot.segments.flatMap(\.jobs) + [shot.stitch]).map { (shot, $0) } }
+        let jobs = plan.shots.flatMap { shot in shot.jobs.map { (shot, $0) } }
         let inserted = try connection.execute("""
             INSERT INTO keyfarm.jobs (shot_list_id, shot_id, job_key, kind, segment_index, part, part_count, start_frame,
                                       end_frame, engine, requires, duration_bucket, spec, state, priority, max_attempts,

@@ -81,8 +81,19 @@ public struct StitchEngine: JobEngine {
         }
         let inputs = spec["inputs"] as? [String: Any] ?? [:]
         let hdr = spec["hdr"] as? Bool == true
+        // A delivery at another aspect: the provider's reframes where there are some, the rest
+        // cropped from the master at the shot's position.
+        let reframe = spec["reframe"] as? [String: Any]
+        let crop = try (reframe?["position"] as? [String: Any]).map(Self.cropRegion)
         let pieces = try jobs.enumerated().map { index, document in
-            try piece(document, index: index, inputs: inputs, storage: job.storage, hdr: hdr)
+            var document = document
+            if let stand = document["reframe_job"] as? String {
+                document["key"] = stand
+                return try piece(document, index: index, inputs: inputs, storage: job.storage, hdr: false)
+            }
+            var piece = try piece(document, index: index, inputs: inputs, storage: job.storage, hdr: hdr)
+            piece.crop = crop
+            return piece
         }
         var exrPrimaries = Primaries.rec709
         if let name = spec["exr_colorspace"] as? String {
@@ -99,7 +110,28 @@ public struct StitchEngine: JobEngine {
                                              "attempt": "\(job.ref.attempt)"])
         request.hdr = hdr
         request.exrPrimaries = exrPrimaries
+        if let reframe {
+            guard let tag = reframe["tag"] as? String, tag.range(of: "^[0-9]+x[0-9]+$", options: .regularExpression) != nil else {
+                throw Invalid(message: "spec: reframe has no tag such as 9x16")
+            }
+            request.variant = tag
+        }
         return request
+    }
+
+    /// The region of the master a delivery at another aspect shows, for a source placed at
+    /// `{x_norm, y_norm, w_norm, h_norm}` of the new frame: what of the source falls inside it
+    /// (a region past the master's edges stops at them).
+    static func cropRegion(_ position: [String: Any]) throws -> [Double] {
+        let v = ["x_norm", "y_norm", "w_norm", "h_norm"].map { (position[$0] as? NSNumber)?.doubleValue }
+        guard let x = v[0], let y = v[1], let w = v[2], let h = v[3], w > 0, h > 0 else {
+            throw Invalid(message: "spec: reframe position needs x_norm, y_norm, w_norm and h_norm")
+        }
+        let region = [max(0, -x / w), max(0, -y / h), min(1, (1 - x) / w), min(1, (1 - y) / h)]
+        guard region[2] > region[0], region[3] > region[1] else {
+            throw Invalid(message: "spec: the reframe position puts the source outside the new frame")
+        }
+        return region
     }
 
     /// One segment's piece. In an HDR stitch, a segment that kept its provider's EXR export

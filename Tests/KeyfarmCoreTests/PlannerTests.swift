@@ -327,3 +327,58 @@ import Testing
         #expect(pieces.map { $0["end_position"] as? Int } == [240, 240])
     }
 }
+
+/// A shot delivered at other aspect ratios: the provider's reframe where the engine has one,
+/// a local crop elsewhere, and a stitch per aspect.
+@Suite struct ReframePlannerTests {
+    static func shot(engine: String, extra: String = "") -> String {
+        oneShot(duration: "4", settings: "    engine: \(engine)\n    resolution: 720p\n    outputs: [mp4, exr]\n    reframe: [\"9:16\", \"1:1\"]" + extra,
+                keyframes: """
+              - at: 0
+                image: refs/a.png
+                prompt: "a kite"
+              - at: 4
+                image: refs/b.png
+        """)
+    }
+
+    @Test func rayReframesEachGenerationAndStitchesEachAspect() throws {
+        let plan = try plan(Self.shot(engine: "luma/ray-3.2"))
+        let shot = try #require(plan.shots.first)
+        #expect(shot.reframes.map(\.aspect) == [.vertical, .square])
+        let vertical = shot.reframes[0]
+        #expect(vertical.jobs.map(\.key) == ["sh010/s0r9x16"])
+        #expect(vertical.jobs[0].dependsOn == ["sh010/s0"] && vertical.jobs[0].reframe?.source == "sh010/s0")
+        #expect(vertical.jobs[0].estimatedCredits == 30)      // the 720p 5 s SDR price
+        #expect(vertical.stitch.key == "sh010/stitch_9x16")
+        #expect(vertical.stitch.dependsOn == ["sh010/s0", "sh010/s0r9x16"])
+        #expect(plan.estimatedCredits == 30 * 3)
+        #expect(plan.jobs.count == 6)
+        let json = String(decoding: plan.jsonData(), as: UTF8.self)
+        #expect(json.contains("\"reframe_job\" : \"sh010/s0r9x16\"") && json.contains("\"tag\" : \"9x16\""), "\(json)")
+        // A stitch at 9:16 at 720p is 720x1280 and delivers video only.
+        let document = vertical.stitch.specJSON(shot: shot)
+        #expect(document.contains("\"width\":720") && document.contains("\"height\":1280") && document.contains("\"outputs\":[\"mp4\"]"), "\(document)")
+    }
+
+    @Test func otherEnginesAndLocalReframesCropForFree() throws {
+        for text in [Self.shot(engine: "interpolate"), Self.shot(engine: "luma/ray-3.2", extra: "\n    reframe_engine: local")] {
+            let shot = try #require(try plan(text).shots.first)
+            #expect(shot.reframes.allSatisfy { $0.jobs.isEmpty && $0.estimatedCredits == 0 })
+            #expect(shot.reframes.map(\.stitch.key) == ["sh010/stitch_9x16", "sh010/stitch_1x1"])
+        }
+    }
+
+    @Test func badReframesAreRefused() {
+        let own = issues(Self.shot(engine: "interpolate").replacingOccurrences(of: "[\"9:16\", \"1:1\"]", with: "[\"16:9\"]"))
+        #expect(own.first?.path == "shots[0].reframe" && own.first?.message.contains("the shot's own aspect") == true, "\(own)")
+        let twice = issues(Self.shot(engine: "interpolate").replacingOccurrences(of: "[\"9:16\", \"1:1\"]", with: "[\"1:1\", \"1:1\"]"))
+        #expect(twice.first?.path == "shots[0].reframe[1]", "\(twice)")
+        let position = issues(Self.shot(engine: "interpolate", extra: "\n    reframe_position: { x_norm: 0, y_norm: 0, w_norm: 3, h_norm: 1 }"))
+        #expect(position.first?.path == "shots[0].reframe_position.w_norm", "\(position)")
+        let missing = issues(Self.shot(engine: "interpolate", extra: "\n    reframe_position: { x_norm: 0 }"))
+        #expect(missing.contains { $0.path == "shots[0].reframe_position.h_norm" }, "\(missing)")
+        let engine = issues(Self.shot(engine: "interpolate", extra: "\n    reframe_engine: provider"))
+        #expect(engine.first?.path == "shots[0].reframe_engine", "\(engine)")
+    }
+}

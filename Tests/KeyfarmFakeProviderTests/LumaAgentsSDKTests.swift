@@ -56,6 +56,10 @@ struct LumaAgentsSDKTests {
             #expect(try dominant(video, frame: 60) == 1)
             #expect(try dominant(video, frame: 120) == 2)
             #expect(results["legacy.done"]?["state"] as? String == "completed")
+            // A reframe: the source's 121 frames at 9:16 (360p: 360x640).
+            #expect(results["reframe"]?["type"] as? String == "video_reframe", "\(results["reframe"] ?? [:])")
+            let reframed = try #require(results["reframe.done"]?["video"] as? String)
+            #expect(try Probe.of(reframed) == Probe(codec: "h264", width: 360, height: 640, frames: 121))
 
             // Refused as the SDK's docstrings describe, each with a {"detail": ...} body.
             let refusals: [String: String] = [
@@ -71,6 +75,7 @@ struct LumaAgentsSDKTests {
                 "loop_with_keyframes": "mutually exclusive with video.loop",
                 "aspect_ratio_inside_video": "video.aspect_ratio: unknown field",
                 "unknown_model": "Invalid model",
+                "reframe_in_hdr": "HDR is not supported for video_reframe",
             ]
             for (name, phrase) in refusals {
                 let result = try #require(results[name], "\(name) did not run")

@@ -160,7 +160,7 @@ import Testing
                     ("image field on a video", with { $0["style"] = "manga" }, nil, 400, "style"),
                     ("unknown video key", withVideo("fps", 24), nil, 400, "video.fps"),
                     ("video_edit", with { $0["type"] = "video_edit" }, nil, 400, "not supported by this fake"),
-                    ("video_reframe", with { $0["type"] = "video_reframe" }, nil, 400, "not supported by this fake"),
+                    ("video_reframe with video fields", with { $0["type"] = "video_reframe" }, nil, 400, "not valid for type video_reframe"),
                     ("image type", with { $0["type"] = "image" }, nil, 400, "image"),
                     ("Dream Machine model", with { $0["model"] = "ray-2" }, nil, 400, "model"),
                     ("two sources", withVideo("start_frame", ["url": "https://example.com/a.png", "generation_id": pendingID]), nil, 400, "exactly one"),

@@ -73,6 +73,15 @@ g = attempt("legacy", model="ray-3.2", type="video", prompt="and back", video={
     "duration": "5s", "resolution": "360p", "start_frame": {"generation_id": first or "missing"}, "end_frame": red})
 if g: wait(g, "legacy")
 
+# A reframe of the first generation to 9:16 (SDR; the source placed at the top half).
+if first:
+    g = attempt("reframe", model="ray-3.2", type="video_reframe", prompt="the same, vertical", aspect_ratio="9:16",
+                source={"generation_id": first},
+                video={"resolution": "360p", "source_position": {"x_norm": 0, "y_norm": 0, "w_norm": 1, "h_norm": 0.5}})
+    if g: wait(g, "reframe")
+    attempt("reframe_in_hdr", model="ray-3.2", type="video_reframe", prompt="x", aspect_ratio="1:1",
+            source={"generation_id": first}, video={"hdr": True})
+
 # What the SDK's docstrings say the API refuses.
 attempt("ten_seconds_without_keyframes", model="ray-3.2", type="video", prompt="x", video={"duration": "10s"})
 attempt("hdr_without_keyframes", model="ray-3.2", type="video", prompt="x", video={"hdr": True, "start_frame": red})

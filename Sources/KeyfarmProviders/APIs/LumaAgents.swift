@@ -23,6 +23,15 @@ public struct LumaAgents: VideoAPI {
 
     /// The body of a create request.
     public static func body(_ request: VideoRequest) -> [String: Any] {
+        if let source = request.reframeSource {
+            // `video_reframe`: the source generation at another aspect ratio; SDR, its own length.
+            var video: [String: Any] = ["resolution": request.resolution]
+            if let p = request.reframePosition, p.count == 4 {
+                video["source_position"] = ["x_norm": p[0], "y_norm": p[1], "w_norm": p[2], "h_norm": p[3]]
+            }
+            return ["model": request.model, "type": "video_reframe", "prompt": request.prompt, "aspect_ratio": request.aspect,
+                    "source": ["generation_id": source], "video": video]
+        }
         var video: [String: Any] = ["duration": "\(request.seconds)s", "resolution": request.resolution]
         if !request.anchors.isEmpty {
             video["keyframes"] = request.anchors.map { frame($0.input) }

@@ -15,6 +15,10 @@ extension ProviderRun {
         }
         let prompt = (spec["prompt"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? ProviderEngine.defaultPrompt
         let resolution = spec["resolution"] as? String ?? "720p", aspect = spec["aspect"] as? String ?? "16:9"
+        if let reframe = spec["reframe"] as? [String: Any], let source = reframe["of"] as? String {
+            return try reframeRequest(model: model, prompt: prompt, resolution: resolution, aspect: aspect, seconds: seconds,
+                                      reframe: reframe, source: source, api: api)
+        }
         if engine.takesManyKeyframes {
             // Every keyframe the planner put in this generation, at its grid position.
             let documents = spec["anchors"] as? [[String: Any]] ?? []
@@ -102,5 +106,27 @@ extension ProviderRun {
                 errorClass: .invalid,
                 message: "\(role) image: \(job.engine) fetches keyframes by URL; start this worker with --serve-artifacts HOST:PORT --public-url URL, or give https URLs in the shot list")
         }
+    }
+
+    /// A reframe of the generation job `source` rendered: that job's generation id, from its
+    /// record, on the same API.
+    func reframeRequest(model: String, prompt: String, resolution: String, aspect: String, seconds: Int,
+                        reframe: [String: Any], source: String, api: any VideoAPI) throws -> VideoRequest {
+        let inputs = (spec["inputs"] as? [String: Any])?[source] as? [[String: Any]] ?? []
+        guard let record = inputs.first(where: { $0["media_type"] as? String == GenerationRecord.mediaType }),
+              let path = record["path"] as? String, let generation = GenerationRecord.read(job.storage + "/" + path) else {
+            throw ProviderErrorClassifier.Verdict(errorClass: .transient,
+                                                  message: "reframe: \(source) has reported no generation record yet")
+        }
+        guard generation.api == api.api else {
+            throw ProviderErrorClassifier.Verdict(errorClass: .invalid,
+                                                  message: "reframe: \(source) was rendered on \(generation.api), which \(api.api) cannot reframe")
+        }
+        var request = VideoRequest(model: model, prompt: prompt, resolution: resolution, aspect: aspect, seconds: seconds)
+        request.reframeSource = generation.requestID
+        if let position = reframe["position"] as? [String: Any] {
+            request.reframePosition = ["x_norm", "y_norm", "w_norm", "h_norm"].map { (position[$0] as? NSNumber)?.doubleValue ?? 0 }
+        }
+        return request
     }
 }
