@@ -231,6 +231,64 @@ import Testing
     }
 }
 
+/// Shots delivered at other aspect ratios through the farm: ray-3.2's own reframe of its
+/// generation, and a free local crop of an interpolated master.
+@Suite(.serialized) struct ReframeRenderTests {
+    @Test func reframedDeliverablesSitBesideTheMaster() async throws {
+        try await offPool {
+            let provider = try ProviderFarm()
+            let yaml = """
+                version: 1
+                name: reframed
+                project: e2e
+                defaults: { fps: 24, resolution: 540p, aspect: "16:9", outputs: [mp4] }
+                shots:
+                  - id: sh10
+                    duration: 2
+                    engine: luma/ray-3.2
+                    reframe: ["9:16"]
+                    keyframes:
+                      - { at: 0, image: "\(Refs.path("sh010_a.png"))", prompt: "a ball rolls across the meadow" }
+                      - { at: 2, image: "\(Refs.path("sh010_c.png"))" }
+                  - id: sh20
+                    duration: 0.5
+                    engine: interpolate
+                    reframe: ["1:1"]
+                    reframe_position: { x_norm: 0, y_norm: 0, w_norm: 1.5, h_norm: 1 }
+                    keyframes:
+                      - { at: 0, image: "\(Refs.path("sh020_a.png"))" }
+                      - { at: 0.5, image: "\(Refs.path("sh020_b.png"))" }
+                """
+            try provider.submit(yaml, name: "reframed")
+            try provider.startCoordinator()
+            try provider.startWorker("reframer", slots: 2, engines: "interpolate,stitch,luma/*")
+            let stitched = try eventually(timeout: .seconds(300)) {
+                try provider.farm.count("""
+                    SELECT count(*)::int AS n FROM keyfarm.v_jobs WHERE shot_list = 'reframed'
+                      AND ((kind = 'stitch' AND state = 'succeeded') OR state = 'failed')
+                    """) == 4
+            } && provider.farm.count("SELECT count(*)::int AS n FROM keyfarm.v_jobs WHERE shot_list = 'reframed' AND state = 'failed'") == 0
+            #expect(stitched, "\(provider.logs)")
+            guard stitched else { return }
+            // The generation and its reframe: two creates, two bills, 2 x 15 credits.
+            #expect(try provider.billed()["luma_agents"] == 2)
+            #expect(try provider.ledgerNet("reframed") == 30)
+            let root = provider.storage + "/e2e/reframed"
+            for (path, width, height, frames) in [("sh10/sh10.mp4", 960, 540, 48), ("sh10/sh10_9x16.mp4", 540, 960, 48),
+                                                  ("sh20/sh20.mp4", 960, 540, 12), ("sh20/sh20_1x1.mp4", 540, 540, 12)] {
+                let stream = try VideoProbe.stream(root + "/" + path)
+                #expect(stream.width == width && stream.height == height && stream.packets == frames, "\(path): \(stream)")
+            }
+            // Each delivery has its own manifest; the reframed one names the reframe job.
+            let manifest = try String(contentsOfFile: root + "/sh10/manifest_9x16.json", encoding: .utf8)
+            #expect(manifest.contains("sh10/s0r9x16"))
+            #expect(FileManager.default.fileExists(atPath: root + "/sh10/manifest.json"))
+            let outputs = try provider.keyfarm(["outputs", "reframed"])
+            #expect(outputs.contains("sh10_9x16.mp4") && outputs.contains("sh20_1x1.mp4"), "\(outputs)")
+        }
+    }
+}
+
 /// `keyfarm demo` as a newcomer runs it, on a small shot list: it starts the fake provider, a
 /// coordinator and two workers, renders and stitches everything, prints the outputs and the
 /// credits, stops its daemons, and works a second time.
