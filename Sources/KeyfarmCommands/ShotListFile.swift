@@ -1,5 +1,6 @@
 import Foundation
 import KeyfarmCore
+import KeyfarmMedia
 
 /// A shot list read from disk: its text (kept for provenance) and the validated model.
 struct ShotListFile {
@@ -36,7 +37,21 @@ struct ShotListFile {
         }
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.path
         let decoder = ShotListDecoder(file: path, directory: directory, inspector: FileImageInspector())
-        return ShotListFile(path: path, text: text, list: try decoder.decode(text))
+        var list = try decoder.decode(text)
+        // Each local keyframe image's content hash: jobs name what they send, so a provider that
+        // keeps uploaded files gets each distinct image once.
+        var hashes: [String: String] = [:]
+        for shot in list.shots {
+            for case .file(_, let image)? in shot.keyframes.map(\.image) where hashes[image] == nil {
+                hashes[image] = Checksum.sha256Hex(ofFile: image)
+            }
+        }
+        for index in list.shots.indices {
+            list.shots[index].imageHashes = hashes.filter { path, _ in
+                list.shots[index].keyframes.contains { if case .file(_, path)? = $0.image { true } else { false } }
+            }
+        }
+        return ShotListFile(path: path, text: text, list: list)
     }
 }
 

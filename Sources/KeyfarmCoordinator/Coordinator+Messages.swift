@@ -260,6 +260,10 @@ extension Coordinator {
     /// Records one RESULT; repeats and results for attempts no longer current change nothing.
     func record(_ result: ResultBody, storageRoot: String?) throws {
         let ref = AttemptRef(jobID: result.jobID, attempt: Int(result.attempt))
+        // Files the attempt uploaded serve every later job of the account, whatever became of this one.
+        if !result.providerFiles.isEmpty, !result.provider.isEmpty {
+            try store.recordProviderFiles(provider: result.provider, result.providerFiles.map { ($0.sha256, $0.fileID) })
+        }
         roster.finish(ref)
         let stop = stopping[ref]
         stopClocks(ref)

@@ -190,10 +190,10 @@ struct JobDocument: Encodable {
         engine = job.engine?.name
         duration_bucket = job.durationBucket
         prompt = job.prompt
-        start_image = ImageDocument(job.startImage)
-        end_image = ImageDocument(job.endImage)
+        start_image = ImageDocument(job.startImage, hashes: shot.shot.imageHashes)
+        end_image = ImageDocument(job.endImage, hashes: shot.shot.imageHashes)
         if job.engine?.takesManyKeyframes == true {
-            anchors = job.anchors.map(AnchorDocument.init)
+            anchors = job.anchors.map { AnchorDocument($0, hashes: shot.shot.imageHashes) }
             end_position = job.endPosition
         }
         if job.hdr { hdr = true; exr_export = job.exrExport }
@@ -313,11 +313,11 @@ struct AnchorDocument: Encodable {
     var position: Int
     var image: ImageDocument?
 
-    init(_ anchor: Anchor) {
+    init(_ anchor: Anchor, hashes: [String: String] = [:]) {
         keyframe = anchor.keyframe
         frame = anchor.frame
         position = anchor.position
-        image = ImageDocument(anchor.image)
+        image = ImageDocument(anchor.image, hashes: hashes)
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -335,11 +335,13 @@ struct ImageDocument: Encodable {
     var path: String?
     var url: String?
     var job: String?
+    /// A local file's content hash, when the submitting command read it.
+    var sha256: String?
 
-    init?(_ source: ImageSource) {
+    init?(_ source: ImageSource, hashes: [String: String] = [:]) {
         switch source {
         case .none: return nil
-        case .file(let path): kind = "file"; self.path = path
+        case .file(let path): kind = "file"; self.path = path; sha256 = hashes[path]
         case .url(let url): kind = "url"; self.url = url
         case .lastFrameOf(let job): kind = "last_frame_of"; self.job = job
         }

@@ -44,6 +44,10 @@ public struct Shot: Sendable, Equatable {
     public var reframe: [Aspect] = []
     public var reframePosition: ReframePosition = .center
     public var reframeEngine: ReframeEngine = .auto
+    /// The SHA-256 of each local keyframe image, by its resolved path, when the submitting
+    /// command read them: jobs name their images' content, so a provider that keeps uploaded
+    /// files is sent each distinct image once.
+    public var imageHashes: [String: String] = [:]
 
     public init(id: String, duration: Rational, fps: FrameRate, resolution: Resolution, aspect: Aspect,
                 engine: Engine, outputs: [OutputFormat], seam: Int, priority: Int, maxAttempts: Int,

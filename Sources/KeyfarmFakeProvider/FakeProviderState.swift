@@ -22,6 +22,9 @@ actor FakeProviderState {
     let renderer: FakeVideoRenderer
     let logger: Logger
     private var generations: [String: FakeGeneration] = [:]
+    /// Luma Agents' Files API: files by id, in the order they were created.
+    var storedFiles: [String: FakeFile] = [:]
+    var fileOrder: [String] = []
     private var requests: [RecordedRequest] = []
     private var plan = FaultPlan()
     private var random = SeededGenerator(seed: 1)
@@ -192,6 +195,8 @@ actor FakeProviderState {
             if let video = generation.video { unlink(video.path); if let archive = video.exrArchive { unlink(archive) } }
         }
         generations = [:]
+        storedFiles = [:]
+        fileOrder = []
         requests = []
         plan = FaultPlan()
         injected = [:]

@@ -42,6 +42,7 @@ struct LumaAgentsAPI: Sendable {
             Self.object(generation, origin: origin, lifetime: lifetime, secret: secret)
         }
         let route = Array(call.segments.dropFirst())
+        if route.first == "files" { return await LumaFilesAPI(state: state).handle(route, call) }
         if route == ["generations"] {
             guard call.method == "POST" else { return Self.error(405, "Method not allowed") }
             return await create(call, forcedFailure: forcedFailure, show: show)
@@ -295,7 +296,10 @@ struct LumaAgentsAPI: Sendable {
             }
         case "file_id":
             guard let id = object["file_id"] as? String else { throw Problem(status: 422, message: "\(field).file_id: must be a string") }
-            throw Problem(status: 400, message: "\(field): file \(id) not found or not ready (it must be owned by this client and in state=ready)")
+            guard let bytes = await state.readyFileBytes(id) else {
+                throw Problem(status: 400, message: "\(field): file \(id) not found or not ready (it must be owned by this client and in state=ready)")
+            }
+            return .imageData(bytes)
         default:
             guard let id = object["generation_id"] as? String else {
                 throw Problem(status: 422, message: "\(field).generation_id: must be a string")

@@ -49,6 +49,7 @@ struct Router: Sendable {
 
     private func route(_ call: Call) async -> HTTPResponse {
         if call.segments.first == "files" { return await file(call) }
+        if call.segments.first == "uploads" { return await LumaFilesAPI.upload(call, state: state) }
 
         let latency = await state.latencyMilliseconds
         if latency > 0 { try? await Task.sleep(for: .milliseconds(latency)) }

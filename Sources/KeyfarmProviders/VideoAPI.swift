@@ -66,6 +66,8 @@ public enum FrameInput: Sendable, Equatable {
     case inline(bytes: [UInt8], mediaType: String)
     /// A completed generation of the same API: its last frame as a start, its first as an end.
     case generation(id: String)
+    /// A file uploaded to the API's own storage (Luma Agents' Files API), by its id.
+    case file(id: String)
 }
 
 /// Which kinds of `FrameInput` an API takes.
@@ -76,6 +78,8 @@ public struct FrameKinds: OptionSet, Sendable {
     public static let url = FrameKinds(rawValue: 1)
     public static let inline = FrameKinds(rawValue: 2)
     public static let generation = FrameKinds(rawValue: 4)
+    /// Files uploaded once to the provider and named by id (`FileUploading`).
+    public static let file = FrameKinds(rawValue: 8)
 }
 
 /// Where a generation stands, as one poll saw it.
@@ -203,7 +207,7 @@ extension FrameInput {
         switch self {
         case .url(let url): url
         case .inline(let bytes, let type): "data:\(type);base64,\(Data(bytes).base64EncodedString())"
-        case .generation: nil
+        case .generation, .file: nil
         }
     }
 }

@@ -173,12 +173,18 @@ extension FarmStore {
             )
             SELECT leased.id, leased.worker_id, attempt.id AS attempt_id, leased.attempts, leased.job_key, leased.kind,
                    leased.engine, leased.priority, leased.lease_expires_at, leased.max_attempts,
-                   (CASE WHEN EXISTS (SELECT 1 FROM keyfarm.job_dependencies jd WHERE jd.job_id = leased.id)
+                   ((CASE WHEN EXISTS (SELECT 1 FROM keyfarm.job_dependencies jd WHERE jd.job_id = leased.id)
                          THEN leased.spec || jsonb_build_object('inputs',
                               (SELECT jsonb_object_agg(d.job_key, d.artifacts)
                                  FROM keyfarm.job_dependencies jd JOIN keyfarm.jobs d ON d.id = jd.depends_on
                                 WHERE jd.job_id = leased.id))
-                         ELSE leased.spec END)::text AS spec,
+                         ELSE leased.spec END)
+                    -- The provider's file ids of the job's keyframe images, by content.
+                    || COALESCE((SELECT jsonb_build_object('provider_files', jsonb_object_agg(pf.sha256, pf.file_id))
+                                   FROM keyfarm.provider_files pf
+                                  WHERE leased.engine IS NOT NULL AND pf.provider = split_part(leased.engine, '/', 1)
+                                    AND pf.sha256 IN (SELECT jsonb_path_query(leased.spec, 'lax $.**.sha256') #>> '{}')
+                                 HAVING count(*) > 0), '{}'::jsonb))::text AS spec,
                    leased.attempts - leased.attempt_base AS attempt_in_round, l.name AS shot_list, l.project,
                    -- The request of the latest attempt that had one, if that attempt did not see it
                    -- through for a reason of its own (lost, handed back, polling failed, stopped by

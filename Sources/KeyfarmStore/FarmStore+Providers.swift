@@ -91,3 +91,24 @@ extension FarmStore {
         }
     }
 }
+
+extension FarmStore {
+    /// Records files a worker uploaded to a provider (newest id wins for a content hash).
+    public func recordProviderFiles(provider: String, _ files: [(sha256: String, fileID: String)]) throws {
+        let valid = files.filter { $0.sha256.range(of: "^[0-9a-f]{64}$", options: .regularExpression) != nil && !$0.fileID.isEmpty }
+        guard !valid.isEmpty else { return }
+        try connection.execute("""
+            INSERT INTO keyfarm.provider_files (provider, sha256, file_id)
+            SELECT $1, u.sha, u.id FROM unnest($2::text[], $3::text[]) AS u(sha, id)
+            ON CONFLICT (provider, sha256) DO UPDATE SET file_id = EXCLUDED.file_id, uploaded_at = now()
+            """, [provider, valid.map(\.sha256), valid.map(\.fileID)])
+    }
+
+    /// The files a provider keeps, by content hash.
+    public func providerFiles(provider: String) throws -> [String: String] {
+        Dictionary(uniqueKeysWithValues: try connection.execute(
+            "SELECT sha256, file_id FROM keyfarm.provider_files WHERE provider = $1", [provider]).rows.map {
+                (try $0.decode("sha256", as: String.self), try $0.decode("file_id", as: String.self))
+            })
+    }
+}

@@ -72,6 +72,12 @@ public final class JobContext {
     /// Where PROGRESS and SUBMITTED go: the job thread's inproc socket, or a test's closure.
     private let deliver: (WireMessage) -> Void
     private var lastProgress = ContinuousClock.now - .seconds(1)
+    /// Keyframe images this attempt uploaded to its provider (content hash, file id), reported
+    /// with the RESULT whatever its outcome.
+    public private(set) var providerFiles: [(sha256: String, fileID: String)] = []
+
+    /// Notes an image uploaded to the provider's file storage.
+    public func uploadedFile(sha256: String, fileID: String) { providerFiles.append((sha256, fileID)) }
     private var lastFraction = 0.0
     private var lastMessage = ""
 

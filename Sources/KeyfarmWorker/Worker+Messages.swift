@@ -238,6 +238,12 @@ enum JobThread {
             result.outcome = .handedBack
             result.providerRequestID = requestID
         }
+        result.providerFiles = context.providerFiles.map { file in
+            var body = Keyfarm_Wire_V1_ProviderFile()
+            body.sha256 = file.sha256
+            body.fileID = file.fileID
+            return body
+        }
         let tail = context.log.tail
         result.logTail = tail.text
         result.logLinesDropped = UInt32(clamping: tail.droppedLines)

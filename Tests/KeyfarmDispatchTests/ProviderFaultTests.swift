@@ -213,3 +213,71 @@ import Testing
         }
     }
 }
+
+/// Keyframes reach Luma's Agents API through its Files API: each distinct image is uploaded
+/// once per account and named by id after that, in PostgreSQL; a file the provider no longer
+/// has is uploaded again.
+@Suite(.serialized) struct ProviderFilesTests {
+    static func list(_ name: String) -> String {
+        """
+        version: 1
+        name: \(name)
+        project: files
+        defaults: { fps: 24, resolution: 540p, aspect: "16:9", outputs: [mp4], engine: luma/ray-3.2 }
+        shots:
+          - id: sh10
+            duration: 2
+            keyframes:
+              - { at: 0, image: "\(Refs.path("sh010_a.png"))", prompt: "a ball by the tree" }
+              - { at: 2, image: "\(Refs.path("sh010_b.png"))" }
+          - id: sh20
+            duration: 2
+            keyframes:
+              - { at: 0, image: "\(Refs.path("sh010_b.png"))", prompt: "the ball rolls on" }
+              - { at: 2, image: "\(Refs.path("sh010_a.png"))" }
+        """
+    }
+
+    func uploads(_ provider: ProviderFarm) throws -> Int {
+        let requests = try provider.fakeJSON("/_fake/requests") as? [[String: Any]] ?? []
+        return requests.filter { $0["method"] as? String == "POST" && $0["path"] as? String == "/v1/files" }.count
+    }
+
+    @Test func eachImageIsUploadedOnceAndAgainOnlyWhenTheProviderLostIt() async throws {
+        try await offPool {
+            let provider = try ProviderFarm()
+            try provider.submit(Self.list("first"), name: "first")
+            try provider.startCoordinator()
+            try provider.startWorker("uploader", slots: 1, engines: "luma/*,stitch")
+            let first = try eventually(timeout: .seconds(120)) { try provider.segmentStates("first")["succeeded"] == 2 }
+            #expect(first, "\(provider.logs)")
+            // Two distinct images over four keyframes: two uploads, recorded by content.
+            #expect(try uploads(provider) == 2)
+            let recorded = try provider.farm.store.providerFiles(provider: "luma")
+            #expect(recorded.count == 2)
+
+            // A second list with the same images uploads nothing.
+            try provider.submit(Self.list("second"), name: "second")
+            let second = try eventually(timeout: .seconds(120)) { try provider.segmentStates("second")["succeeded"] == 2 }
+            #expect(second, "\(provider.logs)")
+            #expect(try uploads(provider) == 2)
+
+            // The provider loses one file: the next generation naming it is refused, the images go
+            // up again in the same attempt, and the new id replaces the old.
+            let gone = try #require(recorded.values.sorted().first)
+            let deleted = try ChildProcess(executable: "/usr/bin/curl", arguments: [
+                "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE", "-H", "Authorization: Bearer any",
+                provider.fakeURL + "/v1/files/" + gone,
+            ], environment: [:]).run()
+            #expect(deleted.output == "204")
+            try provider.submit(Self.list("third").replacingOccurrences(of: "  - id: sh20", with: "  - id: sh30"), name: "third")
+            let third = try eventually(timeout: .seconds(120)) { try provider.segmentStates("third")["succeeded"] == 2 }
+            #expect(third, "\(provider.logs)")
+            #expect(try uploads(provider) > 2)
+            let now = try provider.farm.store.providerFiles(provider: "luma")
+            #expect(now.count == 2 && !now.values.contains(gone))
+            // Every segment job succeeded on its first attempt: the refusal cost no attempt.
+            #expect(try provider.farm.count("SELECT count(*)::int AS n FROM keyfarm.v_attempts WHERE outcome <> 'succeeded'") == 0)
+        }
+    }
+}

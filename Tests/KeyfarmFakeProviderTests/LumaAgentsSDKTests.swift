@@ -56,6 +56,12 @@ struct LumaAgentsSDKTests {
             #expect(try dominant(video, frame: 60) == 1)
             #expect(try dominant(video, frame: 120) == 2)
             #expect(results["legacy.done"]?["state"] as? String == "completed")
+            // The Files flow as the SDK drives it, and a generation that names the file.
+            let files = try #require(results["files"])
+            #expect(files["created_state"] as? String == "pending" && files["put_status"] as? Int == 200)
+            #expect(files["completed_state"] as? String == "ready" && files["state"] as? String == "ready", "\(files)")
+            #expect(files["mime_type"] as? String == "image/png" && (files["listed"] as? [String])?.count == 1)
+            #expect(results["with_file.done"]?["state"] as? String == "completed", "\(results["with_file.done"] ?? [:])")
             // A reframe: the source's 121 frames at 9:16 (360p: 360x640).
             #expect(results["reframe"]?["type"] as? String == "video_reframe", "\(results["reframe"] ?? [:])")
             let reframed = try #require(results["reframe.done"]?["video"] as? String)
@@ -76,6 +82,7 @@ struct LumaAgentsSDKTests {
                 "aspect_ratio_inside_video": "video.aspect_ratio: unknown field",
                 "unknown_model": "Invalid model",
                 "reframe_in_hdr": "HDR is not supported for video_reframe",
+                "deleted_file": "not found or not ready",
             ]
             for (name, phrase) in refusals {
                 let result = try #require(results[name], "\(name) did not run")

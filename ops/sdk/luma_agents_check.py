@@ -82,6 +82,24 @@ if first:
     attempt("reframe_in_hdr", model="ray-3.2", type="video_reframe", prompt="x", aspect_ratio="1:1",
             source={"generation_id": first}, video={"hdr": True})
 
+# The Files API: create, PUT the bytes to the presigned URL, complete, get; then a generation
+# naming the file; once deleted, a generation naming it is refused.
+import httpx
+image = png((200, 120, 40))
+created = client.files.create(mime_type="image/png", size_bytes=len(image), filename="orange.png", purpose="input")
+put = httpx.request(created.upload.method or "PUT", created.upload.url, content=image, headers=created.upload.headers or {})
+completed = client.files.complete(created.id)
+fetched = client.files.get(created.id)
+results["files"] = {"created_state": created.state, "put_status": put.status_code, "completed_state": completed.state,
+                    "state": fetched.state, "size_bytes": fetched.size_bytes, "mime_type": fetched.mime_type,
+                    "listed": [f.id for f in client.files.list().data]}
+g = attempt("with_file", model="ray-3.2", type="video", prompt="an orange square", video={
+    "duration": "5s", "resolution": "360p", "keyframes": [{"file_id": created.id}], "keyframe_indexes": [0]})
+if g: wait(g, "with_file")
+client.files.delete(created.id)
+attempt("deleted_file", model="ray-3.2", type="video", prompt="x", video={
+    "keyframes": [{"file_id": created.id}], "keyframe_indexes": [0]})
+
 # What the SDK's docstrings say the API refuses.
 attempt("ten_seconds_without_keyframes", model="ray-3.2", type="video", prompt="x", video={"duration": "10s"})
 attempt("hdr_without_keyframes", model="ray-3.2", type="video", prompt="x", video={"hdr": True, "start_frame": red})

@@ -19,7 +19,7 @@ public struct LumaAgents: VideoAPI {
 
     public var provider: Provider { .luma }
     public var api: String { "luma-agents" }
-    public var frameKinds: FrameKinds { [.url, .inline, .generation] }
+    public var frameKinds: FrameKinds { [.url, .inline, .generation, .file] }
 
     /// The body of a create request.
     public static func body(_ request: VideoRequest) -> [String: Any] {
@@ -51,6 +51,7 @@ public struct LumaAgents: VideoAPI {
         case .url(let url): ["url": url]
         case .inline(let bytes, let type): ["data": Data(bytes).base64EncodedString(), "media_type": type]
         case .generation(let id): ["generation_id": id]
+        case .file(let id): ["file_id": id]
         }
     }
 
@@ -92,5 +93,68 @@ public struct LumaAgents: VideoAPI {
         default:
             return .pending(state)
         }
+    }
+}
+
+/// An API that keeps uploaded files and takes them by id in generations.
+public protocol FileUploading {
+    /// Uploads an image and returns its file id once the provider says it is ready.
+    func upload(_ bytes: [UInt8], mediaType: String, filename: String) throws(ProviderErrorClassifier.Verdict) -> String
+    /// Whether a refused create blames a file reference (deleted, expired, not ready): upload again.
+    static func blamesFile(_ verdict: ProviderErrorClassifier.Verdict) -> Bool
+}
+
+extension LumaAgents: FileUploading {
+    /// The Files API as the SDK drives it: `POST {base}/files` (mime type, exact size, purpose
+    /// `input`), `PUT` the bytes to the presigned `upload.url` with `upload.headers` (and no
+    /// Luma key), `POST {base}/files/{id}/complete`, then `GET {base}/files/{id}` until `ready`.
+    public func upload(_ bytes: [UInt8], mediaType: String, filename: String) throws(ProviderErrorClassifier.Verdict) -> String {
+        let body: [String: Any] = ["mime_type": mediaType, "size_bytes": bytes.count, "filename": filename, "purpose": "input"]
+        guard case .object(let created) = try exchange.send("POST", base + "/files", body: body) else {
+            throw ProviderErrorClassifier.Verdict(errorClass: .transient, message: "luma: the file create got no answer")
+        }
+        let id = try exchange.string(created, "id")
+        let upload = created["upload"] as? [String: Any]
+        guard let url = upload?["url"] as? String else {
+            throw ProviderErrorClassifier.Verdict(errorClass: .transient, message: "luma: file \(id) came without an upload URL")
+        }
+        let headers = (upload?["headers"] as? [String: String] ?? [:]).map { ($0.key, $0.value) }
+        let response: HTTPResponse
+        do {
+            response = try exchange.client.send(HTTPRequest(method: upload?["method"] as? String ?? "PUT", url: url,
+                                                            headers: headers, body: bytes))
+        } catch {
+            throw ProviderErrorClassifier.classify(error, provider: "luma")
+        }
+        if let verdict = ProviderErrorClassifier.classify(response, provider: "luma") {
+            // A refused presigned upload says nothing about the request: try again later.
+            throw ProviderErrorClassifier.Verdict(errorClass: verdict.errorClass == .invalid ? .transient : verdict.errorClass,
+                                                  message: "luma: uploading file \(id) failed: \(verdict.message)")
+        }
+        guard case .object(var file) = try exchange.send("POST", base + "/files/\(id)/complete") else {
+            throw ProviderErrorClassifier.Verdict(errorClass: .transient, message: "luma: completing file \(id) got no answer")
+        }
+        for _ in 0..<60 {
+            switch file["state"] as? String {
+            case "ready": return id
+            case "failed", "deleted":
+                throw ProviderErrorClassifier.Verdict(
+                    errorClass: .invalid, message: "luma refused file \(id): \(file["failure_reason"] as? String ?? "ingest failed")")
+            default:
+                Thread.sleep(forTimeInterval: 0.5)
+                guard case .object(let polled) = try exchange.send("GET", base + "/files/\(id)") else { continue }
+                file = polled
+            }
+        }
+        throw ProviderErrorClassifier.Verdict(errorClass: .transient, message: "luma: file \(id) was not ready after 30 s")
+    }
+
+    /// A create refused for a `file_id` the account no longer has (deleted, expired, not
+    /// ready): a 400, 404 or 422 whose explanation names a file that is not found, not ready,
+    /// deleted or expired.
+    public static func blamesFile(_ verdict: ProviderErrorClassifier.Verdict) -> Bool {
+        guard let status = verdict.status, [400, 404, 422].contains(status) else { return false }
+        let text = verdict.message.lowercased()
+        return text.contains("file") && ["not found", "not ready", "deleted", "expired"].contains { text.contains($0) }
     }
 }

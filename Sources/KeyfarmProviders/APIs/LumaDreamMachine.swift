@@ -35,7 +35,7 @@ public struct LumaDreamMachine: VideoAPI {
         switch input {
         case .url(let url): ["type": "image", "url": url]
         case .generation(let id): ["type": "generation", "id": id]
-        case .inline: [:]  // not in frameKinds; the engine never sends it
+        case .inline, .file: [:]  // not in frameKinds; the engine never sends them
         }
     }
 

@@ -61,6 +61,25 @@ extension Migration {
     CROSS JOIN LATERAL jsonb_array_elements(j.artifacts) WITH ORDINALITY AS a(item, ordinality)
     WHERE j.kind = 'stitch' AND j.state = 'succeeded';
 
+    -- Keyframe images a provider keeps (Luma Agents' Files API), by content: uploaded once per
+    -- account, named by id in every generation after; forgotten when the provider says the
+    -- file is gone (a worker then uploads it again and reports the new id).
+    CREATE TABLE keyfarm.provider_files (
+        provider    text NOT NULL,
+        sha256      text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+        file_id     text NOT NULL CHECK (length(file_id) BETWEEN 1 AND 200),
+        uploaded_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (provider, sha256)
+    );
+    DO $do$
+    BEGIN
+        GRANT SELECT, INSERT, UPDATE ON keyfarm.provider_files TO keyfarm_coordinator;
+        GRANT SELECT ON keyfarm.provider_files TO keyfarm_operator;
+    EXCEPTION WHEN undefined_object OR insufficient_privilege THEN
+        RAISE NOTICE 'provider_files grants skipped: the roles do not exist';
+    END
+    $do$;
+
     -- The coordinator suspends an account the provider stopped (and nothing else of it: limits
     -- and policies stay the operators'); operators resume it.
     DO $do$

@@ -426,6 +426,26 @@ public nonisolated struct Keyfarm_Wire_V1_Result: Sendable {
   /// "budget_exhausted"), empty when it gave none: some codes are about the account, not the job.
   public var providerFailureCode: String = String()
 
+  /// Keyframe images this attempt uploaded to the provider's file storage (Luma Agents' Files
+  /// API), whatever its outcome: the coordinator records them, and later attempts of any job
+  /// name the file instead of uploading the image again.
+  public var providerFiles: [Keyfarm_Wire_V1_ProviderFile] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// An image in a provider's file storage: its content's SHA-256 and the provider's file id.
+public nonisolated struct Keyfarm_Wire_V1_ProviderFile: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var sha256: String = String()
+
+  public var fileID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -999,7 +1019,7 @@ nonisolated extension Keyfarm_Wire_V1_Artifact: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Keyfarm_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Result"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}attempt\0\u{1}outcome\0\u{3}error_class\0\u{1}error\0\u{1}artifacts\0\u{1}credits\0\u{1}provider\0\u{3}provider_request_id\0\u{3}retry_after_s\0\u{3}received_at_unix_us\0\u{3}log_tail\0\u{3}log_lines_dropped\0\u{3}provider_failure_code\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}attempt\0\u{1}outcome\0\u{3}error_class\0\u{1}error\0\u{1}artifacts\0\u{1}credits\0\u{1}provider\0\u{3}provider_request_id\0\u{3}retry_after_s\0\u{3}received_at_unix_us\0\u{3}log_tail\0\u{3}log_lines_dropped\0\u{3}provider_failure_code\0\u{3}provider_files\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1021,6 +1041,7 @@ nonisolated extension Keyfarm_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtob
       case 12: try { try decoder.decodeSingularStringField(value: &self.logTail) }()
       case 13: try { try decoder.decodeSingularUInt32Field(value: &self.logLinesDropped) }()
       case 14: try { try decoder.decodeSingularStringField(value: &self.providerFailureCode) }()
+      case 15: try { try decoder.decodeRepeatedMessageField(value: &self.providerFiles) }()
       default: break
       }
     }
@@ -1069,6 +1090,9 @@ nonisolated extension Keyfarm_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtob
     if !self.providerFailureCode.isEmpty {
       try visitor.visitSingularStringField(value: self.providerFailureCode, fieldNumber: 14)
     }
+    if !self.providerFiles.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.providerFiles, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1087,6 +1111,42 @@ nonisolated extension Keyfarm_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtob
     if lhs.logTail != rhs.logTail {return false}
     if lhs.logLinesDropped != rhs.logLinesDropped {return false}
     if lhs.providerFailureCode != rhs.providerFailureCode {return false}
+    if lhs.providerFiles != rhs.providerFiles {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Keyfarm_Wire_V1_ProviderFile: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ProviderFile"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sha256\0\u{3}file_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.sha256) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.fileID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.sha256.isEmpty {
+      try visitor.visitSingularStringField(value: self.sha256, fieldNumber: 1)
+    }
+    if !self.fileID.isEmpty {
+      try visitor.visitSingularStringField(value: self.fileID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Keyfarm_Wire_V1_ProviderFile, rhs: Keyfarm_Wire_V1_ProviderFile) -> Bool {
+    if lhs.sha256 != rhs.sha256 {return false}
+    if lhs.fileID != rhs.fileID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

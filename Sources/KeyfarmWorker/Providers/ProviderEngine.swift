@@ -69,6 +69,9 @@ struct ProviderRun {
     var requestID: String?
     var credits: Int64 = 0
     var providerName = ""
+    /// The provider's file ids of keyframe images, by content hash: those the farm recorded
+    /// (the spec's `provider_files`), and those this attempt uploads.
+    let files = ProviderFileBook()
 
     init(job: AssignedJob, settings: ProviderEngine.Settings, context: JobContext) {
         self.job = job
@@ -76,6 +79,7 @@ struct ProviderRun {
         self.logger = context.logger
         self.context = context
         spec = job.specObject
+        files.ids = spec["provider_files"] as? [String: String] ?? [:]
     }
 
     /// A failure with what this attempt knows about its provider request.
@@ -112,7 +116,7 @@ struct ProviderRun {
 
         // 2. Submit, and wait until the coordinator has stored the id.
         if requestID == nil {
-            let request: VideoRequest
+            var request: VideoRequest
             do {
                 request = try buildRequest(engine: engine, api: api)
             } catch let verdict as ProviderErrorClassifier.Verdict {
@@ -120,6 +124,7 @@ struct ProviderRun {
             } catch {
                 return .failed(.invalid, "\(error)")
             }
+            var uploadedAgain = false
             // A 429 on create is ridden out here, as Retry-After asks, for up to `rateLimitPatience`:
             // the provider refused the request, so nothing was created and nothing can be paid twice.
             // Other refusals that created nothing (fal's 409) are repeated as the API's SDK does.
@@ -130,6 +135,19 @@ struct ProviderRun {
                 if context.isCancelled { return .cancelled }
                 do {
                     submitted = try api.submit(request)
+                } catch where !uploadedAgain && !files.ids.isEmpty && (type(of: api) as? any FileUploading.Type)?.blamesFile(error) == true {
+                    // A file the farm knew is gone at the provider: nothing was created, so the
+                    // images go up again and the same request is made with their new ids.
+                    uploadedAgain = true
+                    logger.notice("the provider no longer has a keyframe file; uploading the images again", metadata: ["error": "\(error.message)"])
+                    files.ids = [:]
+                    do {
+                        request = try buildRequest(engine: engine, api: api)
+                    } catch let verdict as ProviderErrorClassifier.Verdict {
+                        return failed(verdict)
+                    } catch {
+                        return .failed(.invalid, "\(error)")
+                    }
                 } catch {
                     refused += 1
                     let wait: Duration
@@ -372,4 +390,9 @@ struct ProviderRun {
         context.progress(1, force: true)
         return .succeeded(artifacts: artifacts, credits: credits, provider: providerName, providerRequestID: id)
     }
+}
+
+/// The provider's file ids of keyframe images an attempt may name, by content hash.
+final class ProviderFileBook {
+    var ids: [String: String] = [:]
 }

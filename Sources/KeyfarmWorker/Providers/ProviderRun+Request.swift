@@ -1,5 +1,6 @@
 import Foundation
 import KeyfarmCore
+import KeyfarmMedia
 import KeyfarmProviders
 
 /// Building a segment's provider request from its job spec: model, prompt, framing,
@@ -100,6 +101,18 @@ extension ProviderRun {
         case .failure(let problem):
             throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "\(role) image: \(problem)")
         case .success(let file):
+            // An API that keeps files gets each distinct image once per account: by the id the
+            // farm recorded, else uploaded now and reported.
+            if api.frameKinds.contains(.file), let uploader = api as? any FileUploading {
+                let sha = Checksum.sha256Hex(Data(file.bytes))
+                if let id = files.ids[sha] { return .file(id: id) }
+                let id = try uploader.upload(file.bytes, mediaType: file.mediaType,
+                                             filename: (path as NSString).lastPathComponent)
+                files.ids[sha] = id
+                context.uploadedFile(sha256: sha, fileID: id)
+                logger.info("keyframe uploaded to the provider's files", metadata: ["provider.file_id": "\(id)", "file.sha256": "\(sha)"])
+                return .file(id: id)
+            }
             if api.frameKinds.contains(.inline) { return .inline(bytes: file.bytes, mediaType: file.mediaType) }
             if let signer = settings.signer { return .url(signer.url(for: path)) }
             throw ProviderErrorClassifier.Verdict(
