@@ -82,13 +82,13 @@ public enum Engine: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Whether the engine renders HDR (scene-linear, values above 1.0): `hdr: true` shots accept only these.
-    public var rendersHDR: Bool { self == .lumaRay32 }
+    public var rendersHDR: Bool { self == .lumaRay32 || self == .interpolate }
 
     /// Whether the provider reframes a finished generation to another aspect ratio (Luma Agents' `video_reframe`).
     public var reframes: Bool { self == .lumaRay32 }
 
     /// The engines that render HDR, as error messages list them.
-    public static let hdrNames = ["luma/ray-3.2"]
+    public static let hdrNames = ["luma/ray-3.2", "interpolate"]
 
     /// Whether one generation can carry more than a start and an end keyframe.
     public var takesManyKeyframes: Bool { maxAnchors > 2 }

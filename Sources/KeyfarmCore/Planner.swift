@@ -71,7 +71,7 @@ public struct Planner: Sendable {
                 if shot.hdr && engine.rendersHDR {
                     job.hdr = true
                     // The EXR export is the one documented HDR source for exr and hdr10 deliverables.
-                    job.exrExport = shot.outputs.contains(.exr) || shot.outputs.contains(.hdr10)
+                    job.exrExport = engine.provider != nil && (shot.outputs.contains(.exr) || shot.outputs.contains(.hdr10))
                 }
                 let tier = PriceTable.Tier(hdr: job.hdr, exrExport: job.exrExport)
                 let price = prices.credits(engine: engine, bucket: job.durationBucket, resolution: shot.resolution, tier: tier)

@@ -26,6 +26,11 @@ public enum EXRExport {
     public struct Frame: Sendable, Equatable, Codable {
         public var path: String
         public var sha256: String
+
+        public init(path: String, sha256: String) {
+            self.path = path
+            self.sha256 = sha256
+        }
     }
 
     /// Why an export cannot be used; asking the provider again would give the same.

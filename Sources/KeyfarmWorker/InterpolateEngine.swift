@@ -26,6 +26,9 @@ public struct InterpolateEngine: JobEngine {
                 throw Invalid(message: "spec: width and height must be numbers from 16 to \(ImageLimits.maxSide)")
             }
             let fit = Resampler.Fit(rawValue: spec["fit"] as? String ?? "crop") ?? .crop
+            if spec["hdr"] as? Bool == true {
+                return try renderHDR(job, spec: spec, frames: frames, width: width, height: height, fit: fit, context: context)
+            }
             context.progress(0, message: "reading keyframes", force: true)
             let start = try keyframe(spec["start_image"], field: "start_image", job: job, spec: spec)
             let end = try keyframe(spec["end_image"], field: "end_image", job: job, spec: spec)

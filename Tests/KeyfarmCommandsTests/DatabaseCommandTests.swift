@@ -24,9 +24,9 @@ import Testing
 
         let submit = keyfarm("submit", example("demo.yaml"), "--database-url", db)
         #expect(submit.status == 0, "\(submit.error)")
-        #expect(submit.out.hasPrefix("submitted shot list demo (project keyfarm-demo): 3 shots, 19 segments, 22 jobs"))
-        // Ready at once: sh010's two segments, sh020/s0, and the five sh030 segments that start on an image.
-        #expect(try count(db, "SELECT count(*) AS n FROM keyfarm.jobs WHERE state = 'queued'") == 8)
+        #expect(submit.out.hasPrefix("submitted shot list demo (project keyfarm-demo): 4 shots, 20 segments, 26 jobs"))
+        // Ready at once: sh010's two segments, sh020/s0, the five sh030 segments that start on an image, and sh040/s0.
+        #expect(try count(db, "SELECT count(*) AS n FROM keyfarm.jobs WHERE state = 'queued'") == 9)
 
         let twice = keyfarm("submit", example("demo.yaml"), "--database-url", db)
         #expect(twice.status == 65)
@@ -42,12 +42,12 @@ import Testing
         #expect(lists.count == 1)
         #expect(lists[0]["name"] as? String == "demo")
         #expect(lists[0]["state"] as? String == "queued")
-        #expect(lists[0]["jobs_total"] as? Int == 22)
+        #expect(lists[0]["jobs_total"] as? Int == 26)
 
         let detail = keyfarm("status", "demo", "--json", "--database-url", db)
         #expect(detail.status == 0, "\(detail.error)")
         let shots = try #require(try detail.json()["shots"] as? [[String: Any]])
-        #expect(shots.map { $0["id"] as? String } == ["sh010", "sh020", "sh030"])
+        #expect(shots.map { $0["id"] as? String } == ["sh010", "sh020", "sh030", "sh040"])
         let segments = try #require(shots[0]["segments"] as? [[String: Any]])
         #expect(segments.map { $0["state"] as? String } == ["queued", "queued"])
         #expect(segments.map { $0["progress"] as? Double } == [0, 0])
@@ -59,7 +59,7 @@ import Testing
 
         let cancel = keyfarm("cancel", "demo", "--database-url", db)
         #expect(cancel.status == 0, "\(cancel.error)")
-        #expect(cancel.out.contains("cancelled shot list demo (id 2): 22 jobs cancelled"))
+        #expect(cancel.out.contains("cancelled shot list demo (id 2): 26 jobs cancelled"))
         #expect(keyfarm("status", "--json", "--database-url", db).out.contains("\"state\" : \"cancelled\""))
         let unknown = keyfarm("cancel", "nope", "--database-url", db)
         #expect(unknown.status == 66)

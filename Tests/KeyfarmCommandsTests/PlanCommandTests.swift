@@ -5,7 +5,9 @@ import Testing
     @Test func plansTheDemoAsATable() {
         let run = keyfarm("plan", example("demo.yaml"))
         #expect(run.status == 0, "\(run.error)")
-        #expect(run.out.contains("shot list demo (project keyfarm-demo): 3 shots, 19 segments, 22 jobs"))
+        #expect(run.out.contains("shot list demo (project keyfarm-demo): 4 shots, 20 segments, 26 jobs"))
+        // sh040's one ray-3.2 generation carries its three keyframes.
+        #expect(run.out.contains("sh040/s0 anchors (keyframe@position on the 24 fps grid, 5 s clip, positions 0-120 used): k0@0, k1@60, k2@120"))
         #expect(run.out.contains("sh010/s0") || run.out.contains("s0"))
         #expect(run.out.contains("sh010/stitch"))
         #expect(run.error.isEmpty)
@@ -16,10 +18,11 @@ import Testing
         #expect(run.status == 0, "\(run.error)")
         let plan = try run.json()
         #expect(plan["shot_list"] as? String == "demo")
-        #expect(plan["estimated_credits"] as? Int == 230)  // 15 ray-flash-2 clips at 13, one Kling at 35
+        // 15 ray-flash-2 clips at 13, one Kling at 35, a 540p ray-3.2 HDR+EXR block at 45 and its reframe at 15.
+        #expect(plan["estimated_credits"] as? Int == 290)
         let shots = try #require(plan["shots"] as? [[String: Any]])
-        #expect(shots.map { $0["id"] as? String } == ["sh010", "sh020", "sh030"])
-        #expect(shots.map { $0["frames"] as? Int } == [96, 144, 480])
+        #expect(shots.map { $0["id"] as? String } == ["sh010", "sh020", "sh030", "sh040"])
+        #expect(shots.map { $0["frames"] as? Int } == [96, 144, 480, 120])
         let segments = try #require(shots[0]["segments"] as? [[String: Any]])
         #expect(segments.map { $0["start_frame"] as? Int } == [0, 48])
         #expect(segments.map { $0["end_frame"] as? Int } == [48, 95])

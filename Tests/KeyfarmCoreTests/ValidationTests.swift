@@ -283,10 +283,15 @@ import Testing
 
         let refused = issues(Self.shot("    engine: luma/ray-2\n    hdr: true"))
         #expect(refused.count == 1 && refused.first?.path == "shots[0].hdr", "\(refused)")
-        #expect(refused.first?.message == "luma/ray-2 cannot render HDR; engines that can: luma/ray-3.2")
+        #expect(refused.first?.message == "luma/ray-2 cannot render HDR; engines that can: luma/ray-3.2, interpolate")
         // A segment on another engine counts too.
-        let segment = issues(Self.shot("    engine: luma/ray-3.2\n    hdr: true", segments: "\n    segments:\n      \"1\": { engine: interpolate }"))
-        #expect(segment.first?.message.hasPrefix("interpolate cannot render HDR") == true, "\(segment)")
+        let segment = issues(Self.shot("    engine: luma/ray-3.2\n    hdr: true",
+                                       segments: "\n    segments:\n      \"1\": { engine: fal/fal-ai/kling-video/v2.5-turbo/pro/image-to-video }"))
+        #expect(segment.first?.message.hasPrefix("fal/fal-ai/kling-video/v2.5-turbo/pro/image-to-video cannot render HDR") == true, "\(segment)")
+        // Local interpolation renders HDR (EXR in, EXR out), at no cost and with no export to ask for.
+        let local = try plan(Self.shot("    engine: luma/ray-3.2\n    hdr: true\n    outputs: [exr]",
+                                       segments: "\n    segments:\n      \"1\": { engine: interpolate }"))
+        #expect(local.jobs[1].engine == .interpolate && local.jobs[1].hdr && !local.jobs[1].exrExport)
     }
 
     @Test func hdr10NeedsHDRAndTheColourSpaceIsOneOfThree() throws {

@@ -112,10 +112,14 @@ final class ProviderFarm {
         }
     }
 
-    /// The requests the fake received that created a generation (POSTs other than its controls).
+    /// The requests the fake received that created a generation (POSTs other than its controls
+    /// and Luma's Files API).
     func creates() throws -> [[String: Any]] {
         let requests = try fakeJSON("/_fake/requests") as? [[String: Any]] ?? []
-        return requests.filter { ($0["method"] as? String) == "POST" && ($0["status"] as? Int).map { $0 < 300 } == true }
+        return requests.filter {
+            ($0["method"] as? String) == "POST" && ($0["status"] as? Int).map { $0 < 300 } == true
+                && !(($0["path"] as? String) ?? "").hasPrefix("/v1/files")
+        }
     }
 
     /// Billed generations per fake API.

@@ -47,7 +47,8 @@ import Testing
             try provider.submit(list, name: "deadline")
             try provider.startCoordinator()
             try provider.startWorker("render-1", slots: 1, extraArguments: ["--poll-deadline", "3s"])
-            let done = try eventually(timeout: .seconds(120)) { try provider.segmentStates("deadline")["succeeded"] == 1 }
+            // Retries back off; under a loaded machine's slow renders this may take several.
+            let done = try eventually(timeout: .seconds(400)) { try provider.segmentStates("deadline")["succeeded"] == 1 }
             #expect(done, "\(provider.logs)")
             #expect(try provider.creates().count == 1, "the generation was created again")
             let attempts = try provider.farm.store.connection.execute("""

@@ -190,13 +190,15 @@ import Testing
                       - { at: 0, image: "\(Refs.path("sh010_a.png"))", prompt: "sun flares over the harbour" }
                       - { at: 1, image: "\(Refs.path("sh010_b.png"))" }
                       - { at: 2, image: "\(Refs.path("sh010_c.png"))" }
+                    segments:
+                      "1": { engine: interpolate }
                 """
             try provider.submit(yaml, name: "hdr")
             // HDR with the EXR export bills three 540p blocks' worth: 3 x 15.
             let plan = try provider.keyfarm(["plan", provider.directory + "/hdr.yaml", "--json"])
             #expect(plan.contains("\"exr_export\" : true") && plan.contains("\"estimated_credits\" : 45"), "\(plan)")
             try provider.startCoordinator()
-            try provider.startWorker("hdr-1", slots: 2, engines: "stitch,luma/*")
+            try provider.startWorker("hdr-1", slots: 2, engines: "stitch,interpolate,luma/*")
             let stitched = try eventually(timeout: .seconds(300)) {
                 // A failed job ends the wait: its error says why.
                 try provider.farm.count("""
@@ -209,14 +211,21 @@ import Testing
             #expect(try provider.billed()["luma_agents"] == 1)
             #expect(try provider.ledgerNet("hdr") == 45)
             let directory = provider.storage + "/e2e/hdr/sh10"
-            // The segment kept the export's 121 DWAB frames (positions 0..48 used).
+            // The ray-3.2 segment kept the export's 121 DWAB frames (positions 0..24 used); the
+            // interpolated one wrote half-float EXR frames of its own.
             let segment = try provider.farm.store.connection.execute("""
                 SELECT j.artifacts::text AS a FROM keyfarm.jobs j JOIN keyfarm.shot_lists l ON l.id = j.shot_list_id
-                WHERE l.name = 'hdr' AND j.kind = 'segment'
+                WHERE l.name = 'hdr' AND j.kind = 'segment' ORDER BY j.segment_index
                 """).rows[0].decode("a", as: String.self)
+            let interpolated = try provider.farm.store.connection.execute("""
+                SELECT j.artifacts::text AS a FROM keyfarm.jobs j JOIN keyfarm.shot_lists l ON l.id = j.shot_list_id
+                WHERE l.name = 'hdr' AND j.kind = 'segment' ORDER BY j.segment_index DESC
+                """).rows[0].decode("a", as: String.self)
+            #expect(interpolated.contains("application/vnd.keyfarm.exr-frames+json") && interpolated.contains("\"frames\": 24"), "\(interpolated)")
+            #expect(try EXRCodec.read(path: directory + "/exr/sh10.0040.exr").info.chromaticities.flatMap(Primaries.init(chromaticities:)) == .ap0)
             #expect(segment.contains("application/vnd.keyfarm.exr-frames+json") && segment.contains("\"frames\": 121"), "\(segment)")
             // EXR deliverables: ACES2065-1 (the default for an ACES source), highlights above 1.0.
-            let frame = try EXRCodec.read(path: directory + "/exr/sh10.0024.exr")
+            let frame = try EXRCodec.read(path: directory + "/exr/sh10.0012.exr")
             #expect(frame.info.chromaticities.flatMap(Primaries.init(chromaticities:)) == .ap0)
             #expect(frame.info.maxValue > 1.5, "max \(frame.info.maxValue)")
             // The HDR10 master and the tone-mapped MP4, as ffprobe sees them; `outputs` lists both.

@@ -156,3 +156,35 @@ import Testing
         }
     }
 }
+
+/// `interpolate` in an HDR shot: EXR keyframes above 1.0 in, half-float ACES2065-1 EXR frames out.
+@Suite struct InterpolateHDRTests {
+    @Test func anHDRSegmentKeepsItsHighlightsAndEndsOnItsKeyframes() async throws {
+        try await offPool {
+            let tests = InterpolateEngineTests()
+            let storage = try InterpolateEngineTests.Storage()
+            // Keyframes in linear Rec.709 with highlights at 4.0, as DWAB EXR and as ZIP EXR.
+            let a = InterpolateEngineTests.scene.render(at: 0), b = InterpolateEngineTests.scene.render(at: 1)
+            let brightA = LinearImage(width: a.width, height: a.height, pixels: a.pixels.map { $0 * 4 })
+            let brightB = LinearImage(width: b.width, height: b.height, pixels: b.pixels.map { $0 * 4 })
+            try EXRCodec.write(brightA, path: storage.root + "/a.exr", compression: "dwab", primaries: .rec709)
+            try EXRCodec.write(brightB, path: storage.root + "/b.exr", compression: "zip", primaries: .rec709)
+            let (outcome, _) = tests.run(try tests.job(tests.spec(start: ["kind": "file", "path": storage.root + "/a.exr"],
+                                                                  end: ["kind": "file", "path": storage.root + "/b.exr"],
+                                                                  extra: ["hdr": true]), storage: storage.root))
+            guard case .succeeded(let artifacts, _, _, _) = outcome else { Issue.record("\(outcome)"); return }
+            #expect(artifacts.map(\.mediaType) == [EXRExport.mediaType, "image/png"])
+            #expect(artifacts[0].frames == 7)
+            let frames = try EXRExport.readListing(storage.root + "/" + artifacts[0].path, sha256: artifacts[0].sha256)
+            #expect(frames.count == 7)
+            let first = try EXRCodec.read(path: storage.root + "/" + frames[0].path)
+            let middle = try EXRCodec.read(path: storage.root + "/" + frames[3].path)
+            #expect(first.info.chromaticities.flatMap(Primaries.init(chromaticities:)) == .ap0)
+            #expect(first.info.compression == "zip" && middle.info.maxValue > 1.5, "max \(middle.info.maxValue)")
+            // The first frame is the start keyframe, in AP0 (DWAB's loss aside).
+            let expected = try EXRCodec.read(path: storage.root + "/a.exr").image.converted(Primaries.rec709.matrix(to: .ap0))
+            let worst = zip(first.image.pixels, expected.pixels).map { abs($0 - $1) / max(abs($1), 0.05) }.max() ?? 1
+            #expect(worst < 0.02, "\(worst)")
+        }
+    }
+}
