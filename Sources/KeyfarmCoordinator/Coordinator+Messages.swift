@@ -340,6 +340,7 @@ extension ErrorClass {
         case .providerFailed: self = .providerFailed
         case .invalid: self = .invalid
         case .lost: self = .lost
+        case .timeout: self = .timeout
         case .transient, .unspecified, .UNRECOGNIZED: self = .transient
         }
     }

@@ -259,7 +259,8 @@ extension ErrorClass {
         case .providerFailed: .providerFailed
         case .invalid: .invalid
         case .lost: .lost
-        case .cancelled, .timeout, .stalled: .transient
+        case .timeout: .timeout
+        case .cancelled, .stalled: .transient
         }
     }
 }

@@ -104,6 +104,11 @@ public nonisolated enum Keyfarm_Wire_V1_ErrorClass: SwiftProtobuf.Enum, Swift.Ca
 
   /// (coordinator only) the worker vanished
   case lost // = 5
+
+  /// The provider's generation did not end within the worker's poll deadline: retried after a
+  /// back-off, resuming the same request; not the worker's fault, so it does not count towards
+  /// the per-shot blocklist. (A coordinator older than this reads it as transient.)
+  case timeout // = 6
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -118,6 +123,7 @@ public nonisolated enum Keyfarm_Wire_V1_ErrorClass: SwiftProtobuf.Enum, Swift.Ca
     case 3: self = .providerFailed
     case 4: self = .invalid
     case 5: self = .lost
+    case 6: self = .timeout
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -130,6 +136,7 @@ public nonisolated enum Keyfarm_Wire_V1_ErrorClass: SwiftProtobuf.Enum, Swift.Ca
     case .providerFailed: return 3
     case .invalid: return 4
     case .lost: return 5
+    case .timeout: return 6
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -142,6 +149,7 @@ public nonisolated enum Keyfarm_Wire_V1_ErrorClass: SwiftProtobuf.Enum, Swift.Ca
     .providerFailed,
     .invalid,
     .lost,
+    .timeout,
   ]
 
 }
@@ -524,7 +532,7 @@ nonisolated extension Keyfarm_Wire_V1_Outcome: SwiftProtobuf._ProtoNameProviding
 }
 
 nonisolated extension Keyfarm_Wire_V1_ErrorClass: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CLASS_UNSPECIFIED\0\u{1}ERROR_CLASS_TRANSIENT\0\u{1}ERROR_CLASS_RATE_LIMITED\0\u{1}ERROR_CLASS_PROVIDER_FAILED\0\u{1}ERROR_CLASS_INVALID\0\u{1}ERROR_CLASS_LOST\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CLASS_UNSPECIFIED\0\u{1}ERROR_CLASS_TRANSIENT\0\u{1}ERROR_CLASS_RATE_LIMITED\0\u{1}ERROR_CLASS_PROVIDER_FAILED\0\u{1}ERROR_CLASS_INVALID\0\u{1}ERROR_CLASS_LOST\0\u{1}ERROR_CLASS_TIMEOUT\0")
 }
 
 nonisolated extension Keyfarm_Wire_V1_RunningJob: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

@@ -190,7 +190,7 @@ struct ProviderRun {
                 // the id for the next attempt, which resumes it instead of paying again.
                 logger.warning("the generation did not end within the poll deadline; the next attempt resumes it",
                                metadata: ["provider.request_id": "\(id)"])
-                return .failed(.transient, "\(provider): request \(id) did not end within the poll deadline of \(DurationText.format(Double(settings.pollDeadline.components.seconds))); the next attempt resumes it",
+                return .failed(.timeout, "\(provider): request \(id) did not end within the poll deadline of \(DurationText.format(Double(settings.pollDeadline.components.seconds))); the next attempt resumes it",
                                provider: provider, providerRequestID: id)
             }
             switch poll(api, id) {
