@@ -133,6 +133,9 @@ struct FaultPlan: Sendable {
     var latencyMilliseconds = 0
     /// How long a presigned output URL (Luma Agents') stays valid; the API's is an hour.
     var outputURLLifetimeSeconds = 3600
+    /// How many answers naming a completed generation's outputs hand out URLs that have
+    /// already expired (a client that keeps a URL too long), before fresh ones again.
+    var expiredOutputURLs = 0
 
     /// Reads a `POST /_fake/faults` body:
     /// `{"next": [...], "rates": {...}, "latency_ms": n, "output_url_lifetime_s": n}`.
@@ -151,6 +154,12 @@ struct FaultPlan: Sendable {
                 throw FaultPlanError("latency_ms must be between 0 and 600000")
             }
             plan.latencyMilliseconds = milliseconds
+        }
+        if let count = object["expired_output_urls"] {
+            guard let value = count as? Int, (0...1000).contains(value) else {
+                throw FaultPlanError("expired_output_urls must be between 0 and 1000")
+            }
+            plan.expiredOutputURLs = value
         }
         if let lifetime = object["output_url_lifetime_s"] {
             guard let seconds = lifetime as? Int, (0...86_400).contains(seconds) else {

@@ -62,6 +62,14 @@ actor FakeProviderState {
 
     var latencyMilliseconds: Int { plan.latencyMilliseconds }
     var outputURLLifetimeSeconds: Int { plan.outputURLLifetimeSeconds }
+
+    /// The lifetime of the output URLs of an answer about a completed generation: already
+    /// expired while the plan's `expired_output_urls` lasts.
+    func outputURLLifetime(completed: Bool) -> Int {
+        guard completed, plan.expiredOutputURLs > 0 else { return plan.outputURLLifetimeSeconds }
+        plan.expiredOutputURLs -= 1
+        return -60
+    }
     /// Signs presigned-looking output URLs; new for every fake.
     let urlSecret = UUID().uuidString
 

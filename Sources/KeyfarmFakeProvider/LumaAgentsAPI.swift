@@ -48,6 +48,14 @@ struct LumaAgentsAPI: Sendable {
             return await create(call, forcedFailure: forcedFailure, show: show)
         }
         guard route.count == 2, route[0] == "generations" else { return Self.error(404, "Not found: \(call.path)") }
+        if call.method == "GET" {
+            // A poll: the outputs' URLs are signed as of this answer (expired ones on request).
+            guard let generation = await state.poll(route[1].lowercased(), api: .lumaAgents) else {
+                return Self.error(404, "Generation \(route[1].lowercased()) not found")
+            }
+            let lifetime = await state.outputURLLifetime(completed: generation.video != nil)
+            return JSON.response(200, Self.object(generation, origin: call.origin, lifetime: lifetime, secret: secret))
+        }
         return await Router.generation(route[1], call, api: .lumaAgents, state: state,
                                        error: { Self.error($0, $1) }, object: show)
     }

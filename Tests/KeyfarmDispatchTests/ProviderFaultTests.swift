@@ -281,3 +281,26 @@ import Testing
         }
     }
 }
+
+/// Luma's output URLs are presigned and expire: a worker handed an expired one re-reads the
+/// generation for fresh URLs before anything else, within the same attempt.
+@Suite(.serialized) struct ExpiredOutputURLTests {
+    @Test func anExpiredOutputURLIsReplacedByTheGenerationsFreshOne() async throws {
+        try await offPool {
+            let provider = try ProviderFarm()
+            try provider.postFaults(#"{"expired_output_urls": 1}"#)
+            try provider.submit(ProviderFaultTests.singleSegmentShots(name: "expired", count: 1, engine: "luma/ray-3.2"), name: "expired")
+            try provider.startCoordinator()
+            try provider.startWorker("downloader", slots: 1, engines: "luma/*")
+            let done = try eventually(timeout: .seconds(120)) { try provider.segmentStates("expired")["succeeded"] == 1 }
+            #expect(done, "\(provider.logs)")
+            // One attempt, one generation: the refused download was followed by a fresh URL's.
+            #expect(try provider.farm.count("SELECT count(*)::int AS n FROM keyfarm.v_attempts WHERE shot_list = 'expired'") == 1)
+            #expect(try provider.creates().count == 1)
+            let requests = try provider.fakeJSON("/_fake/requests") as? [[String: Any]] ?? []
+            let downloads = requests.filter { ($0["path"] as? String)?.hasPrefix("/files/") == true }.map { $0["status"] as? Int }
+            #expect(downloads == [403, 200], "\(downloads)")
+            #expect(provider.fullLogs.contains("the output URL was refused"))
+        }
+    }
+}
