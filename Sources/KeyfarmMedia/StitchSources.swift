@@ -119,17 +119,25 @@ final class PieceReader {
         if let frame = exrCache[index] { return frame }
         exrCache = exrCache.filter { $0.key >= index - 1 }
         guard case .exrFrames(let files) = piece.source else { throw StitchError.invalid("\(piece.key): not an EXR source") }
-        // Read a batch ahead on every core: the frames will be asked for in order.
-        let batch = Array(index..<min(index + max(2, ProcessInfo.processInfo.activeProcessorCount), files.count))
-        let results = SharedBuffer<Result<LinearImage, StitchError>?>(count: batch.count, repeating: nil)
         let key = piece.key, width = width, height = height, crop = piece.crop
+        for (i, frame) in try Self.readAhead(files, from: index, { try Self.readEXR($0, key: key, width: width, height: height, crop: crop) }) {
+            exrCache[i] = frame
+        }
+        return exrCache[index]!
+    }
+
+    /// Reads files `index` onwards, a batch on every core (the frames will be asked for in
+    /// order), returning them by index; the first failure is thrown.
+    private static func readAhead<Frame>(_ files: [StitchSourceFile], from index: Int,
+                                         _ read: @escaping @Sendable (StitchSourceFile) throws -> Frame) throws -> [(Int, Frame)] {
+        let batch = Array(index..<min(index + max(2, ProcessInfo.processInfo.activeProcessorCount), files.count))
+        let results = SharedBuffer<Result<Frame, StitchError>?>(count: batch.count, repeating: nil)
         DispatchQueue.concurrentPerform(iterations: batch.count) { k in
-            results[k] = Result { try Self.readEXR(files[batch[k]], key: key, width: width, height: height, crop: crop) }.mapError {
+            results[k] = Result { try read(files[batch[k]]) }.mapError {
                 $0 as? StitchError ?? .invalid("\(files[batch[k]].artifact): \($0)")
             }
         }
-        for (k, i) in batch.enumerated() { exrCache[i] = try results[k]!.get() }
-        return exrCache[index]!
+        return try batch.enumerated().map { k, i in (i, try results[k]!.get()) }
     }
 
     private static func readEXR(_ file: StitchSourceFile, key: String, width: Int, height: Int, crop: [Double]?) throws -> LinearImage {
@@ -155,16 +163,10 @@ final class PieceReader {
         cache = cache.filter { $0.key >= index - 1 }
         switch piece.source {
         case .frames(let files):
-            // Decode a batch ahead on every core: the frames will be asked for in order.
-            let batch = Array(index..<min(index + max(2, ProcessInfo.processInfo.activeProcessorCount), files.count))
-            let results = SharedBuffer<Result<VideoFrame, StitchError>?>(count: batch.count, repeating: nil)
             let key = piece.key, width = width, height = height, crop = piece.crop
-            DispatchQueue.concurrentPerform(iterations: batch.count) { k in
-                results[k] = Result { try Self.readPNG(files[batch[k]], key: key, width: width, height: height, crop: crop) }.mapError {
-                    $0 as? StitchError ?? .invalid("\(files[batch[k]].artifact): \($0)")
-                }
+            for (i, frame) in try Self.readAhead(files, from: index, { try Self.readPNG($0, key: key, width: width, height: height, crop: crop) }) {
+                cache[i] = frame
             }
-            for (k, i) in batch.enumerated() { cache[i] = try results[k]!.get() }
             return cache[index]!
         case .exrFrames:
             return VideoFrame(try exrSource(index).converted(Primaries.ap0.matrix(to: .rec709)).toneMapped())

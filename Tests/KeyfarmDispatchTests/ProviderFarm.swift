@@ -122,6 +122,19 @@ final class ProviderFarm {
         }
     }
 
+    /// Waits until `stitches` of the list's stitch jobs have succeeded, or one of its jobs has
+    /// failed (the logs then say why); true only when every stitch succeeded and nothing failed.
+    func waitForStitches(_ list: String, _ stitches: Int, timeout: Duration = .seconds(300)) throws -> Bool {
+        func stitched() throws -> Int {
+            try farm.count("SELECT count(*)::int AS n FROM keyfarm.v_jobs WHERE shot_list = $1 AND kind = 'stitch' AND state = 'succeeded'", [list])
+        }
+        func failed() throws -> Int {
+            try farm.count("SELECT count(*)::int AS n FROM keyfarm.v_jobs WHERE shot_list = $1 AND state = 'failed'", [list])
+        }
+        _ = try eventually(timeout: timeout) { try stitched() == stitches || failed() > 0 }
+        return try stitched() == stitches && failed() == 0
+    }
+
     /// Billed generations per fake API.
     func billed() throws -> [String: Int] {
         let billing = try fakeJSON("/_fake/billing") as? [String: [String: Int]] ?? [:]

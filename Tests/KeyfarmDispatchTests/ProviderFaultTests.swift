@@ -183,7 +183,7 @@ import Testing
             try provider.submit(ProviderFaultTests.singleSegmentShots(name: "broke", count: 1, engine: "luma/ray-3.2"), name: "broke")
             try provider.startCoordinator()
             try provider.startWorker("spender", slots: 2, engines: "luma/*")
-            let suspended = try eventually(timeout: .seconds(90)) {
+            let suspended = try eventually(timeout: .seconds(300)) {
                 try provider.farm.count("SELECT count(*)::int AS n FROM keyfarm.v_provider_accounts WHERE provider = 'luma' AND suspended_at IS NOT NULL") == 1
             }
             #expect(suspended, "\(provider.logs)")
@@ -203,7 +203,7 @@ import Testing
 
             // Resumed, the job goes out again and renders; the provider billed one generation.
             #expect(try provider.keyfarm(["providers", "resume", "luma"]).contains("resumed"))
-            let done = try eventually(timeout: .seconds(120)) { try provider.segmentStates("broke")["succeeded"] == 1 }
+            let done = try eventually(timeout: .seconds(300)) { try provider.segmentStates("broke")["succeeded"] == 1 }
             #expect(done, "\(provider.logs)")
             #expect(try provider.creates().count == 2)
             #expect(try provider.billed()["luma_agents"] == 1)
@@ -249,7 +249,7 @@ import Testing
             try provider.submit(Self.list("first"), name: "first")
             try provider.startCoordinator()
             try provider.startWorker("uploader", slots: 1, engines: "luma/*,stitch")
-            let first = try eventually(timeout: .seconds(120)) { try provider.segmentStates("first")["succeeded"] == 2 }
+            let first = try eventually(timeout: .seconds(300)) { try provider.segmentStates("first")["succeeded"] == 2 }
             #expect(first, "\(provider.logs)")
             // Two distinct images over four keyframes: two uploads, recorded by content.
             #expect(try uploads(provider) == 2)
@@ -258,7 +258,7 @@ import Testing
 
             // A second list with the same images uploads nothing.
             try provider.submit(Self.list("second"), name: "second")
-            let second = try eventually(timeout: .seconds(120)) { try provider.segmentStates("second")["succeeded"] == 2 }
+            let second = try eventually(timeout: .seconds(300)) { try provider.segmentStates("second")["succeeded"] == 2 }
             #expect(second, "\(provider.logs)")
             #expect(try uploads(provider) == 2)
 
@@ -271,7 +271,7 @@ import Testing
             ], environment: [:]).run()
             #expect(deleted.output == "204")
             try provider.submit(Self.list("third").replacingOccurrences(of: "  - id: sh20", with: "  - id: sh30"), name: "third")
-            let third = try eventually(timeout: .seconds(120)) { try provider.segmentStates("third")["succeeded"] == 2 }
+            let third = try eventually(timeout: .seconds(300)) { try provider.segmentStates("third")["succeeded"] == 2 }
             #expect(third, "\(provider.logs)")
             #expect(try uploads(provider) > 2)
             let now = try provider.farm.store.providerFiles(provider: "luma")
@@ -292,7 +292,7 @@ import Testing
             try provider.submit(ProviderFaultTests.singleSegmentShots(name: "expired", count: 1, engine: "luma/ray-3.2"), name: "expired")
             try provider.startCoordinator()
             try provider.startWorker("downloader", slots: 1, engines: "luma/*")
-            let done = try eventually(timeout: .seconds(120)) { try provider.segmentStates("expired")["succeeded"] == 1 }
+            let done = try eventually(timeout: .seconds(300)) { try provider.segmentStates("expired")["succeeded"] == 1 }
             #expect(done, "\(provider.logs)")
             // One attempt, one generation: the refused download was followed by a fresh URL's.
             #expect(try provider.farm.count("SELECT count(*)::int AS n FROM keyfarm.v_attempts WHERE shot_list = 'expired'") == 1)

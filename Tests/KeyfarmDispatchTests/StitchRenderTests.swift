@@ -132,11 +132,7 @@ import Testing
             #expect(plan.contains("sh10/s0 anchors (keyframe@position on the 24 fps grid, 5 s clip, positions 0-72 used): k0@0, k1@18, k2@36, k3@72"), "\(plan)")
             try provider.startCoordinator()
             try provider.startWorker("anchors", slots: 2, engines: "stitch,luma/*")
-            let stitched = try eventually(timeout: .seconds(300)) {
-                try provider.farm.count("""
-                    SELECT count(*)::int AS n FROM keyfarm.v_jobs WHERE shot_list = 'anchored' AND kind = 'stitch' AND state = 'succeeded'
-                    """) == 1
-            }
+            let stitched = try provider.waitForStitches("anchored", 1)
             #expect(stitched, "\(provider.logs)")
             guard stitched else { return }
             // Without --storage, outputs are where the stitching worker wrote them: its storage
@@ -199,13 +195,7 @@ import Testing
             #expect(plan.contains("\"exr_export\" : true") && plan.contains("\"estimated_credits\" : 45"), "\(plan)")
             try provider.startCoordinator()
             try provider.startWorker("hdr-1", slots: 2, engines: "stitch,interpolate,luma/*")
-            let stitched = try eventually(timeout: .seconds(300)) {
-                // A failed job ends the wait: its error says why.
-                try provider.farm.count("""
-                    SELECT count(*)::int AS n FROM keyfarm.v_jobs WHERE shot_list = 'hdr'
-                      AND ((kind = 'stitch' AND state = 'succeeded') OR state = 'failed')
-                    """) == 1
-            } && provider.farm.count("SELECT count(*)::int AS n FROM keyfarm.v_jobs WHERE shot_list = 'hdr' AND state = 'failed'") == 0
+            let stitched = try provider.waitForStitches("hdr", 1)
             #expect(stitched, "\(provider.logs)")
             guard stitched else { return }
             #expect(try provider.billed()["luma_agents"] == 1)
@@ -271,12 +261,7 @@ import Testing
             try provider.submit(yaml, name: "reframed")
             try provider.startCoordinator()
             try provider.startWorker("reframer", slots: 2, engines: "interpolate,stitch,luma/*")
-            let stitched = try eventually(timeout: .seconds(300)) {
-                try provider.farm.count("""
-                    SELECT count(*)::int AS n FROM keyfarm.v_jobs WHERE shot_list = 'reframed'
-                      AND ((kind = 'stitch' AND state = 'succeeded') OR state = 'failed')
-                    """) == 4
-            } && provider.farm.count("SELECT count(*)::int AS n FROM keyfarm.v_jobs WHERE shot_list = 'reframed' AND state = 'failed'") == 0
+            let stitched = try provider.waitForStitches("reframed", 4)
             #expect(stitched, "\(provider.logs)")
             guard stitched else { return }
             // The generation and its reframe: two creates, two bills, 2 x 15 credits.

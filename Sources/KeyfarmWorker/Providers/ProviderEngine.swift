@@ -117,12 +117,9 @@ struct ProviderRun {
         // 2. Submit, and wait until the coordinator has stored the id.
         if requestID == nil {
             var request: VideoRequest
-            do {
-                request = try buildRequest(engine: engine, api: api)
-            } catch let verdict as ProviderErrorClassifier.Verdict {
-                return failed(verdict)
-            } catch {
-                return .failed(.invalid, "\(error)")
+            switch self.request(engine: engine, api: api) {
+            case .success(let built): request = built
+            case .failure(let refused): return refused.outcome
             }
             var uploadedAgain = false
             // A 429 on create is ridden out here, as Retry-After asks, for up to `rateLimitPatience`:
@@ -141,12 +138,9 @@ struct ProviderRun {
                     uploadedAgain = true
                     logger.notice("the provider no longer has a keyframe file; uploading the images again", metadata: ["error": "\(error.message)"])
                     files.ids = [:]
-                    do {
-                        request = try buildRequest(engine: engine, api: api)
-                    } catch let verdict as ProviderErrorClassifier.Verdict {
-                        return failed(verdict)
-                    } catch {
-                        return .failed(.invalid, "\(error)")
+                    switch self.request(engine: engine, api: api) {
+                    case .success(let built): request = built
+                    case .failure(let refused): return refused.outcome
                     }
                 } catch {
                     refused += 1
@@ -225,6 +219,17 @@ struct ProviderRun {
         }
     }
 
+    /// The request to submit, or the attempt's failure when it cannot be built.
+    func request(engine: Engine, api: any VideoAPI) -> Result<VideoRequest, AttemptFailure> {
+        do {
+            return .success(try buildRequest(engine: engine, api: api))
+        } catch let verdict as ProviderErrorClassifier.Verdict {
+            return .failure(AttemptFailure(outcome: failed(verdict)))
+        } catch {
+            return .failure(AttemptFailure(outcome: .failed(.invalid, "\(error)")))
+        }
+    }
+
     enum Poll {
         case status(GenerationStatus?)
         case pollFailed(ProviderErrorClassifier.Verdict)
@@ -295,14 +300,14 @@ struct ProviderRun {
         return finish(api: api, id: id, video: video, export: export, relative: relative, directory: directory)
     }
 
-    /// A failed download's outcome, as an `Error` for `Result`.
-    struct DownloadFailure: Error { var outcome: JobOutcome }
+    /// An attempt's failure (a download, a request that cannot be built), as an `Error` for `Result`.
+    struct AttemptFailure: Error { var outcome: JobOutcome }
 
     /// Downloads one output of a completed generation. Output URLs are presigned and expire
     /// (Luma's after an hour): a refused URL is replaced by the one the generation, read again,
     /// names now, once, before the download is judged.
     func download(api: any VideoAPI, id: String, url first: String, to path: String, what: String,
-                  pick: ((video: String, exr: String?)) -> String?) -> Result<DownloadedFile, DownloadFailure> {
+                  pick: ((video: String, exr: String?)) -> String?) -> Result<DownloadedFile, AttemptFailure> {
         var url = first
         for round in 1...2 {
             do {
@@ -318,10 +323,10 @@ struct ProviderRun {
                     url = fresh
                     continue
                 }
-                return .failure(DownloadFailure(outcome: downloadFailed(verdict, id: id, what: what)))
+                return .failure(AttemptFailure(outcome: downloadFailed(verdict, id: id, what: what)))
             }
         }
-        return .failure(DownloadFailure(outcome: .failed(.transient, "\(providerName): the \(what) of \(id) was not downloaded",
+        return .failure(AttemptFailure(outcome: .failed(.transient, "\(providerName): the \(what) of \(id) was not downloaded",
                                                          provider: providerName, providerRequestID: id)))
     }
 
