@@ -36,8 +36,10 @@ public struct PriceTable: Sendable, Equatable {
                                 note: "estimate; check the account's rate")
         let ray32Blocks: [Resolution: Int] = [.p540: 15, .p720: 30, .p1080: 120]
         // 10 s bills as two 5 s blocks; HDR doubles a block, HDR with the EXR export triples it.
+        // HDR is rendered at 720p and 1080p only.
         func ray32(_ factor: Int, note: String) -> EnginePrice {
-            EnginePrice(credits: [5: ray32Blocks.mapValues { $0 * factor }, 10: ray32Blocks.mapValues { $0 * factor * 2 }], note: note)
+            let blocks = factor == 1 ? ray32Blocks : ray32Blocks.filter { $0.key != .p540 }
+            return EnginePrice(credits: [5: blocks.mapValues { $0 * factor }, 10: blocks.mapValues { $0 * factor * 2 }], note: note)
         }
         let kling = EnginePrice.flat([5: 35, 10: 70], note: "5xx failures not billed")
         return PriceTable(engines: [

@@ -109,6 +109,12 @@ extension ShotListDecoder {
                               + Engine.hdrNames.joined(separator: ", "), at: fields["hdr"]?.value ?? node)
                 return nil
             }
+            if let limited = engines.first(where: { !($0.hdrResolutions?.contains(resolution) ?? true) }) {
+                let allowed = limited.hdrResolutions!.map(\.rawValue).joined(separator: " and ")
+                reader.report(path + ".resolution", "\(limited.name) renders HDR at \(allowed) only; \(resolution.rawValue) is SDR only",
+                              at: fields["resolution"]?.value ?? fields["hdr"]?.value ?? node)
+                return nil
+            }
         } else if outputs.contains(.hdr10) {
             reader.report(path + ".outputs", "hdr10 needs hdr: true (an HDR10 master is made from HDR frames)",
                           at: fields["outputs"]?.value ?? node)

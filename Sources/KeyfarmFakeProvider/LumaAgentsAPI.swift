@@ -184,7 +184,9 @@ struct LumaAgentsAPI: Sendable {
                 }
             }
             if exrExport && !hdr { throw Problem(status: 400, message: "video.exr_export requires video.hdr=true") }
-            if hdr && resolution == "360p" { throw Problem(status: 400, message: "video.resolution 360p is SDR only (not valid with video.hdr=true)") }
+            if hdr && !["720p", "1080p"].contains(resolution) {
+                throw Problem(status: 400, message: "video.hdr requires video.resolution 720p or 1080p: \(resolution) is SDR only")
+            }
             if loop && (seconds == 10 || hdr) { throw Problem(status: 400, message: "video.loop is not supported with duration 10s or hdr") }
             return .success(spec)
         } catch {

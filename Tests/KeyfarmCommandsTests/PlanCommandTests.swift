@@ -18,8 +18,8 @@ import Testing
         #expect(run.status == 0, "\(run.error)")
         let plan = try run.json()
         #expect(plan["shot_list"] as? String == "demo")
-        // 15 ray-flash-2 clips at 13, one Kling at 35, a 540p ray-3.2 HDR+EXR block at 45 and its reframe at 15.
-        #expect(plan["estimated_credits"] as? Int == 290)
+        // 15 ray-flash-2 clips at 13, one Kling at 35, a 720p ray-3.2 HDR+EXR block at 90 and its reframe at 30.
+        #expect(plan["estimated_credits"] as? Int == 350)
         let shots = try #require(plan["shots"] as? [[String: Any]])
         #expect(shots.map { $0["id"] as? String } == ["sh010", "sh020", "sh030", "sh040"])
         #expect(shots.map { $0["frames"] as? Int } == [96, 144, 480, 120])

@@ -281,6 +281,9 @@ import Testing
         let mp4Only = try plan(Self.shot("    engine: luma/ray-3.2\n    hdr: true"))
         #expect(mp4Only.jobs[0].hdr && !mp4Only.jobs[0].exrExport && mp4Only.jobs[0].estimatedCredits == 2 * 120)
 
+        let lowRes = issues(Self.shot("    engine: luma/ray-3.2\n    hdr: true\n    resolution: 540p"))
+        #expect(lowRes.first?.path == "shots[0].resolution", "\(lowRes)")
+        #expect(lowRes.first?.message == "luma/ray-3.2 renders HDR at 720p and 1080p only; 540p is SDR only")
         let refused = issues(Self.shot("    engine: luma/ray-2\n    hdr: true"))
         #expect(refused.count == 1 && refused.first?.path == "shots[0].hdr", "\(refused)")
         #expect(refused.first?.message == "luma/ray-2 cannot render HDR; engines that can: luma/ray-3.2, interpolate")

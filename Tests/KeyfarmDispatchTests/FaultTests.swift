@@ -16,7 +16,8 @@ import Testing
             try farm.startWorker("w1", slots: 4)
             try farm.startWorker("w2", slots: 4)
             try farm.smoke("flow", jobs: 40, ms: 20, failRate: 0.3, maxAttempts: 10)
-            let done = try eventually(timeout: .seconds(60)) { try farm.succeeded("flow") == 40 }
+            // Up to ten attempts each with back-off between them: generous, for a loaded machine.
+            let done = try eventually(timeout: .seconds(240)) { try farm.succeeded("flow") == 40 }
             #expect(done, "\(farm.logs)")
             #expect(try farm.jobsNotSucceededExactlyOnce("flow") == 0)
             #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE outcome = 'failed' AND error_class = 'transient'") > 0)

@@ -176,7 +176,7 @@ import Testing
                 version: 1
                 name: hdr
                 project: e2e
-                defaults: { fps: 24, resolution: 540p, aspect: "16:9", engine: luma/ray-3.2 }
+                defaults: { fps: 24, resolution: 720p, aspect: "16:9", engine: luma/ray-3.2 }
                 shots:
                   - id: sh10
                     duration: 2
@@ -190,16 +190,16 @@ import Testing
                       "1": { engine: interpolate }
                 """
             try provider.submit(yaml, name: "hdr")
-            // HDR with the EXR export bills three 540p blocks' worth: 3 x 15.
+            // HDR with the EXR export bills three 720p blocks' worth: 3 x 30.
             let plan = try provider.keyfarm(["plan", provider.directory + "/hdr.yaml", "--json"])
-            #expect(plan.contains("\"exr_export\" : true") && plan.contains("\"estimated_credits\" : 45"), "\(plan)")
+            #expect(plan.contains("\"exr_export\" : true") && plan.contains("\"estimated_credits\" : 90"), "\(plan)")
             try provider.startCoordinator()
             try provider.startWorker("hdr-1", slots: 2, engines: "stitch,interpolate,luma/*")
             let stitched = try provider.waitForStitches("hdr", 1)
             #expect(stitched, "\(provider.logs)")
             guard stitched else { return }
             #expect(try provider.billed()["luma_agents"] == 1)
-            #expect(try provider.ledgerNet("hdr") == 45)
+            #expect(try provider.ledgerNet("hdr") == 90)
             let directory = provider.storage + "/e2e/hdr/sh10"
             // The ray-3.2 segment kept the export's 121 DWAB frames (positions 0..24 used); the
             // interpolated one wrote half-float EXR frames of its own.

@@ -73,6 +73,7 @@ struct LumaAgentsSDKTests {
                 "hdr_without_keyframes": "video.hdr needs video.keyframes",
                 "exr_without_hdr": "requires video.hdr",
                 "hdr_at_360p": "360p is SDR only",
+                "hdr_at_540p": "540p is SDR only",
                 "keyframes_and_start_frame": "mutually exclusive with video.start_frame",
                 "indexes_do_not_match": "must match",
                 "index_off_the_grid": "off the 5s grid",

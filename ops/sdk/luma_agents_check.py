@@ -65,7 +65,7 @@ g = attempt("keyframes", model="ray-3.2", type="video", prompt="a red square tur
                                         "keyframes": [red, green, blue], "keyframe_indexes": [0, 60, 120]})
 if g: wait(g, "keyframes")
 g = attempt("hdr_ten_seconds", model="ray-3.2", type="video", prompt="dawn over a harbour", aspect_ratio="9:16",
-            video={"duration": "10s", "resolution": "540p", "hdr": True, "exr_export": True,
+            video={"duration": "10s", "resolution": "720p", "hdr": True, "exr_export": True,
                    "keyframes": [red, blue], "keyframe_indexes": [0, 240]})
 # The legacy two-frame surface, continuing the first generation by id.
 first = results.get("keyframes", {}).get("id")
@@ -107,6 +107,8 @@ attempt("exr_without_hdr", model="ray-3.2", type="video", prompt="x",
         video={"exr_export": True, "keyframes": [red], "keyframe_indexes": [0]})
 attempt("hdr_at_360p", model="ray-3.2", type="video", prompt="x",
         video={"hdr": True, "resolution": "360p", "keyframes": [red], "keyframe_indexes": [0]})
+attempt("hdr_at_540p", model="ray-3.2", type="video", prompt="x",
+        video={"hdr": True, "resolution": "540p", "keyframes": [red], "keyframe_indexes": [0]})
 attempt("keyframes_and_start_frame", model="ray-3.2", type="video", prompt="x",
         video={"keyframes": [red], "keyframe_indexes": [0], "start_frame": green})
 attempt("indexes_do_not_match", model="ray-3.2", type="video", prompt="x",
