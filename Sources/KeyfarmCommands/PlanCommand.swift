@@ -10,7 +10,10 @@ struct PlanCommand: ParsableCommand {
         abstract: "Validate a shot list and print its plan, without changing any database.",
         discussion: """
             Prints every segment job (frames, engine, provider clip length, dependencies, estimated \
-            credits) and one stitch job per shot. An invalid shot list prints every error, each with \
+            credits) and one stitch job per shot. A generation on an engine that takes many keyframes \
+            (luma/ray-3.2) spans several of them: its anchors follow the table as keyframe@position \
+            on its 24 fps grid. A shot with `reframe` adds a provider reframe job per generation \
+            (ray-3.2) and a stitch per extra aspect. An invalid shot list prints every error, each with \
             the file, the path to the field and the line, and exits with status 65. A fal or \
             WaveSpeed segment that ends on a keyframe image needs its model's end-frame field: \
             plan knows the built-in models, and with --database-url (or $KEYFARM_DATABASE_URL) \
