@@ -37,31 +37,25 @@ struct LumaAgentsAPI: Sendable {
         guard call.sendsCredential(scheme: "Bearer") else {
             return Self.error(401, "Invalid or missing API key: send Authorization: Bearer <key>")
         }
-        let lifetime = await state.outputURLLifetimeSeconds, secret = state.urlSecret
-        let show = { (generation: FakeGeneration, origin: String) in
-            Self.object(generation, origin: origin, lifetime: lifetime, secret: secret)
-        }
         let route = Array(call.segments.dropFirst())
         if route.first == "files" { return await LumaFilesAPI(state: state).handle(route, call) }
         if route == ["generations"] {
             guard call.method == "POST" else { return Self.error(405, "Method not allowed") }
-            return await create(call, forcedFailure: forcedFailure, show: show)
+            return await create(call, forcedFailure: forcedFailure)
         }
         guard route.count == 2, route[0] == "generations" else { return Self.error(404, "Not found: \(call.path)") }
-        if call.method == "GET" {
-            // A poll: the outputs' URLs are signed as of this answer (expired ones on request).
-            guard let generation = await state.poll(route[1].lowercased(), api: .lumaAgents) else {
-                return Self.error(404, "Generation \(route[1].lowercased()) not found")
-            }
-            let lifetime = await state.outputURLLifetime(completed: generation.video != nil)
-            return JSON.response(200, Self.object(generation, origin: call.origin, lifetime: lifetime, secret: secret))
-        }
         return await Router.generation(route[1], call, api: .lumaAgents, state: state,
                                        error: { Self.error($0, $1) }, object: show)
     }
 
-    private func create(_ call: Router.Call, forcedFailure: ForcedEnd?,
-                        show: (FakeGeneration, String) -> [String: Any]) async -> HTTPResponse {
+    /// The generation as an answer shows it, its output URLs signed as of this answer (already
+    /// expired while the fault plan's `expired_output_urls` lasts).
+    private func show(_ generation: FakeGeneration, origin: String) async -> [String: Any] {
+        let lifetime = await state.outputURLLifetime(completed: generation.video != nil)
+        return Self.object(generation, origin: origin, lifetime: lifetime, secret: state.urlSecret)
+    }
+
+    private func create(_ call: Router.Call, forcedFailure: ForcedEnd?) async -> HTTPResponse {
         guard let body = JSON.object(call.body) else { return Self.error(400, "Invalid request body: expected a JSON object") }
         switch await Self.spec(body, state: state) {
         case .failure(let problem):
@@ -69,7 +63,7 @@ struct LumaAgentsAPI: Sendable {
         case .success(let spec):
             let generation = await state.create(api: .lumaAgents, model: Self.model, request: call.body, spec: spec,
                                                 forcedFailure: forcedFailure)
-            return JSON.response(201, show(generation, call.origin))
+            return JSON.response(201, await show(generation, origin: call.origin))
         }
     }
 

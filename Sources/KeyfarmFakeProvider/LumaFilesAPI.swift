@@ -76,8 +76,8 @@ struct LumaFilesAPI: Sendable {
         let lifetime = await state.outputURLLifetimeSeconds
         let expires = Date().addingTimeInterval(Double(lifetime))
         let upload: [String: Any] = [
-            "url": PresignedURL.url(origin: call.origin, id: file.id, suffix: ".upload", lifetime: lifetime, secret: state.urlSecret)
-                .replacingOccurrences(of: "/files/", with: "/uploads/"),
+            "url": PresignedURL.url(origin: call.origin, folder: "uploads", id: file.id, suffix: ".upload", lifetime: lifetime,
+                                    secret: state.urlSecret),
             "method": "PUT", "expires_at": JSON.timestamp(expires), "headers": ["Content-Type": mime],
         ]
         return JSON.response(201, ["id": file.id, "state": file.state, "file": file.object, "upload": upload])

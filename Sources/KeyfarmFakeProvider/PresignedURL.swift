@@ -3,10 +3,11 @@ import Foundation
 /// Output URLs that look and behave like an object store's presigned ones: they name their
 /// expiry and carry a signature over it, so a client that keeps one past its hour is refused.
 enum PresignedURL {
-    /// `{origin}/files/{id}{suffix}?expires=...&signature=...`, valid for `lifetime` seconds from `now`.
-    static func url(origin: String, id: String, suffix: String = ".mp4", lifetime: Int, secret: String, now: Date = Date()) -> String {
+    /// `{origin}/{folder}/{id}{suffix}?expires=...&signature=...`, valid for `lifetime` seconds from `now`.
+    static func url(origin: String, folder: String = "files", id: String, suffix: String = ".mp4", lifetime: Int, secret: String,
+                    now: Date = Date()) -> String {
         let expires = String(Int(now.timeIntervalSince1970) + lifetime)
-        return "\(origin)/files/\(id)\(suffix)?expires=\(expires)&signature=\(signature(id: id, expires: expires, secret: secret))"
+        return "\(origin)/\(folder)/\(id)\(suffix)?expires=\(expires)&signature=\(signature(id: id, expires: expires, secret: secret))"
     }
 
     /// FNV-1a over the id, the expiry and the fake's secret: enough to tell a URL this fake

@@ -104,12 +104,12 @@ struct Router: Sendable {
     /// differ only in their error body and in how they show a generation.
     static func generation(_ id: String, _ call: Call, api: FakeAPI, state: FakeProviderState,
                            error: (Int, String) -> HTTPResponse,
-                           object: (FakeGeneration, _ origin: String) -> [String: Any]) async -> HTTPResponse {
+                           object: (FakeGeneration, _ origin: String) async -> [String: Any]) async -> HTTPResponse {
         let id = id.lowercased()
         switch call.method {
         case "GET":
             guard let generation = await state.poll(id, api: api) else { return error(404, "Generation \(id) not found") }
-            return JSON.response(200, object(generation, call.origin))
+            return JSON.response(200, await object(generation, call.origin))
         case "DELETE":
             guard await state.delete(id, api: api) else { return error(404, "Generation \(id) not found") }
             return HTTPResponse(statusCode: HTTPStatusCode(204, phrase: "No Content"))

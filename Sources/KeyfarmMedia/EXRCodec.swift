@@ -56,17 +56,13 @@ public enum EXRCodec {
             throw ImageError(path: path, reason: "not a readable EXR: \(message(&error))")
         }
         defer { free(pixels) }
-        let count = Int(raw.width) * Int(raw.height) * 3
-        var samples = Array(UnsafeBufferPointer(start: pixels, count: count))
-        for i in 0..<count where !samples[i].isFinite {
-            samples[i] = samples[i].isNaN ? 0 : (samples[i] > 0 ? 65504 : -65504)
-        }
+        let samples = LinearImage.finiteSamples(pixels, count: Int(raw.width) * Int(raw.height) * 3)
         return Frame(image: LinearImage(width: Int(raw.width), height: Int(raw.height), pixels: samples), info: info(raw))
     }
 
     /// Writes half-float RGB with `compression` and the primaries' chromaticities.
     public static func write(_ image: LinearImage, path: String, compression: String = "zip", primaries: Primaries?) throws {
-        let halves = image.pixels.map { Float16(min(max($0, -65504), 65504)).bitPattern }
+        let halves = image.halfBitPatterns
         var error = kfx_error()
         let status = halves.withUnsafeBufferPointer { buffer in
             if let chromaticities = primaries?.chromaticities {

@@ -26,6 +26,11 @@ public enum HDRTransfer {
         return knee + shoulder * t / (1 + t)
     }
 
+    /// PQ code values (16-bit) of `pqSteps + 1` luminances evenly spaced over 0...peak: PQ of
+    /// every sample would be exact but slow, and this table is plenty. Made once, used by every frame.
+    static let pqSteps = 4096
+    static let pqTable: [UInt16] = (0...pqSteps).map { UInt16(pq(nits: Float($0) / Float(pqSteps) * peakNits) * 65535 + 0.5) }
+
     /// PQ (ST 2084) of a luminance in cd/m2, 0...1.
     @inline(__always) public static func pq(nits: Float) -> Float {
         let m1: Float = 2610 / 16384, m2: Float = 2523 / 4096 * 128
@@ -75,9 +80,7 @@ extension LinearImage {
         var largest: Float = 0
         var total: Double = 0
         let scale = HDRTransfer.referenceWhiteNits
-        // PQ of every 16-bit step would be exact but slow; a table over 0...peak is plenty (4096 steps).
-        let steps = 4096
-        let table = (0...steps).map { UInt16(HDRTransfer.pq(nits: Float($0) / Float(steps) * HDRTransfer.peakNits) * 65535 + 0.5) }
+        let steps = HDRTransfer.pqSteps, table = HDRTransfer.pqTable
         pixels.withUnsafeBufferPointer { p in
             for k in 0..<count {
                 var brightest: Float = 0

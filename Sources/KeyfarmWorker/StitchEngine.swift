@@ -154,7 +154,6 @@ public struct StitchEngine: JobEngine {
         }
         func mediaType(_ artifact: [String: Any]) -> String { artifact["media_type"] as? String ?? "" }
         let source: StitchPiece.Source
-        var provider: String?, requestID: String?
         if hdr, let listing = artifacts.first(where: { mediaType($0) == EXRExport.mediaType }) {
             let listed = try file(listing)
             let frames: [EXRExport.Frame]
@@ -164,23 +163,17 @@ public struct StitchEngine: JobEngine {
                 throw Invalid(message: "\(key): \(refused.description)")
             }
             source = .exrFrames(try frames.map { try file(["path": $0.path, "sha256": $0.sha256]) })
-            if let artifact = artifacts.first(where: { mediaType($0) == GenerationRecord.mediaType }),
-               let record = (try? file(artifact)).flatMap({ GenerationRecord.read($0.path) }) {
-                provider = record.provider
-                requestID = record.requestID
-            }
         } else if let video = artifacts.first(where: { mediaType($0) == "video/mp4" }) {
             source = .video(try file(video))
-            if let artifact = artifacts.first(where: { mediaType($0) == GenerationRecord.mediaType }),
-               let record = (try? file(artifact)).flatMap({ GenerationRecord.read($0.path) }) {
-                provider = record.provider
-                requestID = record.requestID
-            }
         } else {
             let frames = try artifacts.filter { mediaType($0) == "image/png" }.map(file)
             guard !frames.isEmpty else { throw Invalid(message: "\(key): its artifacts hold neither a video nor PNG frames") }
             source = .frames(frames)
         }
+        // A provider segment's record names the request behind it, for the manifest.
+        let record = artifacts.first(where: { mediaType($0) == GenerationRecord.mediaType })
+            .flatMap { try? file($0) }.flatMap { GenerationRecord.read($0.path) }
+        let provider = record?.provider, requestID = record?.requestID
         // Artifacts live in `.../attempt-<n>/`: the manifest names the attempt.
         let attempt = (artifacts.first?["path"] as? String)?.split(separator: "/")
             .first(where: { $0.hasPrefix("attempt-") }).flatMap { Int($0.dropFirst("attempt-".count)) }

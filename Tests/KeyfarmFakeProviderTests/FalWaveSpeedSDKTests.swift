@@ -9,18 +9,11 @@ import Testing
 @Suite(.enabled(if: !ProviderSDKs.python.unreachable, "PyPI cannot be reached, so the fal-client and wavespeed SDKs cannot be installed"))
 struct FalWaveSpeedSDKTests {
     @Test func theOfficialSDKsAgreeWithTheFake() async throws {
-        let python = try #require(ProviderSDKs.python.path, "ops/scripts/provider-sdks failed: \(ProviderSDKs.python.reason)")
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("keyfarm-sdk-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: out) }
         try await withFakeProvider { fake in
-            let outcome = try await onThread {
-                try ChildProcess(executable: python, arguments: [repositoryFile("ops/sdk/fal_wavespeed_check.py"), fake.baseURL, out],
-                                 environment: ProcessInfo.processInfo.environment).run()
-            }
-            try #require(outcome.status == 0, "the SDK script failed: \(outcome.tail(10))")
-            let line = try #require(outcome.output.split(separator: "\n").last)
-            let results = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: [String: Any]])
+            let results = try await ProviderSDKs.run("fal_wavespeed_check.py", base: fake.baseURL, out: out)
 
             // fal: IN_QUEUE with its position, IN_PROGRESS with logs, COMPLETED without an error,
             // then the result's video: a 5 s clip from Kling 2.6's start_image_url/end_image_url.

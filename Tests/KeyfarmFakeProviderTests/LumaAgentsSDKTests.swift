@@ -19,24 +19,32 @@ enum ProviderSDKs {
     }()
 }
 
+extension ProviderSDKs {
+    /// Runs the SDK driver `ops/sdk/<script>` with the SDKs' Python against `base` (what it
+    /// downloads goes into `out`) and returns the JSON object of results it prints last.
+    static func run(_ script: String, base: String, out: String) async throws -> [String: [String: Any]] {
+        let python = try #require(python.path, "ops/scripts/provider-sdks failed: \(python.reason)")
+        let outcome = try await onThread {
+            try ChildProcess(executable: python, arguments: [repositoryFile("ops/sdk/" + script), base, out],
+                             environment: ProcessInfo.processInfo.environment).run()
+        }
+        try #require(outcome.status == 0, "the SDK script failed: \(outcome.tail(10))")
+        let line = try #require(outcome.output.split(separator: "\n").last)
+        return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: [String: Any]])
+    }
+}
+
 /// The fake's Luma Agents API, driven by the official `luma-agents` SDK: what the SDK sends is
 /// accepted, what its docstrings say the API refuses is refused with `{"detail": ...}`, and
 /// keyframes land on their grid positions in the rendered clip.
 @Suite(.enabled(if: !ProviderSDKs.python.unreachable, "PyPI cannot be reached, so the luma-agents SDK cannot be installed"))
 struct LumaAgentsSDKTests {
     @Test func theOfficialSDKAgreesWithTheFake() async throws {
-        let python = try #require(ProviderSDKs.python.path, "ops/scripts/provider-sdks failed: \(ProviderSDKs.python.reason)")
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("keyfarm-sdk-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: out) }
         try await withFakeProvider { fake in
-            let outcome = try await onThread {
-                try ChildProcess(executable: python, arguments: [repositoryFile("ops/sdk/luma_agents_check.py"), fake.baseURL + "/v1", out],
-                                 environment: ProcessInfo.processInfo.environment).run()
-            }
-            try #require(outcome.status == 0, "the SDK script failed: \(outcome.tail(10))")
-            let line = try #require(outcome.output.split(separator: "\n").last)
-            let results = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: [String: Any]])
+            let results = try await ProviderSDKs.run("luma_agents_check.py", base: fake.baseURL + "/v1", out: out)
 
             // Accepted: keyframes on the 5 s grid, 10 s HDR with an EXR export, and the legacy
             // surface continuing a generation by id.

@@ -1,6 +1,7 @@
 import Foundation
 @testable import KeyfarmFakeProvider
 import KeyfarmProviders
+import KeyfarmTestSupport
 import Testing
 
 /// Every way a fal request or a WaveSpeed prediction can end, made by the fake's `end_as`
@@ -8,13 +9,14 @@ import Testing
 @Suite struct TerminalStateTests {
     /// Polls through an adapter until the generation is no longer pending.
     static func finish(_ status: () throws -> GenerationStatus?) throws -> GenerationStatus? {
-        let deadline = ContinuousClock.now + .seconds(120)
-        while ContinuousClock.now < deadline {
-            let now = try status()
-            if case .pending? = now { usleep(50_000); continue }
-            return now
+        var last: GenerationStatus?
+        let ended = try eventually(timeout: .seconds(120)) {
+            last = try status()
+            if case .pending? = last { return false }
+            return true
         }
-        throw FakeTestError("the generation was still pending after 120 s")
+        guard ended else { throw FakeTestError("the generation was still pending after 120 s") }
+        return last
     }
 
     @Test func waveSpeedEndsInEachOfTheSDKsTerminalStates() async throws {
