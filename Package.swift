@@ -46,9 +46,11 @@ let package = Package(
         .target(name: "CEXRCodec", dependencies: ["COpenEXR"],
                 linkerSettings: [.linkedLibrary("stdc++")]),
 
-        // The shot-list model, validation, planning and pricing: no I/O, no C.
+        // The shot-list model, validation, planning and pricing: no I/O, no C of its own (request
+        // keys hash with swift-crypto).
         .target(name: "KeyfarmCore",
-                dependencies: [.product(name: "Yams", package: "Yams")],
+                dependencies: [.product(name: "Yams", package: "Yams"),
+                               .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
         // Running helper programs (initdb, pg_ctl, ffmpeg) with posix_spawn and captured output.
         .target(name: "KeyfarmProcess", swiftSettings: strict),

@@ -43,7 +43,8 @@ public struct CommandFailure: Error, CustomStringConvertible {
                                   status: ExitStatus.invalidData, details: invalid.issues.map(\.description))
         case let store as StoreError:
             switch store {
-            case .noSuchShotList, .noSuchJob: return CommandFailure(store.description, status: ExitStatus.noInput)
+            case .notStitched: return CommandFailure(store.description, status: ExitStatus.failure)
+            case .noSuchShotList, .noSuchJob, .noSuchShot: return CommandFailure(store.description, status: ExitStatus.noInput)
             case .ambiguousShotList: return CommandFailure(store.description, status: ExitStatus.usage)
             case .shotListExists: return CommandFailure(store.description, status: ExitStatus.invalidData)
             case .schemaBehind, .schemaAhead, .migrationChanged:

@@ -19,6 +19,14 @@ struct PlanCommand: ParsableCommand {
             plan knows the built-in models, and with --database-url (or $KEYFARM_DATABASE_URL) \
             also the mappings added with `keyfarm providers model set`; without either it \
             connects to no database (not even the embedded one).
+
+            --against NAME compares the plan with the live shot list NAME of the same project \
+            (usually the list this file is an edit of) before anything is spent: each job is \
+            marked `same` (its request equals NAME's job of that key), `changed`, or `new`, and \
+            `reuse` when a succeeded generation of the project asked exactly the same (any list, \
+            any revision: that is what `keyfarm submit` would reuse), with what the rest will \
+            cost at the farm's prices. It opens the farm's database (the embedded one when no \
+            URL is given) and changes nothing in it.
             """)
 
     @Argument(help: ArgumentHelp("The shot list (YAML or JSON).", valueName: "file"))
@@ -26,6 +34,10 @@ struct PlanCommand: ParsableCommand {
 
     @Flag(help: "Print the plan as JSON instead of a table.")
     var json = false
+
+    @Option(help: ArgumentHelp("Compare with the live shot list of this name: which jobs changed, which an earlier generation would stand in for, and what the rest costs.",
+                               valueName: "name"))
+    var against: String?
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var common: CommonOptions
@@ -35,15 +47,27 @@ struct PlanCommand: ParsableCommand {
             let logger = try common.logger()
             let loaded = try ShotListFile.load(file)
             var models = ModelInputTable.builtIn
-            if let url = database.explicitURL {
-                models = try database.openStore((url, false), logger: logger).modelInputTable()
+            var store: FarmStore?
+            if against != nil {
+                store = try database.openStore(logger: logger)
+            } else if let url = database.explicitURL {
+                store = try database.openStore((url, false), logger: logger)
             }
+            if let store { models = try store.modelInputTable() }
             try loaded.requireModelInputs(models)
-            let plan = Planner(models: models).plan(loaded.list)
+            var planner = Planner(models: models)
+            if against != nil, let store { planner.prices = try store.priceTable() }
+            let plan = planner.plan(loaded.list)
+            var comparison: PlanComparison?
+            if let against, let store {
+                comparison = try PlanComparison(plan: plan, against: against, store: store)
+            }
             if json {
-                Console.current.print(String(decoding: plan.jsonData(), as: UTF8.self))
+                var text = String(decoding: plan.jsonData(), as: UTF8.self)
+                if let comparison { text = try comparison.merged(into: plan.jsonData()) }
+                Console.current.print(text)
             } else {
-                Console.current.write(PlanPresentation.table(plan))
+                Console.current.write(PlanPresentation.table(plan, comparison: comparison))
             }
             for warning in plan.warnings { Console.current.printError("keyfarm: warning: " + warning) }
         }
@@ -60,11 +84,12 @@ enum PlanPresentation {
             + "estimated \(plan.estimatedCredits) credits (\(budget))"
     }
 
-    static func table(_ plan: Plan) -> String {
+    static func table(_ plan: Plan, comparison: PlanComparison? = nil) -> String {
         var text = summary(plan) + "\n"
         if let budget = plan.budget, plan.estimatedCredits > budget {
             text += "note: the estimate exceeds the budget by \(plan.estimatedCredits - budget) credits\n"
         }
+        if let comparison { text += comparison.summary + "\n" }
         for planned in plan.shots {
             let shot = planned.shot
             text += "\nshot \(shot.id): \(shot.duration) s at \(shot.fps) fps = \(planned.frames) frames, "
@@ -72,15 +97,21 @@ enum PlanPresentation {
                 + shot.outputs.map(\.rawValue).joined(separator: ", ")
                 + (shot.seam > 0 ? ", seam \(shot.seam) frames" : "")
                 + ", priority \(shot.priority), estimated \(planned.estimatedCredits) credits\n"
-            var table = TextTable(["JOB", "FRAMES", "COUNT", "ENGINE", "CLIP", "START", "END", "AFTER", "CREDITS"],
+            var table = TextTable(["JOB", "FRAMES", "COUNT", "ENGINE", "CLIP", "START", "END", "AFTER", "CREDITS"]
+                                    + (comparison == nil ? [] : ["VS " + comparison!.against.uppercased(), "REUSE"]),
                                   rightAligned: [2, 8])
             for job in planned.jobs {
-                table.add([
+                var row = [
                     job.key, "\(job.startFrame)-\(job.endFrame)", "\(job.frames)", job.engine?.name ?? "stitch",
                     job.durationBucket.map { "\($0) s" } ?? "-", describe(job.startImage), describe(job.endImage),
                     job.dependsOn.isEmpty ? "-" : abbreviate(job.dependsOn, shot: shot.id),
                     job.priceKnown ? "\(job.estimatedCredits)" : "?",
-                ])
+                ]
+                if let comparison {
+                    row.append(comparison.change(of: job).rawValue)
+                    row.append(comparison.reuse[job.key].map { "from " + $0.description } ?? "-")
+                }
+                table.add(row)
             }
             text += table.render(indent: "  ") + "\n"
             for job in planned.segments.flatMap(\.jobs) where job.engine?.takesManyKeyframes == true {

@@ -212,7 +212,7 @@ extension Coordinator {
                             let artifact = entry.body.artifacts.first
                             return (ref, artifact?.path, artifact?.sha256,
                                     Self.json(entry.body.artifacts, storageRoot: storageRoots[entry.identity]),
-                                    entry.body.receivedAtUnixUs)
+                                    entry.body.receivedAtUnixUs, entry.body.reusedFromAttemptID)
                         })
                     }
                     recorded += plain
@@ -279,6 +279,11 @@ extension Coordinator {
             outcome = try store.completeSuccess(jobID: ref.jobID, attempt: ref.attempt, artifactPath: artifact?.path,
                                                 artifactSHA256: artifact?.sha256, charge: charge,
                                                 artifactsJSON: Self.json(result.artifacts, storageRoot: storageRoot))
+        case .handedBack where !result.reuseUnavailable.isEmpty:
+            // The earlier generation the job was to reuse is gone or changed: render it after all.
+            logger.notice("reuse unavailable; the job renders", metadata: [
+                "job.id": "\(ref.jobID)", "reason": "\(result.reuseUnavailable)"])
+            outcome = try store.dropReuse(jobID: ref.jobID, attempt: ref.attempt, reason: result.reuseUnavailable)
         case .handedBack:
             outcome = try store.handBack(jobID: ref.jobID, attempt: ref.attempt,
                                          providerRequestID: result.providerRequestID.isEmpty ? nil : result.providerRequestID)

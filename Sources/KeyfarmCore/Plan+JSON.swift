@@ -162,6 +162,11 @@ struct JobDocument: Encodable {
     var reframe: ReframeJobDocument?
     /// fal and WaveSpeed: the model's input fields the worker builds its body with.
     var model_inputs: ModelInputs?
+    /// The SHA-256 of the job's canonical request (`RequestKey`): equal keys, equal artifacts.
+    var request_key: String?
+    /// A retake: its take number (absent for the first take) and seed.
+    var take: Int?
+    var seed: Int64?
     var depends_on: [String]
     var priority: Int
     var max_attempts: Int
@@ -198,6 +203,9 @@ struct JobDocument: Encodable {
         }
         if job.hdr { hdr = true; exr_export = job.exrExport }
         model_inputs = job.modelInputs
+        request_key = job.requestKey
+        take = job.take > 1 ? job.take : nil
+        seed = job.seed
         depends_on = job.dependsOn
         priority = job.priority
         max_attempts = job.maxAttempts

@@ -32,6 +32,28 @@ public struct PlannedShot: Sendable, Equatable {
     public var jobs: [PlannedJob] {
         segments.flatMap(\.jobs) + [stitch] + reframes.flatMap { $0.jobs + [$0.stitch] }
     }
+
+    /// What the shot delivers, as one key: its stitches' request keys. A resubmission whose
+    /// shot has the same content key changed nothing a reviewer saw.
+    public var contentKey: String {
+        ([stitch] + reframes.map(\.stitch)).map { $0.requestKey ?? "" }.joined(separator: "+")
+    }
+
+    /// Sets every job's `requestKey` again, after a job changed (a retake's take and seed).
+    public mutating func recomputeRequestKeys() { assignRequestKeys() }
+
+    /// Sets every job's `requestKey`, in dependency order.
+    mutating func assignRequestKeys() {
+        let keys = RequestKey.keys(of: self)
+        for g in segments.indices {
+            for j in segments[g].jobs.indices { segments[g].jobs[j].requestKey = keys[segments[g].jobs[j].key] }
+        }
+        stitch.requestKey = keys[stitch.key]
+        for r in reframes.indices {
+            for j in reframes[r].jobs.indices { reframes[r].jobs[j].requestKey = keys[reframes[r].jobs[j].key] }
+            reframes[r].stitch.requestKey = keys[reframes[r].stitch.key]
+        }
+    }
 }
 
 /// The shot delivered again at another aspect ratio: the provider's reframe of each segment
@@ -149,6 +171,14 @@ public struct PlannedJob: Sendable, Equatable {
     /// fal and WaveSpeed only: how the model names its inputs, when the planner's table knows
     /// the model (an operator's mapping or a built-in one).
     public var modelInputs: ModelInputs?
+    /// The SHA-256 of its canonical request (`RequestKey`); an earlier job of the project with
+    /// the same key that succeeded can stand in for it. Set for every job of a plan.
+    public var requestKey: String?
+    /// A segment's take: 1 as planned, then one more for each `keyfarm retake`. Takes after the
+    /// first are new requests, whatever else they share.
+    public var take = 1
+    /// A retake's seed, where the engine takes one.
+    public var seed: Int64?
 
     public var frames: Int { endFrame - startFrame + 1 }
     /// The capability a worker needs to take this job: the engine's name, or `stitch`.

@@ -22,6 +22,7 @@ public struct Planner: Sendable {
                     shots[s].segments[g].jobs[j].modelInputs = models.inputs(for: engine)
                 }
             }
+            shots[s].assignRequestKeys()
         }
         return Plan(shotList: list.name, project: list.project, budget: list.budget, shots: shots, warnings: warnings)
     }

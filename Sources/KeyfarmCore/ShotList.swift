@@ -44,6 +44,8 @@ public struct Shot: Sendable, Equatable {
     public var reframe: [Aspect] = []
     public var reframePosition: ReframePosition = .center
     public var reframeEngine: ReframeEngine = .auto
+    /// False: never stand an earlier identical generation in for one of this shot's jobs.
+    public var reuse = true
     /// The SHA-256 of each local keyframe image, by its resolved path, when the submitting
     /// command read them: jobs name their images' content, so a provider that keeps uploaded
     /// files is sent each distinct image once.

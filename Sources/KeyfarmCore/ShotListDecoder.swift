@@ -18,7 +18,7 @@ public struct ShotListDecoder: Sendable {
 
     static let topKeys = ["version", "name", "project", "budget", "defaults", "shots"]
     static let settingKeys = ["fps", "resolution", "aspect", "engine", "outputs", "seam", "priority", "max_attempts",
-                              "hdr", "exr_colorspace", "reframe", "reframe_position", "reframe_engine"]
+                              "hdr", "exr_colorspace", "reframe", "reframe_position", "reframe_engine", "reuse"]
     static let shotKeys = ["id", "duration", "keyframes", "segments"] + settingKeys
     static let keyframeKeys = ["at", "image", "prompt"]
     static let overrideKeys = ["engine", "prompt", "priority", "max_attempts"]
@@ -158,6 +158,7 @@ struct ShotSettings {
     var reframe: [Aspect]? = []
     var reframePosition: ReframePosition? = .center
     var reframeEngine: ReframeEngine? = .auto
+    var reuse: Bool? = true
 
     static let builtIn = ShotSettings(fps: FrameRate(24), resolution: .p1080, aspect: .widescreen,
                                       engine: .interpolate, outputs: [.mp4], seam: 0, priority: 50, maxAttempts: 3)
@@ -237,6 +238,9 @@ extension ShotListDecoder {
         }
         if let node = fields["hdr"]?.value {
             settings.hdr = reader.boolean(node, at("hdr"))
+        }
+        if let node = fields["reuse"]?.value {
+            settings.reuse = reader.boolean(node, at("reuse"))
         }
         if let node = fields["reframe"]?.value {
             settings.reframe = readReframe(node, at("reframe"), reader: &reader)

@@ -81,13 +81,16 @@ extension FarmStore {
                 FROM keyfarm.v_provider_accounts pa
                 WHERE pa.max_concurrent IS NOT NULL OR pa.creates_per_minute IS NOT NULL OR pa.suspended_at IS NOT NULL
             ), picked AS (
-                SELECT j.id, j.priority, j.queued_at, j.shot_id, split_part(j.requires, '/', 1) AS provider FROM keyfarm.jobs j
+                -- A job that reuses an earlier generation starts none: no provider limit applies to it.
+                SELECT j.id, j.priority, j.queued_at, j.shot_id,
+                       CASE WHEN NOT j.reusing THEN split_part(j.requires, '/', 1) END AS provider FROM keyfarm.jobs j
                 WHERE j.state = 'queued' AND j.not_before <= now()
                   AND (j.requires = ANY($2::text[])
                        OR split_part(j.requires, '/', 1) || '/*' = ANY($2::text[])
                        OR '*' = ANY($2::text[]))
                   -- A provider at its limit: its jobs stay queued, and others' go ahead of them.
-                  AND NOT EXISTS (SELECT 1 FROM room WHERE room.provider = split_part(j.requires, '/', 1) AND room.room <= 0)
+                  AND (j.reusing
+                       OR NOT EXISTS (SELECT 1 FROM room WHERE room.provider = split_part(j.requires, '/', 1) AND room.room <= 0))
                 ORDER BY j.priority DESC, j.queued_at, j.id
                 LIMIT $4
                 FOR UPDATE SKIP LOCKED
@@ -158,12 +161,12 @@ extension FarmStore {
                 FROM verdict v WHERE j.id = v.id AND v.fits
                 RETURNING j.id, j.attempts, j.job_key, j.kind, j.engine, j.priority, j.spec, j.lease_expires_at,
                           j.max_attempts, j.attempt_base, j.shot_list_id, j.worker_id, j.estimated_credits,
-                          j.fresh_after_attempt
+                          j.fresh_after_attempt, j.reusing
             ), attempt AS (
                 -- A provider job's attempt names its provider from the start, for the creates-a-minute limit.
                 INSERT INTO keyfarm.attempts (job_id, attempt, worker_id, lease_expires_at, provider)
                 SELECT id, attempts, worker_id, lease_expires_at,
-                       CASE WHEN engine LIKE '%/%' THEN split_part(engine, '/', 1) END FROM leased
+                       CASE WHEN engine LIKE '%/%' AND NOT reusing THEN split_part(engine, '/', 1) END FROM leased
                 RETURNING id, job_id
             ), reservation AS (
                 INSERT INTO keyfarm.credit_ledger (shot_list_id, job_id, attempt_id, engine, provider, entry, credits, note)
@@ -214,17 +217,20 @@ extension FarmStore {
         }
     }
 
-    /// Records many successful attempts that charged nothing (local work) in one statement:
-    /// jobs succeed, attempts close, dependants whose last dependency this was become ready.
-    /// Attempts that no longer own their job change nothing. Returns how many were applied.
+    /// Records many successful attempts that charged nothing (local work, or an earlier
+    /// generation reused: `reusedFromAttemptID` > 0 names the attempt that rendered it) in one
+    /// statement: jobs succeed, attempts close, dependants whose last dependency this was
+    /// become ready. Attempts that no longer own their job change nothing. Returns how many
+    /// were applied.
     @discardableResult
     public func completeSuccesses(_ successes: [(ref: AttemptRef, artifactPath: String?, artifactSHA256: String?,
-                                                 artifactsJSON: String, receivedAtMicroseconds: Int64)]) throws -> Int {
+                                                 artifactsJSON: String, receivedAtMicroseconds: Int64,
+                                                 reusedFromAttemptID: Int64)]) throws -> Int {
         guard !successes.isEmpty else { return 0 }
         let row = try rows(connection.execute("""
             WITH u AS (
-                SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[])
-                       AS u(id, attempt, path, sha, artifacts, received)
+                SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
+                       AS u(id, attempt, path, sha, artifacts, received, reused)
             ), done AS (
                 UPDATE keyfarm.jobs j
                 SET state = 'succeeded', progress = 1, artifact_path = NULLIF(u.path, ''),
@@ -234,7 +240,12 @@ extension FarmStore {
                 RETURNING j.id
             ), closed AS (
                 UPDATE keyfarm.attempts a
-                SET outcome = COALESCE(a.outcome, 'succeeded'), finished_at = COALESCE(a.finished_at, now()),
+                SET outcome = COALESCE(a.outcome, CASE WHEN u.reused > 0 THEN 'reused' ELSE 'succeeded' END),
+                    reused_from_attempt_id = CASE WHEN a.outcome IS NULL AND u.reused > 0 THEN u.reused
+                                                  ELSE a.reused_from_attempt_id END,
+                    -- A reused attempt started no generation: it does not count against the provider's creates.
+                    provider = CASE WHEN a.outcome IS NULL AND u.reused > 0 THEN NULL ELSE a.provider END,
+                    finished_at = COALESCE(a.finished_at, now()),
                     artifact_path = COALESCE(NULLIF(u.path, ''), a.artifact_path),
                     artifact_sha256 = COALESCE(NULLIF(u.sha, ''), a.artifact_sha256),
                     received_at = COALESCE(a.received_at, CASE WHEN u.received > 0 THEN to_timestamp(u.received / 1e6) END)
@@ -263,7 +274,7 @@ extension FarmStore {
                    (SELECT array_agg(DISTINCT shot_list_id) FROM settled) AS settled_lists
             """, [successes.map(\.ref.jobID), successes.map(\.ref.attempt), successes.map { $0.artifactPath ?? "" },
                   successes.map { $0.artifactSHA256 ?? "" }, successes.map(\.artifactsJSON),
-                  successes.map(\.receivedAtMicroseconds)], prepared: true).rows)
+                  successes.map(\.receivedAtMicroseconds), successes.map(\.reusedFromAttemptID)], prepared: true).rows)
         if try row.decode("released", as: Int.self) > 0 {
             try connection.notify(FarmStore.jobsChannel, payload: "released")
         }

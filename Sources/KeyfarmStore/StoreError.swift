@@ -8,6 +8,10 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, Equatable {
     case schemaBehind(current: Int, required: Int)
     case schemaAhead(current: Int, known: Int)
     case migrationChanged(version: Int, name: String)
+    /// A shot id the list does not have.
+    case noSuchShot(shot: String, shotList: String, known: [String])
+    /// A shot that cannot be reviewed yet: nothing stitched to look at.
+    case notStitched(shot: String, state: String)
 
     public var description: String {
         switch self {
@@ -23,6 +27,10 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, Equatable {
             "the database schema is at version \(current), this keyfarm needs \(required); run `keyfarm migrate`"
         case .schemaAhead(let current, let known):
             "the database schema is at version \(current), newer than this keyfarm knows (\(known)); upgrade keyfarm"
+        case .noSuchShot(let shot, let shotList, let known):
+            "shot list \"\(shotList)\" has no shot \"\(shot)\" (its shots: \(known.joined(separator: ", ")))"
+        case .notStitched(let shot, let state):
+            "\(shot) is not stitched yet (\(state)); review it once it is"
         case .migrationChanged(let version, let name):
             "migration \(version) (\(name)) differs from the one applied to this database; applied migrations must never be edited"
         }

@@ -40,6 +40,11 @@ public enum JobOutcome: Sendable {
     case cancelled
     /// Given back unfinished (the worker is draining), with the provider request to resume.
     case handedBack(providerRequestID: String)
+    /// An earlier generation's artifacts, found intact, stand in for this job's (`ReuseEngine`).
+    case reused(artifacts: [ArtifactBody], sourceAttemptID: Int64)
+    /// The earlier generation the spec names cannot stand in (the reason says why): the job
+    /// goes back to be rendered.
+    case reuseUnavailable(String)
 }
 
 /// Flags the reactor sets and an engine thread reads: cancellation, draining, a submission's acknowledgement.

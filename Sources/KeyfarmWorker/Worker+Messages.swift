@@ -147,6 +147,8 @@ extension Worker {
     }
 
     private func engine(for job: AssignedJob) -> (any JobEngine)? {
+        // A job an earlier generation stands in for only checks that generation's artifacts.
+        if job.spec.contains("\"reuse\":") && job.specObject["reuse"] != nil { return ReuseEngine() }
         switch job.kind {
         case "smoke": return engines["smoke"]
         case "stitch": return engines["stitch"]
@@ -210,6 +212,8 @@ enum JobThread {
             context.logger.notice("attempt failed: \(message)", metadata: ["error.class": "\(errorClass.rawValue)"])
         case .cancelled: context.logger.info("attempt cancelled")
         case .handedBack: context.logger.info("attempt handed back unfinished")
+        case .reused: break
+        case .reuseUnavailable(let reason): context.logger.notice("cannot reuse: \(reason); the job goes back to render")
         }
         var result = ResultBody()
         result.jobID = job.ref.jobID
@@ -237,6 +241,13 @@ enum JobThread {
         case .handedBack(let requestID):
             result.outcome = .handedBack
             result.providerRequestID = requestID
+        case .reused(let artifacts, let sourceAttemptID):
+            result.outcome = .succeeded
+            result.artifacts = artifacts
+            result.reusedFromAttemptID = sourceAttemptID
+        case .reuseUnavailable(let reason):
+            result.outcome = .handedBack
+            result.reuseUnavailable = reason
         }
         result.providerFiles = context.providerFiles.map { file in
             var body = Keyfarm_Wire_V1_ProviderFile()

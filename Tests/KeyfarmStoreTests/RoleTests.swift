@@ -230,7 +230,7 @@ import Testing
             try #require(again.count == 2)
             let done = try coordinator.completeSuccesses([(ref: AttemptRef(jobID: again[0].job.jobID, attempt: again[0].job.attempt),
                                                            artifactPath: "x.png", artifactSHA256: "00", artifactsJSON: "[]",
-                                                           receivedAtMicroseconds: 0)])
+                                                           receivedAtMicroseconds: 0, reusedFromAttemptID: 0)])
             #expect(done == 1)
             try coordinator.recordAttemptLogs([(ref: AttemptRef(jobID: again[0].job.jobID, attempt: again[0].job.attempt),
                                                 tail: "12:00:00.000 info frames written", droppedLines: 0)])

@@ -393,55 +393,118 @@ public nonisolated struct Keyfarm_Wire_V1_Artifact: Sendable {
 /// RESULT, worker -> coordinator: how the attempt ended. The worker keeps it and sends it
 /// again (after every reconnect) until RESULT_ACK arrives; the coordinator records each
 /// attempt's result once and acknowledges repeats.
-public nonisolated struct Keyfarm_Wire_V1_Result: Sendable {
+public nonisolated struct Keyfarm_Wire_V1_Result: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var jobID: Int64 = 0
+  public var jobID: Int64 {
+    get {_storage._jobID}
+    set {_uniqueStorage()._jobID = newValue}
+  }
 
-  public var attempt: UInt32 = 0
+  public var attempt: UInt32 {
+    get {_storage._attempt}
+    set {_uniqueStorage()._attempt = newValue}
+  }
 
-  public var outcome: Keyfarm_Wire_V1_Outcome = .unspecified
+  public var outcome: Keyfarm_Wire_V1_Outcome {
+    get {_storage._outcome}
+    set {_uniqueStorage()._outcome = newValue}
+  }
 
-  public var errorClass: Keyfarm_Wire_V1_ErrorClass = .unspecified
+  public var errorClass: Keyfarm_Wire_V1_ErrorClass {
+    get {_storage._errorClass}
+    set {_uniqueStorage()._errorClass = newValue}
+  }
 
-  public var error: String = String()
+  public var error: String {
+    get {_storage._error}
+    set {_uniqueStorage()._error = newValue}
+  }
 
-  public var artifacts: [Keyfarm_Wire_V1_Artifact] = []
+  public var artifacts: [Keyfarm_Wire_V1_Artifact] {
+    get {_storage._artifacts}
+    set {_uniqueStorage()._artifacts = newValue}
+  }
 
   /// what the provider charged for this attempt
-  public var credits: Int64 = 0
+  public var credits: Int64 {
+    get {_storage._credits}
+    set {_uniqueStorage()._credits = newValue}
+  }
 
-  public var provider: String = String()
+  public var provider: String {
+    get {_storage._provider}
+    set {_uniqueStorage()._provider = newValue}
+  }
 
-  public var providerRequestID: String = String()
+  public var providerRequestID: String {
+    get {_storage._providerRequestID}
+    set {_uniqueStorage()._providerRequestID = newValue}
+  }
 
   /// with ERROR_CLASS_RATE_LIMITED: the provider's Retry-After
-  public var retryAfterS: Double = 0
+  public var retryAfterS: Double {
+    get {_storage._retryAfterS}
+    set {_uniqueStorage()._retryAfterS = newValue}
+  }
 
   /// worker clock when ASSIGN arrived
-  public var receivedAtUnixUs: Int64 = 0
+  public var receivedAtUnixUs: Int64 {
+    get {_storage._receivedAtUnixUs}
+    set {_uniqueStorage()._receivedAtUnixUs = newValue}
+  }
 
   /// The last lines the attempt logged on the worker, oldest first, newline-separated, at most
   /// 64 KiB of UTF-8 (the coordinator keeps at most that much); empty when it logged nothing.
-  public var logTail: String = String()
+  public var logTail: String {
+    get {_storage._logTail}
+    set {_uniqueStorage()._logTail = newValue}
+  }
 
   /// earlier lines of the attempt's log not in log_tail
-  public var logLinesDropped: UInt32 = 0
+  public var logLinesDropped: UInt32 {
+    get {_storage._logLinesDropped}
+    set {_uniqueStorage()._logLinesDropped = newValue}
+  }
 
   /// The provider's own code for a failed generation (Luma Agents' failure_code, e.g.
   /// "budget_exhausted"), empty when it gave none: some codes are about the account, not the job.
-  public var providerFailureCode: String = String()
+  public var providerFailureCode: String {
+    get {_storage._providerFailureCode}
+    set {_uniqueStorage()._providerFailureCode = newValue}
+  }
 
   /// Keyframe images this attempt uploaded to the provider's file storage (Luma Agents' Files
   /// API), whatever its outcome: the coordinator records them, and later attempts of any job
   /// name the file instead of uploading the image again.
-  public var providerFiles: [Keyfarm_Wire_V1_ProviderFile] = []
+  public var providerFiles: [Keyfarm_Wire_V1_ProviderFile] {
+    get {_storage._providerFiles}
+    set {_uniqueStorage()._providerFiles = newValue}
+  }
+
+  /// With OUTCOME_SUCCEEDED: the job's spec named an earlier generation (`reuse`) whose
+  /// artifacts the worker found intact, and these artifacts are that generation's: the id of
+  /// the attempt that rendered them. Nothing was rendered and nothing charged.
+  public var reusedFromAttemptID: Int64 {
+    get {_storage._reusedFromAttemptID}
+    set {_uniqueStorage()._reusedFromAttemptID = newValue}
+  }
+
+  /// With OUTCOME_HANDED_BACK: the spec's `reuse` could not be honoured (an artifact missing or
+  /// not matching its checksum), saying which; the coordinator drops the reuse and queues the
+  /// job to render.
+  public var reuseUnavailable: String {
+    get {_storage._reuseUnavailable}
+    set {_uniqueStorage()._reuseUnavailable = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// An image in a provider's file storage: its content's SHA-256 and the provider's file id.
@@ -1027,99 +1090,177 @@ nonisolated extension Keyfarm_Wire_V1_Artifact: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Keyfarm_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Result"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}attempt\0\u{1}outcome\0\u{3}error_class\0\u{1}error\0\u{1}artifacts\0\u{1}credits\0\u{1}provider\0\u{3}provider_request_id\0\u{3}retry_after_s\0\u{3}received_at_unix_us\0\u{3}log_tail\0\u{3}log_lines_dropped\0\u{3}provider_failure_code\0\u{3}provider_files\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}attempt\0\u{1}outcome\0\u{3}error_class\0\u{1}error\0\u{1}artifacts\0\u{1}credits\0\u{1}provider\0\u{3}provider_request_id\0\u{3}retry_after_s\0\u{3}received_at_unix_us\0\u{3}log_tail\0\u{3}log_lines_dropped\0\u{3}provider_failure_code\0\u{3}provider_files\0\u{3}reused_from_attempt_id\0\u{3}reuse_unavailable\0")
+
+  fileprivate class _StorageClass {
+    var _jobID: Int64 = 0
+    var _attempt: UInt32 = 0
+    var _outcome: Keyfarm_Wire_V1_Outcome = .unspecified
+    var _errorClass: Keyfarm_Wire_V1_ErrorClass = .unspecified
+    var _error: String = String()
+    var _artifacts: [Keyfarm_Wire_V1_Artifact] = []
+    var _credits: Int64 = 0
+    var _provider: String = String()
+    var _providerRequestID: String = String()
+    var _retryAfterS: Double = 0
+    var _receivedAtUnixUs: Int64 = 0
+    var _logTail: String = String()
+    var _logLinesDropped: UInt32 = 0
+    var _providerFailureCode: String = String()
+    var _providerFiles: [Keyfarm_Wire_V1_ProviderFile] = []
+    var _reusedFromAttemptID: Int64 = 0
+    var _reuseUnavailable: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _jobID = source._jobID
+      _attempt = source._attempt
+      _outcome = source._outcome
+      _errorClass = source._errorClass
+      _error = source._error
+      _artifacts = source._artifacts
+      _credits = source._credits
+      _provider = source._provider
+      _providerRequestID = source._providerRequestID
+      _retryAfterS = source._retryAfterS
+      _receivedAtUnixUs = source._receivedAtUnixUs
+      _logTail = source._logTail
+      _logLinesDropped = source._logLinesDropped
+      _providerFailureCode = source._providerFailureCode
+      _providerFiles = source._providerFiles
+      _reusedFromAttemptID = source._reusedFromAttemptID
+      _reuseUnavailable = source._reuseUnavailable
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularInt64Field(value: &self.jobID) }()
-      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.attempt) }()
-      case 3: try { try decoder.decodeSingularEnumField(value: &self.outcome) }()
-      case 4: try { try decoder.decodeSingularEnumField(value: &self.errorClass) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.error) }()
-      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.artifacts) }()
-      case 7: try { try decoder.decodeSingularInt64Field(value: &self.credits) }()
-      case 8: try { try decoder.decodeSingularStringField(value: &self.provider) }()
-      case 9: try { try decoder.decodeSingularStringField(value: &self.providerRequestID) }()
-      case 10: try { try decoder.decodeSingularDoubleField(value: &self.retryAfterS) }()
-      case 11: try { try decoder.decodeSingularInt64Field(value: &self.receivedAtUnixUs) }()
-      case 12: try { try decoder.decodeSingularStringField(value: &self.logTail) }()
-      case 13: try { try decoder.decodeSingularUInt32Field(value: &self.logLinesDropped) }()
-      case 14: try { try decoder.decodeSingularStringField(value: &self.providerFailureCode) }()
-      case 15: try { try decoder.decodeRepeatedMessageField(value: &self.providerFiles) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularInt64Field(value: &_storage._jobID) }()
+        case 2: try { try decoder.decodeSingularUInt32Field(value: &_storage._attempt) }()
+        case 3: try { try decoder.decodeSingularEnumField(value: &_storage._outcome) }()
+        case 4: try { try decoder.decodeSingularEnumField(value: &_storage._errorClass) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._error) }()
+        case 6: try { try decoder.decodeRepeatedMessageField(value: &_storage._artifacts) }()
+        case 7: try { try decoder.decodeSingularInt64Field(value: &_storage._credits) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._provider) }()
+        case 9: try { try decoder.decodeSingularStringField(value: &_storage._providerRequestID) }()
+        case 10: try { try decoder.decodeSingularDoubleField(value: &_storage._retryAfterS) }()
+        case 11: try { try decoder.decodeSingularInt64Field(value: &_storage._receivedAtUnixUs) }()
+        case 12: try { try decoder.decodeSingularStringField(value: &_storage._logTail) }()
+        case 13: try { try decoder.decodeSingularUInt32Field(value: &_storage._logLinesDropped) }()
+        case 14: try { try decoder.decodeSingularStringField(value: &_storage._providerFailureCode) }()
+        case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._providerFiles) }()
+        case 16: try { try decoder.decodeSingularInt64Field(value: &_storage._reusedFromAttemptID) }()
+        case 17: try { try decoder.decodeSingularStringField(value: &_storage._reuseUnavailable) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.jobID != 0 {
-      try visitor.visitSingularInt64Field(value: self.jobID, fieldNumber: 1)
-    }
-    if self.attempt != 0 {
-      try visitor.visitSingularUInt32Field(value: self.attempt, fieldNumber: 2)
-    }
-    if self.outcome != .unspecified {
-      try visitor.visitSingularEnumField(value: self.outcome, fieldNumber: 3)
-    }
-    if self.errorClass != .unspecified {
-      try visitor.visitSingularEnumField(value: self.errorClass, fieldNumber: 4)
-    }
-    if !self.error.isEmpty {
-      try visitor.visitSingularStringField(value: self.error, fieldNumber: 5)
-    }
-    if !self.artifacts.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.artifacts, fieldNumber: 6)
-    }
-    if self.credits != 0 {
-      try visitor.visitSingularInt64Field(value: self.credits, fieldNumber: 7)
-    }
-    if !self.provider.isEmpty {
-      try visitor.visitSingularStringField(value: self.provider, fieldNumber: 8)
-    }
-    if !self.providerRequestID.isEmpty {
-      try visitor.visitSingularStringField(value: self.providerRequestID, fieldNumber: 9)
-    }
-    if self.retryAfterS.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.retryAfterS, fieldNumber: 10)
-    }
-    if self.receivedAtUnixUs != 0 {
-      try visitor.visitSingularInt64Field(value: self.receivedAtUnixUs, fieldNumber: 11)
-    }
-    if !self.logTail.isEmpty {
-      try visitor.visitSingularStringField(value: self.logTail, fieldNumber: 12)
-    }
-    if self.logLinesDropped != 0 {
-      try visitor.visitSingularUInt32Field(value: self.logLinesDropped, fieldNumber: 13)
-    }
-    if !self.providerFailureCode.isEmpty {
-      try visitor.visitSingularStringField(value: self.providerFailureCode, fieldNumber: 14)
-    }
-    if !self.providerFiles.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.providerFiles, fieldNumber: 15)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      if _storage._jobID != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._jobID, fieldNumber: 1)
+      }
+      if _storage._attempt != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._attempt, fieldNumber: 2)
+      }
+      if _storage._outcome != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._outcome, fieldNumber: 3)
+      }
+      if _storage._errorClass != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._errorClass, fieldNumber: 4)
+      }
+      if !_storage._error.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._error, fieldNumber: 5)
+      }
+      if !_storage._artifacts.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._artifacts, fieldNumber: 6)
+      }
+      if _storage._credits != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._credits, fieldNumber: 7)
+      }
+      if !_storage._provider.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._provider, fieldNumber: 8)
+      }
+      if !_storage._providerRequestID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._providerRequestID, fieldNumber: 9)
+      }
+      if _storage._retryAfterS.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._retryAfterS, fieldNumber: 10)
+      }
+      if _storage._receivedAtUnixUs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._receivedAtUnixUs, fieldNumber: 11)
+      }
+      if !_storage._logTail.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._logTail, fieldNumber: 12)
+      }
+      if _storage._logLinesDropped != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._logLinesDropped, fieldNumber: 13)
+      }
+      if !_storage._providerFailureCode.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._providerFailureCode, fieldNumber: 14)
+      }
+      if !_storage._providerFiles.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._providerFiles, fieldNumber: 15)
+      }
+      if _storage._reusedFromAttemptID != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._reusedFromAttemptID, fieldNumber: 16)
+      }
+      if !_storage._reuseUnavailable.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._reuseUnavailable, fieldNumber: 17)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Keyfarm_Wire_V1_Result, rhs: Keyfarm_Wire_V1_Result) -> Bool {
-    if lhs.jobID != rhs.jobID {return false}
-    if lhs.attempt != rhs.attempt {return false}
-    if lhs.outcome != rhs.outcome {return false}
-    if lhs.errorClass != rhs.errorClass {return false}
-    if lhs.error != rhs.error {return false}
-    if lhs.artifacts != rhs.artifacts {return false}
-    if lhs.credits != rhs.credits {return false}
-    if lhs.provider != rhs.provider {return false}
-    if lhs.providerRequestID != rhs.providerRequestID {return false}
-    if lhs.retryAfterS != rhs.retryAfterS {return false}
-    if lhs.receivedAtUnixUs != rhs.receivedAtUnixUs {return false}
-    if lhs.logTail != rhs.logTail {return false}
-    if lhs.logLinesDropped != rhs.logLinesDropped {return false}
-    if lhs.providerFailureCode != rhs.providerFailureCode {return false}
-    if lhs.providerFiles != rhs.providerFiles {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._jobID != rhs_storage._jobID {return false}
+        if _storage._attempt != rhs_storage._attempt {return false}
+        if _storage._outcome != rhs_storage._outcome {return false}
+        if _storage._errorClass != rhs_storage._errorClass {return false}
+        if _storage._error != rhs_storage._error {return false}
+        if _storage._artifacts != rhs_storage._artifacts {return false}
+        if _storage._credits != rhs_storage._credits {return false}
+        if _storage._provider != rhs_storage._provider {return false}
+        if _storage._providerRequestID != rhs_storage._providerRequestID {return false}
+        if _storage._retryAfterS != rhs_storage._retryAfterS {return false}
+        if _storage._receivedAtUnixUs != rhs_storage._receivedAtUnixUs {return false}
+        if _storage._logTail != rhs_storage._logTail {return false}
+        if _storage._logLinesDropped != rhs_storage._logLinesDropped {return false}
+        if _storage._providerFailureCode != rhs_storage._providerFailureCode {return false}
+        if _storage._providerFiles != rhs_storage._providerFiles {return false}
+        if _storage._reusedFromAttemptID != rhs_storage._reusedFromAttemptID {return false}
+        if _storage._reuseUnavailable != rhs_storage._reuseUnavailable {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

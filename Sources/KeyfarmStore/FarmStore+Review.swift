@@ -1,0 +1,58 @@
+import Foundation
+import KeyfarmPostgres
+
+/// Where a stitched shot stands with its reviewer.
+public enum ReviewState: String, Sendable, CaseIterable {
+    /// Not reviewed yet, or changed since it was (a new take, a resubmission that changed it).
+    case pending
+    case approved
+    /// Rejected, with a note saying why.
+    case rejected
+}
+
+/// A shot whose review was just set.
+public struct ReviewedShot: Sendable, Equatable {
+    public var shot: String
+    public var state: ReviewState
+    /// What it was before.
+    public var previous: ReviewState
+}
+
+extension FarmStore {
+    /// Sets the review of `shots` of a list (all of its stitched shots when nil). A named shot
+    /// must exist and be stitched (its shot state `succeeded`): there is nothing to review
+    /// before. Nothing changes unless every named shot can be reviewed.
+    public func review(shotListID: Int64, shots: [String]?, state: ReviewState, note: String?,
+                       by reviewer: String) throws -> [ReviewedShot] {
+        try connection.transaction { connection in
+            let rows = try connection.execute("""
+                SELECT p.shot, p.state, p.review_state, l.name FROM keyfarm.v_shot_progress p
+                JOIN keyfarm.shot_lists l ON l.id = p.shot_list_id
+                JOIN keyfarm.shots s ON s.id = p.shot_id
+                WHERE p.shot_list_id = $1 ORDER BY p.position FOR UPDATE OF s
+                """, [shotListID]).rows
+            let known = try rows.map { (shot: try $0.decode("shot", as: String.self), state: try $0.decode("state", as: String.self),
+                                        review: try $0.decode("review_state", as: String.self)) }
+            let listName = try rows.first?.decode("name", as: String.self) ?? "?"
+            var chosen: [(shot: String, review: String)] = []
+            if let shots {
+                for shot in shots {
+                    guard let entry = known.first(where: { $0.shot == shot }) else {
+                        throw StoreError.noSuchShot(shot: shot, shotList: listName, known: known.map(\.shot))
+                    }
+                    guard entry.state == "succeeded" else { throw StoreError.notStitched(shot: shot, state: entry.state) }
+                    if !chosen.contains(where: { $0.shot == shot }) { chosen.append((shot, entry.review)) }
+                }
+            } else {
+                chosen = known.filter { $0.state == "succeeded" }.map { ($0.shot, $0.review) }
+            }
+            guard !chosen.isEmpty else { return [] }
+            try connection.execute("""
+                UPDATE keyfarm.shots SET review_state = $3, review_note = $4, reviewed_at = now(), reviewed_by = $5
+                WHERE shot_list_id = $1 AND shot_key = ANY($2::text[])
+                """, [shotListID, chosen.map(\.shot), state.rawValue, note, reviewer])
+            try connection.notify(FarmStore.jobsChannel, payload: "reviewed:\(shotListID)")
+            return chosen.map { ReviewedShot(shot: $0.shot, state: state, previous: ReviewState(rawValue: $0.review) ?? .pending) }
+        }
+    }
+}

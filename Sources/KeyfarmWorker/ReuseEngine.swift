@@ -1,0 +1,49 @@
+import Foundation
+import KeyfarmCore
+import KeyfarmMedia
+import KeyfarmWire
+
+/// Stands an earlier generation in for a job whose spec names one (`reuse`, written by
+/// `keyfarm submit` when a succeeded job of the project asked exactly the same): each of that
+/// generation's artifacts must still be in the farm's storage with its recorded checksum. Then
+/// they are this job's artifacts, and nothing is rendered or charged. Otherwise the job goes
+/// back to the coordinator, which drops the reuse and queues it to render.
+struct ReuseEngine: JobEngine {
+    func run(_ job: AssignedJob, context: JobContext) -> JobOutcome {
+        guard let reuse = job.specObject["reuse"] as? [String: Any],
+              let attemptID = (reuse["attempt_id"] as? NSNumber)?.int64Value,
+              let artifacts = reuse["artifacts"] as? [[String: Any]], !artifacts.isEmpty else {
+            return .reuseUnavailable("the spec's reuse names no attempt or no artifacts")
+        }
+        let source = "\(reuse["shot_list"] as? String ?? "?") rev \((reuse["revision"] as? NSNumber)?.intValue ?? 0) "
+            + "\(reuse["job_key"] as? String ?? "?") attempt \((reuse["attempt"] as? NSNumber)?.intValue ?? 0)"
+        var bodies: [ArtifactBody] = []
+        for (index, artifact) in artifacts.enumerated() {
+            if context.isCancelled { return .cancelled }
+            guard let path = artifact["path"] as? String, !path.hasPrefix("/"), !path.split(separator: "/").contains(".."),
+                  let sha256 = artifact["sha256"] as? String else {
+                return .reuseUnavailable("artifact \(index + 1) of \(source) has no relative path or checksum")
+            }
+            let file = job.storage + "/" + path
+            guard FileManager.default.fileExists(atPath: file) else {
+                return .reuseUnavailable("\(path) of \(source) is no longer in storage (\(job.storage))")
+            }
+            guard let actual = Checksum.sha256Hex(ofFile: file) else {
+                return .reuseUnavailable("\(path) of \(source) cannot be read")
+            }
+            guard actual == sha256 else {
+                return .reuseUnavailable("\(path) of \(source) changed since it was made (SHA-256 \(actual.prefix(12))…, recorded \(sha256.prefix(12))…)")
+            }
+            var body = ArtifactBody()
+            body.path = path
+            body.sha256 = sha256
+            body.bytes = (artifact["bytes"] as? NSNumber)?.int64Value ?? 0
+            body.mediaType = artifact["media_type"] as? String ?? ""
+            body.frames = (artifact["frames"] as? NSNumber)?.uint32Value ?? 0
+            bodies.append(body)
+            context.progress(Double(index + 1) / Double(artifacts.count), message: "checked \(path)")
+        }
+        context.logger.info("reusing \(source): \(bodies.count) artifact(s) intact; nothing rendered, nothing charged")
+        return .reused(artifacts: bodies, sourceAttemptID: attemptID)
+    }
+}
