@@ -80,7 +80,10 @@ struct StatusCommand: ParsableCommand {
         text += "source: \(list.sourcePath)\n"
         for shot in detail.shots {
             text += "\nshot \(shot.key): \(shot.state), \(percent(shot.progress)), \(shot.frames) frames at \(shot.fps) fps, "
-                + "\(shot.jobsSucceeded)/\(shot.jobsTotal) jobs done, credits \(shot.spentCredits)/\(shot.estimatedCredits)\n"
+                + "\(shot.jobsSucceeded)/\(shot.jobsTotal) jobs done"
+                + (shot.jobsReused > 0 ? " (\(shot.jobsReused) reused)" : "")
+                + ", credits \(shot.spentCredits)/\(shot.estimatedCredits), review \(shot.reviewState)"
+                + (shot.reviewNote.map { ": \($0)" } ?? "") + "\n"
             if let failure = shot.failure { text += "  failed: \(failure)\n" }
             if !shot.blocklistedWorkers.isEmpty {
                 text += "  not given to (failed it three times): \(shot.blocklistedWorkers.joined(separator: ", "))\n"
@@ -91,6 +94,7 @@ struct StatusCommand: ParsableCommand {
                 let short = job.key.hasPrefix(shot.key + "/") ? String(job.key.dropFirst(shot.key.count + 1)) : job.key
                 var note = job.lastError ?? ""
                 if job.state == "retry_wait" { note = "retry at \(ISO8601DateFormatter().string(from: job.notBefore))" + (note.isEmpty ? "" : "; " + note) }
+                if let source = job.reusedFrom { note = "reused " + source }
                 table.add([short, "\(job.startFrame)-\(job.endFrame)", job.engine ?? "stitch", job.state,
                            "\(job.attempts)/\(job.maxAttempts)", job.worker ?? "-", percent(job.progress),
                            "\(job.spentCredits)/\(job.estimatedCredits)", note])
@@ -171,6 +175,9 @@ enum StatusDocument {
         var spent_credits: Int64
         var failure: String?
         var blocklisted_workers: [String]
+        var review_state: String
+        var review_note: String?
+        var jobs_reused: Int
         var segments: [Segment]
         var stitch: Job?
         /// The shot's deliverables once stitched (as `keyfarm outputs --json` gives them).
@@ -181,6 +188,7 @@ enum StatusDocument {
             resolution = shot.resolution; aspect = shot.aspect; jobs_total = shot.jobsTotal
             jobs_succeeded = shot.jobsSucceeded; jobs_failed = shot.jobsFailed; jobs_running = shot.jobsRunning
             estimated_credits = shot.estimatedCredits; spent_credits = shot.spentCredits; failure = shot.failure
+            review_state = shot.reviewState; review_note = shot.reviewNote; jobs_reused = shot.jobsReused
             blocklisted_workers = shot.blocklistedWorkers
             self.segments = segments; self.stitch = stitch; self.outputs = outputs
         }
@@ -229,8 +237,11 @@ enum StatusDocument {
         var spent_credits: Int64
         var last_error: String?
         var not_before: Date
+        /// When an earlier identical generation stood in for it: `rev 1 sh010/s0 attempt 1`.
+        var reused_from: String?
 
         init(_ job: JobStatus) {
+            reused_from = job.reusedFrom
             id = job.id; key = job.key; kind = job.kind; segment_index = job.segmentIndex; part = job.part
             parts = job.parts; start_frame = job.startFrame; end_frame = job.endFrame; engine = job.engine
             state = job.state; priority = job.priority; attempts = job.attempts; max_attempts = job.maxAttempts

@@ -51,7 +51,8 @@ public enum RequestKey {
             }
         } else {
             request.engine = job.engine?.name
-            request.prompt = job.prompt
+            // Local interpolation reads no prompt: rewording one changes nothing it renders.
+            if job.engine?.provider != nil { request.prompt = job.prompt }
             request.start = image(job.startImage)
             request.end = image(job.endImage)
             request.anchors = job.engine?.takesManyKeyframes == true

@@ -56,3 +56,51 @@ extension FarmStore {
         }
     }
 }
+
+/// One revision of a shot list, as `v_revisions` has it.
+public struct RevisionSummary: Sendable, Equatable {
+    public var shotListID: Int64
+    public var project: String
+    public var name: String
+    public var revision: Int
+    public var state: String
+    public var replacesID: Int64?
+    public var createdAt: Date
+    public var submittedBy: String
+    public var sourcePath: String
+    public var shots: Int
+    public var changedShots: [String]
+    public var jobs: Int
+    public var jobsReusePlanned: Int
+    public var jobsReused: Int
+    public var jobsRendered: Int
+    public var estimatedCredits: Int64
+    public var spentCredits: Int64
+}
+
+extension FarmStore {
+    /// Every revision of the shot list `name` (replaced ones included), oldest first.
+    public func revisions(name: String, project: String?) throws -> [RevisionSummary] {
+        let rows = try connection.execute("""
+            SELECT shot_list_id, project, shot_list, revision, state, replaces_id, created_at, submitted_by, source_path,
+                   shots, changed_shots, jobs, jobs_reuse_planned, jobs_reused, jobs_rendered, estimated_credits, spent_credits
+            FROM keyfarm.v_revisions WHERE shot_list = $1 AND ($2::text IS NULL OR project = $2)
+            ORDER BY project, revision
+            """, [name, project]).rows
+        let revisions = try rows.map { row in
+            RevisionSummary(shotListID: try row.decode("shot_list_id"), project: try row.decode("project"),
+                            name: try row.decode("shot_list"), revision: try row.decode("revision"),
+                            state: try row.decode("state"), replacesID: try row.decode("replaces_id", as: Int64?.self),
+                            createdAt: try row.decode("created_at"), submittedBy: try row.decode("submitted_by"),
+                            sourcePath: try row.decode("source_path"), shots: try row.decode("shots"),
+                            changedShots: try row.decode("changed_shots"), jobs: try row.decode("jobs"),
+                            jobsReusePlanned: try row.decode("jobs_reuse_planned"), jobsReused: try row.decode("jobs_reused"),
+                            jobsRendered: try row.decode("jobs_rendered"), estimatedCredits: try row.decode("estimated_credits"),
+                            spentCredits: try row.decode("spent_credits"))
+        }
+        let projects = Set(revisions.map(\.project))
+        guard !projects.isEmpty else { throw StoreError.noSuchShotList(name: name, project: project) }
+        guard projects.count == 1 else { throw StoreError.ambiguousShotList(name: name, projects: projects.sorted()) }
+        return revisions
+    }
+}

@@ -46,6 +46,11 @@ public struct ShotStatus: Sendable, Equatable {
     public var failure: String?
     /// Workers that failed this shot's jobs three times and are not given it again.
     public var blocklistedWorkers: [String] = []
+    /// `pending`, `approved` or `rejected`, with the reviewer's note.
+    public var reviewState: String = "pending"
+    public var reviewNote: String?
+    /// Jobs an earlier identical generation stood in for.
+    public var jobsReused: Int = 0
 }
 
 /// One job, as `v_jobs` shows it.
@@ -70,6 +75,8 @@ public struct JobStatus: Sendable, Equatable {
     public var spentCredits: Int64
     public var lastError: String?
     public var notBefore: Date
+    /// When an earlier generation stood in for it: `rev 1 sh010/s0 attempt 1`.
+    public var reusedFrom: String?
 }
 
 /// A shot list with its shots and jobs.
@@ -169,6 +176,7 @@ extension FarmStore {
         let shots = try connection.execute("""
             SELECT p.shot, p.state, p.frames, p.fps_num, p.fps_den, p.resolution, p.aspect, p.jobs_total, p.jobs_succeeded,
                    p.jobs_failed, p.jobs_running, p.progress, p.estimated_credits, p.spent_credits, p.failure,
+                   p.review_state, p.review_note, p.jobs_reused::int AS jobs_reused,
                    COALESCE((SELECT array_agg(w.name ORDER BY w.name) FROM keyfarm.worker_shot_failures b
                              JOIN keyfarm.workers w ON w.id = b.worker_id
                              WHERE b.shot_id = p.shot_id AND b.blocked_at IS NOT NULL), '{}') AS blocklisted
@@ -183,13 +191,16 @@ extension FarmStore {
                 jobsRunning: try row.decode("jobs_running"), progress: try row.decode("progress"),
                 estimatedCredits: try row.decode("estimated_credits"), spentCredits: try row.decode("spent_credits"),
                 failure: try row.decode("failure", as: String?.self),
-                blocklistedWorkers: try row.decode("blocklisted"))
+                blocklistedWorkers: try row.decode("blocklisted"), reviewState: try row.decode("review_state"),
+                reviewNote: try row.decode("review_note", as: String?.self), jobsReused: try row.decode("jobs_reused"))
         }
         let jobs = try connection.execute("""
             SELECT id, shot, job_key, kind, segment_index, part, parts, start_frame, end_frame, engine, state, priority,
                    attempts, max_attempts, worker, progress::float8 AS progress, estimated_credits, spent_credits,
-                   COALESCE(blocked_reason, last_error) AS last_error, not_before
-            FROM keyfarm.v_jobs WHERE shot_list_id = $1 ORDER BY id
+                   COALESCE(blocked_reason, last_error) AS last_error, not_before,
+                   (SELECT 'rev ' || a.reused_from_revision || ' ' || a.reused_from_job_key || ' attempt ' || a.reused_from_attempt
+                      FROM keyfarm.v_attempts a WHERE a.job_id = v.id AND a.attempt = v.attempts AND a.outcome = 'reused') AS reused_from
+            FROM keyfarm.v_jobs v WHERE shot_list_id = $1 ORDER BY id
             """, [resolved.id]).rows.map { row in
             JobStatus(
                 id: try row.decode("id"), shot: try row.decode("shot"), key: try row.decode("job_key"),
@@ -200,7 +211,7 @@ extension FarmStore {
                 maxAttempts: try row.decode("max_attempts"), worker: try row.decode("worker", as: String?.self),
                 progress: try row.decode("progress"), estimatedCredits: try row.decode("estimated_credits"),
                 spentCredits: try row.decode("spent_credits"), lastError: try row.decode("last_error", as: String?.self),
-                notBefore: try row.decode("not_before"))
+                notBefore: try row.decode("not_before"), reusedFrom: try row.decode("reused_from", as: String?.self))
         }
         return ShotListDetail(list: list, shots: shots, jobs: jobs, outputs: try outputs(listID: resolved.id))
     }

@@ -1,0 +1,123 @@
+import Foundation
+import KeyfarmProcess
+import KeyfarmTestSupport
+import Testing
+
+/// Revisions through real processes: a coordinator, a worker and the fake provider. An edited
+/// prompt re-renders only its span and what continues from it; a reuse whose files are gone
+/// renders after all.
+@Suite(.serialized) struct RevisionRenderTests {
+    static func list(_ prompt: String) -> String {
+        """
+        version: 1
+        name: rev
+        project: revisions
+        defaults: { engine: luma/ray-2, fps: 24, resolution: 540p, outputs: [mp4] }
+        shots:
+          - id: sh010
+            duration: 9
+            keyframes:
+              - { at: 0, image: "\(Refs.path("sh010_a.png"))", prompt: "the ball rolls" }
+              - { at: 3, image: "\(Refs.path("sh010_b.png"))", prompt: "it slows" }
+              - { at: 6, prompt: "\(prompt)" }
+              - { at: 9, image: "\(Refs.path("sh010_c.png"))" }
+          - id: sh020
+            duration: 3
+            keyframes:
+              - { at: 0, image: "\(Refs.path("sh010_c.png"))", prompt: "the crate" }
+              - { at: 3, image: "\(Refs.path("sh010_a.png"))" }
+        """
+    }
+
+    /// Writes `yaml` and submits it with --replace, returning the receipt's JSON.
+    static func resubmit(_ provider: ProviderFarm, _ yaml: String, file: String) throws -> [String: Any] {
+        let path = provider.directory + "/" + file
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        let output = try provider.keyfarm(["submit", path, "--replace", "--json"])
+        return try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+    }
+
+    /// Waits until every job of shot list `id` succeeded (or one failed).
+    static func waitForList(_ provider: ProviderFarm, id: Int64) throws -> Bool {
+        func count(_ condition: String) throws -> Int {
+            try provider.farm.count("SELECT count(*)::int AS n FROM keyfarm.jobs WHERE shot_list_id = $1 AND \(condition)", [id])
+        }
+        _ = try eventually(timeout: .seconds(180)) { try count("state <> 'succeeded'") == 0 || count("state = 'failed'") > 0 }
+        return try count("state <> 'succeeded'") == 0
+    }
+
+    static func outcomes(_ provider: ProviderFarm, id: Int64) throws -> [String: String] {
+        try Dictionary(uniqueKeysWithValues: provider.farm.store.connection.execute("""
+            SELECT j.job_key, a.outcome FROM keyfarm.jobs j JOIN keyfarm.attempts a ON a.job_id = j.id AND a.attempt = j.attempts
+            WHERE j.shot_list_id = $1
+            """, [id]).rows.map { (try $0.decode("job_key", as: String.self), try $0.decode("outcome", as: String.self)) })
+    }
+
+    @Test func anEditedPromptRerendersOnlyItsSpanAndWhatContinuesFromIt() async throws {
+        try await offPool {
+            let provider = try ProviderFarm()
+            try provider.submit(Self.list("it stops by the crate"), name: "rev")
+            try provider.startCoordinator()
+            try provider.startWorker("reviser", slots: 4, engines: "luma/*,stitch")
+            let first = try provider.farm.count("SELECT id::int AS n FROM keyfarm.shot_lists WHERE name = 'rev'")
+            #expect(try Self.waitForList(provider, id: Int64(first)), "\(provider.logs)")
+            #expect(try provider.creates().count == 4)
+            #expect(try provider.ledgerNet("rev") == 4 * 40)
+
+            // What the edit will cost, before anything is spent.
+            let edited = Self.list("it bounces off the crate")
+            let editedPath = provider.directory + "/edited.yaml"
+            try edited.write(toFile: editedPath, atomically: true, encoding: .utf8)
+            let preview = try provider.keyfarm(["plan", editedPath, "--against", "rev"])
+            #expect(preview.contains("2 of 6 jobs changed or new; 4 would reuse an earlier generation (saving 120 credits); the rest is estimated at 40 credits"),
+                    "plan --against: \(preview)")
+
+            // The third keyframe's prompt belongs to s2 only: s0, s1 and all of sh020 are reused.
+            let receipt = try Self.resubmit(provider, edited, file: "edited.yaml")
+            let second = try #require((receipt["id"] as? NSNumber)?.int64Value)
+            let reused = (receipt["reused_jobs"] as? [[String: Any]] ?? []).compactMap { $0["job_key"] as? String }
+            #expect(Set(reused) == ["sh010/s0", "sh010/s1", "sh020/s0", "sh020/stitch"], "receipt: \(receipt)")
+            #expect((receipt["estimated_credits"] as? NSNumber)?.intValue == 40)
+            #expect((receipt["revision"] as? NSNumber)?.intValue == 2)
+            #expect(try Self.waitForList(provider, id: second), "\(provider.logs)")
+            // One more generation, billed once by the fake and charged once in the ledger.
+            #expect(try provider.creates().count == 5)
+            #expect(try provider.billed()["luma"] == 5)
+            #expect(try provider.ledgerNet("rev") == 5 * 40)
+            let outcomes = try Self.outcomes(provider, id: second)
+            #expect(outcomes == ["sh010/s0": "reused", "sh010/s1": "reused", "sh010/s2": "succeeded",
+                                 "sh010/stitch": "succeeded", "sh020/s0": "reused", "sh020/stitch": "reused"])
+            // The restitched shot took the new s2 and the old s0 and s1, all of them intact.
+            let manifest = try provider.farm.store.connection.execute("""
+                SELECT path, sha256 FROM keyfarm.v_outputs WHERE shot_list_id = $1 AND shot = 'sh010' AND format = 'manifest'
+                """, [second]).rows
+            #expect(manifest.count == 1)
+            let history = try provider.keyfarm(["history", "rev", "--project", "revisions", "--json"])
+            #expect(history.contains("\"jobs_reused\" : 4"), "history: \(history)")
+
+            // The second revision's s2 clip goes missing: an identical resubmission plans to reuse
+            // everything, finds the clip gone, and renders s2 again (and restitches sh010).
+            let s2 = try provider.farm.store.connection.execute("""
+                SELECT artifacts->0->>'path' AS path FROM keyfarm.jobs WHERE shot_list_id = $1 AND job_key = 'sh010/s2'
+                """, [second]).rows[0].decode("path", as: String.self)
+            try FileManager.default.removeItem(atPath: provider.storage + "/" + s2)
+            let again = try Self.resubmit(provider, edited, file: "edited.yaml")
+            let third = try #require((again["id"] as? NSNumber)?.int64Value)
+            #expect((again["reused_jobs"] as? [Any])?.count == 6)
+            #expect((again["estimated_credits"] as? NSNumber)?.intValue == 0)
+            #expect(try Self.waitForList(provider, id: third), "\(provider.logs)")
+            #expect(try provider.creates().count == 6)
+            #expect(try provider.ledgerNet("rev") == 6 * 40)
+            let thirdOutcomes = try Self.outcomes(provider, id: third)
+            #expect(thirdOutcomes["sh010/s2"] == "succeeded" && thirdOutcomes["sh010/stitch"] == "succeeded"
+                    && thirdOutcomes["sh010/s0"] == "reused" && thirdOutcomes["sh020/stitch"] == "reused",
+                    "outcomes: \(thirdOutcomes)")
+            let handedBack = try provider.farm.count("""
+                SELECT count(*)::int AS n FROM keyfarm.v_attempts WHERE shot_list_id = $1 AND outcome = 'handed_back'
+                  AND error LIKE 'reuse: %no longer in storage%'
+                """.replacingOccurrences(of: "shot_list_id = $1", with: "job_id IN (SELECT id FROM keyfarm.jobs WHERE shot_list_id = $1)"),
+                [third])
+            #expect(handedBack == 1)
+        }
+    }
+}
