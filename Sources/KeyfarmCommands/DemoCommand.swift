@@ -17,7 +17,13 @@ struct DemoCommand: ParsableCommand {
             --workers workers offering interpolate, stitch and every provider engine. It submits \
             the shot list (replacing an earlier run of it), shows live progress, and ends by \
             printing every stitched deliverable with its path and frame count and the credits \
-            spent. The daemons are stopped at the end; their logs stay in DIR/logs.
+            spent. The first render renders everything (it never reuses an earlier run's work).
+
+            Then, unless --no-revision, it plays a director's revision: it rewords the prompt of one \
+            keyframe (in the provider shot with the most keyframes, the fourth from its end), submits \
+            the edited list as the next revision, and prints what was reused, what rendered and what \
+            the revision cost beside the first render. The daemons are stopped at the end; their logs \
+            stay in DIR/logs.
 
             The database is --database-url, else $KEYFARM_DATABASE_URL, else the embedded private \
             PostgreSQL cluster. Storage (segments and deliverables) is DIR/storage.
@@ -43,6 +49,9 @@ struct DemoCommand: ParsableCommand {
 
     @Flag(help: "End with the outputs and credits as JSON (progress still goes to standard error).")
     var json = false
+
+    @Flag(help: "Stop after the first render, without the revision that rewords one prompt.")
+    var noRevision = false
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var common: CommonOptions
@@ -113,56 +122,93 @@ struct DemoCommand: ParsableCommand {
             }
             console.printError("demo: \(workers) worker(s) with \(slots) slot(s) each, storage \(storage)")
 
-            let plan = Planner(prices: try store.priceTable()).plan(loaded.list)
+            let prices = try store.priceTable()
+            let plan = Planner(prices: prices).plan(loaded.list)
             let absolutePath = URL(fileURLWithPath: loaded.path).standardizedFileURL.path
-            let receipt = try store.submit(plan, sourcePath: absolutePath, sourceText: loaded.text, replace: true)
-            console.printError("demo: submitted \(PlanPresentation.summary(plan)) as id \(receipt.shotListID)")
+            // The first render renders everything, whatever an earlier demo run left behind.
+            let receipt = try store.submit(plan, sourcePath: absolutePath, sourceText: loaded.text, replace: true, reuse: false)
+            console.printError("demo: submitted \(PlanPresentation.summary(plan)) as id \(receipt.shotListID), revision \(receipt.revision)")
 
-            let started = Date()
-            let live = isatty(2) == 1
-            var detail = try store.shotListDetail(name: receipt.name, project: receipt.project)
-            var lastCounts = "", lastPrinted = Date.distantPast
-            while true {
-                detail = try store.shotListDetail(name: receipt.name, project: receipt.project)
-                let line = Self.progressLine(detail, elapsed: Date().timeIntervalSince(started))
-                // On a terminal the line is redrawn in place; otherwise a line when the counts
-                // change, and every 10 s while they do not.
-                let counts = String(line.drop { $0 != "%" })
-                if live {
-                    console.writeError("\r\u{1B}[K" + line)
-                } else if counts != lastCounts || Date().timeIntervalSince(lastPrinted) >= 10 {
-                    console.printError(line)
-                    lastPrinted = Date()
+            /// Shows the list's progress until it ends; returns its last state and how long it took.
+            func follow(_ receipt: SubmitReceipt) throws -> (detail: ShotListDetail, seconds: Double) {
+                let started = Date()
+                let live = isatty(2) == 1
+                var detail = try store.shotListDetail(name: receipt.name, project: receipt.project)
+                var lastCounts = "", lastPrinted = Date.distantPast
+                while true {
+                    detail = try store.shotListDetail(name: receipt.name, project: receipt.project)
+                    let line = Self.progressLine(detail, elapsed: Date().timeIntervalSince(started))
+                    // On a terminal the line is redrawn in place; otherwise a line when the counts
+                    // change, and every 10 s while they do not.
+                    let counts = String(line.drop { $0 != "%" })
+                    if live {
+                        console.writeError("\r\u{1B}[K" + line)
+                    } else if counts != lastCounts || Date().timeIntervalSince(lastPrinted) >= 10 {
+                        console.printError(line)
+                        lastPrinted = Date()
+                    }
+                    lastCounts = counts
+                    if ["succeeded", "failed", "cancelled", "replaced"].contains(detail.list.state) { break }
+                    if let dead = daemons.first(where: { !$0.isRunning }) {
+                        if live { console.writeError("\n") }
+                        throw CommandFailure("demo: \(dead.name) exited (status \(dead.poll() ?? -1)); the end of \(dead.logPath):\n\(dead.logTail())", status: ExitStatus.failure)
+                    }
+                    guard Date().timeIntervalSince(started) < timeout else {
+                        if live { console.writeError("\n") }
+                        throw CommandFailure("demo: not finished after \(Int(timeout)) s (\(detail.list.state)); logs in \(logs)", status: ExitStatus.failure)
+                    }
+                    usleep(live ? 250_000 : 1_000_000)
                 }
-                lastCounts = counts
-                if ["succeeded", "failed", "cancelled", "replaced"].contains(detail.list.state) { break }
-                if let dead = daemons.first(where: { !$0.isRunning }) {
-                    if live { console.writeError("\n") }
-                    throw CommandFailure("demo: \(dead.name) exited (status \(dead.poll() ?? -1)); the end of \(dead.logPath):\n\(dead.logTail())", status: ExitStatus.failure)
+                if live { console.writeError("\n") }
+                for shot in detail.shots where shot.failure != nil {
+                    console.printError("demo: \(shot.key) failed: \(shot.failure!)")
                 }
-                guard Date().timeIntervalSince(started) < timeout else {
-                    if live { console.writeError("\n") }
-                    throw CommandFailure("demo: not finished after \(Int(timeout)) s (\(detail.list.state)); logs in \(logs)", status: ExitStatus.failure)
+                guard detail.list.state == "succeeded" else {
+                    throw CommandFailure("demo: the shot list ended \(detail.list.state); see keyfarm status \(receipt.name) --project \(receipt.project)", status: ExitStatus.failure)
                 }
-                usleep(live ? 250_000 : 1_000_000)
+                return (detail, Date().timeIntervalSince(started))
             }
-            if live { console.writeError("\n") }
-            let elapsed = Date().timeIntervalSince(started)
 
+            let (detail, elapsed) = try follow(receipt)
             let spent = Self.creditsByProvider(detail)
-            if json {
-                try printJSON(Summary(detail, storage: storage, seconds: elapsed, credits: spent))
-            } else {
+            if !json {
                 console.write(OutputsCommand.render(detail, storage: .at(storage)))
                 let byProvider = spent.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                 console.print("credits spent: \(detail.list.spentCredits)" + (byProvider.isEmpty ? "" : " (\(byProvider))")
                     + "; rendered in \(String(format: "%.1f", elapsed)) s; logs in \(logs)")
             }
-            for shot in detail.shots where shot.failure != nil {
-                console.printError("demo: \(shot.key) failed: \(shot.failure!)")
+
+            // A director's revision: one keyframe's prompt reworded, the list submitted again.
+            // Only the generation that prompt belongs to (and those continuing from its last
+            // frame) render; everything else is reused, and the changed shot is restitched.
+            var revision: Summary.Revision?
+            if !noRevision, let edit = DemoRevision(loaded.list) {
+                let revisionPlan = Planner(prices: prices).plan(edit.list)
+                let note = "\n# keyfarm demo revision: \(edit.description)\n"
+                let second = try store.submit(revisionPlan, sourcePath: absolutePath + " (demo revision)",
+                                              sourceText: loaded.text + note, replace: true, reuse: true)
+                console.printError("demo: revision \(second.revision) rewords \(edit.description); "
+                                   + "\(second.reused.count) of \(second.jobs) jobs reused, the rest estimated at \(second.estimatedCredits) credits")
+                let (revised, revisionSeconds) = try follow(second)
+                let history = try store.revisions(name: second.name, project: second.project)
+                    .first { $0.shotListID == second.shotListID }
+                revision = Summary.Revision(edit: edit.description, revision: second.revision,
+                                            reused_jobs: history?.jobsReused ?? 0, rendered_jobs: history?.jobsRendered ?? 0,
+                                            jobs: second.jobs, changed_shots: history?.changedShots ?? [],
+                                            spent_credits: revised.list.spentCredits,
+                                            seconds: (revisionSeconds * 10).rounded() / 10)
+                if !json, let revision {
+                    console.print("revision \(revision.revision) (\(edit.description)): reused \(revision.reused_jobs) of "
+                        + "\(revision.jobs) jobs, rendered \(revision.rendered_jobs) segment job(s), restitched "
+                        + revision.changed_shots.joined(separator: ", ") + "; it cost \(revision.spent_credits) credits "
+                        + "(the first render cost \(detail.list.spentCredits)); done in \(String(format: "%.1f", revisionSeconds)) s")
+                    console.print("history: keyfarm history \(second.name) --project \(second.project)")
+                }
             }
-            guard detail.list.state == "succeeded" else {
-                throw CommandFailure("demo: the shot list ended \(detail.list.state); see keyfarm status \(receipt.name) --project \(receipt.project)", status: ExitStatus.failure)
+            if json {
+                var summary = Summary(detail, storage: storage, seconds: elapsed, credits: spent)
+                summary.revision = revision
+                try printJSON(summary)
             }
         }
     }
@@ -199,6 +245,19 @@ struct DemoCommand: ParsableCommand {
         var spent_credits: Int64
         var credits_by_provider: [String: Int64]
         var outputs: OutputsCommand.Document
+        /// The demo's revision of the list: what it edited, reused, rendered and cost.
+        var revision: Revision?
+
+        struct Revision: Encodable {
+            var edit: String
+            var revision: Int
+            var reused_jobs: Int
+            var rendered_jobs: Int
+            var jobs: Int
+            var changed_shots: [String]
+            var spent_credits: Int64
+            var seconds: Double
+        }
 
         init(_ detail: ShotListDetail, storage: String, seconds: Double, credits: [(key: String, value: Int64)]) {
             shot_list = detail.list.name

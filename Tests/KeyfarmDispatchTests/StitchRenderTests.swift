@@ -285,7 +285,8 @@ import Testing
 
 /// `keyfarm demo` as a newcomer runs it, on a small shot list: it starts the fake provider, a
 /// coordinator and two workers, renders and stitches everything, prints the outputs and the
-/// credits, stops its daemons, and works a second time.
+/// credits, rewords one prompt and renders only what that changed, stops its daemons, and works
+/// a second time.
 @Suite(.serialized) struct DemoCommandTests {
     @Test func theDemoRendersAShotListEndToEndTwice() async throws {
         try await offPool {
@@ -324,6 +325,11 @@ import Testing
                 #expect(outcome.output.contains("\(storage)/demo-test/mini/sh010/sh010.mp4"), "\(outcome.output)")
                 #expect(outcome.output.contains("\(storage)/demo-test/mini/sh020/exr/sh020.%04d.exr"), "\(outcome.output)")
                 #expect(outcome.output.contains("credits spent: 26 (luma 26)"), "run \(run): \(outcome.output)")
+                // The revision rewords keyframe 1 of sh020: s1 renders again, s0 and all of sh010 are
+                // reused, sh020 is restitched. The first render never reuses the run before.
+                #expect(outcome.output.contains("revision \(2 * run) (sh020 keyframe 1's prompt \"\" -> \"seen against the wind\"): "
+                                                + "reused 3 of 5 jobs, rendered 1 segment job(s), restitched sh020; it cost 13 credits "
+                                                + "(the first render cost 26)"), "run \(run): \(outcome.output)")
                 #expect(FileManager.default.fileExists(atPath: storage + "/demo-test/mini/sh020/sh020.mp4"))
                 // Every daemon it started is gone.
                 let leftovers = try ChildProcess(executable: "/usr/bin/pgrep", arguments: ["-f", directory + "/work"],
