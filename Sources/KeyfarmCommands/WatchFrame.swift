@@ -175,6 +175,11 @@ enum WatchFrame {
             line.append(stitch == "succeeded" ? "done" : stitch == "retry_wait" ? "retrying" : stitch == "leased" ? "running" : stitch,
                         ansi ? (stitch == "succeeded" ? .green : stitch == "failed" ? .red : nil) : nil)
         }
+        // A reviewer's verdict; pending is the rule and goes unsaid.
+        if shot.review != "pending" {
+            line.append(" · ")
+            line.append(shot.review, ansi ? (shot.review == "approved" ? .green : .red) : nil)
+        }
         return line
     }
 

@@ -77,9 +77,12 @@ public struct WatchedShot: Sendable, Equatable {
     /// The stitch job's state, or nil for shots without one (smoke lists).
     public var stitch: String?
     public var failure: String?
+    /// The reviewer's verdict on the stitched shot: `pending`, `approved` or `rejected`.
+    public var review = "pending"
 
     public init(key: String, state: String, progress: Double, frames: Int, segments: [String: Int], stitch: String?,
-                failure: String?) {
+                failure: String?, review: String = "pending") {
+        self.review = review
         self.key = key
         self.state = state
         self.progress = progress
@@ -140,7 +143,7 @@ extension FarmStore {
                 if state == "retry_wait" { retrying[try row.decode("shot_list_id", as: Int64.self), default: 0] += try row.decode("n", as: Int.self) }
             }
             for row in try connection.execute("""
-                SELECT p.shot_id, p.shot_list_id, p.shot, p.state, p.progress, p.frames, p.failure,
+                SELECT p.shot_id, p.shot_list_id, p.shot, p.state, p.progress, p.frames, p.failure, p.review_state,
                        (SELECT CASE WHEN sj.state = 'queued' AND sj.not_before > now() THEN 'retry_wait' ELSE sj.state END
                           FROM keyfarm.jobs sj WHERE sj.shot_id = p.shot_id AND sj.kind = 'stitch' LIMIT 1) AS stitch
                 FROM keyfarm.v_shot_progress p WHERE p.shot_list_id = ANY($1::bigint[])
@@ -150,7 +153,8 @@ extension FarmStore {
                 shots[try row.decode("shot_list_id", as: Int64.self), default: []].append(WatchedShot(
                     key: try row.decode("shot"), state: try row.decode("state"), progress: try row.decode("progress"),
                     frames: try row.decode("frames"), segments: segments[shotID] ?? [:],
-                    stitch: try row.decode("stitch", as: String?.self), failure: try row.decode("failure", as: String?.self)))
+                    stitch: try row.decode("stitch", as: String?.self), failure: try row.decode("failure", as: String?.self),
+                    review: try row.decode("review_state")))
             }
         }
         let work = try engineWork(listIDs: listIDs)

@@ -26,7 +26,7 @@ import Testing
             WatchedShot(key: "sh010", state: "running", progress: 0.5, frames: 120,
                         segments: ["succeeded": 2, "running": 1, "queued": 1], stitch: "waiting", failure: nil),
             WatchedShot(key: "sh020", state: "succeeded", progress: 1, frames: 48, segments: ["succeeded": 2], stitch: "succeeded",
-                        failure: nil),
+                        failure: nil, review: "approved"),
         ], work: [
             CompletionEstimate.EngineWork(engine: "interpolate", unfinishedJobs: 2, remainingJobs: 1.5, runningJobs: 1,
                                           measuredJobs: measured ? 4 : 0, meanSeconds: measured ? 80 : nil),
@@ -53,7 +53,7 @@ import Testing
         #expect(shown[0] == "trailer (project films) · running · 52% · 5/9 jobs done · elapsed 3m12s · ETA 2m40s")
         #expect(shown[1].hasPrefix("  sh010  " + String(repeating: "█", count: 15) + String(repeating: "░", count: 15) + "  50%  "))
         #expect(shown[1].hasSuffix("segments 2 done, 1 running, 1 queued · stitch waiting"))
-        #expect(shown[2].hasSuffix(" 100%  segments 2 done · stitch done"))
+        #expect(shown[2].hasSuffix(" 100%  segments 2 done · stitch done · approved"))
         #expect(shown[3] == "  credits: 412 spent of 900 estimated, 71 reserved · budget 1000, 517 left · project budget 5000, 3000 left")
         #expect(shown[4] == "  workers: render-01 (1) · 1 connected")
         #expect(lines[0].hasPrefix("\u{1B}[1mtrailer\u{1B}[0m"))
