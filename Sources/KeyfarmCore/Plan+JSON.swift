@@ -256,8 +256,11 @@ struct SegmentJobDocument: Encodable {
     var end_position: Int?
     /// A stitch at another aspect: the provider reframe job that stands in for this piece, if any.
     var reframe_job: String?
+    /// The take of the segment the stitch uses (`keyfarm select` changes it).
+    var take: Int
 
     init(_ job: PlannedJob) {
+        take = job.take
         key = job.key
         segment_index = job.segmentIndex ?? 0
         part = job.part

@@ -18,6 +18,21 @@ struct VideoSpec: Sendable, Equatable {
     /// normalized; nil: fitted and centred).
     var reframeSource: String? = nil
     var reframePosition: [Double]? = nil
+    /// How the clip moves from one keyframe to the next (an ffmpeg `xfade` transition). Each
+    /// generation gets its own, as a real model never renders the same clip twice: a retake of
+    /// the same request looks different between its keyframes, never on them.
+    var transition = "fade"
+
+    /// The transitions generations are given, by their id.
+    static let transitions = ["fade", "dissolve", "wipeleft", "wiperight", "smoothleft", "smoothright", "circleopen",
+                              "radial", "slideup", "diagtl"]
+
+    /// The transition of generation `id`: the same for every render of it.
+    static func transition(for id: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in id.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return transitions[Int(hash % UInt64(transitions.count))]
+    }
 
     /// An image pinned at a position of the 24 fps grid.
     struct Anchor: Sendable, Equatable {
@@ -76,6 +91,8 @@ struct FakeVideoRenderer: Sendable {
 
     /// Renders `spec` to `<directory>/<id>.mp4`; the failure is a reason fit for `failure_reason`.
     func render(_ spec: VideoSpec, id: String) -> Result<RenderedVideo, RenderFailure> {
+        var spec = spec
+        spec.transition = VideoSpec.transition(for: id)
         var inputs: [String] = []
         var scratch: [String] = []
         defer { for path in scratch { unlink(path) } }
@@ -161,7 +178,8 @@ struct FakeVideoRenderer: Sendable {
             for input in inputs {
                 arguments += ["-loop", "1", "-framerate", "\(fps)", "-t", "\(spec.seconds + 1)", "-i", input]
             }
-            filter = anchorFilter(spec.anchors.map(\.position), frameCount: spec.frameCount, prepare: prepare)
+            filter = anchorFilter(spec.anchors.map(\.position), frameCount: spec.frameCount, prepare: prepare,
+                                  transition: spec.transition)
         } else { switch inputs.count {
         case 0:
             arguments += ["-f", "lavfi", "-i", "color=c=0x2f4f6f:s=\(width)x\(height):r=\(fps)"]
@@ -177,7 +195,7 @@ struct FakeVideoRenderer: Sendable {
             let offset = 1.0 / Double(fps)
             let fade = Double(spec.frameCount - 2) / Double(fps)
             filter = "[0:v]\(prepare)[a];[1:v]\(prepare)[b];"
-                + "[a][b]xfade=transition=fade:duration=\(String(format: "%.6f", fade)):offset=\(String(format: "%.6f", offset))[v]"
+                + "[a][b]xfade=transition=\(spec.transition):duration=\(String(format: "%.6f", fade)):offset=\(String(format: "%.6f", offset))[v]"
         } }
         arguments += ["-filter_complex", filter, "-map", "[v]", "-frames:v", "\(spec.frameCount)", "-r", "\(fps)",
                       "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-movflags", "+faststart",
@@ -207,7 +225,7 @@ extension FakeVideoRenderer {
 
     /// A filter graph that shows input i exactly at grid position `positions[i]` and fades
     /// between neighbours: the first image held before its position, the last after its own.
-    static func anchorFilter(_ positions: [Int], frameCount: Int, prepare: String) -> String {
+    static func anchorFilter(_ positions: [Int], frameCount: Int, prepare: String, transition: String = "fade") -> String {
         let k = positions.count
         // Each image feeds: a hold before the first position (image 0), the piece it starts,
         // the piece it ends, and a hold after the last position (image k-1).
@@ -228,7 +246,7 @@ extension FakeVideoRenderer {
                 uses[j].append("a\(j)")
                 uses[j + 1].append("b\(j)")
                 let fade = String(format: "%.6f", Double(n - 1) / 24), offset = String(format: "%.6f", 1.0 / 24)
-                graph.append("[a\(j)][b\(j)]xfade=transition=fade:duration=\(fade):offset=\(offset),trim=end_frame=\(n),setpts=PTS-STARTPTS[p\(j)]")
+                graph.append("[a\(j)][b\(j)]xfade=transition=\(transition):duration=\(fade):offset=\(offset),trim=end_frame=\(n),setpts=PTS-STARTPTS[p\(j)]")
             }
             pieces.append("[p\(j)]")
         }

@@ -33,3 +33,20 @@ public enum Checksum {
         digest.map { String(format: "%02x", $0) }.joined()
     }
 }
+
+extension Checksum {
+    /// The checksum an EXR sequence deliverable carries: the SHA-256 of its `sha256sum`-style
+    /// listing, one `<sha256>  <file name>` line per frame in order, for the files that
+    /// `pattern` (`.../exr/sh010.%04d.exr`) names for frames 0 to `frames - 1`. Nil when a
+    /// frame is missing or unreadable.
+    public static func sha256HexOfSequence(pattern: String, frames: Int) -> String? {
+        guard frames > 0, pattern.components(separatedBy: "%04d").count == 2 else { return nil }
+        var listing = ""
+        for index in 0..<frames {
+            let path = pattern.replacingOccurrences(of: "%04d", with: String(format: "%04d", index))
+            guard let sha = sha256Hex(ofFile: path) else { return nil }
+            listing += "\(sha)  \((path as NSString).lastPathComponent)\n"
+        }
+        return sha256Hex(Data(listing.utf8))
+    }
+}

@@ -5,6 +5,8 @@ struct ManifestSource: Encodable {
     var job: String
     var segment: Int
     var part: Int
+    /// The take of its segment the frame is from.
+    var take: Int
     var attempt: Int?
     var engine: String
     var provider: String?
@@ -23,6 +25,7 @@ struct ManifestSource: Encodable {
         job = piece.key
         segment = piece.segmentIndex
         part = piece.part
+        take = piece.take
         attempt = piece.attempt
         engine = piece.engine
         provider = piece.provider
@@ -66,6 +69,7 @@ struct Manifest: Encodable {
         var job: String
         var segment: Int
         var part: Int
+        var take: Int
         var start_frame: Int
         var end_frame: Int
         var engine: String
@@ -84,7 +88,8 @@ struct Manifest: Encodable {
         seam = request.seam
         self.outputs = outputs
         segments = request.pieces.map {
-            Segment(job: $0.key, segment: $0.segmentIndex, part: $0.part, start_frame: $0.startFrame, end_frame: $0.endFrame,
+            Segment(job: $0.key, segment: $0.segmentIndex, part: $0.part, take: $0.take, start_frame: $0.startFrame,
+                    end_frame: $0.endFrame,
                     engine: $0.engine, attempt: $0.attempt, provider: $0.provider, provider_request_id: $0.requestID)
         }
         frame_sources = frames

@@ -34,10 +34,13 @@ public struct StitchPiece: Sendable, Equatable {
     /// delivery at another aspect crops it locally at a position other than the centre; nil:
     /// the whole frame (fitted to the shot's size by covering it, centred).
     public var crop: [Double]?
+    /// Which take of its segment this is (1 as planned; `keyfarm retake` makes more).
+    public var take = 1
 
     public init(key: String, segmentIndex: Int, part: Int = 1, startFrame: Int, endFrame: Int, engine: String,
                 attempt: Int? = nil, provider: String? = nil, requestID: String? = nil, source: Source,
-                usedSourceFrames: Int? = nil) {
+                usedSourceFrames: Int? = nil, take: Int = 1) {
+        self.take = take
         self.usedSourceFrames = usedSourceFrames
         self.key = key
         self.segmentIndex = segmentIndex

@@ -25,11 +25,22 @@ struct ReuseEngine: JobEngine {
                 return .reuseUnavailable("artifact \(index + 1) of \(source) has no relative path or checksum")
             }
             let file = job.storage + "/" + path
-            guard FileManager.default.fileExists(atPath: file) else {
-                return .reuseUnavailable("\(path) of \(source) is no longer in storage (\(job.storage))")
-            }
-            guard let actual = Checksum.sha256Hex(ofFile: file) else {
-                return .reuseUnavailable("\(path) of \(source) cannot be read")
+            let actual: String
+            if path.contains("%04d") {
+                // An EXR sequence: its checksum is that of its frames' listing.
+                let frames = (artifact["frames"] as? NSNumber)?.intValue ?? 0
+                guard let listing = Checksum.sha256HexOfSequence(pattern: file, frames: frames) else {
+                    return .reuseUnavailable("\(path) of \(source): a frame of its \(frames) is no longer in storage (\(job.storage))")
+                }
+                actual = listing
+            } else {
+                guard FileManager.default.fileExists(atPath: file) else {
+                    return .reuseUnavailable("\(path) of \(source) is no longer in storage (\(job.storage))")
+                }
+                guard let sha = Checksum.sha256Hex(ofFile: file) else {
+                    return .reuseUnavailable("\(path) of \(source) cannot be read")
+                }
+                actual = sha
             }
             guard actual == sha256 else {
                 return .reuseUnavailable("\(path) of \(source) changed since it was made (SHA-256 \(actual.prefix(12))…, recorded \(sha256.prefix(12))…)")

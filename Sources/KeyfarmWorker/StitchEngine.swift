@@ -180,6 +180,6 @@ public struct StitchEngine: JobEngine {
         return StitchPiece(key: key, segmentIndex: int("segment_index") ?? index, part: int("part") ?? 1,
                            startFrame: start, endFrame: end, engine: document["engine"] as? String ?? "",
                            attempt: attempt, provider: provider, requestID: requestID, source: source,
-                           usedSourceFrames: int("end_position").map { $0 + 1 })
+                           usedSourceFrames: int("end_position").map { $0 + 1 }, take: int("take") ?? 1)
     }
 }

@@ -95,6 +95,20 @@ import Testing
             let history = try provider.keyfarm(["history", "rev", "--project", "revisions", "--json"])
             #expect(history.contains("\"jobs_reused\" : 4"), "history: \(history)")
 
+            // Review: approve one shot, reject the other with a note; errors change nothing.
+            #expect(try provider.keyfarm(["approve", "rev", "sh010", "--project", "revisions"]).contains("rev sh010: approved (was pending)"))
+            #expect(try provider.keyfarm(["reject", "rev", "sh020", "--note", "the crate is too dark", "--project", "revisions"])
+                        .contains("rev sh020: rejected (was pending)"))
+            for (arguments, status) in [(["reject", "rev", "sh020", "--project", "revisions"], Int32(64)),
+                                        (["approve", "rev", "sh999", "--project", "revisions"], Int32(66))] {
+                let outcome = try ChildProcess(executable: provider.farm.binary, arguments: arguments,
+                                               environment: provider.environment).run()
+                #expect(outcome.status == status, "\(arguments): \(outcome.output)")
+            }
+            let status = try provider.keyfarm(["status", "rev", "--project", "revisions", "--json"])
+            #expect(status.contains("\"review_state\" : \"approved\"") && status.contains("\"review_note\" : \"the crate is too dark\""),
+                    "status: \(status)")
+
             // The second revision's s2 clip goes missing: an identical resubmission plans to reuse
             // everything, finds the clip gone, and renders s2 again (and restitches sh010).
             let s2 = try provider.farm.store.connection.execute("""
@@ -112,6 +126,11 @@ import Testing
             #expect(thirdOutcomes["sh010/s2"] == "succeeded" && thirdOutcomes["sh010/stitch"] == "succeeded"
                     && thirdOutcomes["sh010/s0"] == "reused" && thirdOutcomes["sh020/stitch"] == "reused",
                     "outcomes: \(thirdOutcomes)")
+            // The same requests deliver the same shots: their reviews carry over.
+            let reviews = try provider.farm.store.connection.execute("""
+                SELECT review_state FROM keyfarm.v_shot_progress WHERE shot_list_id = $1 ORDER BY position
+                """, [third]).rows.map { try $0.decode("review_state", as: String.self) }
+            #expect(reviews == ["approved", "rejected"])
             let handedBack = try provider.farm.count("""
                 SELECT count(*)::int AS n FROM keyfarm.v_attempts WHERE shot_list_id = $1 AND outcome = 'handed_back'
                   AND error LIKE 'reuse: %no longer in storage%'
