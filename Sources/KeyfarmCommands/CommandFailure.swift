@@ -43,8 +43,8 @@ public struct CommandFailure: Error, CustomStringConvertible {
                                   status: ExitStatus.invalidData, details: invalid.issues.map(\.description))
         case let store as StoreError:
             switch store {
-            case .notStitched: return CommandFailure(store.description, status: ExitStatus.failure)
-            case .noSuchShotList, .noSuchJob, .noSuchShot: return CommandFailure(store.description, status: ExitStatus.noInput)
+            case .notStitched, .takeRefused: return CommandFailure(store.description, status: ExitStatus.failure)
+            case .noSuchShotList, .noSuchJob, .noSuchShot, .noSuchSegment, .noSuchTake: return CommandFailure(store.description, status: ExitStatus.noInput)
             case .ambiguousShotList: return CommandFailure(store.description, status: ExitStatus.usage)
             case .shotListExists: return CommandFailure(store.description, status: ExitStatus.invalidData)
             case .schemaBehind, .schemaAhead, .migrationChanged:

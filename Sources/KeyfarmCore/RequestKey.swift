@@ -81,6 +81,31 @@ public enum RequestKey {
         return SHA256.hash(data: canonical).map { String(format: "%02x", $0) }.joined()
     }
 
+    /// The key of another take of a generation whose key is `base`: the same request with its
+    /// own take number, and the prompt and seed it was given (nil: the base's).
+    public static func retake(of base: String, take: Int, prompt: String?, seed: Int64?) -> String {
+        derived(["recipe": "\(recipe)", "retake_of": base, "take": "\(take)", "prompt": prompt, "seed": seed.map { "\($0)" }])
+    }
+
+    /// The key of a generation whose key was `base` once it continues from the generation keyed
+    /// `source` instead (another take was selected before it).
+    public static func continuation(of base: String, from source: String) -> String {
+        derived(["recipe": "\(recipe)", "continues": base, "from": source])
+    }
+
+    /// The key of a stitch whose key was `base` once the piece keyed `old` is replaced by the
+    /// one keyed `new` (another take was selected).
+    public static func restitch(of base: String, replacing old: String, with new: String) -> String {
+        derived(["recipe": "\(recipe)", "restitch": base, "old": old, "new": new])
+    }
+
+    static func derived(_ fields: [String: String?]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let canonical = try! encoder.encode(fields.compactMapValues { $0 })
+        return SHA256.hash(data: canonical).map { String(format: "%02x", $0) }.joined()
+    }
+
     /// The canonical request: sorted keys, absent fields left out.
     struct Request: Encodable {
         struct Image: Encodable {

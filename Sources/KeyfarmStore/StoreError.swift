@@ -12,6 +12,12 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, Equatable {
     case noSuchShot(shot: String, shotList: String, known: [String])
     /// A shot that cannot be reviewed yet: nothing stitched to look at.
     case notStitched(shot: String, state: String)
+    /// `retake`/`select` named no segment job of the list.
+    case noSuchSegment(reference: String, shotList: String, known: [String])
+    /// `select` named a take the segment does not have.
+    case noSuchTake(segment: String, take: Int, takes: [Int])
+    /// A retake or a selection that cannot be made now; the reason says why and what to do.
+    case takeRefused(String)
 
     public var description: String {
         switch self {
@@ -31,6 +37,13 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, Equatable {
             "shot list \"\(shotList)\" has no shot \"\(shot)\" (its shots: \(known.joined(separator: ", ")))"
         case .notStitched(let shot, let state):
             "\(shot) is not stitched yet (\(state)); review it once it is"
+        case .noSuchSegment(let reference, let shotList, let known):
+            "shot list \"\(shotList)\" has no segment \"\(reference)\"; give SHOT/SEGMENT as its jobs are keyed ("
+                + (known.count > 8 ? known.prefix(8).joined(separator: ", ") + ", ..." : known.joined(separator: ", ")) + ")"
+        case .noSuchTake(let segment, let take, let takes):
+            "\(segment) has no take \(take) (its takes: \(takes.map(String.init).joined(separator: ", ")))"
+        case .takeRefused(let reason):
+            reason
         case .migrationChanged(let version, let name):
             "migration \(version) (\(name)) differs from the one applied to this database; applied migrations must never be edited"
         }
