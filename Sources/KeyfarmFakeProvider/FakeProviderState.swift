@@ -115,6 +115,9 @@ actor FakeProviderState {
     /// Accepts a generation and starts rendering its clip on a thread of its own.
     func create(api: FakeAPI, model: String, request: Data, spec: VideoSpec, forcedFailure: ForcedEnd?) -> FakeGeneration {
         let id = api.newID()
+        // The n-th generation moves between its keyframes with the n-th transition (in turn).
+        var spec = spec
+        spec.transition = VideoSpec.transitions[created.values.reduce(0, +) % VideoSpec.transitions.count]
         var generation = FakeGeneration(id: id, api: api, model: model, createdAt: Date(), request: request, spec: spec)
         generation.forcedFailure = forcedFailure
         generations[id] = generation
@@ -124,7 +127,7 @@ actor FakeProviderState {
         if forcedFailure == nil {
             rendering += 1
             let renderer = self.renderer
-            Thread.detachNewThread { [self] in
+            Thread.detachNewThread { [self, spec] in
                 let outcome = renderer.render(spec, id: id)
                 Task { await self.finishRender(id, outcome) }
             }

@@ -18,21 +18,15 @@ struct VideoSpec: Sendable, Equatable {
     /// normalized; nil: fitted and centred).
     var reframeSource: String? = nil
     var reframePosition: [Double]? = nil
-    /// How the clip moves from one keyframe to the next (an ffmpeg `xfade` transition). Each
-    /// generation gets its own, as a real model never renders the same clip twice: a retake of
-    /// the same request looks different between its keyframes, never on them.
+    /// How the clip moves from one keyframe to the next (an ffmpeg `xfade` transition). The
+    /// fake gives each generation the next one in turn, as a real model never renders the same
+    /// clip twice: a retake of the same request looks different between its keyframes (ten
+    /// generations in a row always differ), never on them.
     var transition = "fade"
 
-    /// The transitions generations are given, by their id.
+    /// The transitions generations are given, in turn.
     static let transitions = ["fade", "dissolve", "wipeleft", "wiperight", "smoothleft", "smoothright", "circleopen",
                               "radial", "slideup", "diagtl"]
-
-    /// The transition of generation `id`: the same for every render of it.
-    static func transition(for id: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in id.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return transitions[Int(hash % UInt64(transitions.count))]
-    }
 
     /// An image pinned at a position of the 24 fps grid.
     struct Anchor: Sendable, Equatable {
@@ -91,8 +85,6 @@ struct FakeVideoRenderer: Sendable {
 
     /// Renders `spec` to `<directory>/<id>.mp4`; the failure is a reason fit for `failure_reason`.
     func render(_ spec: VideoSpec, id: String) -> Result<RenderedVideo, RenderFailure> {
-        var spec = spec
-        spec.transition = VideoSpec.transition(for: id)
         var inputs: [String] = []
         var scratch: [String] = []
         defer { for path in scratch { unlink(path) } }

@@ -139,4 +139,76 @@ import Testing
             #expect(handedBack == 1)
         }
     }
+
+    /// SHA-256 of each EXR frame of a stitched shot, in frame order.
+    static func exrFrames(_ provider: ProviderFarm, _ directory: String, count: Int) throws -> [String] {
+        try (0..<count).map { index in
+            let path = provider.storage + "/" + directory + String(format: "/exr/sh010.%04d.exr", index)
+            let outcome = try ChildProcess(executable: "/usr/bin/sha256sum", arguments: [path], environment: [:]).run()
+            return outcome.output.split(separator: " ").first.map(String.init) ?? "missing \(path)"
+        }
+    }
+
+    @Test func aRetakeSelectedChangesExactlyThatSegmentsFrames() async throws {
+        try await offPool {
+            let provider = try ProviderFarm()
+            let yaml = """
+                version: 1
+                name: takes
+                project: takes
+                defaults: { engine: luma/ray-2, fps: 24, resolution: 540p, outputs: [exr] }
+                shots:
+                  - id: sh010
+                    duration: 4
+                    keyframes:
+                      - { at: 0, image: "\(Refs.path("sh010_a.png"))", prompt: "the ball rolls" }
+                      - { at: 2, image: "\(Refs.path("sh010_b.png"))", prompt: "it slows" }
+                      - { at: 4, image: "\(Refs.path("sh010_c.png"))" }
+                """
+            try provider.submit(yaml, name: "takes")
+            try provider.startCoordinator()
+            try provider.startWorker("taker", slots: 3, engines: "luma/*,stitch")
+            let id = Int64(try provider.farm.count("SELECT id::int AS n FROM keyfarm.shot_lists WHERE name = 'takes'"))
+            #expect(try Self.waitForList(provider, id: id), "\(provider.logs)")
+            let before = try Self.exrFrames(provider, "takes/takes/sh010", count: 96)
+
+            let retake = try provider.keyfarm(["retake", "takes", "sh010/s1", "--prompt", "it slows, then spins", "--project", "takes"])
+            #expect(retake.contains("queued take 2 of sh010/s1 as job sh010/s1t2"), "\(retake)")
+            #expect(try Self.waitForList(provider, id: id), "\(provider.logs)")
+            let listed = try provider.keyfarm(["takes", "takes", "sh010", "--project", "takes", "--json"])
+            let takes = try #require((try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [String: Any])?["takes"] as? [[String: Any]])
+            #expect(takes.map { "\($0["job_key"]!) \($0["selected"]!)" } == ["sh010/s0 1", "sh010/s1 1", "sh010/s1t2 0"], "\(listed)")
+            #expect(takes[2]["prompt"] as? String == "it slows, then spins" && takes[2]["spent_credits"] as? Int == 40)
+            // Until it is selected, the stitched shot is what it was.
+            #expect(try Self.exrFrames(provider, "takes/takes/sh010", count: 96) == before)
+
+            let selected = try provider.keyfarm(["select", "takes", "sh010/s1", "2", "--project", "takes"])
+            #expect(selected.contains("selected take 2 of sh010/s1 (sh010/s1t2)") && selected.contains("restitching sh010/stitch"),
+                    "\(selected)")
+            let restitched = try eventually(timeout: .seconds(120)) {
+                try provider.farm.count("""
+                    SELECT count(*)::int AS n FROM keyfarm.jobs WHERE shot_list_id = $1 AND job_key = 'sh010/stitch'
+                      AND state = 'succeeded' AND attempts = 2
+                    """, [id]) == 1
+            }
+            #expect(restitched, "\(provider.logs)")
+            let after = try Self.exrFrames(provider, "takes/takes/sh010", count: 96)
+            // s1 covers frames 48 to 95 (it keeps the boundary frame it shares with s0): only
+            // those can change, and between its keyframes they do.
+            #expect(Array(after[0..<48]) == Array(before[0..<48]))
+            let changed = (48..<96).filter { after[$0] != before[$0] }
+            #expect(changed.count >= 24, "changed frames: \(changed)")
+            // The manifest names the take of every frame.
+            let manifestPath = provider.storage + "/takes/takes/sh010/manifest.json"
+            let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: manifestPath))) as? [String: Any])
+            let frames = try #require(manifest["frame_sources"] as? [[String: Any]])
+            let takeOf = frames.map { (($0["sources"] as? [[String: Any]])?.first?["take"] as? Int) ?? 0 }
+            #expect(Array(takeOf[0..<48]) == Array(repeating: 1, count: 48))
+            #expect(Array(takeOf[48..<96]) == Array(repeating: 2, count: 48))
+            // Three generations billed, three charged; nothing else rendered.
+            #expect(try provider.creates().count == 3)
+            #expect(try provider.ledgerNet("takes") == 3 * 40)
+        }
+    }
 }
+
