@@ -185,7 +185,7 @@ struct DemoCommand: ParsableCommand {
             if !noRevision, let edit = DemoRevision(loaded.list) {
                 let revisionPlan = Planner(prices: prices).plan(edit.list)
                 let note = "\n# keyfarm demo revision: \(edit.description)\n"
-                let second = try store.submit(revisionPlan, sourcePath: absolutePath + " (demo revision)",
+                let second = try store.submit(revisionPlan, sourcePath: absolutePath,
                                               sourceText: loaded.text + note, replace: true, reuse: true)
                 console.printError("demo: revision \(second.revision) rewords \(edit.description); "
                                    + "\(second.reused.count) of \(second.jobs) jobs reused, the rest estimated at \(second.estimatedCredits) credits")

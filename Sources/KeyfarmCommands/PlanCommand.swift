@@ -35,6 +35,9 @@ struct PlanCommand: ParsableCommand {
     @Flag(help: "Print the plan as JSON instead of a table.")
     var json = false
 
+    @Flag(help: "Plan every shot as a draft (as submit --draft does).")
+    var draft = false
+
     @Option(help: ArgumentHelp("Compare with the live shot list of this name: which jobs changed, which an earlier generation would stand in for, and what the rest costs.",
                                valueName: "name"))
     var against: String?
@@ -45,7 +48,8 @@ struct PlanCommand: ParsableCommand {
     func run() throws {
         try reportingFailures {
             let logger = try common.logger()
-            let loaded = try ShotListFile.load(file)
+            var loaded = try ShotListFile.load(file)
+            if draft { loaded.markDraft() }
             var models = ModelInputTable.builtIn
             var store: FarmStore?
             if against != nil {

@@ -142,9 +142,13 @@ private func validatePriceKey(engine: String, resolution: String, seconds: Int) 
 struct CreditsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "credits",
-        abstract: "Report credits spent (charges minus refunds, from the ledger) against estimates and budgets.")
+        abstract: "Report credits spent (charges minus refunds, from the ledger) against estimates and budgets.",
+        discussion: """
+            --by tier separates what drafts cost (shots rendered with draft: true or submit --draft, \
+            at their engines' draft tiers) from what finals cost.
+            """)
 
-    @Option(help: ArgumentHelp("Group by provider, shot-list or day.", valueName: "grouping"))
+    @Option(help: ArgumentHelp("Group by provider, shot-list, day or tier (draft against final).", valueName: "grouping"))
     var by: String = "shot-list"
     @Flag(help: "Print JSON instead of a table.") var json = false
     @OptionGroup var database: DatabaseOptions
@@ -152,7 +156,7 @@ struct CreditsCommand: ParsableCommand {
 
     func validate() throws {
         guard CreditGrouping(rawValue: by) != nil else {
-            throw ValidationError("--by: \"\(by)\" is not one of provider, shot-list, day")
+            throw ValidationError("--by: \"\(by)\" is not one of provider, shot-list, day, tier")
         }
     }
 

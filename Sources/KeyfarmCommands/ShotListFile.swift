@@ -35,6 +35,12 @@ struct ShotListFile {
         guard let text = String(data: data, encoding: .utf8) else {
             throw CommandFailure("\(path): not UTF-8 text; a shot list is a YAML or JSON file", status: ExitStatus.invalidData)
         }
+        return ShotListFile(path: path, text: text, list: try decode(text, path: path))
+    }
+
+    /// Validates a shot list's text as if read from `path` (its images relative to that
+    /// folder), with each local image's content hash.
+    static func decode(_ text: String, path: String) throws -> ShotList {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.path
         let decoder = ShotListDecoder(file: path, directory: directory, inspector: FileImageInspector())
         var list = try decoder.decode(text)
@@ -51,7 +57,12 @@ struct ShotListFile {
                 list.shots[index].keyframes.contains { if case .file(_, path)? = $0.image { true } else { false } }
             }
         }
-        return ShotListFile(path: path, text: text, list: list)
+        return list
+    }
+
+    /// Every shot rendered as a draft (`submit --draft`).
+    mutating func markDraft() {
+        for index in list.shots.indices { list.shots[index].draft = true }
     }
 }
 

@@ -82,7 +82,8 @@ struct StatusCommand: ParsableCommand {
             text += "\nshot \(shot.key): \(shot.state), \(percent(shot.progress)), \(shot.frames) frames at \(shot.fps) fps, "
                 + "\(shot.jobsSucceeded)/\(shot.jobsTotal) jobs done"
                 + (shot.jobsReused > 0 ? " (\(shot.jobsReused) reused)" : "")
-                + ", credits \(shot.spentCredits)/\(shot.estimatedCredits), review \(shot.reviewState)"
+                + ", credits \(shot.spentCredits)/\(shot.estimatedCredits)" + (shot.draft ? ", a draft" : "")
+                + ", review \(shot.reviewState)"
                 + (shot.reviewNote.map { ": \($0)" } ?? "") + "\n"
             if let failure = shot.failure { text += "  failed: \(failure)\n" }
             if !shot.blocklistedWorkers.isEmpty {
@@ -101,7 +102,10 @@ struct StatusCommand: ParsableCommand {
             }
             text += table.render(indent: "  ") + "\n"
             for output in detail.outputs where output.shot == shot.key {
-                text += "  output \(output.format): \(storage.fullPath(output)) (\(output.frames) frames)\n"
+                text += "  output \(output.format)\(shot.draft ? " (draft)" : ""): \(storage.fullPath(output)) (\(output.frames) frames)\n"
+            }
+            for output in detail.drafts where output.shot == shot.key {
+                text += "  draft \(output.format) (rev \(output.revision ?? 0)): \(storage.fullPath(output)) (\(output.frames) frames)\n"
             }
         }
         return text
@@ -154,7 +158,11 @@ enum StatusDocument {
                 let indices = Array(Set(jobs.compactMap(\.segmentIndex))).sorted()
                 let segments = indices.map { index in Segment(index: index, jobs: jobs.filter { $0.segmentIndex == index }) }
                 let outputs = detail.outputs.filter { $0.shot == shot.key }.map { OutputsCommand.Document.Output($0, storage: storage) }
-                return Shot(shot, segments: segments, stitch: jobs.first { $0.kind == "stitch" }.map(Job.init), outputs: outputs)
+                var document = Shot(shot, segments: segments, stitch: jobs.first { $0.kind == "stitch" }.map(Job.init), outputs: outputs)
+                document.draft_outputs = detail.drafts.filter { $0.shot == shot.key }.map {
+                    DraftOutput(revision: $0.revision ?? 0, output: OutputsCommand.Document.Output($0, storage: storage))
+                }
+                return document
             }
         }
     }
@@ -182,6 +190,10 @@ enum StatusDocument {
         var stitch: Job?
         /// The shot's deliverables once stitched (as `keyfarm outputs --json` gives them).
         var outputs: [OutputsCommand.Document.Output]
+        /// Whether this revision renders the shot as a draft.
+        var draft: Bool
+        /// A final shot's newest draft from an earlier revision, beside it.
+        var draft_outputs: [DraftOutput] = []
 
         init(_ shot: ShotStatus, segments: [Segment], stitch: Job?, outputs: [OutputsCommand.Document.Output]) {
             id = shot.key; state = shot.state; progress = shot.progress; frames = shot.frames; fps = shot.fps
@@ -189,6 +201,7 @@ enum StatusDocument {
             jobs_succeeded = shot.jobsSucceeded; jobs_failed = shot.jobsFailed; jobs_running = shot.jobsRunning
             estimated_credits = shot.estimatedCredits; spent_credits = shot.spentCredits; failure = shot.failure
             review_state = shot.reviewState; review_note = shot.reviewNote; jobs_reused = shot.jobsReused
+            draft = shot.draft
             blocklisted_workers = shot.blocklistedWorkers
             self.segments = segments; self.stitch = stitch; self.outputs = outputs
         }
@@ -215,6 +228,11 @@ enum StatusDocument {
             end_frame = statuses.map(\.endFrame).max() ?? 0
             engine = statuses.first?.engine
         }
+    }
+
+    struct DraftOutput: Encodable {
+        var revision: Int
+        var output: OutputsCommand.Document.Output
     }
 
     struct Job: Encodable {

@@ -36,6 +36,9 @@ struct SubmitCommand: ParsableCommand {
     @Flag(help: "Render every job, even where an earlier identical generation of the project could stand in.")
     var noReuse = false
 
+    @Flag(help: "Render every shot as a draft (as if it said draft: true); keyfarm promote renders the final.")
+    var draft = false
+
     @Flag(help: "Print the receipt and plan summary as JSON.")
     var json = false
 
@@ -73,7 +76,8 @@ struct SubmitCommand: ParsableCommand {
         try reportingFailures {
             let logger = try common.logger()
             // Validate and plan before connecting: an invalid list never reaches the database.
-            let loaded = try ShotListFile.load(file)
+            var loaded = try ShotListFile.load(file)
+            if draft { loaded.markDraft() }
             let store = try database.openStore(logger: logger)
             // Estimates come from the farm's own price table (`keyfarm prices`); each fal and
             // WaveSpeed job carries its model's input fields, the operator's mapping included.

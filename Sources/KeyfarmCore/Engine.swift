@@ -87,6 +87,10 @@ public enum Engine: Sendable, Hashable, CustomStringConvertible {
     /// Whether the provider reframes a finished generation to another aspect ratio (Luma Agents' `video_reframe`).
     public var reframes: Bool { self == .lumaRay32 }
 
+    /// The resolution its drafts render at: ray-3.2's 360p draft tier; local interpolation
+    /// at 360p too; other providers at their lowest, 540p.
+    public var draftResolution: Resolution { self == .lumaRay32 || self == .interpolate ? .p360 : .p540 }
+
     /// The resolutions the engine renders HDR at; nil for any. Luma's HDR is 720p and 1080p
     /// (540p and the 360p draft tier are SDR only).
     public var hdrResolutions: [Resolution]? { self == .lumaRay32 ? [.p720, .p1080] : nil }

@@ -1,5 +1,7 @@
-/// A shot's output resolution class; Keyfarm renders at most 1080p.
+/// A shot's output resolution class; Keyfarm renders at most 1080p. 360p is a draft tier
+/// only (`draft: true`): a shot list cannot ask for it as its resolution.
 public enum Resolution: String, Sendable, CaseIterable, Codable {
+    case p360 = "360p"
     case p540 = "540p"
     case p720 = "720p"
     case p1080 = "1080p"
@@ -7,6 +9,7 @@ public enum Resolution: String, Sendable, CaseIterable, Codable {
     /// The length of the picture's short side in pixels.
     public var shortSide: Int {
         switch self {
+        case .p360: 360
         case .p540: 540
         case .p720: 720
         case .p1080: 1080

@@ -64,6 +64,8 @@ struct ShotDocument: Encodable {
     var outputs: [String]
     var seam: Int
     var priority: Int
+    /// A draft: rendered at draft tiers into `<shot>/draft/` (absent for a final).
+    var draft: Bool?
     var keyframes: [KeyframeDocument]
     var segments: [SegmentDocument]
     var stitch: JobDocument
@@ -84,6 +86,7 @@ struct ShotDocument: Encodable {
         outputs = shot.outputs.map(\.rawValue)
         seam = shot.seam
         priority = shot.priority
+        draft = shot.draft ? true : nil
         keyframes = shot.keyframes.enumerated().map { k, keyframe in
             KeyframeDocument(index: k, at: keyframe.at.doubleValue, frame: planned.keyframeFrames[k],
                              image: ImageDocument(ImageSource(keyframe.image)), prompt: keyframe.prompt)
@@ -164,6 +167,8 @@ struct JobDocument: Encodable {
     var model_inputs: ModelInputs?
     /// The SHA-256 of the job's canonical request (`RequestKey`): equal keys, equal artifacts.
     var request_key: String?
+    /// A draft's job: rendered at a draft tier; a draft's stitch writes under `<shot>/draft/`.
+    var draft: Bool?
     /// A retake: its take number (absent for the first take) and seed.
     var take: Int?
     var seed: Int64?
@@ -216,6 +221,13 @@ struct JobDocument: Encodable {
         height = shot.shot.size.height
         resolution = shot.shot.resolution.rawValue
         aspect = shot.shot.aspect.rawValue
+        if let own = job.resolution {
+            let size = PictureSize(resolution: own, aspect: shot.shot.aspect)
+            resolution = own.rawValue
+            width = size.width
+            height = size.height
+        }
+        if shot.shot.draft { draft = true }
         if job.kind == .stitch {
             outputs = shot.shot.outputs.map(\.rawValue)
             seam = shot.shot.seam

@@ -174,6 +174,9 @@ public struct PlannedJob: Sendable, Equatable {
     /// The SHA-256 of its canonical request (`RequestKey`); an earlier job of the project with
     /// the same key that succeeded can stand in for it. Set for every job of a plan.
     public var requestKey: String?
+    /// The resolution it renders at when not the shot's: a draft's provider segment at its
+    /// engine's draft tier.
+    public var resolution: Resolution?
     /// A segment's take: 1 as planned, then one more for each `keyfarm retake`. Takes after the
     /// first are new requests, whatever else they share.
     public var take = 1

@@ -14,7 +14,7 @@ public struct Planner: Sendable {
 
     public func plan(_ list: ShotList) -> Plan {
         var warnings: [String] = []
-        var shots = list.shots.map { plan(shot: $0, warnings: &warnings) }
+        var shots = list.shots.map { plan(shot: $0.draft ? $0.asDraft : $0, warnings: &warnings) }
         for s in shots.indices {
             for g in shots[s].segments.indices {
                 for j in shots[s].segments[g].jobs.indices {
@@ -74,11 +74,14 @@ public struct Planner: Sendable {
                     // The EXR export is the one documented HDR source for exr and hdr10 deliverables.
                     job.exrExport = engine.provider != nil && (shot.outputs.contains(.exr) || shot.outputs.contains(.hdr10))
                 }
+                // A draft's provider segment renders at the engine's draft tier.
+                let resolution = shot.draft ? engine.draftResolution : shot.resolution
+                if resolution != shot.resolution { job.resolution = resolution }
                 let tier = PriceTable.Tier(hdr: job.hdr, exrExport: job.exrExport)
-                let price = prices.credits(engine: engine, bucket: job.durationBucket, resolution: shot.resolution, tier: tier)
+                let price = prices.credits(engine: engine, bucket: job.durationBucket, resolution: resolution, tier: tier)
                 let priced = engine.name + tier.suffix
                 if price == nil, !warnings.contains(where: { $0.hasPrefix("no price for \(priced) ") }) {
-                    warnings.append("no price for \(priced) (\(job.durationBucket.map { "\($0) s" } ?? "any length") at \(shot.resolution.rawValue)); its jobs count 0 credits in estimates until the operator sets one")
+                    warnings.append("no price for \(priced) (\(job.durationBucket.map { "\($0) s" } ?? "any length") at \(resolution.rawValue)); its jobs count 0 credits in estimates until the operator sets one")
                 }
                 job.estimatedCredits = price ?? 0
                 job.priceKnown = price != nil

@@ -11,10 +11,11 @@ public struct PriceTable: Sendable, Equatable {
             self.note = note
         }
 
-        /// The same price at every resolution.
-        public static func flat(_ byBucket: [Int: Int], note: String = "") -> EnginePrice {
+        /// The same price at every resolution a shot can ask for (and at `resolutions`).
+        public static func flat(_ byBucket: [Int: Int], note: String = "",
+                                resolutions: [Resolution] = [.p540, .p720, .p1080]) -> EnginePrice {
             EnginePrice(credits: byBucket.mapValues { price in
-                Dictionary(uniqueKeysWithValues: Resolution.allCases.map { ($0, price) })
+                Dictionary(uniqueKeysWithValues: resolutions.map { ($0, price) })
             }, note: note)
         }
     }
@@ -34,19 +35,21 @@ public struct PriceTable: Sendable, Equatable {
         let flash5: [Resolution: Int] = [.p540: 13, .p720: 24, .p1080: 53]
         let flash = EnginePrice(credits: [5: flash5, 9: flash5.mapValues { Int((Double($0) * 1.8).rounded()) }],
                                 note: "estimate; check the account's rate")
-        let ray32Blocks: [Resolution: Int] = [.p540: 15, .p720: 30, .p1080: 120]
+        // 360p is the draft tier; Luma publishes no figure for it here, so it is an estimate
+        // (about half of 540p) the operator should check (`keyfarm prices set`).
+        let ray32Blocks: [Resolution: Int] = [.p360: 8, .p540: 15, .p720: 30, .p1080: 120]
         // 10 s bills as two 5 s blocks; HDR doubles a block, HDR with the EXR export triples it.
         // HDR is rendered at 720p and 1080p only.
         func ray32(_ factor: Int, note: String) -> EnginePrice {
-            let blocks = factor == 1 ? ray32Blocks : ray32Blocks.filter { $0.key != .p540 }
+            let blocks = factor == 1 ? ray32Blocks : ray32Blocks.filter { $0.key == .p720 || $0.key == .p1080 }
             return EnginePrice(credits: [5: blocks.mapValues { $0 * factor }, 10: blocks.mapValues { $0 * factor * 2 }], note: note)
         }
         let kling = EnginePrice.flat([5: 35, 10: 70], note: "5xx failures not billed")
         return PriceTable(engines: [
-            "interpolate": EnginePrice.flat([0: 0], note: "local"),
+            "interpolate": EnginePrice.flat([0: 0], note: "local", resolutions: Resolution.allCases),
             "luma/ray-2": ray2,
             "luma/ray-flash-2": flash,
-            "luma/ray-3.2": ray32(1, note: "10 s bills as two 5 s blocks"),
+            "luma/ray-3.2": ray32(1, note: "10 s bills as two 5 s blocks; 360p (draft) estimated"),
             "luma/ray-3.2" + Tier.hdr.suffix: ray32(2, note: "HDR: x2 a block"),
             "luma/ray-3.2" + Tier.hdrEXR.suffix: ray32(3, note: "HDR with the EXR export: x3 a block"),
             "fal/fal-ai/kling-video/v2.5-turbo/pro/image-to-video": kling,

@@ -28,7 +28,8 @@ public enum RequestKey {
     static func key(of job: PlannedJob, in planned: PlannedShot, known keys: [String: String]) -> String {
         let shot = planned.shot
         var request = Request(recipe: recipe, kind: job.kind == .stitch ? "stitch" : (job.reframe == nil ? "generate" : "reframe"),
-                              resolution: shot.resolution.rawValue, aspect: (job.reframe?.aspect ?? shot.aspect).rawValue)
+                              resolution: (job.resolution ?? shot.resolution).rawValue,
+                              aspect: (job.reframe?.aspect ?? shot.aspect).rawValue)
         func image(_ source: ImageSource) -> Request.Image? {
             switch source {
             case .none: nil
@@ -44,6 +45,8 @@ public enum RequestKey {
             request.seam = shot.seam
             request.hdr = shot.hdr
             request.exrColorspace = shot.exrColorspaceResolved.rawValue
+            // A draft's deliverables go to a folder of their own.
+            request.draft = shot.draft ? true : nil
             request.pieces = planned.segments.flatMap(\.jobs).map { piece in
                 Request.Piece(key: keys[piece.key] ?? "job " + piece.key, startFrame: piece.startFrame,
                               endFrame: piece.endFrame, endPosition: piece.endPosition,
@@ -149,5 +152,6 @@ public enum RequestKey {
         var pieces: [Piece]?
         var take: Int?
         var seed: Int64?
+        var draft: Bool?
     }
 }

@@ -46,6 +46,9 @@ public struct Shot: Sendable, Equatable {
     public var reframeEngine: ReframeEngine = .auto
     /// False: never stand an earlier identical generation in for one of this shot's jobs.
     public var reuse = true
+    /// Render a cheap draft for review: provider segments at the engine's draft tier, SDR, an
+    /// MP4 at 360p under `<shot>/draft/`, no reframes (`keyfarm promote` renders the final).
+    public var draft = false
     /// The SHA-256 of each local keyframe image, by its resolved path, when the submitting
     /// command read them: jobs name their images' content, so a provider that keeps uploaded
     /// files is sent each distinct image once.
@@ -71,6 +74,19 @@ public struct Shot: Sendable, Equatable {
     /// The primaries of its `exr` deliverables: as asked, else ACES2065-1 for an HDR shot
     /// (its source is the provider's ACES export), else linear Rec.709.
     public var exrColorspaceResolved: EXRColorspace { exrColorspace ?? (hdr ? .aces2065 : .linRec709) }
+
+    /// The shot as its draft renders it: 360p, SDR, an MP4 only, no other aspects. Its
+    /// provider segments render at their engine's draft tier (`Engine.draftResolution`).
+    public var asDraft: Shot {
+        var shot = self
+        shot.draft = true
+        shot.resolution = .p360
+        shot.hdr = false
+        shot.exrColorspace = nil
+        shot.outputs = [.mp4]
+        shot.reframe = []
+        return shot
+    }
 
     /// N = round(duration * fps).
     public var frameCount: Int { Int((duration * fps.rational).rounded()) }

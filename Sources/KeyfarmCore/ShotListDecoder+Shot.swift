@@ -86,7 +86,8 @@ extension ShotListDecoder {
               let outputs = settings.outputs, let seam = settings.seam, let priority = settings.priority,
               let maxAttempts = settings.maxAttempts, let hdr = settings.hdr, let exrColorspace = settings.exrColorspace,
               let reframe = settings.reframe, let reframePosition = settings.reframePosition,
-              let reframeEngine = settings.reframeEngine, let reuse = settings.reuse
+              let reframeEngine = settings.reframeEngine, let reuse = settings.reuse,
+              let draft = settings.draft
         else { return nil }
         var shot = Shot(id: id, duration: duration, fps: fps, resolution: resolution, aspect: aspect, engine: engine,
                         outputs: outputs, seam: seam, priority: priority, maxAttempts: maxAttempts,
@@ -97,6 +98,7 @@ extension ShotListDecoder {
         shot.reframePosition = reframePosition
         shot.reframeEngine = reframeEngine
         shot.reuse = reuse
+        shot.draft = draft
         if reframe.contains(aspect) {
             reader.report(path + ".reframe", "\(aspect.rawValue) is the shot's own aspect; list only other ones",
                           at: fields["reframe"]?.value ?? node)

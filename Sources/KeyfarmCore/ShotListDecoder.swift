@@ -18,7 +18,7 @@ public struct ShotListDecoder: Sendable {
 
     static let topKeys = ["version", "name", "project", "budget", "defaults", "shots"]
     static let settingKeys = ["fps", "resolution", "aspect", "engine", "outputs", "seam", "priority", "max_attempts",
-                              "hdr", "exr_colorspace", "reframe", "reframe_position", "reframe_engine", "reuse"]
+                              "hdr", "exr_colorspace", "reframe", "reframe_position", "reframe_engine", "reuse", "draft"]
     static let shotKeys = ["id", "duration", "keyframes", "segments"] + settingKeys
     static let keyframeKeys = ["at", "image", "prompt"]
     static let overrideKeys = ["engine", "prompt", "priority", "max_attempts"]
@@ -159,6 +159,7 @@ struct ShotSettings {
     var reframePosition: ReframePosition? = .center
     var reframeEngine: ReframeEngine? = .auto
     var reuse: Bool? = true
+    var draft: Bool? = false
 
     static let builtIn = ShotSettings(fps: FrameRate(24), resolution: .p1080, aspect: .widescreen,
                                       engine: .interpolate, outputs: [.mp4], seam: 0, priority: 50, maxAttempts: 3)
@@ -183,7 +184,9 @@ extension ShotListDecoder {
         if let node = fields["resolution"]?.value {
             settings.resolution = nil
             if let text = reader.string(node, at("resolution")) {
-                if let value = Resolution(rawValue: text) { settings.resolution = value } else {
+                if text == Resolution.p360.rawValue {
+                    reader.report(at("resolution"), "360p is a draft tier, not a resolution to deliver; keep the final's resolution (540p, 720p, 1080p) and add draft: true to render a draft first", at: node)
+                } else if let value = Resolution(rawValue: text) { settings.resolution = value } else {
                     reader.report(at("resolution"), "\"\(text)\" is not an allowed resolution; allowed: 540p, 720p, 1080p (Keyfarm renders at most 1080p)", at: node)
                 }
             }
@@ -238,6 +241,9 @@ extension ShotListDecoder {
         }
         if let node = fields["hdr"]?.value {
             settings.hdr = reader.boolean(node, at("hdr"))
+        }
+        if let node = fields["draft"]?.value {
+            settings.draft = reader.boolean(node, at("draft"))
         }
         if let node = fields["reuse"]?.value {
             settings.reuse = reader.boolean(node, at("reuse"))

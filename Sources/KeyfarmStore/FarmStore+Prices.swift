@@ -144,6 +144,25 @@ extension FarmStore {
                 FROM keyfarm.shot_lists l LEFT JOIN keyfarm.credit_ledger c ON c.shot_list_id = l.id
                 GROUP BY l.id ORDER BY l.created_at DESC, l.id DESC
                 """
+        case .tier:
+            sql = """
+                SELECT x.tier AS key, sum(x.charged)::bigint AS charged, sum(x.refunded)::bigint AS refunded,
+                       sum(x.net)::bigint AS net, sum(x.estimated)::bigint AS estimated, NULL::bigint AS budget,
+                       sum(x.reserved)::bigint AS reserved
+                FROM (
+                    SELECT CASE WHEN s.draft THEN 'draft' WHEN NOT s.draft THEN 'final' ELSE '(no job)' END AS tier,
+                           CASE WHEN c.entry = 'charge' THEN c.credits ELSE 0 END AS charged,
+                           CASE WHEN c.entry = 'refund' THEN c.credits ELSE 0 END AS refunded,
+                           CASE WHEN c.entry IN ('charge', 'refund', 'adjustment') THEN c.credits ELSE 0 END AS net,
+                           0 AS estimated, CASE WHEN c.entry IN ('reserve', 'release') THEN c.credits ELSE 0 END AS reserved
+                    FROM keyfarm.credit_ledger c
+                    LEFT JOIN keyfarm.jobs j ON j.id = c.job_id LEFT JOIN keyfarm.shots s ON s.id = j.shot_id
+                    UNION ALL
+                    SELECT CASE WHEN s.draft THEN 'draft' ELSE 'final' END, 0, 0, 0, j.estimated_credits, 0
+                    FROM keyfarm.jobs j JOIN keyfarm.shots s ON s.id = j.shot_id JOIN keyfarm.shot_lists l ON l.id = j.shot_list_id
+                    WHERE l.state <> 'replaced'
+                ) x GROUP BY 1 ORDER BY 1
+                """
         case .day:
             sql = """
                 SELECT to_char(date_trunc('day', c.recorded_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS key,
@@ -168,4 +187,6 @@ public enum CreditGrouping: String, Sendable, CaseIterable {
     case provider
     case shotList = "shot-list"
     case day
+    /// Draft renders against finals (a job's shot says which it is).
+    case tier
 }

@@ -104,3 +104,44 @@ extension FarmStore {
         return revisions
     }
 }
+
+/// What `keyfarm promote` plans from: a live revision's shot list text and its shots.
+public struct PromotionSource: Sendable, Equatable {
+    public struct Shot: Sendable, Equatable {
+        public var key: String
+        public var draft: Bool
+        public var review: ReviewState
+        /// `succeeded` once stitched (see `v_shot_progress.state`).
+        public var state: String
+    }
+
+    public var shotListID: Int64
+    public var project: String
+    public var revision: Int
+    public var sourcePath: String
+    /// Nil for a list submitted before Keyfarm kept the text.
+    public var sourceText: String?
+    public var shots: [Shot]
+}
+
+extension FarmStore {
+    /// A live shot list's source and its shots' draft flags and reviews.
+    public func promotionSource(name: String, project: String?) throws -> PromotionSource {
+        let resolved = try resolveShotList(name: name, project: project)
+        let list = try rows(connection.execute("""
+            SELECT revision, source_path, source_text FROM keyfarm.shot_lists WHERE id = $1
+            """, [resolved.id]).rows)
+        let shots = try connection.execute("""
+            SELECT s.shot_key, s.draft, s.review_state, p.state FROM keyfarm.shots s
+            JOIN keyfarm.v_shot_progress p ON p.shot_id = s.id
+            WHERE s.shot_list_id = $1 ORDER BY s.position
+            """, [resolved.id]).rows.map { row in
+            PromotionSource.Shot(key: try row.decode("shot_key"), draft: try row.decode("draft"),
+                                 review: ReviewState(rawValue: try row.decode("review_state")) ?? .pending,
+                                 state: try row.decode("state"))
+        }
+        return PromotionSource(shotListID: resolved.id, project: resolved.project, revision: try list.decode("revision"),
+                               sourcePath: try list.decode("source_path"),
+                               sourceText: try list.decode("source_text", as: String?.self), shots: shots)
+    }
+}

@@ -51,6 +51,8 @@ public struct ShotStatus: Sendable, Equatable {
     public var reviewNote: String?
     /// Jobs an earlier identical generation stood in for.
     public var jobsReused: Int = 0
+    /// A draft render (draft tiers, a 360p MP4 under `<shot>/draft/`).
+    public var draft = false
 }
 
 /// One job, as `v_jobs` shows it.
@@ -86,6 +88,9 @@ public struct ShotListDetail: Sendable, Equatable {
     public var jobs: [JobStatus]
     /// The deliverables of the shots stitched so far.
     public var outputs: [ShotOutput] = []
+    /// For each shot that is final in this revision, its newest draft's deliverables from an
+    /// earlier revision (`revision` set): a draft and its final side by side.
+    public var drafts: [ShotOutput] = []
 }
 
 /// A deliverable of a stitched shot (a row of `keyfarm.v_outputs`).
@@ -102,6 +107,8 @@ public struct ShotOutput: Sendable, Equatable {
     /// The storage root of the worker that wrote it, as that worker mounts it; nil for outputs
     /// stitched before workers reported their root.
     public var storageRoot: String? = nil
+    /// For a draft shown beside its final: the revision it was rendered in.
+    public var revision: Int? = nil
 
     /// The output's full path: under `mount` (the operator's own mount of the shared storage)
     /// when given, else under the root the worker wrote it to, else under `fallback`.
@@ -176,7 +183,7 @@ extension FarmStore {
         let shots = try connection.execute("""
             SELECT p.shot, p.state, p.frames, p.fps_num, p.fps_den, p.resolution, p.aspect, p.jobs_total, p.jobs_succeeded,
                    p.jobs_failed, p.jobs_running, p.progress, p.estimated_credits, p.spent_credits, p.failure,
-                   p.review_state, p.review_note, p.jobs_reused::int AS jobs_reused,
+                   p.review_state, p.review_note, p.jobs_reused::int AS jobs_reused, p.draft,
                    COALESCE((SELECT array_agg(w.name ORDER BY w.name) FROM keyfarm.worker_shot_failures b
                              JOIN keyfarm.workers w ON w.id = b.worker_id
                              WHERE b.shot_id = p.shot_id AND b.blocked_at IS NOT NULL), '{}') AS blocklisted
@@ -192,7 +199,8 @@ extension FarmStore {
                 estimatedCredits: try row.decode("estimated_credits"), spentCredits: try row.decode("spent_credits"),
                 failure: try row.decode("failure", as: String?.self),
                 blocklistedWorkers: try row.decode("blocklisted"), reviewState: try row.decode("review_state"),
-                reviewNote: try row.decode("review_note", as: String?.self), jobsReused: try row.decode("jobs_reused"))
+                reviewNote: try row.decode("review_note", as: String?.self), jobsReused: try row.decode("jobs_reused"),
+                draft: try row.decode("draft"))
         }
         let jobs = try connection.execute("""
             SELECT id, shot, job_key, kind, segment_index, part, parts, start_frame, end_frame, engine, state, priority,
@@ -213,7 +221,21 @@ extension FarmStore {
                 spentCredits: try row.decode("spent_credits"), lastError: try row.decode("last_error", as: String?.self),
                 notBefore: try row.decode("not_before"), reusedFrom: try row.decode("reused_from", as: String?.self))
         }
-        return ShotListDetail(list: list, shots: shots, jobs: jobs, outputs: try outputs(listID: resolved.id))
+        let drafts = try connection.execute("""
+            SELECT DISTINCT ON (o.shot, o.position) o.shot, o.format, o.path, o.frames, o.bytes, o.sha256, o.stitched_at,
+                   o.storage_root, l.revision
+            FROM keyfarm.v_outputs o JOIN keyfarm.shot_lists l ON l.id = o.shot_list_id
+            WHERE l.project = $2 AND l.name = $3 AND l.id <> $1 AND o.path LIKE '%/draft/%'
+              AND o.shot IN (SELECT shot_key FROM keyfarm.shots WHERE shot_list_id = $1 AND NOT draft)
+            ORDER BY o.shot, o.position, l.revision DESC
+            """, [resolved.id, list.project, list.name]).rows.map { row in
+            ShotOutput(shot: try row.decode("shot"), format: try row.decode("format"), path: try row.decode("path"),
+                       frames: try row.decode("frames"), bytes: try row.decode("bytes"),
+                       sha256: try row.decode("sha256", as: String?.self) ?? "",
+                       stitchedAt: try row.decode("stitched_at", as: Date?.self),
+                       storageRoot: try row.decode("storage_root", as: String?.self), revision: try row.decode("revision"))
+        }
+        return ShotListDetail(list: list, shots: shots, jobs: jobs, outputs: try outputs(listID: resolved.id), drafts: drafts)
     }
 
     /// The deliverables of a shot list's stitched shots, by name.

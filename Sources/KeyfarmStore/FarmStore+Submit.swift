@@ -52,9 +52,9 @@ extension FarmStore {
 
         let list = try rows(connection.execute("""
             INSERT INTO keyfarm.shot_lists (project, name, budget_credits, estimated_credits, source_path, source_sha256, plan,
-                                            revision, replaces_id)
+                                            revision, replaces_id, source_text)
             VALUES ($1, $2, $3, $4, $5, encode(sha256(convert_to($6, 'UTF8')), 'hex'), $7::jsonb,
-                    (SELECT COALESCE(max(revision), 0) + 1 FROM keyfarm.shot_lists WHERE project = $1 AND name = $2), $8)
+                    (SELECT COALESCE(max(revision), 0) + 1 FROM keyfarm.shot_lists WHERE project = $1 AND name = $2), $8, $6)
             RETURNING id, revision
             """, [plan.project, plan.shotList, plan.budget, plan.estimatedCredits, sourcePath, sourceText,
                   String(decoding: plan.jsonData(pretty: false), as: UTF8.self), replacedID]).rows)
@@ -66,13 +66,13 @@ extension FarmStore {
             let shotID = try rows(connection.execute("""
                 INSERT INTO keyfarm.shots (shot_list_id, position, shot_key, duration_seconds, fps_num, fps_den, frames,
                                            resolution, aspect, width, height, outputs, seam, priority, max_attempts,
-                                           content_key)
-                VALUES ($1, $2, $3, $4::numeric, $5, $6, $7, $8, $9, $10, $11, $12::text[], $13, $14, $15, $16)
+                                           content_key, draft)
+                VALUES ($1, $2, $3, $4::numeric, $5, $6, $7, $8, $9, $10, $11, $12::text[], $13, $14, $15, $16, $17)
                 RETURNING id
                 """, [listID, position, shot.id, shot.duration.description, shot.fps.rational.numerator,
                       shot.fps.rational.denominator, planned.frames, shot.resolution.rawValue, shot.aspect.rawValue,
                       shot.size.width, shot.size.height, shot.outputs.map(\.rawValue), shot.seam, shot.priority,
-                      shot.maxAttempts, planned.contentKey]).rows).decode("id", as: Int64.self)
+                      shot.maxAttempts, planned.contentKey, shot.draft]).rows).decode("id", as: Int64.self)
             shotIDs[shot.id] = shotID
             try connection.execute("""
                 INSERT INTO keyfarm.keyframes (shot_id, position, at_seconds, frame, image, prompt)

@@ -102,7 +102,9 @@ public struct StitchEngine: JobEngine {
             }
             exrPrimaries = Primaries(colorspace)
         }
+        // A draft's deliverables go beside the final's, under `<shot>/draft/`.
         let directory = SegmentStorage.shotDirectory(project: job.project, shotList: job.shotList, shot: shot)
+            + (spec["draft"] as? Bool == true ? "/draft" : "")
         var request = StitchRequest(shot: shot, width: width, height: height, frameRate: fps, frameCount: last + 1,
                                     seam: int("seam") ?? 0, outputs: outputs, pieces: pieces,
                                     directory: job.storage + "/" + directory, relativeDirectory: directory,

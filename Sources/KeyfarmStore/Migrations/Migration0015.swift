@@ -28,7 +28,15 @@ extension Migration {
           FROM keyfarm.shot_lists) r
     WHERE l.id = r.id;
 
+    -- 360p: ray-3.2's draft tier (`draft: true`), priced like any resolution.
+    ALTER TABLE keyfarm.prices DROP CONSTRAINT prices_resolution_check;
+    ALTER TABLE keyfarm.prices ADD CONSTRAINT prices_resolution_check CHECK (resolution IN ('360p', '540p', '720p', '1080p'));
+
+    -- The shot list as submitted, so `keyfarm promote` can plan its final from it.
+    ALTER TABLE keyfarm.shot_lists ADD COLUMN source_text text;
+
     ALTER TABLE keyfarm.shots
+        ADD COLUMN draft        boolean NOT NULL DEFAULT false,
         ADD COLUMN content_key  text,
         ADD COLUMN review_state text NOT NULL DEFAULT 'pending' CHECK (review_state IN ('pending', 'approved', 'rejected')),
         ADD COLUMN review_note  text,
@@ -71,7 +79,7 @@ extension Migration {
               FROM keyfarm.jobs fj WHERE fj.shot_id = s.id AND fj.state = 'failed'
              ORDER BY fj.finished_at NULLS LAST, fj.id LIMIT 1) AS failure,
            a.updated_at,
-           s.review_state, s.review_note, s.reviewed_at, a.jobs_reused
+           s.review_state, s.review_note, s.reviewed_at, a.jobs_reused, s.draft
     FROM keyfarm.shots s
     JOIN keyfarm.shot_lists l ON l.id = s.shot_list_id
     CROSS JOIN LATERAL (
