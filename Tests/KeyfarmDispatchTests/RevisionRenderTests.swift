@@ -210,5 +210,73 @@ import Testing
             #expect(try provider.ledgerNet("takes") == 3 * 40)
         }
     }
-}
 
+    /// The picture size of a video, as ffprobe reads it (`640x360`).
+    static func size(_ path: String) throws -> String {
+        let probe = try ChildProcess(executable: "ffprobe", arguments: [
+            "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "csv=p=0:s=x", path,
+        ], environment: ProcessInfo.processInfo.environment).run()
+        return probe.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func aDraftRendersAt360pAndPromoteRendersOnlyTheApprovedShot() async throws {
+        try await offPool {
+            let provider = try ProviderFarm()
+            let yaml = """
+                version: 1
+                name: drafts
+                project: drafts
+                defaults: { fps: 24, resolution: 720p, outputs: [mp4], draft: true }
+                shots:
+                  - id: sh010
+                    duration: 5
+                    engine: luma/ray-3.2
+                    keyframes:
+                      - { at: 0, image: "\(Refs.path("sh010_a.png"))", prompt: "the ball rolls" }
+                      - { at: 5, image: "\(Refs.path("sh010_b.png"))" }
+                  - id: sh020
+                    duration: 3
+                    engine: luma/ray-2
+                    keyframes:
+                      - { at: 0, image: "\(Refs.path("sh010_c.png"))", prompt: "the crate" }
+                      - { at: 3, image: "\(Refs.path("sh010_a.png"))" }
+                """
+            try provider.submit(yaml, name: "drafts")
+            try provider.startCoordinator()
+            try provider.startWorker("drafter", slots: 3, engines: "luma/*,stitch")
+            let first = Int64(try provider.farm.count("SELECT id::int AS n FROM keyfarm.shot_lists WHERE name = 'drafts'"))
+            #expect(try Self.waitForList(provider, id: first), "\(provider.logs)")
+            // ray-3.2's draft tier is 360p; ray-2's lowest is 540p; the drafts are 360p MP4s.
+            let clips = try Dictionary(uniqueKeysWithValues: provider.farm.store.connection.execute("""
+                SELECT job_key, artifacts->0->>'path' AS path FROM keyfarm.jobs WHERE shot_list_id = $1 AND kind = 'segment'
+                """, [first]).rows.map { (try $0.decode("job_key", as: String.self), try $0.decode("path", as: String.self)) })
+            #expect(try Self.size(provider.storage + "/" + clips["sh010/s0"]!) == "640x360")
+            #expect(try Self.size(provider.storage + "/" + clips["sh020/s0"]!) == "960x540")
+            #expect(try Self.size(provider.storage + "/drafts/drafts/sh010/draft/sh010.mp4") == "640x360")
+            #expect(try Self.size(provider.storage + "/drafts/drafts/sh020/draft/sh020.mp4") == "640x360")
+            #expect(try provider.creates().count == 2)
+
+            // Only the approved shot is promoted; the other stays a draft, reused.
+            _ = try provider.keyfarm(["approve", "drafts", "sh010", "--project", "drafts"])
+            let refused = try ChildProcess(executable: provider.farm.binary, arguments: ["promote", "drafts", "sh020", "--project", "drafts"],
+                                           environment: provider.environment).run()
+            #expect(refused.status == 1 && refused.output.contains("sh020 is pending, not approved"), "\(refused.output)")
+            let promoted = try provider.keyfarm(["promote", "drafts", "--project", "drafts", "--json"])
+            let receipt = try #require(try JSONSerialization.jsonObject(with: Data(promoted.utf8)) as? [String: Any])
+            #expect(receipt["promoted"] as? [String] == ["sh010"] && receipt["revision"] as? Int == 2, "\(promoted)")
+            #expect(receipt["reused_jobs"] as? Int == 2 && receipt["estimated_credits"] as? Int == 30, "\(promoted)")
+            let second = try #require((receipt["id"] as? NSNumber)?.int64Value)
+            #expect(try Self.waitForList(provider, id: second), "\(provider.logs)")
+            #expect(try provider.creates().count == 3)
+            #expect(try Self.size(provider.storage + "/drafts/drafts/sh010/sh010.mp4") == "1280x720")
+            // Draft and final spend apart; the final beside its draft.
+            let credits = try provider.keyfarm(["credits", "--by", "tier", "--json"])
+            let rows = try #require((try JSONSerialization.jsonObject(with: Data(credits.utf8)) as? [String: Any])?["rows"] as? [[String: Any]])
+            let net = Dictionary(uniqueKeysWithValues: rows.map { ($0["key"] as? String ?? "?", $0["net"] as? Int ?? -1) })
+            #expect(net["draft"] == 8 + 40 && net["final"] == 30, "\(credits)")
+            let status = try provider.keyfarm(["status", "drafts", "--project", "drafts"])
+            #expect(status.contains("draft mp4 (rev 1): \(provider.storage)/drafts/drafts/sh010/draft/sh010.mp4"), "\(status)")
+            #expect(status.contains("shot sh020: succeeded") && status.contains("a draft"), "\(status)")
+        }
+    }
+}
