@@ -212,6 +212,13 @@ struct WorkerCommand: ParsableCommand {
         """, valueName: "duration"))
     var pollDeadline: String = "2h"
 
+    @Option(name: .customLong("api-timeout"), help: ArgumentHelp("""
+        How long one call to a provider's API may take before it is given up (20s, 1m). A create \
+        given up after it was sent is never made again blind: it is looked for in the provider's \
+        list of generations where the API has one, else its estimate is booked as possibly spent.
+        """, valueName: "duration"))
+    var apiTimeout: String = "60s"
+
     @Option(help: ArgumentHelp("The farm's shared storage root (default: $KEYFARM_STORAGE, else under the user's data home).",
                                valueName: "dir"))
     var storage: String?
@@ -252,6 +259,9 @@ struct WorkerCommand: ParsableCommand {
         guard (10...600_000).contains(pollMilliseconds) else { throw ValidationError("--poll-ms must be between 10 and 600000") }
         guard let deadline = DurationText.seconds(pollDeadline), deadline >= 1 else {
             throw ValidationError("--poll-deadline: \(pollDeadline.debugDescription) is not a duration of at least 1 s (write 90s, 30m, 2h)")
+        }
+        guard let timeout = DurationText.seconds(apiTimeout), timeout >= 1, timeout <= 3600 else {
+            throw ValidationError("--api-timeout: \(apiTimeout.debugDescription) is not a duration from 1 s to 1 h (write 20s, 1m)")
         }
     }
 
@@ -303,6 +313,7 @@ struct WorkerCommand: ParsableCommand {
         settings.firstPoll = .milliseconds(pollMilliseconds)
         settings.maximumPoll = max(settings.firstPoll, .seconds(20))
         settings.pollDeadline = .milliseconds(Int64((DurationText.seconds(pollDeadline) ?? 7200) * 1000))
+        settings.httpLimits.totalTimeout = .milliseconds(Int64((DurationText.seconds(apiTimeout) ?? 60) * 1000))
         let engine = ProviderEngine(settings: settings)
         for capability in providerCapabilities { map[capability] = engine }
         return map

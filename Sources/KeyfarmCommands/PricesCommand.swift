@@ -168,6 +168,8 @@ struct CreditsCommand: ParsableCommand {
         struct Row: Encodable {
             var key: String, charged: Int64, refunded: Int64, net: Int64, reserved: Int64, estimated: Int64, budget: Int64?,
                 remaining: Int64?, usd: Double
+            /// Possibly spent: creates whose answer was lost where the API cannot list what they made.
+            var ambiguous: Int64
         }
     }
 
@@ -178,24 +180,31 @@ struct CreditsCommand: ParsableCommand {
             let summaries = try store.creditSummary(by: CreditGrouping(rawValue: by)!)
             func row(_ s: CreditSummary) -> Document.Row {
                 .init(key: s.key, charged: s.charged, refunded: s.refunded, net: s.net, reserved: s.reserved, estimated: s.estimated,
-                      budget: s.budget, remaining: s.budget.map { $0 - s.net - s.reserved }, usd: (Double(s.net) * rate * 100).rounded() / 100)
+                      budget: s.budget, remaining: s.budget.map { $0 - s.net - s.reserved - s.ambiguous },
+                      usd: (Double(s.net) * rate * 100).rounded() / 100, ambiguous: s.ambiguous)
             }
-            let total = CreditSummary(key: "total", charged: summaries.reduce(0) { $0 + $1.charged },
+            var total = CreditSummary(key: "total", charged: summaries.reduce(0) { $0 + $1.charged },
                                       refunded: summaries.reduce(0) { $0 + $1.refunded }, net: summaries.reduce(0) { $0 + $1.net },
                                       estimated: summaries.reduce(0) { $0 + $1.estimated }, budget: nil,
                                       reserved: summaries.reduce(0) { $0 + $1.reserved })
+            total.ambiguous = summaries.reduce(0) { $0 + $1.ambiguous }
             if json {
                 try printJSON(Document(by: by, usd_per_credit: rate, rows: summaries.map(row), total: row(total)))
                 return
             }
-            var table = TextTable([by.uppercased(), "CHARGED", "REFUNDED", "NET", "USD", "RESERVED", "ESTIMATED", "BUDGET", "REMAINING"],
-                                  rightAligned: [1, 2, 3, 4, 5, 6, 7, 8])
+            let ambiguous = total.ambiguous > 0
+            var table = TextTable([by.uppercased(), "CHARGED", "REFUNDED", "NET", "USD", "RESERVED", "ESTIMATED", "BUDGET", "REMAINING"]
+                                    + (ambiguous ? ["AMBIGUOUS"] : []),
+                                  rightAligned: [1, 2, 3, 4, 5, 6, 7, 8, 9])
             for s in summaries + [total] {
                 let r = row(s)
                 table.add([r.key, "\(r.charged)", "\(r.refunded)", "\(r.net)", String(format: "%.2f", r.usd), "\(r.reserved)", "\(r.estimated)",
-                           r.budget.map(String.init) ?? "-", r.remaining.map(String.init) ?? "-"])
+                           r.budget.map(String.init) ?? "-", r.remaining.map(String.init) ?? "-"] + (ambiguous ? ["\(r.ambiguous)"] : []))
             }
             Console.current.write(table.render() + "\n")
+            if ambiguous {
+                Console.current.print("AMBIGUOUS: credits possibly spent by creates whose answer was lost, on APIs that cannot list what they made (see keyfarm logs of those attempts); they count against budgets")
+            }
         }
     }
 }

@@ -312,6 +312,12 @@ extension Coordinator {
                          metadata: ["provider": "\(result.provider)", "provider.failure_code": "\(result.providerFailureCode)"])
             outcome = try store.handBack(jobID: ref.jobID, attempt: ref.attempt, providerRequestID: nil, fresh: true)
         case .failed, .unspecified, .UNRECOGNIZED:
+            if result.ambiguousCreate {
+                // The provider may have made (and bill) a generation no one knows the id of.
+                try store.recordAmbiguousCreate(ref, provider: result.provider.isEmpty ? "unknown" : result.provider)
+                logger.warning("a create's answer was lost; its estimate is booked as possibly spent", metadata: [
+                    "job.id": "\(ref.jobID)", "job.attempt": "\(ref.attempt)", "provider": "\(result.provider)"])
+            }
             let errorClass = ErrorClass(result.errorClass)
             outcome = try failAttempt(ref, errorClass, error: result.error.isEmpty ? "failed (\(errorClass.rawValue))" : result.error,
                                       limit: limit, retryAfter: result.retryAfterS > 0 ? result.retryAfterS : nil, charge: charge)

@@ -9,6 +9,9 @@ enum FakeFault: Sendable, Equatable {
     case malformed
     /// Wait this long, then handle the request normally.
     case hang(milliseconds: Int)
+    /// Create the generation (a create request takes it), then hold the answer this long: the
+    /// client gives up first, not knowing it made (and will pay for) a generation.
+    case loseAnswer(milliseconds: Int)
     /// Accept the next generation, then fail it with this reason (a create request takes it).
     case failGeneration(String)
     /// Accept the next generation, then end it in this terminal state (a create request takes
@@ -39,6 +42,12 @@ enum FakeFault: Sendable, Equatable {
             }
             return .hang(milliseconds: milliseconds)
         }
+        if let value = object["lose_answer_ms"] {
+            guard let milliseconds = value as? Int, (0...600_000).contains(milliseconds) else {
+                throw FaultPlanError("next[\(index)].lose_answer_ms must be between 0 and 600000")
+            }
+            return .loseAnswer(milliseconds: milliseconds)
+        }
         if let value = object["fail_generation"] {
             guard let reason = value as? String, !reason.isEmpty else {
                 throw FaultPlanError("next[\(index)].fail_generation must be a non-empty string")
@@ -59,7 +68,7 @@ enum FakeFault: Sendable, Equatable {
             return .endAs(ForcedEnd(reason: "the generation ended as \(state) (injected by the fake provider)", state: state,
                                     errorType: errorType))
         }
-        throw FaultPlanError("next[\(index)] needs one of status, malformed, hang_ms, fail_generation or end_as")
+        throw FaultPlanError("next[\(index)] needs one of status, malformed, hang_ms, lose_answer_ms, fail_generation or end_as")
     }
 
     /// Luma's wording when moderation rejects a generation.

@@ -79,7 +79,7 @@ actor FakeProviderState {
     func takeFault(isCreate: Bool) -> FakeFault? {
         if let fault = plan.next.first {
             switch fault {
-            case .failGeneration, .endAs: if !isCreate { return drawFault(isCreate: false) }
+            case .failGeneration, .endAs, .loseAnswer: if !isCreate { return drawFault(isCreate: false) }
             default: break
             }
             plan.next.removeFirst()
@@ -155,6 +155,11 @@ actor FakeProviderState {
         if before != .completed, generation.state == .completed { billed[api, default: 0] += 1 }
         generations[id] = generation
         return generation
+    }
+
+    /// An API's generations as they stand, newest first (Dream Machine's list).
+    func generations(api: FakeAPI) -> [FakeGeneration] {
+        generations.values.filter { $0.api == api }.sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
     }
 
     /// The generation as it stands, without advancing it.

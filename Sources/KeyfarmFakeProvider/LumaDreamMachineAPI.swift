@@ -19,9 +19,33 @@ struct LumaDreamMachineAPI: Sendable {
         if call.method == "POST", route == ["generations", "video"] {
             return await create(call, forcedFailure: forcedFailure)
         }
+        if call.method == "GET", route == ["generations"] { return await list(call) }
         guard route.count == 2, route[0] == "generations" else { return JSON.detail(404, "Not Found") }
         return await Router.generation(route[1], call, api: .luma, state: state,
                                        error: { JSON.detail($0, $1) }, object: Self.object)
+    }
+
+    /// `GET /generations?limit=&offset=`: the account's generations, newest first, as the
+    /// `lumaai` SDK's `generations.list` reads them (`generations`, `count`, `has_more`,
+    /// `limit`, `offset`).
+    private func list(_ call: Router.Call) async -> HTTPResponse {
+        var limit = 10, offset = 0
+        if let text = call.query["limit"] {
+            guard let value = Int(text), (1...100).contains(value) else {
+                return JSON.detail(422, "limit must be an integer between 1 and 100")
+            }
+            limit = value
+        }
+        if let text = call.query["offset"] {
+            guard let value = Int(text), value >= 0 else { return JSON.detail(422, "offset must be a non-negative integer") }
+            offset = value
+        }
+        let all = await state.generations(api: .luma)
+        let page = Array(all.dropFirst(offset).prefix(limit))
+        return JSON.response(200, [
+            "generations": page.map { Self.object($0, origin: call.origin) }, "count": page.count,
+            "has_more": offset + page.count < all.count, "limit": limit, "offset": offset,
+        ] as [String: Any])
     }
 
     private func create(_ call: Router.Call, forcedFailure: ForcedEnd?) async -> HTTPResponse {

@@ -61,6 +61,7 @@ struct Router: Sendable {
         case .fal: call.method == "POST" && !call.segments.contains("requests")
         }
         var forcedFailure: ForcedEnd?
+        var holdAnswer = 0
         switch await state.takeFault(isCreate: isCreate) {
         case .status(let status, let retryAfter)?:
             var headers: HTTPHeaders = [:]
@@ -76,6 +77,8 @@ struct Router: Sendable {
                                 body: Data(#"{"id": "5e1c0b6e-not-json, "state": "#.utf8))
         case .hang(let milliseconds)?:
             try? await Task.sleep(for: .milliseconds(milliseconds))
+        case .loseAnswer(let milliseconds)?:
+            holdAnswer = milliseconds
         case .failGeneration(let reason)?:
             forcedFailure = ForcedEnd(reason: reason)
         case .endAs(let end)?:
@@ -83,12 +86,15 @@ struct Router: Sendable {
         case nil:
             break
         }
-        switch api {
-        case .luma: return await LumaDreamMachineAPI(state: state).handle(call, forcedFailure: forcedFailure)
-        case .lumaAgents: return await LumaAgentsAPI(state: state).handle(call, forcedFailure: forcedFailure)
-        case .wavespeed: return await WaveSpeedAPI(state: state).handle(call, forcedFailure: forcedFailure)
-        case .fal: return await FalQueueAPI(state: state).handle(call, forcedFailure: forcedFailure)
+        let response = switch api {
+        case .luma: await LumaDreamMachineAPI(state: state).handle(call, forcedFailure: forcedFailure)
+        case .lumaAgents: await LumaAgentsAPI(state: state).handle(call, forcedFailure: forcedFailure)
+        case .wavespeed: await WaveSpeedAPI(state: state).handle(call, forcedFailure: forcedFailure)
+        case .fal: await FalQueueAPI(state: state).handle(call, forcedFailure: forcedFailure)
         }
+        // "Created, answer lost": the generation exists, the client hears nothing in time.
+        if holdAnswer > 0 { try? await Task.sleep(for: .milliseconds(holdAnswer)) }
+        return response
     }
 
     /// Which API a path belongs to: Dream Machine under `/dream-machine/v1`, Agents under `/v1`,

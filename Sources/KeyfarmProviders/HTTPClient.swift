@@ -206,6 +206,13 @@ public final class HTTPClient {
     func failure(_ code: CURLcode, _ transfer: HTTPTransfer?, _ request: HTTPRequest) -> HTTPError {
         let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(code))
         let message = "\(request.method) \(HTTPError.redacted(request.url)): \(detail)"
+        // A request that changes something, sent and then unanswered: the server may have acted.
+        if request.method != "GET" && request.method != "HEAD",
+           [CURLE_OPERATION_TIMEDOUT, CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE, CURLE_SEND_ERROR].contains(code) {
+            var sent = 0
+            _ = kf_curl_easy_getinfo_long(handle, CURLINFO_REQUEST_SIZE, &sent)
+            if sent > 0 { return .answerLost(message) }
+        }
         switch code {
         case CURLE_OPERATION_TIMEDOUT:
             return .timeout(message)

@@ -23,6 +23,10 @@ public enum HTTPError: Error, Equatable, CustomStringConvertible {
     case io(String)
     /// Any other libcurl failure, with curl's code and message.
     case curl(code: Int, message: String)
+    /// A request other than GET was sent (at least in part) and no complete answer came: it
+    /// timed out or the connection broke. The server may have acted on it (a create may have
+    /// made, and billed, a generation).
+    case answerLost(String)
 
     public var description: String {
         switch self {
@@ -36,6 +40,7 @@ public enum HTTPError: Error, Equatable, CustomStringConvertible {
         case .unexpectedStatus(let status, let url): "HTTP \(status) from \(url)"
         case .io(let message): "I/O error: \(message)"
         case .curl(let code, let message): "curl error \(code): \(message)"
+        case .answerLost(let message): "no answer to a request that was sent (the server may have acted on it): \(message)"
         }
     }
 

@@ -21,6 +21,9 @@ public enum ProviderErrorClassifier {
         /// gave one (fal's `error_type` in the body, else its `X-Fal-Error-Type` header): it
         /// tells a failed request from a gateway hiccup with the same status.
         public var providerErrorType: String?
+        /// A create (or any request that changes something) was sent and no answer came: the
+        /// provider may have acted on it. A create like this is reconciled before it is made again.
+        public var answerLost = false
 
         public init(errorClass: ErrorClass, message: String, retryAfter: Duration? = nil, status: Int? = nil,
                     providerErrorType: String? = nil) {
@@ -83,6 +86,10 @@ public enum ProviderErrorClassifier {
         switch error {
         case .timeout, .connectionFailed, .curl, .io:
             return Verdict(errorClass: .transient, message: message)
+        case .answerLost:
+            var verdict = Verdict(errorClass: .transient, message: message)
+            verdict.answerLost = true
+            return verdict
         case .tls, .invalidURL, .invalidRequest, .tooManyRedirects, .responseTooLarge:
             // A redirect loop or an oversized answer would come back the same on a retry.
             return Verdict(errorClass: .invalid, message: message)

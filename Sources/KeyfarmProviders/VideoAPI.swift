@@ -29,6 +29,9 @@ public struct VideoRequest: Sendable, Equatable {
     /// fal and WaveSpeed: how the model names its inputs, as the job's spec carries them; nil
     /// looks the model up in `ModelInputTable.builtIn`.
     public var inputs: ModelInputs?
+    /// An opaque tag naming the farm's job (`keyfarm-job-<id>`), sent where the API has a field
+    /// for one (Luma Agents' `user_id`).
+    public var tag: String? = nil
 
     public init(model: String, prompt: String, start: FrameInput? = nil, end: FrameInput? = nil,
                 resolution: String, aspect: String, seconds: Int, anchors: [AnchoredFrame] = [],
@@ -113,6 +116,15 @@ public protocol VideoAPI {
     /// `attempt` counts the refused creates so far (1 for the first). A 429 is ridden out by
     /// the engine itself, as Retry-After asks.
     func createRetryDelay(after verdict: ProviderErrorClassifier.Verdict, attempt: Int) -> Duration?
+}
+
+/// An API that lists an account's generations (Dream Machine's `GET /generations`): a create
+/// whose answer was lost is looked for there before anything is created again, so that a
+/// generation the provider made (and bills) is adopted rather than paid for twice.
+public protocol GenerationListing {
+    /// The id of a generation this request made at or after `since` (the provider's clock may
+    /// differ a little: give some slack), or nil when the list shows none.
+    func findGeneration(for request: VideoRequest, since: Date) throws(ProviderErrorClassifier.Verdict) -> String?
 }
 
 extension VideoAPI {

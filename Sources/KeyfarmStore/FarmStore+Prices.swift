@@ -24,6 +24,9 @@ public struct CreditSummary: Sendable, Equatable {
     public var budget: Int64?
     /// Estimates reserved for attempts still running.
     public var reserved: Int64 = 0
+    /// Credits possibly spent: creates whose answer was lost on an API that cannot list what
+    /// they made (ledger entries `ambiguous`); not in `net`, but counted against budgets.
+    public var ambiguous: Int64 = 0
 
     public init(key: String, charged: Int64, refunded: Int64, net: Int64, estimated: Int64, budget: Int64?, reserved: Int64 = 0) {
         self.reserved = reserved
@@ -121,15 +124,16 @@ extension FarmStore {
             sql = """
                 SELECT COALESCE(x.provider, '(none)') AS key, sum(x.charged)::bigint AS charged, sum(x.refunded)::bigint AS refunded,
                        sum(x.net)::bigint AS net, sum(x.estimated)::bigint AS estimated, NULL::bigint AS budget,
-                       sum(x.reserved)::bigint AS reserved
+                       sum(x.reserved)::bigint AS reserved, sum(x.ambiguous)::bigint AS ambiguous
                 FROM (
                     SELECT c.provider, CASE WHEN c.entry = 'charge' THEN c.credits ELSE 0 END AS charged,
                            CASE WHEN c.entry = 'refund' THEN c.credits ELSE 0 END AS refunded,
                            CASE WHEN c.entry IN ('charge', 'refund', 'adjustment') THEN c.credits ELSE 0 END AS net,
-                           0 AS estimated, CASE WHEN c.entry IN ('reserve', 'release') THEN c.credits ELSE 0 END AS reserved
+                           0 AS estimated, CASE WHEN c.entry IN ('reserve', 'release') THEN c.credits ELSE 0 END AS reserved,
+                           CASE WHEN c.entry = 'ambiguous' THEN c.credits ELSE 0 END AS ambiguous
                     FROM keyfarm.credit_ledger c
                     UNION ALL
-                    SELECT split_part(j.engine, '/', 1), 0, 0, 0, j.estimated_credits, 0 FROM keyfarm.jobs j
+                    SELECT split_part(j.engine, '/', 1), 0, 0, 0, j.estimated_credits, 0, 0 FROM keyfarm.jobs j
                     JOIN keyfarm.shot_lists l ON l.id = j.shot_list_id
                     WHERE j.engine IS NOT NULL AND j.engine <> 'interpolate' AND l.state <> 'replaced'
                 ) x GROUP BY 1 ORDER BY net DESC, key
@@ -140,7 +144,8 @@ extension FarmStore {
                        COALESCE(sum(c.credits) FILTER (WHERE c.entry = 'charge'), 0)::bigint AS charged,
                        COALESCE(sum(c.credits) FILTER (WHERE c.entry = 'refund'), 0)::bigint AS refunded,
                        COALESCE(sum(c.credits) FILTER (WHERE c.entry IN ('charge', 'refund', 'adjustment')), 0)::bigint AS net,
-                       l.estimated_credits AS estimated, l.budget_credits AS budget, l.reserved_credits AS reserved
+                       l.estimated_credits AS estimated, l.budget_credits AS budget, l.reserved_credits AS reserved,
+                       COALESCE(sum(c.credits) FILTER (WHERE c.entry = 'ambiguous'), 0)::bigint AS ambiguous
                 FROM keyfarm.shot_lists l LEFT JOIN keyfarm.credit_ledger c ON c.shot_list_id = l.id
                 GROUP BY l.id ORDER BY l.created_at DESC, l.id DESC
                 """
@@ -148,17 +153,18 @@ extension FarmStore {
             sql = """
                 SELECT x.tier AS key, sum(x.charged)::bigint AS charged, sum(x.refunded)::bigint AS refunded,
                        sum(x.net)::bigint AS net, sum(x.estimated)::bigint AS estimated, NULL::bigint AS budget,
-                       sum(x.reserved)::bigint AS reserved
+                       sum(x.reserved)::bigint AS reserved, sum(x.ambiguous)::bigint AS ambiguous
                 FROM (
                     SELECT CASE WHEN s.draft THEN 'draft' WHEN NOT s.draft THEN 'final' ELSE '(no job)' END AS tier,
                            CASE WHEN c.entry = 'charge' THEN c.credits ELSE 0 END AS charged,
                            CASE WHEN c.entry = 'refund' THEN c.credits ELSE 0 END AS refunded,
                            CASE WHEN c.entry IN ('charge', 'refund', 'adjustment') THEN c.credits ELSE 0 END AS net,
-                           0 AS estimated, CASE WHEN c.entry IN ('reserve', 'release') THEN c.credits ELSE 0 END AS reserved
+                           0 AS estimated, CASE WHEN c.entry IN ('reserve', 'release') THEN c.credits ELSE 0 END AS reserved,
+                           CASE WHEN c.entry = 'ambiguous' THEN c.credits ELSE 0 END AS ambiguous
                     FROM keyfarm.credit_ledger c
                     LEFT JOIN keyfarm.jobs j ON j.id = c.job_id LEFT JOIN keyfarm.shots s ON s.id = j.shot_id
                     UNION ALL
-                    SELECT CASE WHEN s.draft THEN 'draft' ELSE 'final' END, 0, 0, 0, j.estimated_credits, 0
+                    SELECT CASE WHEN s.draft THEN 'draft' ELSE 'final' END, 0, 0, 0, j.estimated_credits, 0, 0
                     FROM keyfarm.jobs j JOIN keyfarm.shots s ON s.id = j.shot_id JOIN keyfarm.shot_lists l ON l.id = j.shot_list_id
                     WHERE l.state <> 'replaced'
                 ) x GROUP BY 1 ORDER BY 1
@@ -170,14 +176,18 @@ extension FarmStore {
                        COALESCE(sum(c.credits) FILTER (WHERE c.entry = 'refund'), 0)::bigint AS refunded,
                        COALESCE(sum(c.credits) FILTER (WHERE c.entry IN ('charge', 'refund', 'adjustment')), 0)::bigint AS net,
                        0::bigint AS estimated, NULL::bigint AS budget,
-                       COALESCE(sum(c.credits) FILTER (WHERE c.entry IN ('reserve', 'release')), 0)::bigint AS reserved
+                       COALESCE(sum(c.credits) FILTER (WHERE c.entry IN ('reserve', 'release')), 0)::bigint AS reserved,
+                       COALESCE(sum(c.credits) FILTER (WHERE c.entry = 'ambiguous'), 0)::bigint AS ambiguous
                 FROM keyfarm.credit_ledger c GROUP BY 1 ORDER BY 1 DESC
                 """
         }
         return try connection.execute(sql).rows.map { row in
-            CreditSummary(key: try row.decode("key"), charged: try row.decode("charged"), refunded: try row.decode("refunded"),
-                          net: try row.decode("net"), estimated: try row.decode("estimated"),
-                          budget: try row.decode("budget", as: Int64?.self), reserved: try row.decode("reserved"))
+            var summary = CreditSummary(key: try row.decode("key"), charged: try row.decode("charged"),
+                                        refunded: try row.decode("refunded"), net: try row.decode("net"),
+                                        estimated: try row.decode("estimated"), budget: try row.decode("budget", as: Int64?.self),
+                                        reserved: try row.decode("reserved"))
+            summary.ambiguous = try row.decode("ambiguous")
+            return summary
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KeyfarmCore
 import KeyfarmPostgres
 
 /// A provider account's limits and failure policy, with what it is doing now.
@@ -110,5 +111,22 @@ extension FarmStore {
             "SELECT sha256, file_id FROM keyfarm.provider_files WHERE provider = $1", [provider]).rows.map {
                 (try $0.decode("sha256", as: String.self), try $0.decode("file_id", as: String.self))
             })
+    }
+}
+
+extension FarmStore {
+    /// Books what an attempt's create may have cost when its answer was lost and the API could
+    /// not say whether it made a generation: the job's estimate as an `ambiguous` ledger entry
+    /// (once per attempt), which `keyfarm credits` shows as possibly spent and budgets count.
+    public func recordAmbiguousCreate(_ ref: AttemptRef, provider: String) throws {
+        try connection.execute("""
+            INSERT INTO keyfarm.credit_ledger (shot_list_id, job_id, attempt_id, engine, provider, entry, credits, note)
+            SELECT j.shot_list_id, j.id, a.id, j.engine, $3, 'ambiguous',
+                   GREATEST(COALESCE((j.spec->>'estimated_credits')::bigint, j.estimated_credits), 0),
+                   'a create was sent and its answer lost; the provider may have made, and bill, a generation'
+            FROM keyfarm.jobs j JOIN keyfarm.attempts a ON a.job_id = j.id AND a.attempt = $2
+            WHERE j.id = $1
+            ON CONFLICT DO NOTHING
+            """, [ref.jobID, ref.attempt, provider])
     }
 }

@@ -45,6 +45,10 @@ public enum JobOutcome: Sendable {
     /// The earlier generation the spec names cannot stand in (the reason says why): the job
     /// goes back to be rendered.
     case reuseUnavailable(String)
+    /// A create was sent and its answer lost, and the API cannot say whether it made a
+    /// generation: failed (transient), and the credits it may have cost are booked as
+    /// `ambiguous` in the ledger.
+    case createAmbiguous(String, provider: String)
 }
 
 /// Flags the reactor sets and an engine thread reads: cancellation, draining, a submission's acknowledgement.

@@ -213,6 +213,7 @@ enum JobThread {
         case .cancelled: context.logger.info("attempt cancelled")
         case .handedBack: context.logger.info("attempt handed back unfinished")
         case .reused: break
+        case .createAmbiguous(let message, _): context.logger.warning("attempt failed with a create that may have been made: \(message)")
         case .reuseUnavailable(let reason): context.logger.notice("cannot reuse: \(reason); the job goes back to render")
         }
         var result = ResultBody()
@@ -248,6 +249,12 @@ enum JobThread {
         case .reuseUnavailable(let reason):
             result.outcome = .handedBack
             result.reuseUnavailable = reason
+        case .createAmbiguous(let message, let provider):
+            result.outcome = .failed
+            result.errorClass = .transient
+            result.error = message
+            result.provider = provider
+            result.ambiguousCreate = true
         }
         result.providerFiles = context.providerFiles.map { file in
             var body = Keyfarm_Wire_V1_ProviderFile()

@@ -149,6 +149,30 @@ import Testing
         }
     }
 
+    @Test func aSentCreateLeftUnansweredIsAnAnswerLostNotATimeout() async throws {
+        try await withLoopbackServer { server in
+            var limits = Self.quick
+            limits.totalTimeout = .milliseconds(300)
+            let result = await Self.send(HTTPRequest(method: "POST", url: server.url("/stall"), body: Array("{}".utf8)),
+                                         limits: limits)
+            guard case .failure(let error) = result, case .answerLost(let message) = error else {
+                Issue.record("expected answerLost, got \(result)")
+                return
+            }
+            #expect(message.contains("POST") && message.contains("/stall"))
+            let verdict = ProviderErrorClassifier.classify(error, provider: "luma")
+            #expect(verdict.errorClass == .transient && verdict.answerLost)
+        }
+        // Never sent (nothing listens): not ambiguous.
+        let port = try closedLoopbackPort()
+        let refused = await Self.send(HTTPRequest(method: "POST", url: "http://127.0.0.1:\(port)/x", body: Array("{}".utf8)))
+        guard case .failure(let error) = refused, case .connectionFailed = error else {
+            Issue.record("expected connectionFailed, got \(refused)")
+            return
+        }
+        #expect(!ProviderErrorClassifier.classify(error, provider: "luma").answerLost)
+    }
+
     @Test func closedPortIsAConnectionFailure() async throws {
         let port = try closedLoopbackPort()
         let result = await Self.send(HTTPRequest(

@@ -36,6 +36,18 @@ import Testing
     }
 
     /// fal's models name their inputs per model, as ModelInputTable lists them.
+    @Test func lumaAgentsTagsTheGenerationWithTheFarmsJobAndOtherAPIsDoNot() throws {
+        var request = Self.request
+        request.model = "ray-3.2"
+        #expect(LumaAgents.body(request)["user_id"] == nil)
+        request.tag = "keyfarm-job-42"
+        #expect(LumaAgents.body(request)["user_id"] as? String == "keyfarm-job-42")
+        request.reframeSource = "0b7c"
+        #expect(LumaAgents.body(request)["user_id"] as? String == "keyfarm-job-42")
+        request.model = "ray-2"
+        #expect(LumaDreamMachine.body(request)["user_id"] == nil)
+    }
+
     @Test func falNamesItsInputsPerModel() throws {
         var request = Self.request
         request.end = .url("https://cdn.example/b.png")

@@ -29,8 +29,10 @@ public struct LumaAgents: VideoAPI {
             if let p = request.reframePosition, p.count == 4 {
                 video["source_position"] = ["x_norm": p[0], "y_norm": p[1], "w_norm": p[2], "h_norm": p[3]]
             }
-            return ["model": request.model, "type": "video_reframe", "prompt": request.prompt, "aspect_ratio": request.aspect,
-                    "source": ["generation_id": source], "video": video]
+            var body: [String: Any] = ["model": request.model, "type": "video_reframe", "prompt": request.prompt,
+                                       "aspect_ratio": request.aspect, "source": ["generation_id": source], "video": video]
+            if let tag = request.tag { body["user_id"] = tag }
+            return body
         }
         var video: [String: Any] = ["duration": "\(request.seconds)s", "resolution": request.resolution]
         if !request.anchors.isEmpty {
@@ -42,8 +44,12 @@ public struct LumaAgents: VideoAPI {
         }
         if request.hdr { video["hdr"] = true }
         if request.exrExport { video["exr_export"] = true }
-        return ["model": request.model, "type": "video", "prompt": request.prompt, "aspect_ratio": request.aspect,
-                "video": video]
+        var body: [String: Any] = ["model": request.model, "type": "video", "prompt": request.prompt,
+                                   "aspect_ratio": request.aspect, "video": video]
+        // The API has no list of generations to find a create whose answer was lost in; its
+        // `user_id` (an opaque tag, no personal data) ties the generation to the farm's job.
+        if let tag = request.tag { body["user_id"] = tag }
+        return body
     }
 
     private static func frame(_ input: FrameInput) -> [String: Any] {

@@ -43,6 +43,10 @@ public struct LumaDreamMachine: VideoAPI {
         try exchange.create(base + "/generations/video", body: Self.body(request), idPath: "id")
     }
 
+    /// The fields of a create that say which generation it asked for; a listed generation's
+    /// `request` with the same ones was made by the same request.
+    static let identifyingFields = ["model", "prompt", "keyframes", "duration", "resolution", "aspect_ratio"]
+
     public func status(of id: String) throws(ProviderErrorClassifier.Verdict) -> GenerationStatus? {
         guard let answer = try exchange.poll(base + "/generations/\(id)") else { return nil }
         let state = try exchange.string(answer, "state")
@@ -55,5 +59,47 @@ public struct LumaDreamMachine: VideoAPI {
         default:
             return .pending(state)
         }
+    }
+}
+
+extension LumaDreamMachine: GenerationListing {
+    /// Pages through `GET {base}/generations?limit=100&offset=...` (newest first, as the
+    /// `lumaai` SDK's `generations.list`) until the generations are older than `since`, and
+    /// returns the newest whose `request` matches this one's identifying fields.
+    public func findGeneration(for request: VideoRequest, since: Date) throws(ProviderErrorClassifier.Verdict) -> String? {
+        let wanted = Self.identity(Self.body(request))
+        let pageSize = 100
+        for page in 0..<10 {
+            guard case .object(let answer) = try exchange.send("GET", base + "/generations?limit=\(pageSize)&offset=\(page * pageSize)") else {
+                return nil
+            }
+            let generations = answer["generations"] as? [[String: Any]] ?? []
+            var older = false
+            for generation in generations {
+                if let created = (generation["created_at"] as? String).flatMap(Self.date), created < since {
+                    older = true
+                    continue
+                }
+                guard let id = generation["id"] as? String, !id.isEmpty,
+                      let asked = generation["request"] as? [String: Any], Self.identity(asked) == wanted else { continue }
+                return id
+            }
+            if older || generations.count < pageSize || answer["has_more"] as? Bool == false { return nil }
+        }
+        return nil
+    }
+
+    /// A request's identifying fields as canonical JSON.
+    static func identity(_ body: [String: Any]) -> Data? {
+        let fields = body.filter { identifyingFields.contains($0.key) }
+        return try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes])
+    }
+
+    static func date(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
     }
 }

@@ -28,6 +28,18 @@ extension Migration {
           FROM keyfarm.shot_lists) r
     WHERE l.id = r.id;
 
+    -- `ambiguous`: a create whose answer was lost, on an API that cannot list what it made: the
+    -- job's estimate, possibly spent. It counts against budgets like a charge (never overspend);
+    -- net spend (charges, refunds, adjustments) leaves it out. Once per attempt.
+    ALTER TABLE keyfarm.credit_ledger DROP CONSTRAINT credit_ledger_entry_check;
+    ALTER TABLE keyfarm.credit_ledger ADD CONSTRAINT credit_ledger_entry_check
+        CHECK (entry IN ('charge', 'refund', 'adjustment', 'reserve', 'release', 'ambiguous'));
+    ALTER TABLE keyfarm.credit_ledger DROP CONSTRAINT credit_ledger_sign_check;
+    ALTER TABLE keyfarm.credit_ledger ADD CONSTRAINT credit_ledger_sign_check
+        CHECK ((entry IN ('charge', 'reserve', 'ambiguous') AND credits >= 0) OR (entry IN ('refund', 'release') AND credits <= 0)
+               OR entry = 'adjustment');
+    CREATE UNIQUE INDEX credit_ledger_ambiguous_once ON keyfarm.credit_ledger (attempt_id) WHERE entry = 'ambiguous';
+
     -- 360p: ray-3.2's draft tier (`draft: true`), priced like any resolution.
     ALTER TABLE keyfarm.prices DROP CONSTRAINT prices_resolution_check;
     ALTER TABLE keyfarm.prices ADD CONSTRAINT prices_resolution_check CHECK (resolution IN ('360p', '540p', '720p', '1080p'));

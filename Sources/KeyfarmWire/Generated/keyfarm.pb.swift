@@ -500,6 +500,15 @@ public nonisolated struct Keyfarm_Wire_V1_Result: @unchecked Sendable {
     set {_uniqueStorage()._reuseUnavailable = newValue}
   }
 
+  /// With OUTCOME_FAILED: a create was sent and its answer lost (a timeout or a broken
+  /// connection after the request went out), and the API has no list to look for what it made:
+  /// the provider may have created, and bill, a generation no one knows the id of. The
+  /// coordinator books the job's estimate as `ambiguous` in the ledger (credits possibly spent).
+  public var ambiguousCreate: Bool {
+    get {_storage._ambiguousCreate}
+    set {_uniqueStorage()._ambiguousCreate = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1090,7 +1099,7 @@ nonisolated extension Keyfarm_Wire_V1_Artifact: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Keyfarm_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Result"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}attempt\0\u{1}outcome\0\u{3}error_class\0\u{1}error\0\u{1}artifacts\0\u{1}credits\0\u{1}provider\0\u{3}provider_request_id\0\u{3}retry_after_s\0\u{3}received_at_unix_us\0\u{3}log_tail\0\u{3}log_lines_dropped\0\u{3}provider_failure_code\0\u{3}provider_files\0\u{3}reused_from_attempt_id\0\u{3}reuse_unavailable\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}attempt\0\u{1}outcome\0\u{3}error_class\0\u{1}error\0\u{1}artifacts\0\u{1}credits\0\u{1}provider\0\u{3}provider_request_id\0\u{3}retry_after_s\0\u{3}received_at_unix_us\0\u{3}log_tail\0\u{3}log_lines_dropped\0\u{3}provider_failure_code\0\u{3}provider_files\0\u{3}reused_from_attempt_id\0\u{3}reuse_unavailable\0\u{3}ambiguous_create\0")
 
   fileprivate class _StorageClass {
     var _jobID: Int64 = 0
@@ -1110,6 +1119,7 @@ nonisolated extension Keyfarm_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtob
     var _providerFiles: [Keyfarm_Wire_V1_ProviderFile] = []
     var _reusedFromAttemptID: Int64 = 0
     var _reuseUnavailable: String = String()
+    var _ambiguousCreate: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1137,6 +1147,7 @@ nonisolated extension Keyfarm_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtob
       _providerFiles = source._providerFiles
       _reusedFromAttemptID = source._reusedFromAttemptID
       _reuseUnavailable = source._reuseUnavailable
+      _ambiguousCreate = source._ambiguousCreate
     }
   }
 
@@ -1172,6 +1183,7 @@ nonisolated extension Keyfarm_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtob
         case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._providerFiles) }()
         case 16: try { try decoder.decodeSingularInt64Field(value: &_storage._reusedFromAttemptID) }()
         case 17: try { try decoder.decodeSingularStringField(value: &_storage._reuseUnavailable) }()
+        case 18: try { try decoder.decodeSingularBoolField(value: &_storage._ambiguousCreate) }()
         default: break
         }
       }
@@ -1231,6 +1243,9 @@ nonisolated extension Keyfarm_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtob
       if !_storage._reuseUnavailable.isEmpty {
         try visitor.visitSingularStringField(value: _storage._reuseUnavailable, fieldNumber: 17)
       }
+      if _storage._ambiguousCreate != false {
+        try visitor.visitSingularBoolField(value: _storage._ambiguousCreate, fieldNumber: 18)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1257,6 +1272,7 @@ nonisolated extension Keyfarm_Wire_V1_Result: SwiftProtobuf.Message, SwiftProtob
         if _storage._providerFiles != rhs_storage._providerFiles {return false}
         if _storage._reusedFromAttemptID != rhs_storage._reusedFromAttemptID {return false}
         if _storage._reuseUnavailable != rhs_storage._reuseUnavailable {return false}
+        if _storage._ambiguousCreate != rhs_storage._ambiguousCreate {return false}
         return true
       }
       if !storagesAreEqual {return false}

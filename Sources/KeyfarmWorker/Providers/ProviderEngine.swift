@@ -121,6 +121,12 @@ struct ProviderRun {
             case .success(let built): request = built
             case .failure(let refused): return refused.outcome
             }
+            // An opaque tag naming the job, where the API takes one (Luma Agents' user_id).
+            request.tag = "keyfarm-job-\(job.ref.jobID)"
+            // When this attempt began asking: a create whose answer was lost is looked for among
+            // the generations made since (a minute earlier, for the provider's clock).
+            let asking = Date().addingTimeInterval(-60)
+            var reconciled = 0
             var uploadedAgain = false
             // A 429 on create is ridden out here, as Retry-After asks, for up to `rateLimitPatience`:
             // the provider refused the request, so nothing was created and nothing can be paid twice.
@@ -142,6 +148,29 @@ struct ProviderRun {
                     case .success(let built): request = built
                     case .failure(let refused): return refused.outcome
                     }
+                } catch where error.answerLost {
+                    // The create went out and its answer did not come back: the provider may have
+                    // made (and bill) the generation. Never create again blind.
+                    guard let listing = api as? any GenerationListing else {
+                        logger.warning("a create's answer was lost and the API cannot list generations; the credits it may have cost are booked as ambiguous", metadata: ["error": "\(error.message)"])
+                        return .createAmbiguous("\(provider): a create was sent and its answer lost (\(error.message)); the provider may have made and will bill a generation this attempt cannot find", provider: provider)
+                    }
+                    reconciled += 1
+                    do {
+                        if let found = try listing.findGeneration(for: request, since: asking) {
+                            logger.notice("a create's answer was lost; adopting the generation it made", metadata: ["provider.request_id": "\(found)"])
+                            submitted = found
+                            continue
+                        }
+                    } catch let listError {
+                        guard reconciled < 3 else { return failed(listError) }
+                        logger.notice("cannot list generations to look for a lost create yet", metadata: ["error": "\(listError.message)"])
+                        _ = sleep(.seconds(1))
+                        continue
+                    }
+                    // Listed, and not there: the provider made nothing; asking again is safe.
+                    logger.notice("a create's answer was lost and the provider lists no generation it made; creating again", metadata: ["error": "\(error.message)"])
+                    guard reconciled < 3 else { return failed(error) }
                 } catch {
                     refused += 1
                     let wait: Duration
