@@ -24,7 +24,7 @@ public struct KeyfarmCommand: ParsableCommand {
         version: version,
         subcommands: [PlanCommand.self, SubmitCommand.self, StatusCommand.self, OutputsCommand.self, WatchCommand.self,
                       HistoryCommand.self, ApproveCommand.self, RejectCommand.self, RetakeCommand.self, TakesCommand.self,
-                      SelectCommand.self, PromoteCommand.self,
+                      SelectCommand.self, PromoteCommand.self, PruneCommand.self,
                       LogsCommand.self, CancelCommand.self, RetryCommand.self, SmokeCommand.self, BenchCommand.self,
                       WorkersCommand.self, DrainCommand.self, UndrainCommand.self,
                       PricesCommand.self, CreditsCommand.self, BudgetCommand.self, CoordinatorCommand.self, WorkerCommand.self,

@@ -64,7 +64,7 @@ extension FarmStore {
         candidates AS (
             SELECT DISTINCT ON (w.job_key) w.job_key, s.artifacts, fa.attempt_id
             FROM wanted w
-            JOIN keyfarm.jobs s ON s.request_key = w.request_key AND s.state = 'succeeded'
+            JOIN keyfarm.jobs s ON s.request_key = w.request_key AND s.state = 'succeeded' AND s.pruned_at IS NULL
             JOIN keyfarm.shot_lists sl ON sl.id = s.shot_list_id AND sl.project = \(project)
             CROSS JOIN LATERAL (
                 SELECT COALESCE(a.reused_from_attempt_id, a.id) AS attempt_id FROM keyfarm.attempts a

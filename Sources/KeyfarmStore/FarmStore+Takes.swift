@@ -151,6 +151,11 @@ extension FarmStore {
             var receipt = SelectReceipt(segment: takes[0].key, take: take, jobKey: target.key,
                                         alreadySelected: target.id == current.id)
             guard target.id != current.id else { return receipt }
+            let pruned = try connection.execute("SELECT pruned_at IS NOT NULL AS pruned FROM keyfarm.jobs WHERE id = $1",
+                                                [target.id]).rows.first?.decode("pruned", as: Bool.self) ?? false
+            guard !pruned else {
+                throw StoreError.takeRefused("take \(take) of \(takes[0].key) was pruned (its files are deleted); make another with keyfarm retake")
+            }
             try requireSelectedInputs(of: target, on: connection)
             try move(from: current, to: target, listID: shotListID, project: project, receipt: &receipt, on: connection)
             try connection.execute("""
@@ -166,7 +171,8 @@ extension FarmStore {
     public func takes(shotListID: Int64, shot: String?) throws -> [TakeStatus] {
         let rows = try connection.execute("""
             SELECT s.shot_key, j.id, j.job_key, j.take, j.engine, j.spec->>'prompt' AS prompt, j.estimated_credits,
-                   CASE WHEN j.state = 'queued' AND j.not_before > now() THEN 'retry_wait' ELSE j.state END AS state,
+                   CASE WHEN j.pruned_at IS NOT NULL THEN j.state || ' (pruned)'
+                        WHEN j.state = 'queued' AND j.not_before > now() THEN 'retry_wait' ELSE j.state END AS state,
                    COALESCE((SELECT sum(c.credits) FROM keyfarm.credit_ledger c
                               WHERE c.job_id = j.id AND c.entry IN ('charge', 'refund', 'adjustment')), 0)::bigint AS spent,
                    (SELECT a.provider_request_id FROM keyfarm.attempts a WHERE a.job_id = j.id AND a.provider_request_id IS NOT NULL

@@ -208,6 +208,21 @@ import Testing
             // Three generations billed, three charged; nothing else rendered.
             #expect(try provider.creates().count == 3)
             #expect(try provider.ledgerNet("takes") == 3 * 40)
+            // Take 1 of s1 is no longer used: prune deletes its files (a dry run first), keeps its rows.
+            let clip = try provider.farm.store.connection.execute("""
+                SELECT artifacts->0->>'path' AS path FROM keyfarm.jobs WHERE shot_list_id = $1 AND job_key = 'sh010/s1'
+                """, [id]).rows[0].decode("path", as: String.self)
+            let dry = try provider.keyfarm(["prune", "takes", "--project", "takes", "--dry-run", "--storage", provider.storage])
+            #expect(dry.contains("would prune sh010/s1 (rev 1, take 1, unselected take): 3 file(s)"), "\(dry)")
+            #expect(FileManager.default.fileExists(atPath: provider.storage + "/" + clip))
+            let pruned = try provider.keyfarm(["prune", "takes", "--project", "takes", "--storage", provider.storage])
+            #expect(pruned.contains("deleted 3 file(s)"), "\(pruned)")
+            #expect(!FileManager.default.fileExists(atPath: provider.storage + "/" + clip))
+            #expect(try provider.keyfarm(["takes", "takes", "--project", "takes"]).contains("succeeded (pruned)"))
+            let back = try ChildProcess(executable: provider.farm.binary, arguments: ["select", "takes", "sh010/s1", "1", "--project", "takes"],
+                                        environment: provider.environment).run()
+            #expect(back.status == 1 && back.output.contains("was pruned"), "\(back.output)")
+            #expect(try provider.keyfarm(["prune", "takes", "--project", "takes", "--storage", provider.storage]).contains("nothing to prune"))
         }
     }
 

@@ -9,7 +9,10 @@ extension Migration {
                              ADD COLUMN take int NOT NULL DEFAULT 1 CHECK (take >= 1),
                              -- Whether the spec names an earlier generation to reuse, kept where the
                              -- claim reads it without opening the spec.
-                             ADD COLUMN reusing boolean GENERATED ALWAYS AS (spec ? 'reuse') STORED;
+                             ADD COLUMN reusing boolean GENERATED ALWAYS AS (spec ? 'reuse') STORED,
+                             -- `keyfarm prune` deleted its files (unselected takes, replaced
+                             -- revisions); the row stays for the ledger's sake, never reused.
+                             ADD COLUMN pruned_at timestamptz;
     -- Reuse looks a request key up among succeeded jobs only.
     CREATE INDEX jobs_by_request_key ON keyfarm.jobs (request_key) WHERE state = 'succeeded' AND request_key IS NOT NULL;
 
