@@ -18,8 +18,16 @@ final class ProviderFarm {
     let directory: String
     var environment: [String: String]
 
+    /// How many provider farms run at once. Each renders real media with ffmpeg; on a 2-core
+    /// machine a dozen at once slowed every one of them past its timeouts. Tests wait their turn
+    /// here (on their own threads, see `offPool`), and their clocks start once they have it.
+    static let turns = DispatchSemaphore(value: 3)
+
     /// Starts the fake provider; `stepMilliseconds` paces its generations by time instead of per poll.
     init(stepMilliseconds: Int? = nil) throws {
+        Self.turns.wait()
+        var started = false
+        defer { if !started { Self.turns.signal() } }
         farm = try Farm()
         directory = NSTemporaryDirectory() + "keyfarm-render-\(UUID().uuidString.lowercased())"
         storage = directory + "/storage"
@@ -40,11 +48,13 @@ final class ProviderFarm {
         environment = farm.environment
         for (name, value) in Self.keys { environment[name] = value }
         environment.merge(FakeProvider.endpointEnvironment(baseURL: fakeURL)) { $1 }
+        started = true
     }
 
     deinit {
         fake.killHard()
         try? FileManager.default.removeItem(atPath: directory)
+        Self.turns.signal()
     }
 
     /// Heartbeats for provider tests: a worker is lost after 2 s of silence, roomier than the

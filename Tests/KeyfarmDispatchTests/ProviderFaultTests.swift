@@ -216,14 +216,15 @@ import Testing
 
 /// Keyframes reach Luma's Agents API through its Files API: each distinct image is uploaded
 /// once per account and named by id after that, in PostgreSQL; a file the provider no longer
-/// has is uploaded again.
+/// has is uploaded again. (The lists ask the same generations again, so reuse is off: they
+/// must render for the uploads to be seen.)
 @Suite(.serialized) struct ProviderFilesTests {
     static func list(_ name: String) -> String {
         """
         version: 1
         name: \(name)
         project: files
-        defaults: { fps: 24, resolution: 540p, aspect: "16:9", outputs: [mp4], engine: luma/ray-3.2 }
+        defaults: { fps: 24, resolution: 540p, aspect: "16:9", outputs: [mp4], engine: luma/ray-3.2, reuse: false }
         shots:
           - id: sh10
             duration: 2
