@@ -171,6 +171,7 @@ extension Coordinator {
                 body.project = job.project
                 body.resumeProviderRequestID = job.resumeProviderRequestID ?? ""
                 body.sentAtUnixUs = WireMessage.nowMicroseconds()
+                unconfirmedAssigns[ref] = (body, member.instance)
                 if !send(.assign(body), to: member.identity,
                          assigned: (ref, job.attemptInRound, job.maxAttempts, member.name)) {
                     try recordLoss(ref, limit: (job.attemptInRound, job.maxAttempts),

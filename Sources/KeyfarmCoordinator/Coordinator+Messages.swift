@@ -45,6 +45,7 @@ extension Coordinator {
                 if beat.draining { roster.setDraining(identity, true) }
             case .accepted(let body):
                 let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
+                unconfirmedAssigns[ref] = nil
                 accepted.append((ref, body.receivedAtUnixUs))
                 clocks.heard(ref, now: now)
             case .progress(let body):
@@ -135,11 +136,22 @@ extension Coordinator {
         reply.workerID = worker.id
         reply.heartbeatIntervalMs = UInt32(configuration.heartbeatInterval * 1000)
         reply.liveness = UInt32(configuration.liveness)
+        // Adopt what it runs; send again what this same process was assigned and has not
+        // answered (its HELLO crossed the ASSIGN); lose the rest; abandon what is not its own.
+        let decision = HelloReconciliation.decide(
+            leased: leases.map(\.ref), reported: Set(reported.keys), stopping: Set(stopping.keys),
+            unconfirmed: Set(unconfirmedAssigns.filter { $0.value.instance == hello.instance }.keys))
+        var resend: [AssignBody] = []
         for lease in leases {
-            // Told to stop (overdue) before it reconnected: it goes in `abandon` below, so the
-            // worker stops it again, and its RESULT closes it.
-            if stopping[lease.ref] != nil && reported[lease.ref] != nil { continue }
-            if let running = reported[lease.ref] {
+            if decision.resend.contains(lease.ref), let assign = unconfirmedAssigns[lease.ref] {
+                roster.assign(lease.ref, to: identity)
+                limits[lease.ref] = (lease.attemptInRound, lease.maxAttempts)
+                var body = assign.body
+                body.sentAtUnixUs = WireMessage.nowMicroseconds()
+                resend.append(body)
+                continue
+            }
+            if let running = reported[lease.ref], decision.adopt.contains(lease.ref) {
                 roster.assign(lease.ref, to: identity)
                 limits[lease.ref] = (lease.attemptInRound, lease.maxAttempts)
                 // Its clocks start again: how long it ran before is not known here.
@@ -153,15 +165,19 @@ extension Coordinator {
                     ack.attempt = UInt32(lease.ref.attempt)
                     pendingAcks.append((identity, .submittedAck(ack)))
                 }
-            } else {
+            } else if decision.lose.contains(lease.ref) {
                 // Leased to it, but it does not run it (the ASSIGN was lost, or it restarted).
                 try recordLoss(lease.ref, limit: (lease.attemptInRound, lease.maxAttempts),
                                reason: "worker \(hello.name) reconnected without it")
             }
         }
-        let adopted = Set(leases.map(\.ref)).subtracting(stopping.keys)
-        for (ref, running) in reported where !adopted.contains(ref) { reply.abandon.append(running) }
+        for ref in decision.abandon { if let running = reported[ref] { reply.abandon.append(running) } }
         send(.welcome(reply), to: identity)
+        for body in resend {
+            logger.info("a HELLO crossed an ASSIGN; sending it again", metadata: [
+                "worker.name": "\(hello.name)", "job.id": "\(body.jobID)", "job.attempt": "\(body.attempt)"])
+            _ = send(.assign(body), to: identity)
+        }
         for (target, message) in pendingAcks { send(message, to: target) }
         pendingAcks.removeAll()
         try store.setWorkerStates([(worker.id, worker.draining || hello.draining ? "draining" : "ready")])

@@ -59,5 +59,6 @@ extension Coordinator {
     func stopClocks(_ ref: AttemptRef) {
         clocks.stop(ref)
         stopping[ref] = nil
+        unconfirmedAssigns[ref] = nil
     }
 }

@@ -30,6 +30,10 @@ public final class Coordinator {
     var clocks: AttemptClocks
     /// Overdue attempts told to stop, until the worker's RESULT (or `cancelGrace`) closes them.
     var stopping: [AttemptRef: Stopping] = [:]
+    /// ASSIGNs the worker has not answered yet (no ACCEPTED, no RESULT), with the process they
+    /// went to: a HELLO from that process that crosses them does not lose them (see
+    /// `HelloReconciliation`); they are sent again.
+    var unconfirmedAssigns: [AttemptRef: (body: AssignBody, instance: String)] = [:]
     var nextOverdueCheck: Double = 0
     var nextLogPrune: Double = 0
     var drainChanges: [String] = []

@@ -49,6 +49,12 @@ extension Worker {
                         `keyfarm keys add` allows it again; retrying after the back-off
                         """)
                     dropConnection(reason: "coordinator: worker key removed")
+                } else if body.reason == DisconnectReason.unknownWorker && !welcomed {
+                    // This connection's HELLO is not answered yet: the coordinator answers
+                    // something sent before it (a heartbeat libzmq queued while it was away).
+                    // The WELCOME will come; reconnecting now would only cross it.
+                    logger.debug("ignored \"unknown worker\" while this connection's HELLO is unanswered")
+                    continue
                 } else {
                     dropConnection(reason: "coordinator: \(body.reason)", immediately: true)
                 }
