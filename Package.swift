@@ -1,11 +1,13 @@
 // swift-tools-version:6.0
 // Keyfarm: a render farm for keyframe-directed AI video.
 //
-// Modules are layered from the pure model upward (see ../shared/DESIGN.md):
-//   C shims (CZeroMQ, CLibPQ, CCurl, CPNG, COpenEXR)  ->  KeyfarmCore (pure)  ->  KeyfarmPostgres (libpq),
-//   KeyfarmStore (schema, SQL)  ->  KeyfarmCommands (CLI)  ->  keyfarm (entry point only).
-// Later issues add KeyfarmWire, KeyfarmCoordinator, KeyfarmWorker, KeyfarmProviders and
-// KeyfarmMedia between the store and the commands.
+// Modules are layered from the pure model upward (see ../shared/DESIGN.md and README's Layout):
+//   C shims (CZeroMQ, CLibPQ, CCurl, CPNG, COpenEXR, CEXRCodec)
+//   KeyfarmCore (pure: shot lists, planning, prices, request keys, retry and job-state rules)
+//   KeyfarmProcess, KeyfarmPostgres (libpq), KeyfarmStore (schema, SQL), KeyfarmWire (protocol, ZeroMQ),
+//   KeyfarmProviders (HTTP over libcurl, provider adapters), KeyfarmMedia (images, interpolation, stitching)
+//   KeyfarmCoordinator, KeyfarmWorker (the reactors), KeyfarmFakeProvider (the test stand-in)
+//   KeyfarmCommands (the CLI)  ->  keyfarm (entry point only).
 import PackageDescription
 
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
