@@ -7,7 +7,8 @@
 //   KeyfarmProcess, KeyfarmPostgres (libpq), KeyfarmStore (schema, SQL), KeyfarmWire (protocol, ZeroMQ),
 //   KeyfarmProviders (HTTP over libcurl, provider adapters), KeyfarmMedia (images, interpolation, stitching)
 //   KeyfarmCoordinator, KeyfarmWorker (the reactors), KeyfarmFakeProvider (the test stand-in)
-//   KeyfarmCommands (the CLI)  ->  keyfarm (entry point only).
+//   KeyfarmHarness (local farms for the demo and chaos runs; shot list files)
+//   KeyfarmCommands (the CLI: parsing and presentation)  ->  keyfarm (entry point only).
 import PackageDescription
 
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
@@ -104,11 +105,18 @@ let package = Package(
                                .product(name: "FlyingFox", package: "FlyingFox"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
+        // Farms of real processes on this machine (the demo's and the chaos run's) and shot
+        // list files read from disk: what the commands orchestrate, apart from how they talk.
+        .target(name: "KeyfarmHarness",
+                dependencies: ["KeyfarmCore", "KeyfarmStore", "KeyfarmPostgres", "KeyfarmProcess", "KeyfarmProviders",
+                               "KeyfarmFakeProvider", "KeyfarmMedia",
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
         // Every `keyfarm` subcommand: argument parsing and presentation.
         .target(name: "KeyfarmCommands",
                 dependencies: ["KeyfarmCore", "KeyfarmStore", "KeyfarmPostgres", "KeyfarmWire",
                                "KeyfarmCoordinator", "KeyfarmWorker", "KeyfarmFakeProvider", "KeyfarmProviders",
-                               "KeyfarmMedia", "KeyfarmProcess",
+                               "KeyfarmMedia", "KeyfarmProcess", "KeyfarmHarness",
                                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyfarmCore
+import KeyfarmHarness
 import KeyfarmMedia
 import KeyfarmPostgres
 import KeyfarmStore
@@ -109,14 +110,15 @@ struct ChaosCommand: ParsableCommand {
                 files.append(try ShotListFile.load(path))
             }
             let executable = (try? ownExecutable()) ?? CommandLine.arguments[0]
-            let farm = ChaosFarm(settings: .init(root: root, workers: workers, slots: slots), executable: executable, logger: logger)
+            let farm = ChaosFarm(settings: .init(root: root, workers: workers, slots: slots), executable: executable, logger: logger,
+                                 environment: CommandEnvironment.current)
             defer {
                 farm.stopAll()
                 farm.stopPostgres()
             }
-            var run = ChaosRun(farm: farm, files: files, duration: duration, killEvery: killEvery, settle: settle,
-                               generator: SeededGenerator(seed: seed))
             let console = Console.current
+            var run = ChaosRun(farm: farm, files: files, duration: duration, killEvery: killEvery, settle: settle,
+                               generator: SeededGenerator(seed: seed), report: { console.print($0) })
             console.print("chaos: seed \(seed); \(workers) workers x \(slots) slots; \(lists) shot lists; \(Int(duration)) s of faults in \(root)")
             try farm.start(faultRates: ["5xx": errorRate, "429": rateLimitRate, "fail_generation": failRate, "seed": Int(seed)])
             console.print("chaos: PostgreSQL in \(root)/pg, fake provider on \(farm.fakeURL), coordinator on \(farm.endpoint)")

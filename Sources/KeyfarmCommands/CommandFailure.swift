@@ -1,4 +1,5 @@
 import KeyfarmCore
+import KeyfarmHarness
 import KeyfarmPostgres
 import KeyfarmStore
 
@@ -37,6 +38,8 @@ public struct CommandFailure: Error, CustomStringConvertible {
         switch error {
         case let failure as CommandFailure:
             return failure
+        case let harness as HarnessFailure:
+            return CommandFailure(harness.message, status: harness.status)
         case let invalid as ShotListInvalid:
             let count = invalid.issues.count
             return CommandFailure("\(invalid.issues.first?.file ?? "shot list"): \(count) error\(count == 1 ? "" : "s"); nothing was changed",

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KeyfarmCore
 import KeyfarmFakeProvider
+import KeyfarmHarness
 import KeyfarmProcess
 import KeyfarmStore
 import Logging
@@ -62,9 +63,6 @@ struct DemoCommand: ParsableCommand {
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
     }
 
-    /// Keys the fake accepts and never checks; they reach the workers only through their environment.
-    static let fakeKeys = ["LUMA_API_KEY": "demo-luma-key", "FAL_KEY": "demo-fal-key", "WAVESPEED_API_KEY": "demo-wavespeed-key"]
-
     func run() throws {
         try reportingFailures {
             let logger = try common.logger()
@@ -105,7 +103,7 @@ struct DemoCommand: ParsableCommand {
             let fakePort = try LoopbackPort.unused()
             try start("fake-provider", ["fake-provider", "--listen", "127.0.0.1:\(fakePort)", "--directory", root + "/fake",
                                         "--step-ms", "300"], environment: environment)
-            try Self.waitForListener(port: fakePort, daemon: daemons[0])
+            try LocalFarm.waitForListener(port: fakePort, daemon: daemons[0])
             let fakeURL = "http://127.0.0.1:\(fakePort)"
             console.printError("demo: fake provider on \(fakeURL)")
 
@@ -114,9 +112,9 @@ struct DemoCommand: ParsableCommand {
             try start("coordinator", ["coordinator", "--bind", endpoint], environment: environment)
             console.printError("demo: coordinator on \(endpoint)")
 
-            let workerEnvironment = Self.workerEnvironment(environment, fakeURL: fakeURL)
+            let workerEnvironment = LocalFarm.workerEnvironment(environment, fakeURL: fakeURL)
             for index in 1...workers {
-                try start("worker-\(index)", Self.workerArguments(endpoint: endpoint, name: "demo-worker-\(index)", slots: slots,
+                try start("worker-\(index)", LocalFarm.workerArguments(endpoint: endpoint, name: "demo-worker-\(index)", slots: slots,
                                                                   storage: storage, artifactPort: try LoopbackPort.unused()),
                           environment: workerEnvironment)
             }
@@ -268,34 +266,5 @@ struct DemoCommand: ParsableCommand {
             credits_by_provider = Dictionary(uniqueKeysWithValues: credits.map { ($0.key, $0.value) })
             outputs = OutputsCommand.Document(detail, storage: .at(storage))
         }
-    }
-
-    /// A local worker's environment: the fake's keys and endpoints, and no database URL
-    /// (workers never touch the database).
-    static func workerEnvironment(_ environment: [String: String], fakeURL: String) -> [String: String] {
-        var workerEnvironment = environment
-        workerEnvironment.removeValue(forKey: "KEYFARM_DATABASE_URL")
-        for (name, value) in fakeKeys { workerEnvironment[name] = value }
-        workerEnvironment.merge(FakeProvider.endpointEnvironment(baseURL: fakeURL)) { $1 }
-        return workerEnvironment
-    }
-
-    /// A local worker offering every engine the demo and chaos lists use, serving keyframes to
-    /// the fake from its own loopback port.
-    static func workerArguments(endpoint: String, name: String, slots: Int, storage: String, artifactPort: Int) -> [String] {
-        ["worker", "--connect", endpoint, "--name", name, "--slots", "\(slots)",
-         "--engines", "interpolate,stitch,luma/*,fal/*,wavespeed/*", "--storage", storage,
-         "--serve-artifacts", "127.0.0.1:\(artifactPort)", "--public-url", "http://127.0.0.1:\(artifactPort)",
-         "--poll-ms", "250"]
-    }
-
-    /// Waits (up to 20 s) until something accepts connections on 127.0.0.1:`port`.
-    static func waitForListener(port: Int, daemon: BackgroundProcess) throws {
-        for _ in 0..<400 {
-            if LoopbackPort.isListening(port) { return }
-            guard daemon.isRunning else { break }
-            usleep(50_000)
-        }
-        throw CommandFailure("demo: \(daemon.name) did not start listening on 127.0.0.1:\(port); the end of \(daemon.logPath):\n\(daemon.logTail())", status: ExitStatus.failure)
     }
 }

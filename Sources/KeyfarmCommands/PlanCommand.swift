@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyfarmCore
+import KeyfarmHarness
 import KeyfarmStore
 
 /// `keyfarm plan FILE`: validates a shot list and shows the jobs it would become.

@@ -1,5 +1,6 @@
 import Foundation
 import KeyfarmCore
+import KeyfarmHarness
 import KeyfarmStore
 
 /// A plan set beside a live shot list (`keyfarm plan FILE --against NAME`): which jobs ask

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyfarmCore
+import KeyfarmHarness
 import KeyfarmStore
 
 /// `keyfarm promote LIST [SHOT...] [--force]`: the final render of approved draft shots.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyfarmCore
+import KeyfarmHarness
 import KeyfarmStore
 
 /// `keyfarm submit FILE`: validates, plans and queues a shot list.

@@ -24,7 +24,11 @@ final class LoopbackServer: Sendable {
 
     /// Starts a server on a free loopback port and waits until it listens.
     static func start() async throws -> LoopbackServer {
-        let server = HTTPServer(address: try .inet(ip4: "127.0.0.1", port: 0), timeout: 10, logger: .disabled)
+        // FlyingFox answers 500 when a handler outlives `timeout`. The handlers here are quick,
+        // but they run on the cooperative pool, which long synchronous tests (the fuzz tests)
+        // can hold for seconds on a loaded 2-core machine: a roomy timeout, so that a starved
+        // handler is late rather than a 500.
+        let server = HTTPServer(address: try .inet(ip4: "127.0.0.1", port: 0), timeout: 120, logger: .disabled)
         await addRoutes(to: server)
         let task = Task { try await server.run() }
         // Roomy: the server's tasks share the cooperative pool with every other test.

@@ -4,7 +4,7 @@ import KeyfarmStore
 
 /// The chaos run's schedule: submissions, worker kills, two coordinator kills and one
 /// PostgreSQL restart over `duration` seconds, then waiting for the farm to finish.
-struct ChaosRun {
+public struct ChaosRun {
     let farm: ChaosFarm
     let files: [ShotListFile]
     let duration: Double
@@ -12,10 +12,15 @@ struct ChaosRun {
     let settle: Double
     var generator: SeededGenerator
     /// Seconds from the first submission to the end of waiting.
-    private(set) var elapsed: Double = 0
+    public private(set) var elapsed: Double = 0
     private var started = Date()
 
-    init(farm: ChaosFarm, files: [ShotListFile], duration: Double, killEvery: Double, settle: Double, generator: SeededGenerator) {
+    /// Where progress lines go (the command prints them).
+    let report: (String) -> Void
+
+    public init(farm: ChaosFarm, files: [ShotListFile], duration: Double, killEvery: Double, settle: Double,
+                generator: SeededGenerator, report: @escaping (String) -> Void) {
+        self.report = report
         self.farm = farm
         self.files = files
         self.duration = duration
@@ -27,10 +32,10 @@ struct ChaosRun {
     private var now: Double { Date().timeIntervalSince(started) }
 
     private func say(_ text: String) {
-        Console.current.print(String(format: "[%7.1f s] ", now) + text)
+        report(String(format: "[%7.1f s] ", now) + text)
     }
 
-    mutating func execute() throws {
+    public mutating func execute() throws {
         started = Date()
         // Half the lists now, the rest spread over the first half of the faults.
         let firstBatch = (files.count + 1) / 2

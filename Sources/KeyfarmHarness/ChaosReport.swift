@@ -4,7 +4,7 @@ import KeyfarmStore
 
 /// What a chaos run left behind, read from the database, the fake provider and the stitched
 /// files themselves, and the checks it must pass.
-struct ChaosReport {
+public struct ChaosReport {
     var jobs = 0
     var succeeded = 0
     /// Failed (or cancelled as a failed job's dependant) with an error saying why.
@@ -24,7 +24,7 @@ struct ChaosReport {
     var farmEvents: [String: Int] = [:]
     var elapsed: Double = 0
 
-    static func gather(farm: ChaosFarm, elapsed: Double) throws -> ChaosReport {
+    public static func gather(farm: ChaosFarm, elapsed: Double) throws -> ChaosReport {
         var report = ChaosReport()
         report.elapsed = elapsed
         report.farmEvents = farm.counts
@@ -103,7 +103,7 @@ struct ChaosReport {
     }
 
     /// What failed, one sentence each; empty when the run passed.
-    var problems: [String] {
+    public var problems: [String] {
         var problems: [String] = []
         if lost > 0 { problems.append("\(lost) job(s) lost (unfinished, or failed without a reason): \(lostExamples.joined(separator: ", "))") }
         if completedTwice > 0 { problems.append("\(completedTwice) job(s) completed twice") }
@@ -115,7 +115,7 @@ struct ChaosReport {
     }
 
     /// The figures, one per line, for people.
-    var figures: String {
+    public var figures: String {
         var lines = [
             "",
             String(format: "chaos: finished in %.1f s", elapsed),
@@ -134,7 +134,7 @@ struct ChaosReport {
     }
 
     /// The last line: the figures as one JSON object, keys in the documented order.
-    var line: String {
+    public var line: String {
         let fields: [(String, Int)] = [
             ("jobs", jobs), ("succeeded", succeeded), ("failed", failed), ("lost", lost), ("completed_twice", completedTwice),
             ("billed_generations", billedGenerations), ("ledger_charges", ledgerCharges), ("clips", clips),

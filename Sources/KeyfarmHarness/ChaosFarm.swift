@@ -10,13 +10,19 @@ import Logging
 /// coordinator and workers, all real processes on loopback. It plays systemd too: a daemon
 /// that exits is started again after a short pause (Restart=always), so the farm must recover
 /// from whatever the run does to it.
-final class ChaosFarm {
-    struct Settings {
-        var root: String
-        var workers: Int
-        var slots: Int
-        var heartbeatMilliseconds = 500
-        var liveness = 4
+public final class ChaosFarm {
+    public struct Settings {
+        public var root: String
+        public var workers: Int
+        public var slots: Int
+        public var heartbeatMilliseconds = 500
+        public var liveness = 4
+
+        public init(root: String, workers: Int, slots: Int) {
+            self.root = root
+            self.workers = workers
+            self.slots = slots
+        }
     }
 
     let settings: Settings
@@ -24,8 +30,8 @@ final class ChaosFarm {
     let logger: Logger
     let cluster: EmbeddedCluster
     private(set) var conninfo = ""
-    private(set) var fakeURL = ""
-    private(set) var endpoint = ""
+    public private(set) var fakeURL = ""
+    public private(set) var endpoint = ""
     private var environment: [String: String]
     private var workerEnvironment: [String: String] = [:]
     private var artifactPorts: [Int] = []
@@ -40,9 +46,10 @@ final class ChaosFarm {
     private(set) var counts: [String: Int] = [:]
 
     var storage: String { settings.root + "/storage" }
-    var logs: String { settings.root + "/logs" }
+    public var logs: String { settings.root + "/logs" }
 
-    init(settings: Settings, executable: String, logger: Logger) {
+    /// `environment` is what the daemons start with (the command's own).
+    public init(settings: Settings, executable: String, logger: Logger, environment: [String: String]) {
         self.settings = settings
         self.executable = executable
         self.logger = logger
@@ -50,9 +57,9 @@ final class ChaosFarm {
         cluster.durable = false
         self.cluster = cluster
         workers = Array(repeating: nil, count: settings.workers)
-        environment = CommandEnvironment.current
-        environment["KEYFARM_LOG_LEVEL"] = environment["KEYFARM_LOG_LEVEL"] ?? "info"
-        environment.removeValue(forKey: "NOTIFY_SOCKET")
+        self.environment = environment
+        self.environment["KEYFARM_LOG_LEVEL"] = environment["KEYFARM_LOG_LEVEL"] ?? "info"
+        self.environment.removeValue(forKey: "NOTIFY_SOCKET")
     }
 
     deinit { stopAll() }
@@ -60,7 +67,7 @@ final class ChaosFarm {
     // MARK: Starting
 
     /// Starts PostgreSQL (migrated), the fake provider with `faultRates`, the coordinator and the workers.
-    func start(faultRates: [String: Any]) throws {
+    public func start(faultRates: [String: Any]) throws {
         conninfo = try cluster.ensureRunning()
         environment["KEYFARM_DATABASE_URL"] = conninfo
         _ = try database { try $0.migrate() }
@@ -68,13 +75,13 @@ final class ChaosFarm {
         let fakePort = try LoopbackPort.unused()
         fake = try spawn("fake-provider", ["fake-provider", "--listen", "127.0.0.1:\(fakePort)",
                                            "--directory", settings.root + "/fake", "--step-ms", "250"], environment: environment)
-        try DemoCommand.waitForListener(port: fakePort, daemon: fake!)
+        try LocalFarm.waitForListener(port: fakePort, daemon: fake!)
         fakeURL = "http://127.0.0.1:\(fakePort)"
         let response = try fakeRequest("POST", "/_fake/faults", body: ["rates": faultRates])
-        guard response.isSuccess else { throw CommandFailure("chaos: the fake provider refused the fault rates: \(response.text)", status: ExitStatus.failure) }
+        guard response.isSuccess else { throw HarnessFailure("chaos: the fake provider refused the fault rates: \(response.text)", status: HarnessFailure.failure) }
 
         endpoint = "tcp://127.0.0.1:\(try LoopbackPort.unused())"
-        workerEnvironment = DemoCommand.workerEnvironment(environment, fakeURL: fakeURL)
+        workerEnvironment = LocalFarm.workerEnvironment(environment, fakeURL: fakeURL)
         artifactPorts = try (0..<settings.workers).map { _ in try LoopbackPort.unused() }
         try startCoordinator()
         for index in workers.indices { try startWorker(index) }
@@ -89,7 +96,7 @@ final class ChaosFarm {
     func workerName(_ index: Int) -> String { "chaos-worker-\(index + 1)" }
 
     func startWorker(_ index: Int) throws {
-        workers[index] = try spawn(workerName(index), DemoCommand.workerArguments(
+        workers[index] = try spawn(workerName(index), LocalFarm.workerArguments(
             endpoint: endpoint, name: workerName(index), slots: settings.slots, storage: storage,
             artifactPort: artifactPorts[index]) + ["--heartbeat-ms", "\(settings.heartbeatMilliseconds)"],
             environment: workerEnvironment)
@@ -162,13 +169,13 @@ final class ChaosFarm {
             events.append("restarted \(workerName(index)) (pid \(workers[index]!.pid))")
         }
         if let fake, !fake.isRunning {
-            throw CommandFailure("chaos: the fake provider exited (status \(fake.poll() ?? -1)); the end of \(fake.logPath):\n\(fake.logTail())", status: ExitStatus.failure)
+            throw HarnessFailure("chaos: the fake provider exited (status \(fake.poll() ?? -1)); the end of \(fake.logPath):\n\(fake.logTail())", status: HarnessFailure.failure)
         }
         return events
     }
 
     /// Stops every daemon: workers first (they say goodbye), then the coordinator and the fake.
-    func stopAll() {
+    public func stopAll() {
         for worker in workers.compactMap({ $0 }) { worker.stop(timeout: 10) }
         coordinator?.stop(timeout: 10)
         fake?.stop(timeout: 5)
@@ -177,7 +184,7 @@ final class ChaosFarm {
     }
 
     /// Stops the cluster too (at the very end).
-    func stopPostgres() { try? cluster.stop() }
+    public func stopPostgres() { try? cluster.stop() }
 
     // MARK: Talking to the farm
 

@@ -3,14 +3,14 @@ import KeyfarmCore
 /// The demo's revision of a shot list: one keyframe's prompt reworded, as a director would.
 /// The keyframe is the fourth from the end of the provider shot with the most keyframes (the
 /// first such shot on a tie), so the edit changes one generation and those continuing from it.
-struct DemoRevision {
-    var list: ShotList
-    var shot: String
-    var keyframe: Int
-    var before: String?
-    var after: String
+public struct DemoRevision {
+    public var list: ShotList
+    public var shot: String
+    public var keyframe: Int
+    public var before: String?
+    public var after: String
 
-    init?(_ original: ShotList) {
+    public init?(_ original: ShotList) {
         let providerShots = original.shots.indices.filter { original.shots[$0].engine.provider != nil }
         guard let s = providerShots.max(by: { original.shots[$0].keyframes.count < original.shots[$1].keyframes.count
                                                || (original.shots[$0].keyframes.count == original.shots[$1].keyframes.count && $0 > $1) })
@@ -30,7 +30,7 @@ struct DemoRevision {
     }
 
     /// `sh030 keyframe 12's prompt "the kite climbs" -> "the kite climbs, seen against the wind"`.
-    var description: String {
+    public var description: String {
         "\(shot) keyframe \(keyframe)'s prompt \"\(before ?? "")\" -> \"\(after)\""
     }
 }

@@ -3,9 +3,9 @@ import Foundation
 /// The shot lists a chaos run renders: every engine the fake serves, continuity keyframes
 /// (a segment starting from another's last frame), seams, and a stitch per shot. Short clips
 /// at 540p, so that a run spends its time on faults rather than on pixels.
-enum ChaosShotLists {
+public enum ChaosShotLists {
     /// The YAML of list `index`; keyframe images come from `refs` (examples/refs).
-    static func yaml(index: Int, refs: String) -> String {
+    public static func yaml(index: Int, refs: String) -> String {
         func image(_ name: String) -> String { "\"\(refs)/\(name)\"" }
         // Every other list also asks for ProRes, and every third for an EXR sequence, so the
         // stitcher's three writers all run under faults.

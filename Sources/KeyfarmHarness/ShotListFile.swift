@@ -3,22 +3,22 @@ import KeyfarmCore
 import KeyfarmMedia
 
 /// A shot list read from disk: its text (kept for provenance) and the validated model.
-struct ShotListFile {
-    var path: String
-    var text: String
-    var list: ShotList
+public struct ShotListFile {
+    public var path: String
+    public var text: String
+    public var list: ShotList
 
     /// Shot lists are small; anything larger is a mistake (a video passed by accident).
     static let maximumSize = 4 * 1024 * 1024
 
     /// Reads and validates a shot list; every problem is thrown at once as `ShotListInvalid`.
-    static func load(_ path: String) throws -> ShotListFile {
+    public static func load(_ path: String) throws -> ShotListFile {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw CommandFailure("\(path): no such file", status: ExitStatus.noInput)
+            throw HarnessFailure("\(path): no such file", status: HarnessFailure.noInput)
         }
         guard !isDirectory.boolValue else {
-            throw CommandFailure("\(path): is a directory; give a shot list file (.yaml or .json)", status: ExitStatus.noInput)
+            throw HarnessFailure("\(path): is a directory; give a shot list file (.yaml or .json)", status: HarnessFailure.noInput)
         }
         let data: Data
         do {
@@ -26,21 +26,21 @@ struct ShotListFile {
             defer { try? handle.close() }
             data = try handle.read(upToCount: maximumSize + 1) ?? Data()
         } catch {
-            throw CommandFailure("\(path): cannot be read (\(error.localizedDescription))", status: ExitStatus.noInput)
+            throw HarnessFailure("\(path): cannot be read (\(error.localizedDescription))", status: HarnessFailure.noInput)
         }
         guard data.count <= maximumSize else {
-            throw CommandFailure("\(path): larger than \(maximumSize / 1024 / 1024) MiB; is it really a shot list?",
-                                 status: ExitStatus.invalidData)
+            throw HarnessFailure("\(path): larger than \(maximumSize / 1024 / 1024) MiB; is it really a shot list?",
+                                 status: HarnessFailure.invalidData)
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw CommandFailure("\(path): not UTF-8 text; a shot list is a YAML or JSON file", status: ExitStatus.invalidData)
+            throw HarnessFailure("\(path): not UTF-8 text; a shot list is a YAML or JSON file", status: HarnessFailure.invalidData)
         }
         return ShotListFile(path: path, text: text, list: try decode(text, path: path))
     }
 
     /// Validates a shot list's text as if read from `path` (its images relative to that
     /// folder), with each local image's content hash.
-    static func decode(_ text: String, path: String) throws -> ShotList {
+    public static func decode(_ text: String, path: String) throws -> ShotList {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().standardizedFileURL.path
         let decoder = ShotListDecoder(file: path, directory: directory, inspector: FileImageInspector())
         var list = try decoder.decode(text)
@@ -61,7 +61,7 @@ struct ShotListFile {
     }
 
     /// Every shot rendered as a draft (`submit --draft`).
-    mutating func markDraft() {
+    public mutating func markDraft() {
         for index in list.shots.indices { list.shots[index].draft = true }
     }
 }
@@ -69,15 +69,17 @@ struct ShotListFile {
 extension ShotListFile {
     /// Throws every fal or WaveSpeed segment that ends on an image its model has no known
     /// end-frame field for, as shot-list errors (exit 65).
-    func requireModelInputs(_ models: ModelInputTable) throws(ShotListInvalid) {
+    public func requireModelInputs(_ models: ModelInputTable) throws(ShotListInvalid) {
         let issues = list.modelInputIssues(models)
         if !issues.isEmpty { throw ShotListInvalid(issues: issues) }
     }
 }
 
 /// Tells PNG from EXR by the first bytes of a file, whatever its name says.
-struct FileImageInspector: ImageInspecting {
-    func inspect(path: String) -> ImageFileKind {
+public struct FileImageInspector: ImageInspecting {
+    public init() {}
+
+    public func inspect(path: String) -> ImageFileKind {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return .missing }
         if isDirectory.boolValue { return .directory }
