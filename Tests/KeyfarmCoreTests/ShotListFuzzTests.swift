@@ -126,9 +126,9 @@ import Testing
         }
     }
 
-    @Test func mutatedShotListsDecodeOrAreRejectedCleanly() {
+    @Test func mutatedShotListsDecodeOrAreRejectedCleanly() async {
         let started = ContinuousClock.now
-        let tally = Self.run.tally { _, generator in
+        let tally = await Self.run.tallyOffPool { _, generator in
             let text = Self.mutant(using: &generator)
             switch Self.check(text) {
             case .accepted: return ("accepted", nil)

@@ -41,6 +41,16 @@ public struct FuzzRun: Sendable {
         public var failures: [String] = []
     }
 
+    /// `tally` on a thread of its own, awaited: a run takes minutes on a loaded machine, and a
+    /// test that blocked a thread of the cooperative pool that long would starve every other
+    /// test's async work (an in-process HTTP server's handlers, say) of its few threads.
+    public func tallyOffPool(_ body: @escaping @Sendable (_ index: Int, _ generator: inout SeededGenerator)
+                                -> (outcome: String, problem: String?)) async -> Tally {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: tally(body)) }
+        }
+    }
+
     /// Runs every case, spread over the machine's cores (each case depends only on its index,
     /// so the run is the same however it is spread). `body` makes and checks case `index` with
     /// the generator given, and returns how it ended and what was wrong (nil when it behaved).

@@ -110,8 +110,8 @@ import KeyfarmWire
         }
     }
 
-    @Test func randomAndMutatedFramesDecodeOrAreRejectedCleanly() {
-        let tally = Self.run.tally { _, generator in Self.check(Self.frames(using: &generator)) }
+    @Test func randomAndMutatedFramesDecodeOrAreRejectedCleanly() async {
+        let tally = await Self.run.tallyOffPool { _, generator in Self.check(Self.frames(using: &generator)) }
         for failure in tally.failures { Issue.record(Comment(rawValue: failure)) }
         #expect(tally.failureCount == 0)
         // The generator reaches past every check of the decoder, not just the first.
