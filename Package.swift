@@ -105,11 +105,12 @@ let package = Package(
                                .product(name: "FlyingFox", package: "FlyingFox"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
-        // Farms of real processes on this machine (the demo's and the chaos run's) and shot
-        // list files read from disk: what the commands orchestrate, apart from how they talk.
+        // Farms on this machine (the demo's and the chaos run's processes, the dispatch
+        // benchmark's threads) and shot list files read from disk: what the commands
+        // orchestrate, apart from how they talk.
         .target(name: "KeyfarmHarness",
                 dependencies: ["KeyfarmCore", "KeyfarmStore", "KeyfarmPostgres", "KeyfarmProcess", "KeyfarmProviders",
-                               "KeyfarmFakeProvider", "KeyfarmMedia",
+                               "KeyfarmFakeProvider", "KeyfarmMedia", "KeyfarmWire", "KeyfarmCoordinator", "KeyfarmWorker",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         // Every `keyfarm` subcommand: argument parsing and presentation.
