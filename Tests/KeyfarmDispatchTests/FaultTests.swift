@@ -57,7 +57,11 @@ import Testing
             #expect(joined, "\(farm.logs)")
             doomed.killHard()
             try farm.smoke("after-kill", jobs: 12, ms: 10)
-            usleep(1_000_000)
+            // The coordinator has claimed for the dead worker (its only one) once an attempt exists.
+            let tried = try eventually {
+                try farm.count("SELECT count(*)::int AS n FROM keyfarm.v_attempts WHERE shot_list = 'after-kill'") >= 1
+            }
+            #expect(tried, "\(farm.logs)")
             try farm.startWorker("survivor", slots: 4)
             let done = try eventually(timeout: .seconds(60)) { try farm.succeeded("after-kill") == 12 }
             #expect(done, "\(farm.logs)")
@@ -160,7 +164,9 @@ import Testing
             let busy = try eventually { try farm.running(on: "pg-w1") >= 1 }
             #expect(busy, "\(farm.logs)")
             try cluster.stop(immediately: true)
-            usleep(1_500_000)
+            // Started again only once the coordinator has noticed it gone.
+            let noticed = eventually(timeout: .seconds(30)) { coordinator.log.contains("lost the database") }
+            #expect(noticed, "\(coordinator.log)")
             _ = try cluster.ensureRunning()
             try farm.store.connection.reconnect()
 
@@ -183,7 +189,8 @@ import Testing
             let farm = try Farm()
             let coordinator = try farm.startCoordinator()
             try farm.startWorker("w1", slots: 2)
-            usleep(300_000)
+            let joined = try eventually { try farm.count("SELECT count(*)::int AS n FROM keyfarm.v_workers WHERE state = 'ready'") == 1 }
+            #expect(joined, "\(farm.logs)")
             // Raw bytes that are not ZMTP at all.
             let port = Int(farm.endpoint.split(separator: ":").last!)!
             var address = sockaddr_in()
@@ -288,7 +295,9 @@ import Testing
             let joined = try eventually { try farm.count("SELECT count(*) AS n FROM keyfarm.v_workers WHERE state = 'ready'") == 2 }
             #expect(joined, "\(farm.logs)")
             #expect(try farm.store.setDraining(workerName: "drained", true))
-            usleep(500_000)
+            // The coordinator applied the drain once the worker was told.
+            let told = eventually { farm.workers["drained"]?.log.contains("drained by the coordinator") == true }
+            #expect(told, "\(farm.logs)")
             try farm.smoke("elsewhere", jobs: 10, ms: 10)
             let done = try eventually { try farm.succeeded("elsewhere") == 10 }
             #expect(done, "\(farm.logs)")
