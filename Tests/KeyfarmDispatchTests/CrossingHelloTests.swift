@@ -22,10 +22,11 @@ import Testing
 
         func send(_ message: WireMessage) throws { try socket.send(message.frames()) }
 
-        /// Messages received until `done` holds of them (or the timeout).
+        /// Messages received until `done` holds of them (or the timeout: roomy, as a loaded CI
+        /// machine once took over 20 s to let a just-started coordinator answer).
         func receive(until done: ([WireMessage]) -> Bool) throws -> [WireMessage] {
             var messages: [WireMessage] = []
-            _ = try eventually(timeout: .seconds(20)) {
+            _ = try eventually(timeout: .seconds(120)) {
                 while let frames = try socket.receive(), let message = try? WireMessage.decode(frames) {
                     messages.append(message)
                 }
@@ -109,7 +110,7 @@ import Testing
             try farm.startWorker("patient", slots: 1)
             var heard: [(identity: [UInt8], message: WireMessage)] = []
             func listen(until done: () -> Bool) throws -> Bool {
-                try eventually(timeout: .seconds(20)) {
+                try eventually(timeout: .seconds(120)) {
                     while let frames = try router.receive(), frames.count > 1 {
                         heard.append((frames[0], try WireMessage.decode(frames.dropFirst())))
                     }
