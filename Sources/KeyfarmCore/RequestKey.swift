@@ -77,11 +77,7 @@ public enum RequestKey {
         }
         request.take = job.take > 1 ? job.take : nil
         request.seed = job.seed
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Strings, numbers and nested structs only: encoding cannot fail.
-        let canonical = try! encoder.encode(request)
-        return SHA256.hash(data: canonical).map { String(format: "%02x", $0) }.joined()
+        return hash(request)
     }
 
     /// The key of another take of a generation whose key is `base`: the same request with its
@@ -102,10 +98,14 @@ public enum RequestKey {
         derived(["recipe": "\(recipe)", "restitch": base, "old": old, "new": new])
     }
 
-    static func derived(_ fields: [String: String?]) -> String {
+    static func derived(_ fields: [String: String?]) -> String { hash(fields.compactMapValues { $0 }) }
+
+    /// The SHA-256 (lower-case hex) of a value's canonical JSON: sorted keys, absent fields left out.
+    static func hash(_ value: some Encodable) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let canonical = try! encoder.encode(fields.compactMapValues { $0 })
+        // Strings, numbers and nested structs only: encoding cannot fail.
+        let canonical = try! encoder.encode(value)
         return SHA256.hash(data: canonical).map { String(format: "%02x", $0) }.joined()
     }
 

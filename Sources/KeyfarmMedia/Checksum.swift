@@ -41,12 +41,19 @@ extension Checksum {
     /// frame is missing or unreadable.
     public static func sha256HexOfSequence(pattern: String, frames: Int) -> String? {
         guard frames > 0, pattern.components(separatedBy: "%04d").count == 2 else { return nil }
-        var listing = ""
+        var entries: [(sha256: String, name: String)] = []
         for index in 0..<frames {
             let path = pattern.replacingOccurrences(of: "%04d", with: String(format: "%04d", index))
             guard let sha = sha256Hex(ofFile: path) else { return nil }
-            listing += "\(sha)  \((path as NSString).lastPathComponent)\n"
+            entries.append((sha, (path as NSString).lastPathComponent))
         }
-        return sha256Hex(Data(listing.utf8))
+        return sha256HexOfListing(entries)
+    }
+
+    /// The SHA-256 of a sequence's `sha256sum`-style listing: one `<sha256>  <file name>` line
+    /// per frame, in order. The stitcher records it for an EXR sequence it writes; reuse checks
+    /// the frames against it.
+    public static func sha256HexOfListing(_ entries: [(sha256: String, name: String)]) -> String {
+        sha256Hex(Data(entries.map { "\($0.sha256)  \($0.name)\n" }.joined().utf8))
     }
 }

@@ -378,11 +378,11 @@ public struct Stitcher: Sendable {
         }
         if exr != nil {
             try verifyEXR(exrFrames, request: request)
-            let listing = exrFrames.map { "\($0.sha256)  \($0.name)\n" }.joined()
             outputs.append(StitchOutput(format: OutputFormat.exr.rawValue,
                                         path: request.relativeDirectory + "/" + Self.fileName(.exr, shot: request.baseName),
                                         frames: exrFrames.count, bytes: exrFrames.reduce(0) { $0 + $1.bytes },
-                                        sha256: Checksum.sha256Hex(Data(listing.utf8)), mediaType: "image/x-exr"))
+                                        sha256: Checksum.sha256HexOfListing(exrFrames.map { ($0.sha256, $0.name) }),
+                                        mediaType: "image/x-exr"))
         }
         let manifest = Manifest(request: request, outputs: outputs, frames: manifestFrames)
         let manifestData = manifest.json()

@@ -206,8 +206,7 @@ extension FarmStore {
             SELECT id, shot, job_key, kind, segment_index, part, parts, start_frame, end_frame, engine, state, priority,
                    attempts, max_attempts, worker, progress::float8 AS progress, estimated_credits, spent_credits,
                    COALESCE(blocked_reason, last_error) AS last_error, not_before,
-                   (SELECT 'rev ' || a.reused_from_revision || ' ' || a.reused_from_job_key || ' attempt ' || a.reused_from_attempt
-                      FROM keyfarm.v_attempts a WHERE a.job_id = v.id AND a.attempt = v.attempts AND a.outcome = 'reused') AS reused_from
+                   \(Self.reusedFrom("v")) AS reused_from
             FROM keyfarm.v_jobs v WHERE shot_list_id = $1 ORDER BY id
             """, [resolved.id]).rows.map { row in
             JobStatus(

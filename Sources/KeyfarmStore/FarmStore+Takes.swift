@@ -79,8 +79,7 @@ extension FarmStore {
     func takes(listID: Int64, reference: String, on connection: PostgresConnection) throws -> [TakeRow] {
         let rows = try connection.execute("""
             SELECT j.id, j.job_key, j.take, j.state, j.spec::text AS spec, j.request_key, j.shot_id, s.shot_key,
-                   EXISTS (SELECT 1 FROM keyfarm.job_dependencies d JOIN keyfarm.jobs st ON st.id = d.job_id
-                           WHERE d.depends_on = j.id AND st.kind = 'stitch' AND NOT st.spec ? 'reframe') AS selected
+                   \(Self.isSelected("j")) AS selected
             FROM keyfarm.jobs j JOIN keyfarm.shots s ON s.id = j.shot_id
             WHERE (j.shot_id, j.segment_index, j.part) = (
                     SELECT shot_id, segment_index, part FROM keyfarm.jobs
@@ -177,12 +176,10 @@ extension FarmStore {
                               WHERE c.job_id = j.id AND c.entry IN ('charge', 'refund', 'adjustment')), 0)::bigint AS spent,
                    (SELECT a.provider_request_id FROM keyfarm.attempts a WHERE a.job_id = j.id AND a.provider_request_id IS NOT NULL
                      ORDER BY a.attempt DESC LIMIT 1) AS request_id,
-                   EXISTS (SELECT 1 FROM keyfarm.job_dependencies d JOIN keyfarm.jobs st ON st.id = d.job_id
-                           WHERE d.depends_on = j.id AND st.kind = 'stitch' AND NOT st.spec ? 'reframe') AS selected,
+                   \(Self.isSelected("j")) AS selected,
                    (SELECT b.job_key FROM keyfarm.jobs b WHERE b.shot_id = j.shot_id AND b.segment_index = j.segment_index
                        AND b.part = j.part AND b.take = 1 AND b.kind = 'segment' AND NOT b.spec ? 'reframe' LIMIT 1) AS segment,
-                   (SELECT 'rev ' || a.reused_from_revision || ' ' || a.reused_from_job_key || ' attempt ' || a.reused_from_attempt
-                      FROM keyfarm.v_attempts a WHERE a.job_id = j.id AND a.attempt = j.attempts AND a.outcome = 'reused') AS reused_from
+                   \(Self.reusedFrom("j")) AS reused_from
             FROM keyfarm.jobs j JOIN keyfarm.shots s ON s.id = j.shot_id
             WHERE j.shot_list_id = $1 AND j.kind = 'segment' AND NOT j.spec ? 'reframe' AND ($2::text IS NULL OR s.shot_key = $2)
             ORDER BY s.position, j.segment_index, j.part, j.take
@@ -203,8 +200,7 @@ extension FarmStore {
                       receipt: inout SelectReceipt, on connection: PostgresConnection) throws {
         let dependants = try connection.execute("""
             SELECT j.id, j.job_key, j.kind, j.state, j.spec::text AS spec, j.request_key,
-                   EXISTS (SELECT 1 FROM keyfarm.job_dependencies d2 JOIN keyfarm.jobs st ON st.id = d2.job_id
-                           WHERE d2.depends_on = j.id AND st.kind = 'stitch' AND NOT st.spec ? 'reframe') AS selected
+                   \(Self.isSelected("j")) AS selected
             FROM keyfarm.job_dependencies d JOIN keyfarm.jobs j ON j.id = d.job_id
             WHERE d.depends_on = $1 ORDER BY (j.kind = 'stitch') DESC, j.id FOR UPDATE OF j
             """, [current.id]).rows
@@ -328,8 +324,7 @@ extension FarmStore {
         let stale = try connection.execute("""
             SELECT j.job_key FROM keyfarm.job_dependencies d JOIN keyfarm.jobs j ON j.id = d.depends_on
             WHERE d.job_id = $1 AND j.kind = 'segment'
-              AND NOT EXISTS (SELECT 1 FROM keyfarm.job_dependencies d2 JOIN keyfarm.jobs st ON st.id = d2.job_id
-                              WHERE d2.depends_on = j.id AND st.kind = 'stitch' AND NOT st.spec ? 'reframe')
+              AND NOT \(Self.isSelected("j"))
             """, [take.id]).rows.map { try $0.decode("job_key", as: String.self) }
         if let input = stale.first {
             throw StoreError.takeRefused("take \(take.take) of \(take.key) continues from \(input), which is not the selected take of its segment; select that one first")
@@ -345,6 +340,23 @@ extension FarmStore {
             throw StoreError.takeRefused("shot list \(try row.decode("name", as: String.self)) (id \(listID)) is \(state); takes belong to its live revision")
         }
         return try row.decode("project")
+    }
+
+    /// SQL: whether job `alias` is the take its shot's stitch uses (the stitch, not a stitch at
+    /// another aspect, depends on it).
+    static func isSelected(_ alias: String) -> String {
+        """
+        EXISTS (SELECT 1 FROM keyfarm.job_dependencies sd JOIN keyfarm.jobs st ON st.id = sd.job_id
+                WHERE sd.depends_on = \(alias).id AND st.kind = 'stitch' AND NOT st.spec ? 'reframe')
+        """
+    }
+
+    /// SQL: `rev 1 sh010/s0 attempt 1` when job `alias`'s current attempt reused an earlier generation, else NULL.
+    static func reusedFrom(_ alias: String) -> String {
+        """
+        (SELECT 'rev ' || a.reused_from_revision || ' ' || a.reused_from_job_key || ' attempt ' || a.reused_from_attempt
+           FROM keyfarm.v_attempts a WHERE a.job_id = \(alias).id AND a.attempt = \(alias).attempts AND a.outcome = 'reused')
+        """
     }
 
     static func object(_ text: String) -> [String: Any] {
