@@ -4,7 +4,9 @@
 // Modules are layered from the pure model upward (see ../shared/DESIGN.md and README's Layout):
 //   C shims (CZeroMQ, CLibPQ, CCurl, CPNG, COpenEXR, CEXRCodec)
 //   KeyfarmCore (pure: shot lists, planning, prices, request keys, retry and job-state rules)
-//   KeyfarmProcess, KeyfarmPostgres (libpq), KeyfarmStore (schema, SQL), KeyfarmWire (protocol, ZeroMQ),
+//   KeyfarmProtocol (pure: the wire messages, generated from proto/, and their framing)
+//   KeyfarmDecisions (pure: the dispatcher's and the worker session's state machines, events in, actions out)
+//   KeyfarmProcess, KeyfarmPostgres (libpq), KeyfarmStore (schema, SQL), KeyfarmWire (ZeroMQ sockets, CURVE),
 //   KeyfarmProviders (HTTP over libcurl, provider adapters), KeyfarmMedia (images, interpolation, stitching)
 //   KeyfarmCoordinator, KeyfarmWorker (the reactors), KeyfarmFakeProvider (the test stand-in)
 //   KeyfarmHarness (local farms for the demo and chaos runs; shot list files)
@@ -66,16 +68,26 @@ let package = Package(
                 dependencies: ["KeyfarmCore", "KeyfarmPostgres",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
-        // The wire protocol of proto/: generated messages, framing, version checks, and a
-        // small ZeroMQ wrapper (sockets, multipart messages, polling with raw descriptors).
+        // The wire protocol of proto/: generated messages, framing and version checks, no I/O.
+        .target(name: "KeyfarmProtocol",
+                dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                swiftSettings: strict),
+        // The farm's decisions as state machines without I/O: the coordinator's dispatcher
+        // (roster, retries, losses, adoption, timeouts, key gating) and the worker's session.
+        .target(name: "KeyfarmDecisions",
+                dependencies: ["KeyfarmCore", "KeyfarmProtocol",
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        // A small ZeroMQ wrapper (sockets, multipart messages, polling with raw descriptors,
+        // CURVE), re-exporting the protocol's messages.
         .target(name: "KeyfarmWire",
-                dependencies: ["KeyfarmCore", "CZeroMQ",
+                dependencies: ["KeyfarmCore", "KeyfarmProtocol", "CZeroMQ",
                                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         // The coordinator's reactor: zmq_poll over the ROUTER socket and the libpq socket.
         .target(name: "KeyfarmCoordinator",
-                dependencies: ["KeyfarmCore", "KeyfarmWire", "KeyfarmStore", "KeyfarmPostgres",
+                dependencies: ["KeyfarmCore", "KeyfarmDecisions", "KeyfarmWire", "KeyfarmStore", "KeyfarmPostgres",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         // HTTP over libcurl for the provider adapters: requests, streamed downloads with
@@ -135,6 +147,8 @@ let package = Package(
 
         .testTarget(name: "KeyfarmCoreTests", dependencies: ["KeyfarmCore", "KeyfarmFuzzSupport"],
                     swiftSettings: strict),
+        .testTarget(name: "KeyfarmDecisionsTests", dependencies: ["KeyfarmDecisions", "KeyfarmCore", "KeyfarmProtocol"],
+                    swiftSettings: strict),
         .testTarget(name: "KeyfarmPostgresTests", dependencies: ["KeyfarmPostgres", "KeyfarmTestSupport",
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
@@ -150,7 +164,7 @@ let package = Package(
                     dependencies: ["KeyfarmWire", "KeyfarmFuzzSupport", .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
         .testTarget(name: "KeyfarmDispatchTests",
-                    dependencies: ["KeyfarmCoordinator", "KeyfarmWorker", "KeyfarmWire", "KeyfarmStore",
+                    dependencies: ["KeyfarmCoordinator", "KeyfarmDecisions", "KeyfarmWorker", "KeyfarmWire", "KeyfarmStore",
                                    "KeyfarmCore", "KeyfarmPostgres", "KeyfarmTestSupport", "KeyfarmCommands",
                                    "KeyfarmFakeProvider",
                                    .product(name: "Logging", package: "swift-log")],

@@ -12,7 +12,7 @@ extension Coordinator {
     /// "unknown worker", and their HELLO, reconciled with the database, takes them back.
     func rideOutDatabaseLoss(_ error: PostgresError, until stop: StopSignal, onTurn: () -> Void) throws -> Bool {
         logger.error("lost the database; forgetting every worker until it is back, as a restart would",
-                     metadata: ["error": "\(error)", "workers": "\(roster.members.count)"])
+                     metadata: ["error": "\(error)", "workers": "\(dispatcher.roster.members.count)"])
         forgetEverything()
         let started = now
         var delay = 0.5
@@ -43,23 +43,8 @@ extension Coordinator {
 
     /// Drops all in-memory state about workers and attempts, and the current turn's batches.
     func forgetEverything() {
-        roster = WorkerRoster(heartbeatInterval: configuration.heartbeatInterval, liveness: configuration.liveness)
-        limits.removeAll()
-        unclaimedLeases.removeAll()
-        clocks = AttemptClocks(stallAfter: configuration.timeouts.stallAfter)
-        stopping.removeAll()
-        cancelledLists.removeAll()
-        drainChanges.removeAll()
-        accepted.removeAll()
-        progress.removeAll()
-        results.removeAll()
-        pendingAcks.removeAll()
-        changedJobs.removeAll()
+        _ = dispatcher.handle(.databaseLost, now: now)
         outbox.removeAll()
         holdingSends = false
-        workerKeys.removeAll()
-        wantClaim = true
-        nextLeaseRenewal = 0
-        nextOverdueCheck = 0
     }
 }

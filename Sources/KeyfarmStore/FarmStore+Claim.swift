@@ -2,28 +2,6 @@ import Foundation
 import KeyfarmCore
 import KeyfarmPostgres
 
-/// A job leased to a worker by `claim`: what the coordinator puts in an ASSIGN.
-public struct ClaimedJob: Sendable, Equatable {
-    public var jobID: Int64
-    public var attemptID: Int64
-    public var attempt: Int
-    public var key: String
-    public var kind: String
-    public var engine: String?
-    public var priority: Int
-    /// The job's full spec (JSON), as the plan made it.
-    public var spec: String
-    public var leaseExpiresAt: Date
-    /// Attempts allowed in this round, and this attempt's number within it.
-    public var maxAttempts: Int
-    public var attemptInRound: Int
-    public var shotList: String
-    public var project: String
-    /// A provider request an earlier attempt submitted and did not see through (the worker was
-    /// lost, handed it back, or failed for a reason the request itself may not share): resume it.
-    public var resumeProviderRequestID: String?
-}
-
 /// Whether a completion changed the job, or arrived for an attempt that no longer owns it.
 public enum CompletionOutcome: Sendable, Equatable {
     /// The job moved on; `released` lists the jobs that became ready because of it.
@@ -35,19 +13,6 @@ public enum CompletionOutcome: Sendable, Equatable {
     /// The attempt had already been completed, lost or cancelled: nothing changed except that
     /// credits it reports are still recorded.
     case stale
-}
-
-/// What a provider charged for an attempt, for the ledger.
-public struct Charge: Sendable, Equatable {
-    public var provider: String
-    public var requestID: String?
-    public var credits: Int64
-
-    public init(provider: String, requestID: String?, credits: Int64) {
-        self.provider = provider
-        self.requestID = requestID
-        self.credits = credits
-    }
 }
 
 extension FarmStore {

@@ -21,18 +21,6 @@ public struct WorkerStatus: Sendable, Equatable {
     public var storageRoot: String? = nil
 }
 
-/// A job leased to a worker, as the database remembers it (for adoption after a restart).
-public struct Lease: Sendable, Equatable {
-    public var ref: AttemptRef
-    public var workerID: Int64
-    public var workerName: String
-    public var maxAttempts: Int
-    public var attemptInRound: Int
-    /// What runs it, for its attempt timeout: the engine (nil for smoke and stitch jobs) and the job's kind.
-    public var engine: String?
-    public var kind: String
-}
-
 extension FarmStore {
     /// The channel drains and undrains are announced on; payload: the worker's name.
     public static let workersChannel = "keyfarm_workers"

@@ -1,6 +1,7 @@
 import Foundation
 import KeyfarmCommands
 import KeyfarmCoordinator
+import KeyfarmDecisions
 import KeyfarmTestSupport
 import KeyfarmWire
 import Testing

@@ -35,7 +35,7 @@ public typealias RunningJobBody = Keyfarm_Wire_V1_RunningJob
 public typealias ArtifactBody = Keyfarm_Wire_V1_Artifact
 
 /// One protocol message with its typed body (see proto/PROTOCOL.md).
-public enum WireMessage: Sendable {
+public enum WireMessage: Sendable, Equatable {
     case hello(HelloBody)
     case welcome(WelcomeBody)
     case heartbeat(HeartbeatBody)
