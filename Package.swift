@@ -105,7 +105,7 @@ let package = Package(
                 swiftSettings: strict),
         // The worker daemon: its reactor, engine threads and sd_notify.
         .target(name: "KeyfarmWorker",
-                dependencies: ["KeyfarmCore", "KeyfarmWire", "KeyfarmProviders", "KeyfarmMedia", "KeyfarmProcess",
+                dependencies: ["KeyfarmDecisions", "KeyfarmCore", "KeyfarmWire", "KeyfarmProviders", "KeyfarmMedia", "KeyfarmProcess",
                                .product(name: "FlyingFox", package: "FlyingFox"),
                                .product(name: "Crypto", package: "swift-crypto"),
                                .product(name: "Logging", package: "swift-log")],

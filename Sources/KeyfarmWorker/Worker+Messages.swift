@@ -1,155 +1,44 @@
 import Foundation
 import KeyfarmCore
+import KeyfarmDecisions
 import KeyfarmWire
 import Logging
 
 extension Worker {
+    /// Reads what the coordinator sent on the current connection; an ASSIGN goes to the session
+    /// with whether this worker has an engine for it.
     func receiveFromCoordinator() throws {
         while let socket = dealer, let frames = try socket.receive(dontWait: true) {
-            lastHeard = now
             let message: WireMessage
             do {
                 message = try WireMessage.decode(frames)
             } catch {
+                try handle(.heard)
                 logger.warning("dropped a malformed message from the coordinator", metadata: ["error": "\(error)"])
                 continue
             }
-            switch message {
-            case .welcome(let body): welcome(body)
-            case .assign(let body): try start(body)
-            case .cancel(let body):
-                let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
-                if let entry = running[ref] {
-                    entry.control.cancel()
-                } else if unacknowledged[ref] == nil {
-                    // Not ours (any more): every accepted ASSIGN ends in one RESULT, so answer it.
-                    var result = ResultBody()
-                    result.jobID = body.jobID
-                    result.attempt = body.attempt
-                    result.outcome = .cancelled
-                    result.error = "not running on this worker"
-                    send(.result(result))
-                }
-            case .resultAck(let body):
-                unacknowledged[AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))] = nil
-            case .submittedAck(let body):
-                running[AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))]?.control.acknowledgeSubmission()
-            case .drain(let body):
-                drainedByOperator = body.draining
-                logger.info(body.draining ? "drained by the coordinator" : "undrained", metadata: ["reason": "\(body.reason)"])
-                notifier.status(body.draining ? "drained: \(body.reason)" : "ready")
-            case .disconnect(let body):
-                if body.reason == DisconnectReason.nameInUse {
-                    logger.error("another live worker uses the name \(configuration.name); retrying after the back-off")
-                    dropConnection(reason: "coordinator: name in use")
-                } else if body.reason == DisconnectReason.keyRemoved {
-                    let key = configuration.curve.map { " \($0.secretKey.publicKey)" } ?? ""
-                    logger.error("""
-                        the coordinator removed this worker's key\(key) from its allow-list: no jobs until \
-                        `keyfarm keys add` allows it again; retrying after the back-off
-                        """)
-                    dropConnection(reason: "coordinator: worker key removed")
-                } else if body.reason == DisconnectReason.unknownWorker && !welcomed {
-                    // This connection's HELLO is not answered yet: the coordinator answers
-                    // something sent before it (a heartbeat libzmq queued while it was away).
-                    // The WELCOME will come; reconnecting now would only cross it.
-                    logger.debug("ignored \"unknown worker\" while this connection's HELLO is unanswered")
-                    continue
-                } else {
-                    dropConnection(reason: "coordinator: \(body.reason)", immediately: true)
-                }
-                return
-            case .heartbeat:
-                break
-            case .hello, .accepted, .progress, .submitted, .result:
-                logger.warning("dropped a message only a worker sends", metadata: ["command": "\(message.command.rawValue)"])
-            }
+            var runnable = true
+            if case .assign(let body) = message { runnable = engine(for: job(body)) != nil }
+            try handle(.received(message, runnable: runnable))
         }
     }
 
-    private func welcome(_ body: WelcomeBody) {
-        welcomed = true
-        refusalLogged = false
-        reconnectDelay = configuration.reconnectMinimum
-        if body.heartbeatIntervalMs > 0 { heartbeatInterval = Double(body.heartbeatIntervalMs) / 1000 }
-        if body.liveness > 0 { liveness = Int(body.liveness) }
-        // An adopted attempt's provider request id is stored: the WELCOME stands for its SUBMITTED_ACK.
-        for job in body.adopted where !job.providerRequestID.isEmpty {
-            running[AttemptRef(jobID: job.jobID, attempt: Int(job.attempt))]?.control.acknowledgeSubmission()
-        }
-        // Abandoned attempts stop; their RESULT still goes (as CANCELLED) so any credits are booked.
-        for job in body.abandon {
-            let ref = AttemptRef(jobID: job.jobID, attempt: Int(job.attempt))
-            running[ref]?.control.cancel()
-            running[ref]?.abandoned = true
-        }
-        // Results the coordinator may not have recorded: send them again; repeats are harmless.
-        resendUnacknowledged()
-        if everWelcomed {
-            notifier.status("connected to \(configuration.connect)")
-        } else {
-            everWelcomed = true
-            notifier.ready(status: "connected to \(configuration.connect), \(configuration.slots) slot(s)")
-        }
-        logger.info("connected", metadata: ["endpoint": "\(configuration.connect)",
-                                            "adopted": "\(body.adopted.count)", "abandoned": "\(body.abandon.count)"])
+    /// The job an ASSIGN describes, as the engines take it.
+    func job(_ body: AssignBody) -> AssignedJob {
+        AssignedJob(ref: AttemptRef(jobID: body.jobID, attempt: Int(body.attempt)), key: body.jobKey, kind: body.kind,
+                    engine: body.engine, spec: body.specJson, shotList: body.shotList, project: body.project,
+                    resumeProviderRequestID: body.resumeProviderRequestID.isEmpty ? nil : body.resumeProviderRequestID,
+                    storage: configuration.storage)
     }
 
-    /// Starts an assigned attempt on its own thread, or hands it straight back when it cannot run it.
-    private func start(_ body: AssignBody) throws {
-        let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
-        let receivedAt = WireMessage.nowMicroseconds()
-        // An ASSIGN for an attempt it already holds never starts a second run.
-        if running[ref] != nil {
-            var again = AcceptedBody()
-            again.jobID = body.jobID
-            again.attempt = body.attempt
-            again.receivedAtUnixUs = receivedAt
-            send(.accepted(again))
-            return
-        }
-        if let pending = unacknowledged[ref] {
-            send(.result(pending))
-            return
-        }
-        guard freeSlots > 0 else {
-            var result = ResultBody()
-            result.jobID = body.jobID
-            result.attempt = body.attempt
-            result.outcome = .handedBack
-            result.providerRequestID = body.resumeProviderRequestID
-            result.receivedAtUnixUs = receivedAt
-            unacknowledged[ref] = result
-            send(.result(result))
-            return
-        }
-        let job = AssignedJob(ref: ref, key: body.jobKey, kind: body.kind, engine: body.engine, spec: body.specJson,
-                              shotList: body.shotList, project: body.project,
-                              resumeProviderRequestID: body.resumeProviderRequestID.isEmpty ? nil : body.resumeProviderRequestID,
-                              storage: configuration.storage)
-        guard let engine = engine(for: job) else {
-            // A worker offering a capability it cannot render is misconfigured: failing (transient)
-            // sends the job elsewhere and soon blocklists this worker for the shot.
-            var result = ResultBody()
-            result.jobID = body.jobID
-            result.attempt = body.attempt
-            result.outcome = .failed
-            result.errorClass = .transient
-            result.error = "worker \(configuration.name) has no engine for \(body.kind) \(body.engine)"
-            result.receivedAtUnixUs = receivedAt
-            unacknowledged[ref] = result
-            send(.result(result))
-            return
-        }
+    /// Starts an accepted attempt on a slot thread.
+    func start(_ body: AssignBody, handBack: Bool) {
+        let job = job(body)
         let control = JobControl()
-        if stopping { control.requestHandBack() }
-        running[ref] = Running(job: job, control: control, providerRequestID: body.resumeProviderRequestID)
-        var accepted = AcceptedBody()
-        accepted.jobID = body.jobID
-        accepted.attempt = body.attempt
-        accepted.receivedAtUnixUs = receivedAt
-        send(.accepted(accepted))
-        pool.submit(SlotPool.Work(job: job, engine: engine, control: control, receivedAt: receivedAt, logger: logger))
+        if handBack { control.requestHandBack() }
+        controls[job.ref] = control
+        pool.submit(SlotPool.Work(job: job, engine: engine(for: job), control: control,
+                                  receivedAt: WireMessage.nowMicroseconds(), logger: logger))
     }
 
     private func engine(for job: AssignedJob) -> (any JobEngine)? {
@@ -165,38 +54,12 @@ extension Worker {
         }
     }
 
+    /// Hands the job threads' PROGRESS, SUBMITTED and RESULT to the session.
     func receiveFromEngines() throws {
         while let frames = try engineSocket.receive(dontWait: true) {
             guard let message = try? WireMessage.decode(frames) else { continue }
-            switch message {
-            case .progress(let body):
-                let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
-                guard running[ref]?.abandoned == false else { continue }
-                running[ref]?.progress = Double(body.fraction)
-                if welcomed { send(message) }
-            case .submitted(let body):
-                let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
-                running[ref]?.providerRequestID = body.requestID
-                if welcomed { send(message) }
-            case .result(var body):
-                let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
-                let entry = running.removeValue(forKey: ref)
-                if entry?.abandoned == true && body.outcome != .succeeded { body.outcome = .cancelled }
-                if body.providerRequestID.isEmpty, let id = entry?.providerRequestID { body.providerRequestID = id }
-                // A stopped attempt's RESULT names the provider of the request it carries.
-                if body.provider.isEmpty, !body.providerRequestID.isEmpty, let engine = entry?.job.engine,
-                   let slash = engine.firstIndex(of: "/") {
-                    body.provider = String(engine[..<slash])
-                }
-                unacknowledged[ref] = body
-                if welcomed {
-                    send(.result(body))
-                    if nextResend == .infinity { nextResend = now + heartbeatInterval * Double(liveness) }
-                }
-                if stopping { notifier.status("draining: \(running.count) job(s) running") }
-            default:
-                break
-            }
+            if case .result(let body) = message { controls[AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))] = nil }
+            try handle(.report(message))
         }
     }
 }

@@ -1,0 +1,296 @@
+import KeyfarmCore
+import KeyfarmProtocol
+import Logging
+
+extension WorkerSession {
+    /// Timers: connect when due, give up a silent connection, heartbeat, send results again,
+    /// and end a drain (done, or out of time).
+    mutating func tick(now: Double, into actions: inout [Action]) {
+        if case .closed(let reconnectAt) = connection, now >= reconnectAt { connect(now: now, into: &actions) }
+        if !isClosed, now - lastHeard > silenceLimit {
+            var reason = welcomed ? "no heartbeat for \(liveness) intervals" : "no WELCOME"
+            if !welcomed, let key = settings.curvePublicKey {
+                // A refused CURVE handshake looks just like silence from here: say what to check.
+                reason += "; with CURVE, check that this worker's public key \(key) is allowed "
+                    + "(`keyfarm keys list`) and that --coordinator-public-key is the coordinator's current key"
+            }
+            drop(reason: reason, now: now, into: &actions)
+        }
+        if welcomed && now - lastSent >= heartbeatInterval {
+            var body = HeartbeatBody()
+            body.freeSlots = UInt32(freeSlots)
+            body.draining = draining
+            send(.heartbeat(body), now: now, into: &actions)
+        }
+        if welcomed && now >= nextResend { resendUnacknowledged(now: now, into: &actions) }
+        if stopping && running.isEmpty && (unacknowledged.isEmpty || isClosed && !everWelcomed) {
+            finish(status: 0, now: now, into: &actions)
+        } else if stopping && now >= stopDeadline {
+            actions.append(.log(.error, "drain timed out; exiting with jobs unreported", [
+                "running": "\(running.count)", "unacknowledged": "\(unacknowledged.count)"]))
+            finish(status: 1, now: now, into: &actions)
+        }
+    }
+
+    var isClosed: Bool { if case .closed = connection { true } else { false } }
+
+    /// Opens a connection and says HELLO with every attempt it still holds: running ones, and
+    /// finished ones whose RESULT is unacknowledged.
+    mutating func connect(now: Double, into actions: inout [Action]) {
+        connections += 1
+        connection = .awaitingWelcome
+        lastHeard = now
+        var hello = HelloBody()
+        hello.name = settings.name
+        hello.version = settings.version
+        hello.host = settings.host
+        hello.engines = settings.engines
+        hello.slots = UInt32(settings.slots)
+        hello.instance = settings.instance
+        hello.draining = draining
+        hello.storageRoot = settings.storageRoot
+        let runningJobs = running.filter { !$0.value.abandoned }.map { ref, attempt in
+            var job = RunningJobBody()
+            job.jobID = ref.jobID
+            job.attempt = UInt32(ref.attempt)
+            job.providerRequestID = attempt.providerRequestID
+            job.progress = Float(attempt.progress)
+            return job
+        }
+        let finishedJobs = unacknowledged.map { ref, result in
+            var job = RunningJobBody()
+            job.jobID = ref.jobID
+            job.attempt = UInt32(ref.attempt)
+            job.providerRequestID = result.providerRequestID
+            job.progress = 1
+            return job
+        }
+        hello.running = (runningJobs + finishedJobs).sorted { ($0.jobID, $0.attempt) < ($1.jobID, $1.attempt) }
+        lastSent = now
+        actions.append(.connect(number: connections, hello: hello))
+        actions.append(.log(.debug, "connecting", ["endpoint": "\(settings.endpoint)", "connection": "\(connections)"]))
+    }
+
+    /// Closes the connection and schedules the next one: after the back-off (which doubles),
+    /// or at once.
+    mutating func drop(reason: String, immediately: Bool = false, now: Double, into actions: inout [Action]) {
+        actions.append(.log(.warning, "connection to the coordinator lost", [
+            "reason": "\(reason)", "retry.seconds": "\(immediately ? 0 : reconnectDelay)"]))
+        actions.append(.close)
+        connection = .closed(reconnectAt: immediately ? now : now + reconnectDelay)
+        if !immediately { reconnectDelay = min(reconnectDelay * 2, settings.reconnectMaximum) }
+        actions.append(.status("reconnecting to \(settings.endpoint)"))
+    }
+
+    mutating func send(_ message: WireMessage, now: Double, into actions: inout [Action]) {
+        guard !isClosed else { return }
+        lastSent = now
+        actions.append(.send(message))
+    }
+
+    /// Sends every unacknowledged RESULT again; the coordinator records each attempt once.
+    mutating func resendUnacknowledged(now: Double, into actions: inout [Action]) {
+        for result in unacknowledged.values.sorted(by: { ($0.jobID, $0.attempt) < ($1.jobID, $1.attempt) }) {
+            send(.result(result), now: now, into: &actions)
+        }
+        nextResend = unacknowledged.isEmpty ? .infinity : now + heartbeatInterval * Double(liveness)
+    }
+
+    /// SIGTERM: no new work, running attempts asked to hand themselves back, the coordinator told.
+    mutating func beginStopping(now: Double, into actions: inout [Action]) {
+        guard !stopping else { return }
+        stopping = true
+        stopDeadline = now + settings.drainTimeout
+        actions.append(.log(.info, "stopping: finishing running jobs", ["running": "\(running.count)"]))
+        actions.append(.status("draining: \(running.count) job(s) running"))
+        for ref in running.keys.sorted() { actions.append(.requestHandBack(ref)) }
+        if welcomed {
+            var body = DrainBody()
+            body.draining = true
+            body.reason = "shutdown"
+            send(.drain(body), now: now, into: &actions)
+        }
+    }
+
+    /// Says goodbye (when welcomed) and exits.
+    mutating func finish(status: Int32, now: Double, into actions: inout [Action]) {
+        if welcomed {
+            var body = DisconnectBody()
+            body.reason = "shutdown"
+            send(.disconnect(body), now: now, into: &actions)
+        }
+        actions.append(.exit(status))
+    }
+
+    /// A message from the coordinator.
+    mutating func receive(_ message: WireMessage, runnable: Bool, now: Double, into actions: inout [Action]) {
+        switch message {
+        case .welcome(let body):
+            welcome(body, now: now, into: &actions)
+        case .assign(let body):
+            assign(body, runnable: runnable, now: now, into: &actions)
+        case .cancel(let body):
+            let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
+            if running[ref] != nil {
+                actions.append(.cancel(ref))
+            } else if unacknowledged[ref] == nil {
+                // Not ours (any more): every accepted ASSIGN ends in one RESULT, so answer it.
+                var result = ResultBody()
+                result.jobID = body.jobID
+                result.attempt = body.attempt
+                result.outcome = .cancelled
+                result.error = "not running on this worker"
+                send(.result(result), now: now, into: &actions)
+            }
+        case .resultAck(let body):
+            unacknowledged[AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))] = nil
+        case .submittedAck(let body):
+            let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
+            if running[ref] != nil { actions.append(.acknowledgeSubmission(ref)) }
+        case .drain(let body):
+            drainedByOperator = body.draining
+            actions.append(.log(.info, body.draining ? "drained by the coordinator" : "undrained", ["reason": "\(body.reason)"]))
+            actions.append(.status(body.draining ? "drained: \(body.reason)" : "ready"))
+        case .disconnect(let body):
+            disconnected(reason: body.reason, now: now, into: &actions)
+        case .heartbeat:
+            break
+        case .hello, .accepted, .progress, .submitted, .result:
+            actions.append(.log(.warning, "dropped a message only a worker sends", ["command": "\(message.command.rawValue)"]))
+        }
+    }
+
+    /// DISCONNECT: "name in use" and "worker key removed" wait the back-off; "unknown worker"
+    /// before this connection's WELCOME is ignored (it answers something sent before the
+    /// HELLO, and the WELCOME will come); anything else reconnects at once.
+    mutating func disconnected(reason: String, now: Double, into actions: inout [Action]) {
+        switch reason {
+        case DisconnectReason.nameInUse:
+            actions.append(.log(.error, "another live worker uses the name \(settings.name); retrying after the back-off", [:]))
+            drop(reason: "coordinator: name in use", now: now, into: &actions)
+        case DisconnectReason.keyRemoved:
+            let key = settings.curvePublicKey.map { " \($0)" } ?? ""
+            actions.append(.log(.error, """
+                the coordinator removed this worker's key\(key) from its allow-list: no jobs until \
+                `keyfarm keys add` allows it again; retrying after the back-off
+                """, [:]))
+            drop(reason: "coordinator: worker key removed", now: now, into: &actions)
+        case DisconnectReason.unknownWorker where !welcomed:
+            actions.append(.log(.debug, "ignored \"unknown worker\" while this connection's HELLO is unanswered", [:]))
+        default:
+            drop(reason: "coordinator: \(reason)", immediately: true, now: now, into: &actions)
+        }
+    }
+
+    mutating func welcome(_ body: WelcomeBody, now: Double, into actions: inout [Action]) {
+        connection = .welcomed
+        refusalLogged = false
+        reconnectDelay = settings.reconnectMinimum
+        if body.heartbeatIntervalMs > 0 { heartbeatInterval = Double(body.heartbeatIntervalMs) / 1000 }
+        if body.liveness > 0 { liveness = Int(body.liveness) }
+        // An adopted attempt's provider request id is stored: the WELCOME stands for its SUBMITTED_ACK.
+        for job in body.adopted where !job.providerRequestID.isEmpty {
+            let ref = AttemptRef(jobID: job.jobID, attempt: Int(job.attempt))
+            if running[ref] != nil { actions.append(.acknowledgeSubmission(ref)) }
+        }
+        // Abandoned attempts stop; their RESULT still goes (as CANCELLED) so any credits are booked.
+        for job in body.abandon {
+            let ref = AttemptRef(jobID: job.jobID, attempt: Int(job.attempt))
+            guard running[ref] != nil else { continue }
+            actions.append(.cancel(ref))
+            running[ref]?.abandoned = true
+        }
+        // Results the coordinator may not have recorded: send them again; repeats are harmless.
+        resendUnacknowledged(now: now, into: &actions)
+        if everWelcomed {
+            actions.append(.status("connected to \(settings.endpoint)"))
+        } else {
+            everWelcomed = true
+            actions.append(.ready("connected to \(settings.endpoint), \(settings.slots) slot(s)"))
+        }
+        actions.append(.log(.info, "connected", ["endpoint": "\(settings.endpoint)", "adopted": "\(body.adopted.count)",
+                                                 "abandoned": "\(body.abandon.count)"]))
+    }
+
+    /// ASSIGN: a duplicate is ACCEPTED again and never runs twice; a finished one gets its
+    /// RESULT again; without a free slot it is handed back; without an engine it fails
+    /// (transient: the job goes elsewhere, and this worker is soon blocklisted for the shot).
+    mutating func assign(_ body: AssignBody, runnable: Bool, now: Double, into actions: inout [Action]) {
+        let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
+        let receivedAt = WireMessage.nowMicroseconds()
+        if running[ref] != nil {
+            var again = AcceptedBody()
+            again.jobID = body.jobID
+            again.attempt = body.attempt
+            again.receivedAtUnixUs = receivedAt
+            send(.accepted(again), now: now, into: &actions)
+            return
+        }
+        if let pending = unacknowledged[ref] {
+            send(.result(pending), now: now, into: &actions)
+            return
+        }
+        var refusal = ResultBody()
+        refusal.jobID = body.jobID
+        refusal.attempt = body.attempt
+        refusal.receivedAtUnixUs = receivedAt
+        guard freeSlots > 0 else {
+            refusal.outcome = .handedBack
+            refusal.providerRequestID = body.resumeProviderRequestID
+            keep(refusal, now: now, into: &actions)
+            return
+        }
+        guard runnable else {
+            refusal.outcome = .failed
+            refusal.errorClass = .transient
+            refusal.error = "worker \(settings.name) has no engine for \(body.kind) \(body.engine)"
+            keep(refusal, now: now, into: &actions)
+            return
+        }
+        running[ref] = Attempt(engine: body.engine, providerRequestID: body.resumeProviderRequestID)
+        var accepted = AcceptedBody()
+        accepted.jobID = body.jobID
+        accepted.attempt = body.attempt
+        accepted.receivedAtUnixUs = receivedAt
+        send(.accepted(accepted), now: now, into: &actions)
+        actions.append(.start(body, handBack: stopping))
+    }
+
+    /// Keeps a RESULT until acknowledged and sends it when welcomed.
+    mutating func keep(_ result: ResultBody, now: Double, into actions: inout [Action]) {
+        unacknowledged[AttemptRef(jobID: result.jobID, attempt: Int(result.attempt))] = result
+        if welcomed {
+            send(.result(result), now: now, into: &actions)
+            if nextResend == .infinity { nextResend = now + heartbeatInterval * Double(liveness) }
+        }
+    }
+
+    /// PROGRESS, SUBMITTED or RESULT from a job thread.
+    mutating func report(_ message: WireMessage, now: Double, into actions: inout [Action]) {
+        switch message {
+        case .progress(let body):
+            let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
+            guard running[ref]?.abandoned == false else { return }
+            running[ref]?.progress = Double(body.fraction)
+            if welcomed { send(message, now: now, into: &actions) }
+        case .submitted(let body):
+            let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
+            running[ref]?.providerRequestID = body.requestID
+            if welcomed { send(message, now: now, into: &actions) }
+        case .result(var body):
+            let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
+            let attempt = running.removeValue(forKey: ref)
+            if attempt?.abandoned == true && body.outcome != .succeeded { body.outcome = .cancelled }
+            if body.providerRequestID.isEmpty, let id = attempt?.providerRequestID { body.providerRequestID = id }
+            // A stopped attempt's RESULT names the provider of the request it carries.
+            if body.provider.isEmpty, !body.providerRequestID.isEmpty, let engine = attempt?.engine,
+               let slash = engine.firstIndex(of: "/") {
+                body.provider = String(engine[..<slash])
+            }
+            keep(body, now: now, into: &actions)
+            if stopping { actions.append(.status("draining: \(running.count) job(s) running")) }
+        default:
+            break
+        }
+    }
+}
