@@ -19,8 +19,11 @@ extension Dispatcher {
             return
         }
         switch message {
-        case .heartbeat(let beat):
-            if beat.draining { roster.setDraining(identity, true) }
+        case .heartbeat:
+            // Its `draining` is not read: a worker's own drain comes in DRAIN and HELLO, an
+            // operator's from the database, and a heartbeat sent before an undrain reached the
+            // worker would drain it again.
+            break
         case .accepted(let body):
             let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
             unconfirmedAssigns[ref] = nil
@@ -42,10 +45,11 @@ extension Dispatcher {
         case .result(let body):
             results.append((identity, body))
         case .drain(let body):
-            roster.setDraining(identity, body.draining)
+            if body.draining { drainingItself.insert(identity) } else { drainingItself.remove(identity) }
+            updateDraining(identity)
             if let member = roster.member(identity) {
                 actions.append(.store(.setWorkerStates([WorkerState(workerID: member.workerID,
-                                                                    state: body.draining ? "draining" : "ready")])))
+                                                                    state: member.draining ? "draining" : "ready")])))
             }
             actions.append(.log(.info, "worker draining", ["worker.name": "\(roster.member(identity)?.name ?? "?")",
                                                            "draining": "\(body.draining)"]))
@@ -101,6 +105,8 @@ extension Dispatcher {
     mutating func welcome(_ identity: Identity, _ hello: HelloBody, workerID: Int64, drainedByOperator: Bool,
                           leases: [Lease], now: Double, into actions: inout [Action]) {
         let draining = drainedByOperator || hello.draining
+        if hello.draining { drainingItself.insert(identity) } else { drainingItself.remove(identity) }
+        if drainedByOperator { self.drainedByOperator.insert(identity) } else { self.drainedByOperator.remove(identity) }
         storageRoots[identity] = hello.storageRoot.isEmpty ? nil : hello.storageRoot
         roster.join(identity: identity, workerID: workerID, name: hello.name, instance: hello.instance,
                     engines: hello.engines, slots: Int(hello.slots), draining: draining, now: now)
@@ -143,6 +149,13 @@ extension Dispatcher {
         }
         for ref in decision.abandon { if let running = reported[ref] { reply.abandon.append(running) } }
         send(.welcome(reply), to: identity, now: now, into: &actions)
+        if drainedByOperator {
+            // The worker forgets an operator's drain at WELCOME: the database's word follows it.
+            var drain = DrainBody()
+            drain.draining = true
+            drain.reason = "drained by an operator"
+            send(.drain(drain), to: identity, now: now, into: &actions)
+        }
         for var body in resend {
             actions.append(.log(.info, "a HELLO crossed an ASSIGN; sending it again", [
                 "worker.name": "\(hello.name)", "job.id": "\(body.jobID)", "job.attempt": "\(body.attempt)"]))
@@ -167,6 +180,11 @@ extension Dispatcher {
             "worker.name": "\(hello.name)", "worker.identity": "\(WireMessage.describe(identity: identity))",
             "error": "\(error)"]))
         actions.append(.refuse(reason: "registration failed", to: identity))
+    }
+
+    /// A worker drains while it drains itself or an operator drained it.
+    mutating func updateDraining(_ identity: Identity) {
+        roster.setDraining(identity, drainingItself.contains(identity) || drainedByOperator.contains(identity))
     }
 
     /// Sends a message, noting it for the heartbeat schedule.

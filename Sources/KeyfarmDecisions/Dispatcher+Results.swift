@@ -142,6 +142,8 @@ extension Dispatcher {
     /// Marks every attempt a worker held as lost (the database says which) and records its state.
     mutating func lose(_ member: WorkerRoster.Member, reason: String, finalState: String, into actions: inout [Action]) {
         workerKeys[member.identity] = nil
+        drainingItself.remove(member.identity)
+        drainedByOperator.remove(member.identity)
         actions.append(.query(.leasesToLose(workerID: member.workerID, reason: reason, finalState: finalState)))
     }
 }

@@ -102,12 +102,13 @@ extension Dispatcher {
     mutating func applyDrains(_ states: [String: Bool], now: Double, into actions: inout [Action]) {
         for (name, draining) in states.sorted(by: { $0.key < $1.key }) {
             guard let member = roster.member(named: name) else { continue }
-            roster.setDraining(member.identity, draining)
+            if draining { drainedByOperator.insert(member.identity) } else { drainedByOperator.remove(member.identity) }
+            updateDraining(member.identity)
             var body = DrainBody()
             body.draining = draining
             body.reason = draining ? "drained by an operator" : "undrained by an operator"
             send(.drain(body), to: member.identity, now: now, into: &actions)
-            if !draining { wantClaim = true }
+            if roster.member(member.identity)?.draining == false { wantClaim = true }
         }
     }
 

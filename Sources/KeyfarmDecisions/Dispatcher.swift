@@ -129,6 +129,10 @@ public struct Dispatcher: Sendable {
     var nextOverdueCheck: Double = 0
     var nextLogPrune: Double = 0
     var cancelledLists: [Int64] = []
+    /// Connections whose worker drains itself (its DRAIN, or its HELLO, said so) and those an
+    /// operator drained (the database said so): a worker is draining while either holds.
+    var drainingItself: Set<Identity> = []
+    var drainedByOperator: Set<Identity> = []
     var drainChanges: Set<String> = []
     var gate = WorkerKeyGate()
     /// With CURVE on: the public key each connection was admitted under.

@@ -47,7 +47,8 @@ extension WorkerSession {
         hello.engines = settings.engines
         hello.slots = UInt32(settings.slots)
         hello.instance = settings.instance
-        hello.draining = draining
+        // Its own drain only: an operator's is the database's, and the coordinator says it again after WELCOME.
+        hello.draining = stopping
         hello.storageRoot = settings.storageRoot
         let runningJobs = running.filter { !$0.value.abandoned }.map { ref, attempt in
             var job = RunningJobBody()
@@ -185,6 +186,9 @@ extension WorkerSession {
     mutating func welcome(_ body: WelcomeBody, now: Double, into actions: inout [Action]) {
         connection = .welcomed
         refusalLogged = false
+        // An operator's drain is the coordinator's to say again (DRAIN right after WELCOME):
+        // one lifted while this worker was away is not kept.
+        drainedByOperator = false
         reconnectDelay = settings.reconnectMinimum
         if body.heartbeatIntervalMs > 0 { heartbeatInterval = Double(body.heartbeatIntervalMs) / 1000 }
         if body.liveness > 0 { liveness = Int(body.liveness) }
@@ -199,6 +203,13 @@ extension WorkerSession {
             guard running[ref] != nil else { continue }
             actions.append(.cancel(ref))
             running[ref]?.abandoned = true
+        }
+        // A drain that began before this WELCOME (its HELLO may not have said it) is said now.
+        if stopping {
+            var drain = DrainBody()
+            drain.draining = true
+            drain.reason = "shutdown"
+            send(.drain(drain), now: now, into: &actions)
         }
         // Results the coordinator may not have recorded: send them again; repeats are harmless.
         resendUnacknowledged(now: now, into: &actions)

@@ -223,6 +223,53 @@ import Testing
         #expect(farm.turn().assigned == [AttemptRef(jobID: 1, attempt: 1)])
     }
 
+    @Test func aHeartbeatSentBeforeAnUndrainArrivedDoesNotDrainTheWorkerAgain() {
+        var farm = DispatcherDriver()
+        farm.hello("w1", identity: a)
+        farm.drained = ["w1"]
+        farm.handle(.workerChanged(name: "w1"))
+        farm.turn()
+        farm.drained = []
+        farm.handle(.workerChanged(name: "w1"))
+        farm.turn()
+        // The worker's heartbeat from before it heard the undrain still says draining.
+        var beat = HeartbeatBody()
+        beat.draining = true
+        _ = farm.send(.heartbeat(beat), from: a)
+        farm.ready = [readyJob(1)]
+        farm.handle(.jobsChanged(payload: ""))
+        #expect(farm.turn().assigned == [AttemptRef(jobID: 1, attempt: 1)])
+    }
+
+    @Test func aWorkerThatDrainsItselfStaysDrainingWhenAnOperatorUndrainsIt() {
+        var farm = DispatcherDriver()
+        farm.hello("w1", identity: a)
+        var drain = DrainBody()
+        drain.draining = true
+        drain.reason = "shutdown"
+        _ = farm.send(.drain(drain), from: a)
+        farm.drained = ["w1"]
+        farm.handle(.workerChanged(name: "w1"))
+        farm.turn()
+        farm.drained = []
+        farm.handle(.workerChanged(name: "w1"))
+        farm.ready = [readyJob(1)]
+        #expect(farm.turn().assigned.isEmpty)
+    }
+
+    @Test func anOperatorDrainedWorkerIsToldAgainAfterItsWelcome() {
+        var farm = DispatcherDriver()
+        farm.drained = ["w1"]
+        let joined = farm.hello("w1", identity: a).sent(to: a)
+        #expect(joined.count == 2)
+        #expect(joined.first?.welcome != nil)
+        guard case .drain(let body) = joined.last else {
+            Issue.record("no DRAIN after WELCOME: \(joined)")
+            return
+        }
+        #expect(body.draining && body.reason == "drained by an operator")
+    }
+
     @Test func aSilentWorkerIsLostWithItsAttemptsAndHeartbeatsGoWhileItLives() {
         var farm = DispatcherDriver()
         farm.hello("w1", identity: a)

@@ -203,7 +203,7 @@ import Testing
         #expect(!session.handle(.tick, now: 2.2).contains { if case .send(.heartbeat) = $0 { true } else { false } })
     }
 
-    @Test func anOperatorDrainIsSaidInHeartbeatsAndTheNextHello() {
+    @Test func anOperatorDrainIsSaidInHeartbeatsAndLeftToTheCoordinatorAfterAReconnect() {
         var session = welcomed()
         var drain = DrainBody()
         drain.draining = true
@@ -212,6 +212,30 @@ import Testing
         #expect(beat.contains { if case .send(.heartbeat(let body)) = $0 { body.draining && body.freeSlots == 0 } else { false } })
         _ = session.handle(.tick, now: 4.6)
         let hello = session.handle(.tick, now: 5.6).compactMap { if case .connect(_, let hello) = $0 { hello } else { nil } }
+        // HELLO says only the worker's own drain; the coordinator says the operator's again
+        // after WELCOME (an undrain made meanwhile is not undone by a stale memory).
+        #expect(hello.first?.draining == false)
+        _ = session.handle(.received(.welcome(WelcomeBody())), now: 5.7)
+        #expect(session.freeSlots == 2)
+        _ = session.handle(.received(.drain(drain)), now: 5.7)
+        #expect(session.freeSlots == 0)
+    }
+
+    @Test func aShuttingDownWorkerSaysSoInItsHello() {
+        // Nothing running, nothing unacknowledged: it says goodbye and exits at once.
+        var idle = welcomed()
+        _ = idle.handle(.stopRequested, now: 0.5)
+        #expect(idle.handle(.tick, now: 0.6).last == .exit(0))
+        // Something running: after losing its connection it says HELLO again, draining.
+        var busy = welcomed()
+        _ = busy.handle(.received(assign(1)), now: 0.1)
+        _ = busy.handle(.stopRequested, now: 0.5)
+        _ = busy.handle(.tick, now: 3.6)
+        let hello = busy.handle(.tick, now: 4.6).compactMap { if case .connect(_, let hello) = $0 { hello } else { nil } }
         #expect(hello.first?.draining == true)
+        #expect(hello.first?.running.map(\.jobID) == [1])
+        // Welcomed on the new connection, it says DRAIN again (its HELLO may have crossed the stop).
+        let welcome = busy.handle(.received(.welcome(WelcomeBody())), now: 4.7)
+        #expect(welcome.contains { if case .send(.drain(let body)) = $0 { body.draining } else { false } })
     }
 }

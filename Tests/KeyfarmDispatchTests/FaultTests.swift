@@ -134,7 +134,6 @@ import Testing
             let started = try eventually { try farm.succeeded("kill-coordinator") >= 10 }
             #expect(started, "\(farm.logs)")
             first.killHard()
-            usleep(300_000)
             try farm.startCoordinator()
             let done = try eventually(timeout: .seconds(90)) { try farm.succeeded("kill-coordinator") == 60 }
             #expect(done, "\(farm.logs)")

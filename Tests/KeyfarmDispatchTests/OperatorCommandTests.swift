@@ -29,12 +29,15 @@ import Testing
 
             #expect(keyfarm("drain", "op-w1", database: farm.database).status == 0)
             #expect(keyfarm("workers", database: farm.database).out.contains("draining"))
+            // The coordinator told the worker: from then on its roster gives the worker nothing
+            // (DispatcherTests proves the rule; here the DRAIN reaching the process is the signal).
+            let toldToDrain = eventually { farm.workers["op-w1"]?.log.contains("drained by the coordinator") == true }
+            #expect(toldToDrain, "\(farm.logs)")
             let unknown = keyfarm("drain", "nobody", database: farm.database)
             #expect(unknown.status == 66)
             #expect(unknown.error.contains("no worker named \"nobody\""))
             let queued = keyfarm("smoke", "--name", "held", "--jobs", "3", "--ms", "1", database: farm.database)
             #expect(queued.status == 0)
-            usleep(800_000)
             #expect(try farm.succeeded("held") == 0)
             #expect(keyfarm("undrain", "op-w1", database: farm.database).status == 0)
             let released = try eventually { try farm.succeeded("held") == 3 }
