@@ -123,6 +123,9 @@ extension JobSpec {
             self.storageRoot = storageRoot
         }
 
+        /// Whether `path` is relative and has no `..`: it cannot name a file outside the storage root.
+        public var staysInStorage: Bool { !path.hasPrefix("/") && !path.split(separator: "/").contains("..") }
+
         enum CodingKeys: String, CodingKey {
             case path, sha256, bytes, mediaType = "media_type", frames, storageRoot = "storage_root"
         }
