@@ -108,7 +108,7 @@ public struct JobSpecError: Error, Sendable, Equatable, CustomStringConvertible 
         case .typeMismatch(let type, let context):
             self.init(field: Self.path(context.codingPath), problem: "must be \(Self.describe(type))")
         case .dataCorrupted(let context) where context.codingPath.isEmpty:
-            self.init(field: "", problem: "is not a JSON object")
+            self.init(field: "", problem: "is not valid JSON")
         case .dataCorrupted(let context):
             self.init(field: Self.path(context.codingPath), problem: context.debugDescription)
         @unknown default:
