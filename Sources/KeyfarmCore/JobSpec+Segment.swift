@@ -178,24 +178,3 @@ public struct SegmentSpec: JobSpecDocument {
         if !providerFiles.isEmpty { try c.encode(providerFiles, forKey: .providerFiles) }
     }
 }
-
-extension KeyedDecodingContainer {
-    /// A frame rate as `fps_rational` writes it: `"24"` or `"24000/1001"`.
-    func frameRate(_ key: Key) throws -> FrameRate {
-        try Self.frameRate(try decode(String.self, forKey: key), key: key, in: self)
-    }
-
-    func optionalFrameRate(_ key: Key) throws -> FrameRate? {
-        guard let text = try decodeIfPresent(String.self, forKey: key) else { return nil }
-        return try Self.frameRate(text, key: key, in: self)
-    }
-
-    static func frameRate(_ text: String, key: Key, in container: Self) throws -> FrameRate {
-        guard let rate = FrameRate(text: text) else {
-            throw DecodingError.dataCorruptedError(
-                forKey: key, in: container,
-                debugDescription: "is \"\(text)\", not one of \(FrameRate.allowed.map(\.description).joined(separator: ", "))")
-        }
-        return rate
-    }
-}
