@@ -64,10 +64,18 @@ public struct ModelInputs: Sendable, Equatable, Codable {
         try c.encode(aspectField, forKey: .aspectField)
     }
 
-    /// A clip length as the model writes it.
-    public enum DurationValue: Sendable, Equatable {
+    /// A clip length as the model writes it: a JSON number or a string.
+    public enum DurationValue: Sendable, Equatable, Encodable {
         case integer(Int)
         case text(String)
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.singleValueContainer()
+            switch self {
+            case .integer(let seconds): try c.encode(seconds)
+            case .text(let text): try c.encode(text)
+            }
+        }
     }
 
     public func durationValue(seconds: Int) -> DurationValue {

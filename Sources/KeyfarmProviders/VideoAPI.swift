@@ -133,8 +133,8 @@ extension VideoAPI {
 
 extension ProviderErrorClassifier.Verdict: Error {}
 
-/// The shared JSON exchange of every adapter: send, classify a non-2xx status or a transport
-/// failure, and parse the body as a JSON object.
+/// The shared JSON exchange of every adapter: send a typed body, classify a non-2xx status or
+/// a transport failure, and parse the answer as a JSON object.
 struct JSONExchange {
     let client: HTTPClient
     let provider: Provider
@@ -145,19 +145,27 @@ struct JSONExchange {
         case notFound
     }
 
-    /// Sends a request; a 404 is `.notFound` when `notFoundIsAnswer`, else classified like any other status.
-    func send(_ method: String, _ url: String, body: [String: Any]? = nil,
-              notFoundIsAnswer: Bool = false) throws(ProviderErrorClassifier.Verdict) -> Answer {
+    /// Sends a request without a body; a 404 is `.notFound` when `notFoundIsAnswer`, else
+    /// classified like any other status.
+    func send(_ method: String, _ url: String, notFoundIsAnswer: Bool = false) throws(ProviderErrorClassifier.Verdict) -> Answer {
+        try send(method, url, bytes: nil, notFoundIsAnswer: notFoundIsAnswer)
+    }
+
+    /// Sends a request with a JSON body (keys sorted, slashes as they are).
+    func send(_ method: String, _ url: String, body: some Encodable) throws(ProviderErrorClassifier.Verdict) -> Answer {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(body) else {
+            throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "\(provider): the request body cannot be written as JSON")
+        }
+        return try send(method, url, bytes: [UInt8](data))
+    }
+
+    private func send(_ method: String, _ url: String, bytes: [UInt8]?,
+                      notFoundIsAnswer: Bool = false) throws(ProviderErrorClassifier.Verdict) -> Answer {
         var requestHeaders = headers
         requestHeaders.append(("Accept", "application/json"))
-        var bytes: [UInt8]?
-        if let body {
-            requestHeaders.append(("Content-Type", "application/json"))
-            guard let data = try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes]) else {
-                throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "\(provider): the request body is not valid JSON")
-            }
-            bytes = [UInt8](data)
-        }
+        if bytes != nil { requestHeaders.append(("Content-Type", "application/json")) }
         let response: HTTPResponse
         do {
             response = try client.send(HTTPRequest(method: method, url: url, headers: requestHeaders, body: bytes))
@@ -176,7 +184,7 @@ struct JSONExchange {
     }
 
     /// POSTs a create request and returns the id at `idPath` in the answer.
-    func create(_ url: String, body: [String: Any], idPath: String...) throws(ProviderErrorClassifier.Verdict) -> String {
+    func create(_ url: String, body: some Encodable, idPath: String...) throws(ProviderErrorClassifier.Verdict) -> String {
         guard case .object(let answer) = try send("POST", url, body: body) else {
             throw ProviderErrorClassifier.Verdict(errorClass: .transient, message: "\(provider): the create request got no answer")
         }

@@ -213,7 +213,7 @@ extension FarmStore {
                 VALUES ($1, 0, 'smoke', 1, 24, 1, 24, '540p', '16:9', 960, 540, '{}', 0, $2, $3)
                 RETURNING id
                 """, [listID, priority, maxAttempts]).rows).decode("id", as: Int64.self)
-            let spec = #"{"kind": "smoke", "ms": \#(milliseconds), "fail_rate": \#(failRate)\#(failing)}"#
+            let spec = SmokeSpec(ms: milliseconds, failRate: failRate, failAttempts: failAttempts).json
             let inserted = try connection.execute("""
                 INSERT INTO keyfarm.jobs (shot_list_id, shot_id, job_key, kind, start_frame, end_frame, requires, spec,
                                           state, priority, max_attempts, queued_at)

@@ -62,13 +62,13 @@ public struct SelectReceipt: Sendable, Equatable {
 }
 
 extension FarmStore {
-    /// One job of a segment's takes, with its spec parsed.
+    /// One job of a segment's takes, with its spec read.
     struct TakeRow {
         var id: Int64
         var key: String
         var take: Int
         var state: String
-        var spec: [String: Any]
+        var spec: SegmentSpec
         var requestKey: String?
         var selected: Bool
         var shotID: Int64
@@ -98,10 +98,11 @@ extension FarmStore {
             throw StoreError.noSuchSegment(reference: reference, shotList: name, known: known)
         }
         return try rows.map { row in
-            TakeRow(id: try row.decode("id"), key: try row.decode("job_key"), take: try row.decode("take"),
-                    state: try row.decode("state"), spec: Self.object(try row.decode("spec", as: String.self)),
-                    requestKey: try row.decode("request_key", as: String?.self), selected: try row.decode("selected"),
-                    shotID: try row.decode("shot_id"), shotKey: try row.decode("shot_key"))
+            let key: String = try row.decode("job_key")
+            return TakeRow(id: try row.decode("id"), key: key, take: try row.decode("take"),
+                           state: try row.decode("state"), spec: try Self.spec(SegmentSpec.self, of: key, try row.decode("spec")),
+                           requestKey: try row.decode("request_key", as: String?.self), selected: try row.decode("selected"),
+                           shotID: try row.decode("shot_id"), shotKey: try row.decode("shot_key"))
         }
     }
 
@@ -117,12 +118,12 @@ extension FarmStore {
             let take = takes.map(\.take).max()! + 1
             let key = base.key + "t\(take)"
             var spec = source.spec
-            spec["reuse"] = nil
-            spec["key"] = key
-            spec["take"] = take
-            if let prompt { spec["prompt"] = prompt }
+            spec.reuse = nil
+            spec.key = key
+            spec.take = take
+            if let prompt { spec.prompt = prompt }
             let requestKey = RequestKey.retake(of: source.requestKey ?? source.key, take: take, prompt: prompt, seed: nil)
-            spec["request_key"] = requestKey
+            spec.requestKey = requestKey
             let id = try insertTake(copying: source, key: key, take: take, spec: spec, requestKey: requestKey,
                                     replacing: nil, on: connection)
             let reused = try applyReuse(listID: shotListID, project: project, eligible: [key], on: connection).first
@@ -208,22 +209,22 @@ extension FarmStore {
         for row in dependants {
             let id: Int64 = try row.decode("id"), key: String = try row.decode("job_key")
             let kind: String = try row.decode("kind"), state: String = try row.decode("state")
-            var spec = Self.object(try row.decode("spec", as: String.self))
+            let text: String = try row.decode("spec")
             if kind == "stitch" {
                 guard state != "leased" && state != "running" else {
                     throw StoreError.takeRefused("\(key) is stitching now; select again once it has finished")
                 }
-                spec["reuse"] = nil
-                spec["segment_jobs"] = (spec["segment_jobs"] as? [[String: Any]])?.map { piece in
-                    var piece = piece
-                    if piece["key"] as? String == current.key { piece["key"] = target.key; piece["take"] = target.take }
-                    return piece
+                var spec = try Self.spec(StitchSpec.self, of: key, text)
+                spec.reuse = nil
+                for p in spec.segmentJobs.indices where spec.segmentJobs[p].key == current.key {
+                    spec.segmentJobs[p].key = target.key
+                    spec.segmentJobs[p].take = target.take
                 }
-                spec["depends_on"] = (spec["depends_on"] as? [String])?.map { $0 == current.key ? target.key : $0 }
+                spec.dependsOn = spec.dependsOn.map { $0 == current.key ? target.key : $0 }
                 let requestKey = RequestKey.restitch(of: try row.decode("request_key", as: String?.self) ?? key,
                                                      replacing: current.requestKey ?? current.key,
                                                      with: target.requestKey ?? target.key)
-                spec["request_key"] = requestKey
+                spec.requestKey = requestKey
                 try connection.execute("UPDATE keyfarm.job_dependencies SET depends_on = $3 WHERE job_id = $1 AND depends_on = $2",
                                        [id, current.id, target.id])
                 try connection.execute("""
@@ -239,9 +240,9 @@ extension FarmStore {
                           FROM keyfarm.job_dependencies d JOIN keyfarm.jobs dj ON dj.id = d.depends_on
                           WHERE d.job_id = $1) p
                     WHERE j.id = $1
-                    """, [id, Self.text(spec), requestKey])
+                    """, [id, spec.json, requestKey])
                 if !receipt.restitched.contains(key) { receipt.restitched.append(key) }
-            } else if spec["reframe"] != nil {
+            } else if try Self.spec(SegmentSpec.self, of: key, text).reframe != nil {
                 throw StoreError.takeRefused("\(key) reframes \(current.key) through the provider; selecting another take of a segment whose shot is reframed by the provider is not supported yet (reframe_engine: local crops the stitched take instead)")
             } else if try row.decode("selected", as: Bool.self) {
                 // A selected segment continuing from `current`: its take continuing from `target`.
@@ -257,12 +258,12 @@ extension FarmStore {
                 } else {
                     let take = takes.map(\.take).max()! + 1
                     let newKey = takes[0].key + "t\(take)"
-                    var newSpec = Self.replacing(current.key, with: target.key, in: spec) as! [String: Any]
-                    newSpec["reuse"] = nil
-                    newSpec["key"] = newKey
-                    newSpec["take"] = take
+                    var newSpec = from.spec.continuing(from: current.key, to: target.key)
+                    newSpec.reuse = nil
+                    newSpec.key = newKey
+                    newSpec.take = take
                     let requestKey = RequestKey.continuation(of: from.requestKey ?? from.key, from: target.requestKey ?? target.key)
-                    newSpec["request_key"] = requestKey
+                    newSpec.requestKey = requestKey
                     let newID = try insertTake(copying: from, key: newKey, take: take, spec: newSpec, requestKey: requestKey,
                                                replacing: (current.id, target.id), on: connection)
                     _ = try applyReuse(listID: listID, project: project, eligible: [newKey], on: connection)
@@ -278,7 +279,7 @@ extension FarmStore {
 
     /// Inserts a take copying `source`'s row with its own key, take, spec and request key, and
     /// `source`'s dependencies (with `replacing.old` swapped for `replacing.new`).
-    private func insertTake(copying source: TakeRow, key: String, take: Int, spec: [String: Any], requestKey: String,
+    private func insertTake(copying source: TakeRow, key: String, take: Int, spec: SegmentSpec, requestKey: String,
                             replacing: (old: Int64, new: Int64)?, on connection: PostgresConnection) throws -> Int64 {
         let inputs = try connection.execute("""
             SELECT CASE WHEN d.depends_on = $2::bigint THEN $3::bigint ELSE d.depends_on END AS id FROM keyfarm.job_dependencies d
@@ -300,7 +301,7 @@ extension FarmStore {
                    COALESCE(($3::jsonb->>'estimated_credits')::bigint, 0), CASE WHEN $4 > 0 THEN NULL ELSE now() END, $5, $6
             FROM keyfarm.jobs WHERE id = $1
             RETURNING id
-            """, [source.id, key, Self.text(spec), pending, requestKey, take]).rows).decode("id", as: Int64.self)
+            """, [source.id, key, spec.json, pending, requestKey, take]).rows).decode("id", as: Int64.self)
         if !inputs.isEmpty {
             try connection.execute("""
                 INSERT INTO keyfarm.job_dependencies (job_id, depends_on) SELECT $1, unnest($2::bigint[])
@@ -359,22 +360,33 @@ extension FarmStore {
         """
     }
 
-    static func object(_ text: String) -> [String: Any] {
-        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
-    }
-
-    static func text(_ object: [String: Any]) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    /// `value` with every string equal to `old` replaced by `new` (a job key a spec refers to).
-    static func replacing(_ old: String, with new: String, in value: Any) -> Any {
-        switch value {
-        case let string as String: return string == old ? new : string
-        case let array as [Any]: return array.map { replacing(old, with: new, in: $0) }
-        case let object as [String: Any]: return object.mapValues { replacing(old, with: new, in: $0) }
-        default: return value
+    /// A job's stored spec, or a refusal naming the job and the field that cannot be read.
+    static func spec<Spec: JobSpecDocument>(_ kind: Spec.Type, of key: String, _ text: String) throws -> Spec {
+        do {
+            return try Spec(json: text)
+        } catch {
+            throw StoreError.takeRefused("\(key): its \(error)")
         }
+    }
+}
+
+extension SegmentSpec {
+    /// The spec continuing from job `new` wherever it continued from job `old`: its
+    /// dependencies, and every image that is `old`'s last frame.
+    func continuing(from old: String, to new: String) -> SegmentSpec {
+        func image(_ image: JobSpec.Image?) -> JobSpec.Image? {
+            if case .lastFrameOf(old)? = image { return .lastFrameOf(job: new) }
+            return image
+        }
+        var spec = self
+        spec.dependsOn = dependsOn.map { $0 == old ? new : $0 }
+        spec.startImage = image(startImage)
+        spec.endImage = image(endImage)
+        spec.anchors = anchors?.map { anchor in
+            var anchor = anchor
+            anchor.image = image(anchor.image)
+            return anchor
+        }
+        return spec
     }
 }

@@ -9,15 +9,15 @@ extension InterpolateEngine {
     /// taken to ACES2065-1, interpolated without clamping, and written as half-float EXR frames
     /// (ZIP, AP0) with a checksummed listing, the segment's truth for the stitch. A tone-mapped
     /// `last_frame.png` rides along for a provider segment that continues from it.
-    func renderHDR(_ job: AssignedJob, spec: [String: Any], frames: Int, width: Int, height: Int, fit: Resampler.Fit,
-                   context: JobContext) throws -> JobOutcome {
+    func renderHDR(_ job: AssignedJob, spec: SegmentSpec, fit: Resampler.Fit, context: JobContext) throws -> JobOutcome {
+        let frames = spec.frames, width = spec.width, height = spec.height
         context.progress(0, message: "reading keyframes", force: true)
-        let start = try hdrKeyframe(spec["start_image"], field: "start_image", job: job, spec: spec)
-        let end = try hdrKeyframe(spec["end_image"], field: "end_image", job: job, spec: spec)
+        let start = try hdrKeyframe(spec.startImage, field: "start_image", job: job, spec: spec)
+        let end = try hdrKeyframe(spec.endImage, field: "end_image", job: job, spec: spec)
         if context.isCancelled { return .cancelled }
         let a = Resampler.conform(start, width: width, height: height, fit: fit)
         let b = Resampler.conform(end, width: width, height: height, fit: fit)
-        let relative = Self.segmentDirectory(job)
+        let relative = SegmentStorage.directory(for: job, shot: spec.shot)
         let final = job.storage + "/" + relative
         let parent = (final as NSString).deletingLastPathComponent
         let temporary = parent + "/.attempt-\(job.ref.attempt).part-\(UInt32.random(in: 0...UInt32.max))"
@@ -71,8 +71,8 @@ extension InterpolateEngine {
     }
 
     /// One end of an HDR segment in ACES2065-1.
-    func hdrKeyframe(_ value: Any?, field: String, job: AssignedJob, spec: [String: Any]) throws -> LinearImage {
-        guard let image = value as? [String: Any], let kind = image["kind"] as? String else {
+    func hdrKeyframe(_ image: JobSpec.Image?, field: String, job: AssignedJob, spec: SegmentSpec) throws -> LinearImage {
+        guard let image else {
             throw Invalid(message: "spec: \(field) is missing; interpolate needs an image at both ends of a segment")
         }
         func read(_ path: String) throws -> LinearImage {
@@ -87,31 +87,25 @@ extension InterpolateEngine {
             }
             return try ImageFile.read(path).converted(Primaries.rec709.matrix(to: .ap0))
         }
-        switch kind {
-        case "file":
-            guard let path = image["path"] as? String, path.hasPrefix("/") else {
-                throw Invalid(message: "spec: \(field).path must be an absolute path")
-            }
+        switch image {
+        case .file(let path, _):
+            guard path.hasPrefix("/") else { throw Invalid(message: "spec: \(field).path must be an absolute path") }
             return try read(path)
-        case "last_frame_of":
-            guard let key = image["job"] as? String,
-                  let artifacts = (spec["inputs"] as? [String: Any])?[key] as? [[String: Any]] else {
+        case .lastFrameOf(let key):
+            guard let artifacts = spec.inputs[key] else {
                 throw Invalid(message: "spec: \(field) is the last frame of a job whose artifacts are not in inputs")
             }
             // An HDR segment before: its last EXR frame; else its last PNG (SDR, display-referred).
-            if let listing = artifacts.first(where: { $0["media_type"] as? String == EXRExport.mediaType }),
-               let path = listing["path"] as? String, let sha = listing["sha256"] as? String, !path.hasPrefix("/"),
-               !path.split(separator: "/").contains("..") {
-                let frames = try EXRExport.readListing(job.storage + "/" + path, sha256: sha)
+            if let listing = artifacts.first(where: { $0.mediaType == EXRExport.mediaType }), listing.staysInStorage {
+                let frames = try EXRExport.readListing(job.storage + "/" + listing.path, sha256: listing.sha256)
                 if let lastFrame = frames.last { return try read(job.storage + "/" + lastFrame.path) }
             }
-            guard let last = artifacts.last(where: { ($0["media_type"] as? String) == "image/png" }),
-                  let path = last["path"] as? String, !path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
+            guard let last = artifacts.last(where: { $0.mediaType == "image/png" }), last.staysInStorage else {
                 throw Invalid(message: "spec: \(field): job \(key) left no frame to continue from")
             }
-            return try read(job.storage + "/" + path)
-        default:
-            return try keyframe(value, field: field, job: job, spec: spec).converted(Primaries.rec709.matrix(to: .ap0))
+            return try read(job.storage + "/" + last.path)
+        case .url:
+            return try keyframe(image, field: field, job: job, spec: spec).converted(Primaries.rec709.matrix(to: .ap0))
         }
     }
 }

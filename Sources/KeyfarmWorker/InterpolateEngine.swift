@@ -16,29 +16,29 @@ public struct InterpolateEngine: JobEngine {
     struct Invalid: Error { var message: String }
 
     public func run(_ job: AssignedJob, context: JobContext) -> JobOutcome {
-        let spec = job.specObject
         do {
-            guard let frames = (spec["frames"] as? NSNumber)?.intValue, frames >= 2, frames <= 10_000 else {
+            let spec = try SegmentSpec(json: job.spec)
+            let frames = spec.frames, width = spec.width, height = spec.height
+            guard frames >= 2, frames <= 10_000 else {
                 throw Invalid(message: "spec: frames must be a number from 2 to 10000")
             }
-            guard let width = (spec["width"] as? NSNumber)?.intValue, let height = (spec["height"] as? NSNumber)?.intValue,
-                  (16...ImageLimits.maxSide).contains(width), (16...ImageLimits.maxSide).contains(height) else {
+            guard (16...ImageLimits.maxSide).contains(width), (16...ImageLimits.maxSide).contains(height) else {
                 throw Invalid(message: "spec: width and height must be numbers from 16 to \(ImageLimits.maxSide)")
             }
-            let fit = Resampler.Fit(rawValue: spec["fit"] as? String ?? "crop") ?? .crop
-            if spec["hdr"] as? Bool == true {
-                return try renderHDR(job, spec: spec, frames: frames, width: width, height: height, fit: fit, context: context)
+            let fit = Resampler.Fit(rawValue: spec.fit ?? "crop") ?? .crop
+            if spec.hdr {
+                return try renderHDR(job, spec: spec, fit: fit, context: context)
             }
             context.progress(0, message: "reading keyframes", force: true)
-            let start = try keyframe(spec["start_image"], field: "start_image", job: job, spec: spec)
-            let end = try keyframe(spec["end_image"], field: "end_image", job: job, spec: spec)
+            let start = try keyframe(spec.startImage, field: "start_image", job: job, spec: spec)
+            let end = try keyframe(spec.endImage, field: "end_image", job: job, spec: spec)
             if context.isCancelled { return .cancelled }
             let a = Resampler.conform(start, width: width, height: height, fit: fit)
             let b = Resampler.conform(end, width: width, height: height, fit: fit)
             context.logger.info("interpolating", metadata: ["frames": "\(frames)", "size": "\(width)x\(height)", "fit": "\(fit.rawValue)"])
             let began = ContinuousClock.now
 
-            let relative = Self.segmentDirectory(job)
+            let relative = SegmentStorage.directory(for: job, shot: spec.shot)
             let final = job.storage + "/" + relative
             let parent = (final as NSString).deletingLastPathComponent
             let temporary = parent + "/.attempt-\(job.ref.attempt).part-\(UInt32.random(in: 0...UInt32.max))"
@@ -84,6 +84,8 @@ public struct InterpolateEngine: JobEngine {
             return .succeeded(artifacts: artifacts)
         } catch let invalid as Invalid {
             return .failed(.invalid, invalid.message)
+        } catch let unreadable as JobSpecError {
+            return .failed(.invalid, unreadable.description)
         } catch let error as ImageError {
             return .failed(.invalid, error.description)
         } catch {
@@ -91,35 +93,25 @@ public struct InterpolateEngine: JobEngine {
         }
     }
 
-    /// Where a segment's frames go, relative to the storage root.
-    static func segmentDirectory(_ job: AssignedJob) -> String { SegmentStorage.directory(for: job) }
-
-    /// Loads one end of the segment from its image object (see proto/PROTOCOL.md).
-    func keyframe(_ value: Any?, field: String, job: AssignedJob, spec: [String: Any]) throws -> LinearImage {
-        guard let image = value as? [String: Any], let kind = image["kind"] as? String else {
+    /// Loads one end of the segment from its image (see proto/PROTOCOL.md).
+    func keyframe(_ image: JobSpec.Image?, field: String, job: AssignedJob, spec: SegmentSpec) throws -> LinearImage {
+        guard let image else {
             throw Invalid(message: "spec: \(field) is missing; interpolate needs an image at both ends of a segment")
         }
-        switch kind {
-        case "file":
-            guard let path = image["path"] as? String, path.hasPrefix("/") else {
-                throw Invalid(message: "spec: \(field).path must be an absolute path")
-            }
+        switch image {
+        case .file(let path, _):
+            guard path.hasPrefix("/") else { throw Invalid(message: "spec: \(field).path must be an absolute path") }
             return try ImageFile.read(path)
-        case "last_frame_of":
-            guard let key = image["job"] as? String else { throw Invalid(message: "spec: \(field).job is missing") }
-            let inputs = spec["inputs"] as? [String: Any]
-            guard let artifacts = inputs?[key] as? [[String: Any]] else {
+        case .lastFrameOf(let key):
+            guard let artifacts = spec.inputs[key] else {
                 throw Invalid(message: "spec: \(field) is the last frame of \(key), but inputs has no artifacts for \(key)")
             }
-            guard let last = artifacts.last(where: { ($0["media_type"] as? String) == "image/png" }),
-                  let path = last["path"] as? String, !path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
+            guard let last = artifacts.last(where: { $0.mediaType == "image/png" }), last.staysInStorage else {
                 throw Invalid(message: "spec: \(field): job \(key) left no PNG frame to continue from")
             }
-            return try ImageFile.read(job.storage + "/" + path)
-        case "url":
-            throw Invalid(message: "spec: \(field) is a URL (\(image["url"] as? String ?? "?")); interpolate reads only files in shared storage")
-        default:
-            throw Invalid(message: "spec: \(field).kind \"\(kind)\" is not file, url or last_frame_of")
+            return try ImageFile.read(job.storage + "/" + last.path)
+        case .url(let url):
+            throw Invalid(message: "spec: \(field) is a URL (\(url)); interpolate reads only files in shared storage")
         }
     }
 }

@@ -16,7 +16,8 @@ public struct AssignedJob: Sendable {
     public var key: String
     public var kind: String
     public var engine: String
-    /// The job's spec, as JSON (see proto/PROTOCOL.md).
+    /// The job's spec, as JSON: each engine decodes its kind (`SegmentSpec`, `StitchSpec`,
+    /// `SmokeSpec`; see proto/PROTOCOL.md).
     public var spec: String
     public var shotList: String
     public var project: String
@@ -24,9 +25,16 @@ public struct AssignedJob: Sendable {
     /// The root of the farm's shared storage.
     public var storage: String
 
-    /// The spec parsed as a JSON object (empty when it is not one).
-    public var specObject: [String: Any] {
-        (try? JSONSerialization.jsonObject(with: Data(spec.utf8))) as? [String: Any] ?? [:]
+    /// Whether the spec names an earlier generation to stand in (`reuse`). One that cannot be
+    /// read counts too: the reuse engine hands the job back, saying what is wrong with it.
+    public var namesReuse: Bool {
+        // Most specs name none: the decoding is left to those that might.
+        guard spec.contains("\"reuse\":") else { return false }
+        do {
+            return try JobSpec.reuse(in: spec) != nil
+        } catch {
+            return true
+        }
     }
 }
 

@@ -10,25 +10,28 @@ import KeyfarmWire
 /// back to the coordinator, which drops the reuse and queues it to render.
 struct ReuseEngine: JobEngine {
     func run(_ job: AssignedJob, context: JobContext) -> JobOutcome {
-        guard let reuse = job.specObject["reuse"] as? [String: Any],
-              let attemptID = (reuse["attempt_id"] as? NSNumber)?.int64Value,
-              let artifacts = reuse["artifacts"] as? [[String: Any]], !artifacts.isEmpty else {
-            return .reuseUnavailable("the spec's reuse names no attempt or no artifacts")
+        let reuse: JobSpec.Reuse
+        do {
+            guard let named = try JobSpec.reuse(in: job.spec), !named.artifacts.isEmpty else {
+                return .reuseUnavailable("the spec's reuse names no attempt or no artifacts")
+            }
+            reuse = named
+        } catch {
+            return .reuseUnavailable(error.description)
         }
-        let source = "\(reuse["shot_list"] as? String ?? "?") rev \((reuse["revision"] as? NSNumber)?.intValue ?? 0) "
-            + "\(reuse["job_key"] as? String ?? "?") attempt \((reuse["attempt"] as? NSNumber)?.intValue ?? 0)"
+        let source = "\(reuse.shotList) rev \(reuse.revision) \(reuse.jobKey) attempt \(reuse.attempt)"
         var bodies: [ArtifactBody] = []
-        for (index, artifact) in artifacts.enumerated() {
+        for (index, artifact) in reuse.artifacts.enumerated() {
             if context.isCancelled { return .cancelled }
-            guard let path = artifact["path"] as? String, !path.hasPrefix("/"), !path.split(separator: "/").contains(".."),
-                  let sha256 = artifact["sha256"] as? String else {
-                return .reuseUnavailable("artifact \(index + 1) of \(source) has no relative path or checksum")
+            let path = artifact.path, sha256 = artifact.sha256
+            guard artifact.staysInStorage else {
+                return .reuseUnavailable("artifact \(index + 1) of \(source) has no relative path (\(path))")
             }
             let file = job.storage + "/" + path
             let actual: String
             if path.contains("%04d") {
                 // An EXR sequence: its checksum is that of its frames' listing.
-                let frames = (artifact["frames"] as? NSNumber)?.intValue ?? 0
+                let frames = artifact.frames ?? 0
                 guard let listing = Checksum.sha256HexOfSequence(pattern: file, frames: frames) else {
                     return .reuseUnavailable("\(path) of \(source): a frame of its \(frames) is no longer in storage (\(job.storage))")
                 }
@@ -48,13 +51,13 @@ struct ReuseEngine: JobEngine {
             var body = ArtifactBody()
             body.path = path
             body.sha256 = sha256
-            body.bytes = (artifact["bytes"] as? NSNumber)?.int64Value ?? 0
-            body.mediaType = artifact["media_type"] as? String ?? ""
-            body.frames = (artifact["frames"] as? NSNumber)?.uint32Value ?? 0
+            body.bytes = artifact.bytes
+            body.mediaType = artifact.mediaType
+            body.frames = UInt32(clamping: artifact.frames ?? 0)
             bodies.append(body)
-            context.progress(Double(index + 1) / Double(artifacts.count), message: "checked \(path)")
+            context.progress(Double(index + 1) / Double(reuse.artifacts.count), message: "checked \(path)")
         }
         context.logger.info("reusing \(source): \(bodies.count) artifact(s) intact; nothing rendered, nothing charged")
-        return .reused(artifacts: bodies, sourceAttemptID: attemptID)
+        return .reused(artifacts: bodies, sourceAttemptID: reuse.attemptID)
     }
 }

@@ -1,25 +1,24 @@
 import Foundation
 import KeyfarmCore
 
-/// The farm's echo job: waits `ms` milliseconds, reporting progress, and fails (a transient
-/// error) on its first `fail_attempts` attempts, or with probability `fail_rate`, like the
-/// sleep jobs real farms ship for testing.
-///
-/// For tests of the coordinator's timeouts, `"progress": false` waits without reporting, and
-/// `by_attempt` overrides any of these for one attempt number:
-/// `{"ms": 50, "by_attempt": {"1": {"ms": 60000, "progress": false}}}` stalls the first attempt only.
+/// The farm's echo job (`SmokeSpec`): waits `ms` milliseconds, reporting progress, and fails
+/// (a transient error) on its first `fail_attempts` attempts, or with probability `fail_rate`,
+/// like the sleep jobs real farms ship for testing. `by_attempt` overrides any of these for one
+/// attempt number, so that tests of the coordinator's timeouts can stall one attempt only.
 public struct SmokeEngine: JobEngine {
     public init() {}
 
     public func run(_ job: AssignedJob, context: JobContext) -> JobOutcome {
-        var spec = job.specObject
-        if let overrides = (spec["by_attempt"] as? [String: Any])?["\(job.ref.attempt)"] as? [String: Any] {
-            spec.merge(overrides) { $1 }
+        let spec: SmokeSpec
+        do {
+            spec = try SmokeSpec(json: job.spec).forAttempt(job.ref.attempt)
+        } catch {
+            return .failed(.invalid, error.description)
         }
-        let milliseconds = max((spec["ms"] as? NSNumber)?.intValue ?? 0, 0)
-        let failRate = min(max((spec["fail_rate"] as? NSNumber)?.doubleValue ?? 0, 0), 1)
-        let reports = spec["progress"] as? Bool ?? (spec["progress"] as? NSNumber)?.boolValue ?? true
-        let failAttempts = max((spec["fail_attempts"] as? NSNumber)?.intValue ?? 0, 0)
+        let milliseconds = max(spec.ms, 0)
+        let failRate = min(max(spec.failRate, 0), 1)
+        let reports = spec.progress
+        let failAttempts = max(spec.failAttempts, 0)
         context.logger.debug("smoke job sleeping", metadata: ["ms": "\(milliseconds)"])
         let start = ContinuousClock.now
         let total = Duration.milliseconds(milliseconds)

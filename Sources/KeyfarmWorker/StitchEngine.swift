@@ -64,59 +64,44 @@ public struct StitchEngine: JobEngine {
 
     /// The stitch request a job's spec and inputs describe (see proto/PROTOCOL.md).
     static func request(for job: AssignedJob) throws -> StitchRequest {
-        let spec = job.specObject
-        func int(_ key: String) -> Int? { (spec[key] as? NSNumber)?.intValue }
-        guard let shot = spec["shot"] as? String, !shot.isEmpty else { throw Invalid(message: "spec: shot is missing") }
-        guard let width = int("width"), let height = int("height") else { throw Invalid(message: "spec: width and height are missing") }
-        guard let fps = spec["fps_rational"] as? String, FrameRate(text: fps) != nil else {
-            throw Invalid(message: "spec: fps_rational is missing or not a frame rate")
+        let spec: StitchSpec
+        do {
+            spec = try StitchSpec(json: job.spec)
+        } catch {
+            throw Invalid(message: error.description)
         }
-        guard let last = int("end_frame"), last >= 1 else { throw Invalid(message: "spec: end_frame is missing") }
-        guard let jobs = spec["segment_jobs"] as? [[String: Any]], !jobs.isEmpty else {
-            throw Invalid(message: "spec: segment_jobs is missing (a stitch job planned by an older keyfarm cannot be stitched; submit the shot list again)")
-        }
-        let outputs = try (spec["outputs"] as? [String] ?? ["mp4"]).map { name in
-            guard let format = OutputFormat(rawValue: name) else { throw Invalid(message: "spec: outputs: \"\(name)\" is not mp4, prores, exr or hdr10") }
-            return format
-        }
-        let inputs = spec["inputs"] as? [String: Any] ?? [:]
-        let hdr = spec["hdr"] as? Bool == true
+        guard !spec.shot.isEmpty else { throw Invalid(message: "spec: shot is missing") }
+        guard spec.endFrame >= 1 else { throw Invalid(message: "spec: end_frame must be 1 or more") }
+        guard !spec.segmentJobs.isEmpty else { throw Invalid(message: "spec: segment_jobs is empty") }
         // A delivery at another aspect: the provider's reframes where there are some, the rest
         // cropped from the master at the shot's position.
-        let reframe = spec["reframe"] as? [String: Any]
-        let crop = try (reframe?["position"] as? [String: Any]).map(Self.cropRegion)
-        let pieces = try jobs.enumerated().map { index, document in
-            var document = document
-            if let stand = document["reframe_job"] as? String {
-                document["key"] = stand
-                return try piece(document, index: index, inputs: inputs, storage: job.storage, hdr: false)
+        var crop: [Double]?
+        if case .rect(let x, let y, let w, let h)? = spec.reframe?.position {
+            crop = try cropRegion(x: x, y: y, w: w, h: h)
+        }
+        let pieces = try spec.segmentJobs.enumerated().map { index, entry in
+            if let stand = entry.reframeJob {
+                return try piece(entry, key: stand, index: index, inputs: spec.inputs, storage: job.storage, hdr: false)
             }
-            var piece = try piece(document, index: index, inputs: inputs, storage: job.storage, hdr: hdr)
+            var piece = try piece(entry, key: entry.key, index: index, inputs: spec.inputs, storage: job.storage, hdr: spec.hdr)
             piece.crop = crop
             return piece
         }
-        var exrPrimaries = Primaries.rec709
-        if let name = spec["exr_colorspace"] as? String {
-            guard let colorspace = EXRColorspace(rawValue: name) else {
-                throw Invalid(message: "spec: exr_colorspace \"\(name)\" is not one of \(EXRColorspace.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            exrPrimaries = Primaries(colorspace)
-        }
         // A draft's deliverables go beside the final's, under `<shot>/draft/`.
-        let directory = SegmentStorage.shotDirectory(project: job.project, shotList: job.shotList, shot: shot)
-            + (spec["draft"] as? Bool == true ? "/draft" : "")
-        var request = StitchRequest(shot: shot, width: width, height: height, frameRate: fps, frameCount: last + 1,
-                                    seam: int("seam") ?? 0, outputs: outputs, pieces: pieces,
+        let directory = SegmentStorage.shotDirectory(project: job.project, shotList: job.shotList, shot: spec.shot)
+            + (spec.draft ? "/draft" : "")
+        var request = StitchRequest(shot: spec.shot, width: spec.width, height: spec.height, frameRate: spec.fps.description,
+                                    frameCount: spec.endFrame + 1, seam: spec.seam, outputs: spec.outputs, pieces: pieces,
                                     directory: job.storage + "/" + directory, relativeDirectory: directory,
                                     labels: ["project": job.project, "shot_list": job.shotList, "job": job.key,
                                              "attempt": "\(job.ref.attempt)"])
-        request.hdr = hdr
-        request.exrPrimaries = exrPrimaries
-        if let reframe {
-            guard let tag = reframe["tag"] as? String, tag.range(of: "^[0-9]+x[0-9]+$", options: .regularExpression) != nil else {
-                throw Invalid(message: "spec: reframe has no tag such as 9x16")
+        request.hdr = spec.hdr
+        request.exrPrimaries = spec.exrColorspace.map(Primaries.init) ?? .rec709
+        if let reframe = spec.reframe {
+            guard reframe.tag.range(of: "^[0-9]+x[0-9]+$", options: .regularExpression) != nil else {
+                throw Invalid(message: "spec: reframe.tag \"\(reframe.tag)\" is not a tag such as 9x16")
             }
-            request.variant = tag
+            request.variant = reframe.tag
         }
         return request
     }
@@ -124,10 +109,9 @@ public struct StitchEngine: JobEngine {
     /// The region of the master a delivery at another aspect shows, for a source placed at
     /// `{x_norm, y_norm, w_norm, h_norm}` of the new frame: what of the source falls inside it
     /// (a region past the master's edges stops at them).
-    static func cropRegion(_ position: [String: Any]) throws -> [Double] {
-        let v = ["x_norm", "y_norm", "w_norm", "h_norm"].map { (position[$0] as? NSNumber)?.doubleValue }
-        guard let x = v[0], let y = v[1], let w = v[2], let h = v[3], w > 0, h > 0 else {
-            throw Invalid(message: "spec: reframe position needs x_norm, y_norm, w_norm and h_norm")
+    static func cropRegion(x: Double, y: Double, w: Double, h: Double) throws -> [Double] {
+        guard w > 0, h > 0 else {
+            throw Invalid(message: "spec: reframe.position needs a w_norm and an h_norm above 0")
         }
         let region = [max(0, -x / w), max(0, -y / h), min(1, (1 - x) / w), min(1, (1 - y) / h)]
         guard region[2] > region[0], region[3] > region[1] else {
@@ -136,27 +120,23 @@ public struct StitchEngine: JobEngine {
         return region
     }
 
-    /// One segment's piece. In an HDR stitch, a segment that kept its provider's EXR export
-    /// contributes those frames (its truth); otherwise its video or PNG frames.
-    static func piece(_ document: [String: Any], index: Int, inputs: [String: Any], storage: String,
-                      hdr: Bool = false) throws -> StitchPiece {
-        func int(_ key: String) -> Int? { (document[key] as? NSNumber)?.intValue }
-        guard let key = document["key"] as? String, let start = int("start_frame"), let end = int("end_frame") else {
-            throw Invalid(message: "spec: segment_jobs[\(index)] needs key, start_frame and end_frame")
-        }
-        guard let artifacts = inputs[key] as? [[String: Any]], !artifacts.isEmpty else {
+    /// One segment's piece, from the artifacts of the job `key` (the segment job, or the
+    /// reframe that stands in for it). In an HDR stitch, a segment that kept its provider's EXR
+    /// export contributes those frames (its truth); otherwise its video or PNG frames.
+    static func piece(_ entry: StitchSpec.Piece, key: String, index: Int, inputs: [String: [JobSpec.Artifact]],
+                      storage: String, hdr: Bool = false) throws -> StitchPiece {
+        guard let artifacts = inputs[key], !artifacts.isEmpty else {
             throw Invalid(message: "\(key): no artifacts were recorded for this segment, so there is nothing to stitch")
         }
-        func file(_ artifact: [String: Any]) throws -> StitchSourceFile {
-            guard let path = artifact["path"] as? String, !path.hasPrefix("/"), !path.split(separator: "/").contains(".."),
-                  let sha = artifact["sha256"] as? String else {
-                throw Invalid(message: "\(key): an artifact has no relative path or checksum")
+        func file(path: String, sha256: String) throws -> StitchSourceFile {
+            guard !path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
+                throw Invalid(message: "\(key): an artifact has no relative path (\(path))")
             }
-            return StitchSourceFile(path: storage + "/" + path, artifact: path, sha256: sha)
+            return StitchSourceFile(path: storage + "/" + path, artifact: path, sha256: sha256)
         }
-        func mediaType(_ artifact: [String: Any]) -> String { artifact["media_type"] as? String ?? "" }
+        func file(_ artifact: JobSpec.Artifact) throws -> StitchSourceFile { try file(path: artifact.path, sha256: artifact.sha256) }
         let source: StitchPiece.Source
-        if hdr, let listing = artifacts.first(where: { mediaType($0) == EXRExport.mediaType }) {
+        if hdr, let listing = artifacts.first(where: { $0.mediaType == EXRExport.mediaType }) {
             let listed = try file(listing)
             let frames: [EXRExport.Frame]
             do {
@@ -164,24 +144,23 @@ public struct StitchEngine: JobEngine {
             } catch let refused as EXRExport.Refused {
                 throw Invalid(message: "\(key): \(refused.description)")
             }
-            source = .exrFrames(try frames.map { try file(["path": $0.path, "sha256": $0.sha256]) })
-        } else if let video = artifacts.first(where: { mediaType($0) == "video/mp4" }) {
+            source = .exrFrames(try frames.map { try file(path: $0.path, sha256: $0.sha256) })
+        } else if let video = artifacts.first(where: { $0.mediaType == "video/mp4" }) {
             source = .video(try file(video))
         } else {
-            let frames = try artifacts.filter { mediaType($0) == "image/png" }.map(file)
+            let frames = try artifacts.filter { $0.mediaType == "image/png" }.map(file)
             guard !frames.isEmpty else { throw Invalid(message: "\(key): its artifacts hold neither a video nor PNG frames") }
             source = .frames(frames)
         }
         // A provider segment's record names the request behind it, for the manifest.
-        let record = artifacts.first(where: { mediaType($0) == GenerationRecord.mediaType })
+        let record = artifacts.first(where: { $0.mediaType == GenerationRecord.mediaType })
             .flatMap { try? file($0) }.flatMap { GenerationRecord.read($0.path) }
-        let provider = record?.provider, requestID = record?.requestID
         // Artifacts live in `.../attempt-<n>/`: the manifest names the attempt.
-        let attempt = (artifacts.first?["path"] as? String)?.split(separator: "/")
+        let attempt = artifacts[0].path.split(separator: "/")
             .first(where: { $0.hasPrefix("attempt-") }).flatMap { Int($0.dropFirst("attempt-".count)) }
-        return StitchPiece(key: key, segmentIndex: int("segment_index") ?? index, part: int("part") ?? 1,
-                           startFrame: start, endFrame: end, engine: document["engine"] as? String ?? "",
-                           attempt: attempt, provider: provider, requestID: requestID, source: source,
-                           usedSourceFrames: int("end_position").map { $0 + 1 }, take: int("take") ?? 1)
+        return StitchPiece(key: key, segmentIndex: entry.segmentIndex ?? index, part: entry.part,
+                           startFrame: entry.startFrame, endFrame: entry.endFrame, engine: entry.engine,
+                           attempt: attempt, provider: record?.provider, requestID: record?.requestID, source: source,
+                           usedSourceFrames: entry.endPosition.map { $0 + 1 }, take: entry.take)
     }
 }

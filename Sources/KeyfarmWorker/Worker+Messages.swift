@@ -43,7 +43,7 @@ extension Worker {
 
     private func engine(for job: AssignedJob) -> (any JobEngine)? {
         // A job an earlier generation stands in for only checks that generation's artifacts.
-        if job.spec.contains("\"reuse\":") && job.specObject["reuse"] != nil { return ReuseEngine() }
+        if job.namesReuse { return ReuseEngine() }
         switch job.kind {
         case "smoke": return engines["smoke"]
         case "stitch": return engines["stitch"]

@@ -5,13 +5,20 @@ import Testing
 
 /// The request bodies each adapter builds, field by field as the providers publish them.
 @Suite struct VideoAPIBodyTests {
+    /// A body as it goes on the wire (keys sorted, as the adapters send it), read back as JSON.
+    static func wire(_ body: some Encodable) throws -> [String: Any] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try #require(try JSONSerialization.jsonObject(with: encoder.encode(body)) as? [String: Any])
+    }
+
     static let request = VideoRequest(model: "ray-2", prompt: "the ball rolls", start: .url("https://cdn.example/a.png"),
                                       end: .generation(id: "0b7c"), resolution: "720p", aspect: "16:9", seconds: 9)
 
-    @Test func lumaDreamMachineUsesKeyframesAndLumasDurations() {
-        let body = LumaDreamMachine.body(Self.request)
-        #expect(body["model"] as? String == "ray-2")
-        #expect(body["duration"] as? String == "9s")
+    @Test func lumaDreamMachineUsesKeyframesAndLumasDurations() throws {
+        let body = try Self.wire(try LumaDreamMachine.body(Self.request))
+        #expect(body["model"] as? String == "ray-2" && body["generation_type"] as? String == "video")
+        #expect(body["duration"] as? String == "9s" && body["loop"] as? Bool == false)
         #expect(body["resolution"] as? String == "720p" && body["aspect_ratio"] as? String == "16:9")
         let keyframes = body["keyframes"] as? [String: [String: String]]
         #expect(keyframes?["frame0"] == ["type": "image", "url": "https://cdn.example/a.png"])
@@ -19,7 +26,10 @@ import Testing
         var textOnly = Self.request
         textOnly.start = nil
         textOnly.end = nil
-        #expect(LumaDreamMachine.body(textOnly)["keyframes"] == nil)
+        #expect(try Self.wire(try LumaDreamMachine.body(textOnly))["keyframes"] == nil)
+        // Inline images and uploaded files are not Dream Machine's: refused before anything is sent.
+        textOnly.end = .inline(bytes: [1], mediaType: "image/png")
+        #expect(throws: ProviderErrorClassifier.Verdict.self) { _ = try LumaDreamMachine.body(textOnly) }
     }
 
     @Test func lumaAgentsNestsAVideoObjectWithInlineFrames() throws {
@@ -27,7 +37,7 @@ import Testing
         request.model = "ray-3.2"
         request.seconds = 10
         request.start = .inline(bytes: [0x89, 0x50, 0x4E, 0x47], mediaType: "image/png")
-        let body = LumaAgents.body(request)
+        let body = try Self.wire(LumaAgents.body(request))
         #expect(body["type"] as? String == "video" && body["model"] as? String == "ray-3.2")
         let video = try #require(body["video"] as? [String: Any])
         #expect(video["duration"] as? String == "10s")
@@ -39,13 +49,19 @@ import Testing
     @Test func lumaAgentsTagsTheGenerationWithTheFarmsJobAndOtherAPIsDoNot() throws {
         var request = Self.request
         request.model = "ray-3.2"
-        #expect(LumaAgents.body(request)["user_id"] == nil)
+        #expect(try Self.wire(LumaAgents.body(request))["user_id"] == nil)
         request.tag = "keyfarm-job-42"
-        #expect(LumaAgents.body(request)["user_id"] as? String == "keyfarm-job-42")
+        #expect(try Self.wire(LumaAgents.body(request))["user_id"] as? String == "keyfarm-job-42")
         request.reframeSource = "0b7c"
-        #expect(LumaAgents.body(request)["user_id"] as? String == "keyfarm-job-42")
+        request.reframePosition = [-0.25, 0, 1.5, 1]
+        let reframe = try Self.wire(LumaAgents.body(request))
+        #expect(reframe["user_id"] as? String == "keyfarm-job-42" && reframe["type"] as? String == "video_reframe")
+        #expect(reframe["source"] as? [String: String] == ["generation_id": "0b7c"])
+        let video = try #require(reframe["video"] as? [String: Any])
+        #expect(video["duration"] == nil && video["resolution"] as? String == "720p")
+        #expect(video["source_position"] as? [String: Double] == ["x_norm": -0.25, "y_norm": 0, "w_norm": 1.5, "h_norm": 1])
         request.model = "ray-2"
-        #expect(LumaDreamMachine.body(request)["user_id"] == nil)
+        #expect(try Self.wire(try LumaDreamMachine.body(request))["user_id"] == nil)
     }
 
     @Test func falNamesItsInputsPerModel() throws {
@@ -53,7 +69,7 @@ import Testing
         request.end = .url("https://cdn.example/b.png")
         request.seconds = 10
         request.model = "fal-ai/kling-video/v2.5-turbo/pro/image-to-video"
-        let kling = try FalQueue.body(request)
+        let kling = try Self.wire(try FalQueue.body(request))
         #expect(kling["image_url"] as? String == "https://cdn.example/a.png")
         #expect(kling["tail_image_url"] as? String == "https://cdn.example/b.png")
         #expect(kling["duration"] as? String == "10" && kling["resolution"] == nil && kling["aspect_ratio"] == nil)
@@ -61,7 +77,7 @@ import Testing
         // Kling 2.6 and 3 renamed both image fields.
         for model in ["fal-ai/kling-video/v2.6/pro/image-to-video", "fal-ai/kling-video/v3/pro/image-to-video"] {
             request.model = model
-            let body = try FalQueue.body(request)
+            let body = try Self.wire(try FalQueue.body(request))
             #expect(body["start_image_url"] as? String == "https://cdn.example/a.png", "\(model)")
             #expect(body["end_image_url"] as? String == "https://cdn.example/b.png", "\(model)")
             #expect(body["image_url"] == nil && body["tail_image_url"] == nil, "\(model)")
@@ -70,7 +86,7 @@ import Testing
         request.model = "fal-ai/luma-dream-machine/ray-2/image-to-video"
         request.seconds = 5
         request.resolution = "540p"
-        let luma = try FalQueue.body(request)
+        let luma = try Self.wire(try FalQueue.body(request))
         #expect(luma["end_image_url"] as? String == "https://cdn.example/b.png" && luma["tail_image_url"] == nil)
         #expect(luma["duration"] as? String == "5s" && luma["aspect_ratio"] as? String == "16:9")
         #expect(luma["resolution"] as? String == "540p")
@@ -94,7 +110,7 @@ import Testing
         }
         // Without an end image, an unknown model gets fal's usual start field, resolution and aspect ratio.
         request.end = nil
-        let body = try FalQueue.body(request)
+        let body = try Self.wire(try FalQueue.body(request))
         #expect(body["image_url"] as? String == "https://cdn.example/a.png")
         #expect(body["duration"] as? String == "5" && body["resolution"] as? String == "720p" && body["aspect_ratio"] as? String == "16:9")
     }
@@ -105,27 +121,27 @@ import Testing
         request.start = .inline(bytes: [1, 2, 3], mediaType: "image/jpeg")
         request.end = .url("https://cdn.example/b.png")
         request.seconds = 5
-        let kling = try WaveSpeed.body(request)
+        let kling = try Self.wire(try WaveSpeed.body(request))
         #expect(kling["image"] as? String == "data:image/jpeg;base64,AQID")
         #expect(kling["end_image"] as? String == "https://cdn.example/b.png" && kling["last_image"] == nil)
         #expect(kling["duration"] as? Int == 5 && kling["resolution"] == nil)
         // Kling 2.5 Turbo Pro on WaveSpeed takes last_image, not end_image.
         request.model = "kwaivgi/kling-v2.5-turbo-pro/image-to-video"
-        let turbo = try WaveSpeed.body(request)
+        let turbo = try Self.wire(try WaveSpeed.body(request))
         #expect(turbo["last_image"] as? String == "https://cdn.example/b.png" && turbo["end_image"] == nil)
         request.model = "wavespeed-ai/wan-2.2/i2v-720p"
-        let wan = try WaveSpeed.body(request)
+        let wan = try Self.wire(try WaveSpeed.body(request))
         #expect(wan["last_image"] as? String == "https://cdn.example/b.png" && wan["end_image"] == nil)
         // Luma on WaveSpeed: a size in place of a resolution, and no end frame.
         request.model = "luma/ray-2-i2v"
         request.end = nil
         request.resolution = "540p"
         request.aspect = "9:16"
-        let luma = try WaveSpeed.body(request)
+        let luma = try Self.wire(try WaveSpeed.body(request))
         #expect(luma["size"] as? String == "720*1280" && luma["resolution"] == nil && luma["aspect_ratio"] == nil)
         // WaveSpeed has no 540p: an unknown model is asked for the next sharper, 720p.
         request.model = "someone/new-i2v"
-        let unknown = try WaveSpeed.body(request)
+        let unknown = try Self.wire(try WaveSpeed.body(request))
         #expect(unknown["resolution"] as? String == "720p" && unknown["aspect_ratio"] as? String == "9:16")
         #expect(unknown["image"] as? String == "data:image/jpeg;base64,AQID")
     }
@@ -145,7 +161,9 @@ import Testing
         request.end = .url("https://cdn.example/b.png")
         request.resolution = "1080p"
         request.inputs = mapping
-        let body = try WaveSpeed.body(request)
+        let typed = try WaveSpeed.body(request)
+        #expect(typed.start == ModelBody.Field("first_frame", "https://cdn.example/a.png") && typed["last_frame"] == "https://cdn.example/b.png")
+        let body = try Self.wire(typed)
         #expect(body["first_frame"] as? String == "https://cdn.example/a.png")
         #expect(body["last_frame"] as? String == "https://cdn.example/b.png" && body["end_image"] == nil)
         #expect(body["duration"] as? String == "9s" && body["size"] as? String == "1920*1080")

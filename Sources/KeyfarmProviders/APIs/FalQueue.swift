@@ -24,7 +24,7 @@ public struct FalQueue: VideoAPI {
 
     /// The body of a submit request: the model's own field names for its keyframes, duration,
     /// resolution and aspect ratio.
-    public static func body(_ request: VideoRequest) throws(ProviderErrorClassifier.Verdict) -> [String: Any] {
+    public static func body(_ request: VideoRequest) throws(ProviderErrorClassifier.Verdict) -> ModelBody {
         let engine = Engine.fal(model: request.model)
         return try ModelInputs.resolved(for: request, engine: engine).body(request, engine: engine)
     }

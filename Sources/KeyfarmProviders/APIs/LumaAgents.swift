@@ -21,44 +21,119 @@ public struct LumaAgents: VideoAPI {
     public var api: String { "luma-agents" }
     public var frameKinds: FrameKinds { [.url, .inline, .generation, .file] }
 
-    /// The body of a create request.
-    public static func body(_ request: VideoRequest) -> [String: Any] {
-        if let source = request.reframeSource {
-            // `video_reframe`: the source generation at another aspect ratio; SDR, its own length.
-            var video: [String: Any] = ["resolution": request.resolution]
-            if let p = request.reframePosition, p.count == 4 {
-                video["source_position"] = ["x_norm": p[0], "y_norm": p[1], "w_norm": p[2], "h_norm": p[3]]
-            }
-            var body: [String: Any] = ["model": request.model, "type": "video_reframe", "prompt": request.prompt,
-                                       "aspect_ratio": request.aspect, "source": ["generation_id": source], "video": video]
-            if let tag = request.tag { body["user_id"] = tag }
-            return body
+    /// The body of a create request, as the `luma-agents` SDK's `generations.create` sends it.
+    public struct Body: Encodable, Sendable, Equatable {
+        public var model: String
+        /// `video`, or `video_reframe` (with `source`).
+        public var type: String
+        public var prompt: String
+        public var aspectRatio: String
+        public var video: Video
+        /// A reframe's source generation: `{"generation_id"}`.
+        public var source: Source?
+        /// An opaque tag naming the farm's job (no personal data).
+        public var userID: String?
+
+        enum CodingKeys: String, CodingKey {
+            case model, type, prompt, aspectRatio = "aspect_ratio", video, source, userID = "user_id"
         }
-        var video: [String: Any] = ["duration": "\(request.seconds)s", "resolution": request.resolution]
-        if !request.anchors.isEmpty {
-            video["keyframes"] = request.anchors.map { frame($0.input) }
-            video["keyframe_indexes"] = request.anchors.map(\.position)
-        } else {
-            if let start = request.start { video["start_frame"] = frame(start) }
-            if let end = request.end { video["end_frame"] = frame(end) }
-        }
-        if request.hdr { video["hdr"] = true }
-        if request.exrExport { video["exr_export"] = true }
-        var body: [String: Any] = ["model": request.model, "type": "video", "prompt": request.prompt,
-                                   "aspect_ratio": request.aspect, "video": video]
-        // The API has no list of generations to find a create whose answer was lost in; its
-        // `user_id` (an opaque tag, no personal data) ties the generation to the farm's job.
-        if let tag = request.tag { body["user_id"] = tag }
-        return body
     }
 
-    private static func frame(_ input: FrameInput) -> [String: Any] {
-        switch input {
-        case .url(let url): ["url": url]
-        case .inline(let bytes, let type): ["data": Data(bytes).base64EncodedString(), "media_type": type]
-        case .generation(let id): ["generation_id": id]
-        case .file(let id): ["file_id": id]
+    /// The `video` object: the clip's length and resolution, its keyframes, HDR, and a reframe's placement.
+    public struct Video: Encodable, Sendable, Equatable {
+        /// `5s` or `10s`; absent for a reframe, which keeps its source's length.
+        public var duration: String?
+        public var resolution: String
+        /// 1 to 64 images, at `keyframeIndexes` on the clip's 24 fps grid.
+        public var keyframes: [Frame]?
+        public var keyframeIndexes: [Int]?
+        /// The legacy pair (5 s, SDR only), when there are no `keyframes`.
+        public var startFrame: Frame?
+        public var endFrame: Frame?
+        /// True or absent.
+        public var hdr: Bool?
+        public var exrExport: Bool?
+        public var sourcePosition: SourcePosition?
+
+        enum CodingKeys: String, CodingKey {
+            case duration, resolution, keyframes, keyframeIndexes = "keyframe_indexes", startFrame = "start_frame"
+            case endFrame = "end_frame", hdr, exrExport = "exr_export", sourcePosition = "source_position"
         }
+    }
+
+    /// An image: exactly one of `{url}`, `{data, media_type}`, `{generation_id}`, `{file_id}`.
+    public enum Frame: Encodable, Sendable, Equatable {
+        case url(String)
+        /// Base64 data and its media type.
+        case data(String, mediaType: String)
+        case generation(id: String)
+        case file(id: String)
+
+        init(_ input: FrameInput) {
+            switch input {
+            case .url(let url): self = .url(url)
+            case .inline(let bytes, let type): self = .data(Data(bytes).base64EncodedString(), mediaType: type)
+            case .generation(let id): self = .generation(id: id)
+            case .file(let id): self = .file(id: id)
+            }
+        }
+
+        enum CodingKeys: String, CodingKey { case url, data, mediaType = "media_type", generationID = "generation_id", fileID = "file_id" }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            switch self {
+            case .url(let url): try c.encode(url, forKey: .url)
+            case .data(let data, let type):
+                try c.encode(data, forKey: .data)
+                try c.encode(type, forKey: .mediaType)
+            case .generation(let id): try c.encode(id, forKey: .generationID)
+            case .file(let id): try c.encode(id, forKey: .fileID)
+            }
+        }
+    }
+
+    public struct Source: Encodable, Sendable, Equatable {
+        public var generationID: String
+
+        enum CodingKeys: String, CodingKey { case generationID = "generation_id" }
+    }
+
+    /// Where the source sits in the reframed picture, in its normalized coordinates.
+    public struct SourcePosition: Encodable, Sendable, Equatable {
+        public var x: Double
+        public var y: Double
+        public var w: Double
+        public var h: Double
+
+        enum CodingKeys: String, CodingKey { case x = "x_norm", y = "y_norm", w = "w_norm", h = "h_norm" }
+    }
+
+    /// The body of a create request.
+    public static func body(_ request: VideoRequest) -> Body {
+        if let source = request.reframeSource {
+            // `video_reframe`: the source generation at another aspect ratio; SDR, its own length.
+            var video = Video(resolution: request.resolution)
+            if let p = request.reframePosition, p.count == 4 {
+                video.sourcePosition = SourcePosition(x: p[0], y: p[1], w: p[2], h: p[3])
+            }
+            return Body(model: request.model, type: "video_reframe", prompt: request.prompt, aspectRatio: request.aspect,
+                        video: video, source: Source(generationID: source), userID: request.tag)
+        }
+        var video = Video(duration: "\(request.seconds)s", resolution: request.resolution)
+        if !request.anchors.isEmpty {
+            video.keyframes = request.anchors.map { Frame($0.input) }
+            video.keyframeIndexes = request.anchors.map(\.position)
+        } else {
+            video.startFrame = request.start.map(Frame.init)
+            video.endFrame = request.end.map(Frame.init)
+        }
+        if request.hdr { video.hdr = true }
+        if request.exrExport { video.exrExport = true }
+        // The API has no list of generations to find a create whose answer was lost in; its
+        // `user_id` (an opaque tag, no personal data) ties the generation to the farm's job.
+        return Body(model: request.model, type: "video", prompt: request.prompt, aspectRatio: request.aspect,
+                    video: video, userID: request.tag)
     }
 
     /// What a `failure_code` means for the job: whether asking again can help. The SDK's
@@ -115,7 +190,7 @@ extension LumaAgents: FileUploading {
     /// `input`), `PUT` the bytes to the presigned `upload.url` with `upload.headers` (and no
     /// Luma key), `POST {base}/files/{id}/complete`, then `GET {base}/files/{id}` until `ready`.
     public func upload(_ bytes: [UInt8], mediaType: String, filename: String) throws(ProviderErrorClassifier.Verdict) -> String {
-        let body: [String: Any] = ["mime_type": mediaType, "size_bytes": bytes.count, "filename": filename, "purpose": "input"]
+        let body = FileCreate(mimeType: mediaType, sizeBytes: bytes.count, filename: filename)
         guard case .object(let created) = try exchange.send("POST", base + "/files", body: body) else {
             throw ProviderErrorClassifier.Verdict(errorClass: .transient, message: "luma: the file create got no answer")
         }
@@ -153,6 +228,16 @@ extension LumaAgents: FileUploading {
             }
         }
         throw ProviderErrorClassifier.Verdict(errorClass: .transient, message: "luma: file \(id) was not ready after 30 s")
+    }
+
+    /// The body of a file create: the exact size the upload will have, for the model's input.
+    struct FileCreate: Encodable {
+        var mimeType: String
+        var sizeBytes: Int
+        var filename: String
+        var purpose = "input"
+
+        enum CodingKeys: String, CodingKey { case mimeType = "mime_type", sizeBytes = "size_bytes", filename, purpose }
     }
 
     /// A create refused for a `file_id` the account no longer has (deleted, expired, not

@@ -17,26 +17,67 @@ public struct LumaDreamMachine: VideoAPI {
     public var api: String { "luma-dream-machine" }
     public var frameKinds: FrameKinds { [.url, .generation] }
 
-    /// The body of a create request.
-    public static func body(_ request: VideoRequest) -> [String: Any] {
-        var body: [String: Any] = [
-            "generation_type": "video", "model": request.model, "prompt": request.prompt,
-            "resolution": request.resolution, "aspect_ratio": request.aspect, "duration": "\(request.seconds)s",
-            "loop": false,
-        ]
-        var keyframes: [String: Any] = [:]
-        if let start = request.start { keyframes["frame0"] = frame(start) }
-        if let end = request.end { keyframes["frame1"] = frame(end) }
-        if !keyframes.isEmpty { body["keyframes"] = keyframes }
-        return body
+    /// The body of a create request, as the `lumaai` SDK's `generations.video.create` sends it.
+    public struct Body: Encodable, Sendable, Equatable {
+        public var generationType = "video"
+        public var model: String
+        public var prompt: String
+        public var resolution: String
+        public var aspectRatio: String
+        /// `5s` or `9s`.
+        public var duration: String
+        public var loop = false
+        /// Absent when neither end is pinned.
+        public var keyframes: Keyframes?
+
+        enum CodingKeys: String, CodingKey {
+            case generationType = "generation_type", model, prompt, resolution, aspectRatio = "aspect_ratio", duration, loop
+            case keyframes
+        }
     }
 
-    private static func frame(_ input: FrameInput) -> [String: Any] {
-        switch input {
-        case .url(let url): ["type": "image", "url": url]
-        case .generation(let id): ["type": "generation", "id": id]
-        case .inline, .file: [:]  // not in frameKinds; the engine never sends them
+    /// `frame0` starts the clip, `frame1` ends it.
+    public struct Keyframes: Codable, Sendable, Equatable {
+        public var frame0: Frame?
+        public var frame1: Frame?
+    }
+
+    /// `{"type": "image", "url"}` or `{"type": "generation", "id"}`: an image the API fetches, or
+    /// a generation of the same account (its last frame as a start, its first as an end).
+    public struct Frame: Codable, Sendable, Equatable {
+        public var type: String
+        public var url: String?
+        public var id: String?
+
+        public static func image(_ url: String) -> Frame { Frame(type: "image", url: url) }
+        public static func generation(_ id: String) -> Frame { Frame(type: "generation", id: id) }
+
+        init(type: String, url: String? = nil, id: String? = nil) {
+            self.type = type
+            self.url = url
+            self.id = id
         }
+
+        /// A frame input as the API takes it; it takes no inline images or uploaded files.
+        init(_ input: FrameInput) throws(ProviderErrorClassifier.Verdict) {
+            switch input {
+            case .url(let url): self = .image(url)
+            case .generation(let id): self = .generation(id)
+            case .inline, .file:
+                throw ProviderErrorClassifier.Verdict(
+                    errorClass: .invalid, message: "luma: Dream Machine takes keyframes as URLs or generations only")
+            }
+        }
+    }
+
+    /// The body of a create request.
+    public static func body(_ request: VideoRequest) throws(ProviderErrorClassifier.Verdict) -> Body {
+        var body = Body(model: request.model, prompt: request.prompt, resolution: request.resolution,
+                        aspectRatio: request.aspect, duration: "\(request.seconds)s")
+        if request.start != nil || request.end != nil {
+            body.keyframes = Keyframes(frame0: try request.start.map(Frame.init), frame1: try request.end.map(Frame.init))
+        }
+        return body
     }
 
     public func submit(_ request: VideoRequest) throws(ProviderErrorClassifier.Verdict) -> String {
@@ -45,7 +86,33 @@ public struct LumaDreamMachine: VideoAPI {
 
     /// The fields of a create that say which generation it asked for; a listed generation's
     /// `request` with the same ones was made by the same request.
-    static let identifyingFields = ["model", "prompt", "keyframes", "duration", "resolution", "aspect_ratio"]
+    struct Identity: Codable, Equatable {
+        var model: String?
+        var prompt: String?
+        var keyframes: Keyframes?
+        var duration: String?
+        var resolution: String?
+        var aspectRatio: String?
+
+        enum CodingKeys: String, CodingKey { case model, prompt, keyframes, duration, resolution, aspectRatio = "aspect_ratio" }
+
+        init(_ body: Body) {
+            model = body.model
+            prompt = body.prompt
+            keyframes = body.keyframes
+            duration = body.duration
+            resolution = body.resolution
+            aspectRatio = body.aspectRatio
+        }
+
+        /// A listed generation's `request`; nil when it cannot be read as one.
+        init?(listed request: Any?) {
+            guard let request, JSONSerialization.isValidJSONObject(request),
+                  let data = try? JSONSerialization.data(withJSONObject: request),
+                  let identity = try? JSONDecoder().decode(Identity.self, from: data) else { return nil }
+            self = identity
+        }
+    }
 
     public func status(of id: String) throws(ProviderErrorClassifier.Verdict) -> GenerationStatus? {
         guard let answer = try exchange.poll(base + "/generations/\(id)") else { return nil }
@@ -67,7 +134,7 @@ extension LumaDreamMachine: GenerationListing {
     /// `lumaai` SDK's `generations.list`) until the generations are older than `since`, and
     /// returns the newest whose `request` matches this one's identifying fields.
     public func findGeneration(for request: VideoRequest, since: Date) throws(ProviderErrorClassifier.Verdict) -> String? {
-        let wanted = Self.identity(Self.body(request))
+        let wanted = Identity(try Self.body(request))
         let pageSize = 100
         for page in 0..<10 {
             guard case .object(let answer) = try exchange.send("GET", base + "/generations?limit=\(pageSize)&offset=\(page * pageSize)") else {
@@ -81,18 +148,12 @@ extension LumaDreamMachine: GenerationListing {
                     continue
                 }
                 guard let id = generation["id"] as? String, !id.isEmpty,
-                      let asked = generation["request"] as? [String: Any], Self.identity(asked) == wanted else { continue }
+                      Identity(listed: generation["request"]) == wanted else { continue }
                 return id
             }
             if older || generations.count < pageSize || answer["has_more"] as? Bool == false { return nil }
         }
         return nil
-    }
-
-    /// A request's identifying fields as canonical JSON.
-    static func identity(_ body: [String: Any]) -> Data? {
-        let fields = body.filter { identifyingFields.contains($0.key) }
-        return try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes])
     }
 
     static func date(_ text: String) -> Date? {

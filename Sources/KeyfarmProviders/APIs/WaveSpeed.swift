@@ -26,7 +26,7 @@ public struct WaveSpeed: VideoAPI {
     public static let failedStates = ["failed", "cancelled", "timeout", "deleted"]
 
     /// The body of a create request.
-    public static func body(_ request: VideoRequest) throws(ProviderErrorClassifier.Verdict) -> [String: Any] {
+    public static func body(_ request: VideoRequest) throws(ProviderErrorClassifier.Verdict) -> ModelBody {
         let engine = Engine.wavespeed(model: request.model)
         return try ModelInputs.resolved(for: request, engine: engine).body(request, engine: engine)
     }

@@ -54,7 +54,13 @@ public struct ProviderEngine: JobEngine {
     }
 
     public func run(_ job: AssignedJob, context: JobContext) -> JobOutcome {
-        var run = ProviderRun(job: job, settings: settings, context: context)
+        let spec: SegmentSpec
+        do {
+            spec = try SegmentSpec(json: job.spec)
+        } catch {
+            return .failed(.invalid, error.description)
+        }
+        var run = ProviderRun(job: job, spec: spec, settings: settings, context: context)
         return run.render()
     }
 }
@@ -65,7 +71,7 @@ struct ProviderRun {
     let settings: ProviderEngine.Settings
     var logger: Logger
     let context: JobContext
-    let spec: [String: Any]
+    let spec: SegmentSpec
     var requestID: String?
     var credits: Int64 = 0
     var providerName = ""
@@ -73,13 +79,13 @@ struct ProviderRun {
     /// (the spec's `provider_files`), and those this attempt uploads.
     let files = ProviderFileBook()
 
-    init(job: AssignedJob, settings: ProviderEngine.Settings, context: JobContext) {
+    init(job: AssignedJob, spec: SegmentSpec, settings: ProviderEngine.Settings, context: JobContext) {
         self.job = job
+        self.spec = spec
         self.settings = settings
         self.logger = context.logger
         self.context = context
-        spec = job.specObject
-        files.ids = spec["provider_files"] as? [String: String] ?? [:]
+        files.ids = spec.providerFiles
     }
 
     /// A failure with what this attempt knows about its provider request.
@@ -94,7 +100,7 @@ struct ProviderRun {
             return .failed(.invalid, "\(job.engine.debugDescription) is not a provider engine")
         }
         providerName = provider
-        credits = Int64((spec["estimated_credits"] as? NSNumber)?.intValue ?? 0)
+        credits = Int64(spec.estimatedCredits)
         let api: any VideoAPI
         let client: HTTPClient
         do {
@@ -289,7 +295,7 @@ struct ProviderRun {
 
     /// Downloads the video, extracts its last frame, writes the generation record, and succeeds.
     func finish(api: any VideoAPI, id: String, videoURL: String, exrURL: String?) -> JobOutcome {
-        let relative = SegmentStorage.directory(for: job)
+        let relative = SegmentStorage.directory(for: job, shot: spec.shot)
         let directory = job.storage + "/" + relative
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -303,7 +309,7 @@ struct ProviderRun {
         }
         // An HDR generation's EXR export: the frames the stitch keeps as the segment's truth.
         var export: EXRExport.Unpacked?
-        if spec["exr_export"] as? Bool == true {
+        if spec.exrExport {
             guard let exrURL else {
                 return .failed(.providerFailed, "\(providerName): generation \(id) completed without the EXR export it was asked for",
                                provider: providerName, providerRequestID: id)
@@ -375,8 +381,8 @@ struct ProviderRun {
         if context.isCancelled { return .cancelled }
         // A multi-keyframe segment ends at its last keyframe's grid position, which may come
         // before the end of the billed clip.
-        let endPosition = (spec["end_position"] as? NSNumber)?.intValue
-        let seconds = (spec["duration_bucket"] as? NSNumber)?.intValue ?? 0
+        let endPosition = spec.endPosition
+        let seconds = spec.durationBucket ?? 0
         context.progress(0.95, message: "extracting the last frame", force: true)
         let lastFrame: SegmentStorage.Written
         do {

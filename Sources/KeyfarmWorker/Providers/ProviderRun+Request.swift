@@ -11,87 +11,59 @@ extension ProviderRun {
         guard let model = VideoAPIs.model(for: engine) else {
             throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "\(engine) has no provider model")
         }
-        guard let seconds = (spec["duration_bucket"] as? NSNumber)?.intValue else {
+        guard let seconds = spec.durationBucket else {
             throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "the job's spec has no duration_bucket")
         }
-        let prompt = (spec["prompt"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? ProviderEngine.defaultPrompt
-        let resolution = spec["resolution"] as? String ?? "720p", aspect = spec["aspect"] as? String ?? "16:9"
-        if let reframe = spec["reframe"] as? [String: Any], let source = reframe["of"] as? String {
+        let prompt = spec.prompt.flatMap { $0.isEmpty ? nil : $0 } ?? ProviderEngine.defaultPrompt
+        let resolution = spec.resolution.rawValue, aspect = spec.aspect.rawValue
+        if let reframe = spec.reframe, let source = reframe.of {
             return try reframeRequest(model: model, prompt: prompt, resolution: resolution, aspect: aspect, seconds: seconds,
                                       reframe: reframe, source: source, api: api)
         }
         if engine.takesManyKeyframes {
             // Every keyframe the planner put in this generation, at its grid position.
-            let documents = spec["anchors"] as? [[String: Any]] ?? []
-            let anchors = try documents.enumerated().map { i, anchor throws -> AnchoredFrame in
-                guard let position = (anchor["position"] as? NSNumber)?.intValue, position >= 0, position <= seconds * 24 else {
+            let anchors = try (spec.anchors ?? []).enumerated().map { i, anchor throws -> AnchoredFrame in
+                guard anchor.position >= 0, anchor.position <= seconds * 24 else {
                     throw ProviderErrorClassifier.Verdict(
                         errorClass: .invalid, message: "the job's spec: anchors[\(i)] has no position on the \(seconds) s grid (0...\(seconds * 24))")
                 }
-                let role = (anchor["keyframe"] as? NSNumber).map { "keyframe \($0.intValue)" } ?? "continuity frame"
-                guard let input = try frame(anchor["image"], role: role, api: api) else {
+                let role = anchor.keyframe.map { "keyframe \($0)" } ?? "continuity frame"
+                guard let input = try frame(anchor.image, role: role, api: api) else {
                     throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "the job's spec: anchors[\(i)] has no image")
                 }
-                return AnchoredFrame(input, at: position)
+                return AnchoredFrame(input, at: anchor.position)
             }
             return VideoRequest(model: model, prompt: prompt, resolution: resolution, aspect: aspect, seconds: seconds,
-                                anchors: anchors, hdr: spec["hdr"] as? Bool == true,
-                                exrExport: spec["exr_export"] as? Bool == true)
+                                anchors: anchors, hdr: spec.hdr, exrExport: spec.exrExport)
         }
         return VideoRequest(model: model, prompt: prompt,
-                            start: try frame(spec["start_image"], role: "start", api: api),
-                            end: try frame(spec["end_image"], role: "end", api: api),
-                            resolution: resolution, aspect: aspect, seconds: seconds, inputs: try modelInputs())
-    }
-
-    /// The model's input fields as `keyfarm submit` resolved them into the spec (an
-    /// operator's mapping included); nil when the spec has none (the adapter then uses the
-    /// built-in table).
-    func modelInputs() throws -> ModelInputs? {
-        guard let document = spec["model_inputs"], !(document is NSNull) else { return nil }
-        guard JSONSerialization.isValidJSONObject(document),
-              let data = try? JSONSerialization.data(withJSONObject: document) else {
-            throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "the job's spec: model_inputs is not an object")
-        }
-        do {
-            return try JSONDecoder().decode(ModelInputs.self, from: data)
-        } catch {
-            throw ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "the job's spec: model_inputs cannot be read: \(error)")
-        }
+                            start: try frame(spec.startImage, role: "start", api: api),
+                            end: try frame(spec.endImage, role: "end", api: api),
+                            resolution: resolution, aspect: aspect, seconds: seconds, inputs: spec.modelInputs)
     }
 
     /// One keyframe of the spec as the API takes it.
-    func frame(_ value: Any?, role: String, api: any VideoAPI) throws -> FrameInput? {
-        guard let image = value as? [String: Any] else { return nil }
-        let refuse = { (message: String) in
-            ProviderErrorClassifier.Verdict(errorClass: .invalid, message: "\(role) image: \(message)")
-        }
-        switch image["kind"] as? String {
-        case "url":
-            guard let url = image["url"] as? String else { throw refuse("no url") }
+    func frame(_ image: JobSpec.Image?, role: String, api: any VideoAPI) throws -> FrameInput? {
+        guard let image else { return nil }
+        switch image {
+        case .url(let url):
             return .url(url)
-        case "file":
-            guard let path = image["path"] as? String else { throw refuse("no path") }
+        case .file(let path, _):
             return try publish(path, role: role, api: api)
-        case "last_frame_of":
-            guard let key = image["job"] as? String else { throw refuse("no job") }
-            let inputs = (spec["inputs"] as? [String: Any])?[key] as? [[String: Any]] ?? []
+        case .lastFrameOf(let key):
+            let inputs = spec.inputs[key] ?? []
             // The same API can continue its own generation by id: no frame is re-uploaded.
             if api.frameKinds.contains(.generation),
-               let record = inputs.first(where: { $0["media_type"] as? String == GenerationRecord.mediaType }),
-               let path = record["path"] as? String,
-               let generation = GenerationRecord.read(job.storage + "/" + path), generation.api == api.api,
+               let record = inputs.first(where: { $0.mediaType == GenerationRecord.mediaType }),
+               let generation = GenerationRecord.read(job.storage + "/" + record.path), generation.api == api.api,
                generation.trimmed != true {
                 return .generation(id: generation.requestID)
             }
-            guard let last = inputs.last(where: { $0["media_type"] as? String == "image/png" }),
-                  let path = last["path"] as? String else {
+            guard let last = inputs.last(where: { $0.mediaType == "image/png" }) else {
                 throw ProviderErrorClassifier.Verdict(
                     errorClass: .transient, message: "\(role) image: \(key) has reported no last frame yet")
             }
-            return try publish(job.storage + "/" + path, role: role, api: api)
-        default:
-            throw refuse("unknown kind \(String(describing: image["kind"]))")
+            return try publish(job.storage + "/" + last.path, role: role, api: api)
         }
     }
 
@@ -124,10 +96,10 @@ extension ProviderRun {
     /// A reframe of the generation job `source` rendered: that job's generation id, from its
     /// record, on the same API.
     func reframeRequest(model: String, prompt: String, resolution: String, aspect: String, seconds: Int,
-                        reframe: [String: Any], source: String, api: any VideoAPI) throws -> VideoRequest {
-        let inputs = (spec["inputs"] as? [String: Any])?[source] as? [[String: Any]] ?? []
-        guard let record = inputs.first(where: { $0["media_type"] as? String == GenerationRecord.mediaType }),
-              let path = record["path"] as? String, let generation = GenerationRecord.read(job.storage + "/" + path) else {
+                        reframe: JobSpec.Reframe, source: String, api: any VideoAPI) throws -> VideoRequest {
+        let inputs = spec.inputs[source] ?? []
+        guard let record = inputs.first(where: { $0.mediaType == GenerationRecord.mediaType }),
+              let generation = GenerationRecord.read(job.storage + "/" + record.path) else {
             throw ProviderErrorClassifier.Verdict(errorClass: .transient,
                                                   message: "reframe: \(source) has reported no generation record yet")
         }
@@ -137,8 +109,8 @@ extension ProviderRun {
         }
         var request = VideoRequest(model: model, prompt: prompt, resolution: resolution, aspect: aspect, seconds: seconds)
         request.reframeSource = generation.requestID
-        if let position = reframe["position"] as? [String: Any] {
-            request.reframePosition = ["x_norm", "y_norm", "w_norm", "h_norm"].map { (position[$0] as? NSNumber)?.doubleValue ?? 0 }
+        if case .rect(let x, let y, let w, let h) = reframe.position {
+            request.reframePosition = [x, y, w, h]
         }
         return request
     }

@@ -22,10 +22,9 @@ enum SegmentStorage {
         shotDirectory(project: project, shotList: shotList, shot: shot) + "/segments/\(safe(key))/attempt-\(attempt)"
     }
 
-    /// A job's segment directory: its shot from the spec, else the first part of its key.
-    static func directory(for job: AssignedJob) -> String {
-        let shot = (job.specObject["shot"] as? String) ?? job.key.split(separator: "/").first.map(String.init) ?? "shot"
-        return directory(project: job.project, shotList: job.shotList, shot: shot, key: job.key, attempt: job.ref.attempt)
+    /// A job's segment directory, for its shot (the spec's `shot`).
+    static func directory(for job: AssignedJob, shot: String) -> String {
+        directory(project: job.project, shotList: job.shotList, shot: shot, key: job.key, attempt: job.ref.attempt)
     }
 
     /// A single path component: `/` becomes `_`, and `.`/`..` cannot escape the tree.
