@@ -14,6 +14,10 @@
 import PackageDescription
 
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+// The pixel loops (interpolation, resampling, EXR and PNG conversion) run several times slower
+// unoptimized, and the tests' workers render real frames with them: optimized in debug builds
+// too, which halves the farm tests' CPU (see CHANGELOG). The last -O* flag wins over -Onone.
+let optimizedInEveryBuild: [SwiftSetting] = [.unsafeFlags(["-O"])]
 
 let package = Package(
     name: "Keyfarm",
@@ -102,7 +106,7 @@ let package = Package(
         .target(name: "KeyfarmMedia",
                 dependencies: ["KeyfarmCore", "KeyfarmProcess", "CPNG", "COpenEXR", "CEXRCodec",
                                .product(name: "Crypto", package: "swift-crypto")],
-                swiftSettings: strict),
+                swiftSettings: strict + optimizedInEveryBuild),
         // The worker daemon: its reactor, engine threads and sd_notify.
         .target(name: "KeyfarmWorker",
                 dependencies: ["KeyfarmDecisions", "KeyfarmCore", "KeyfarmWire", "KeyfarmProviders", "KeyfarmMedia", "KeyfarmProcess",
