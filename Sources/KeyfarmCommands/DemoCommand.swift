@@ -48,6 +48,11 @@ struct DemoCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Give up after this many seconds.", valueName: "seconds"))
     var timeout: Double = 900
 
+    @Option(name: .customLong("encode-preset"), help: ArgumentHelp(
+        "The workers' x264 preset for stitched MP4s (see `keyfarm worker --help`): ultrafast renders fastest.",
+        valueName: "preset"))
+    var encodePreset: String = "medium"
+
     @Flag(help: "End with the outputs and credits as JSON (progress still goes to standard error).")
     var json = false
 
@@ -61,6 +66,9 @@ struct DemoCommand: ParsableCommand {
         guard (1...16).contains(workers) else { throw ValidationError("--workers must be between 1 and 16") }
         guard (1...64).contains(slots) else { throw ValidationError("--slots must be between 1 and 64") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard WorkerCommand.encodePresets.contains(encodePreset) else {
+            throw ValidationError("--encode-preset: \(encodePreset.debugDescription) is not an x264 preset (use one of \(WorkerCommand.encodePresets.joined(separator: ", ")))")
+        }
     }
 
     func run() throws {
@@ -115,7 +123,8 @@ struct DemoCommand: ParsableCommand {
             let workerEnvironment = LocalFarm.workerEnvironment(environment, fakeURL: fakeURL)
             for index in 1...workers {
                 try start("worker-\(index)", LocalFarm.workerArguments(endpoint: endpoint, name: "demo-worker-\(index)", slots: slots,
-                                                                  storage: storage, artifactPort: try LoopbackPort.unused()),
+                                                                  storage: storage, artifactPort: try LoopbackPort.unused(),
+                                                                  encodePreset: encodePreset),
                           environment: workerEnvironment)
             }
             console.printError("demo: \(workers) worker(s) with \(slots) slot(s) each, storage \(storage)")

@@ -20,11 +20,13 @@ public enum LocalFarm {
 
     /// A local worker offering every engine the demo and chaos lists use, serving keyframes to
     /// the fake from its own loopback port.
-    public static func workerArguments(endpoint: String, name: String, slots: Int, storage: String, artifactPort: Int) -> [String] {
+    /// `encodePreset` is the stitcher's x264 preset (`keyfarm worker --encode-preset`).
+    public static func workerArguments(endpoint: String, name: String, slots: Int, storage: String, artifactPort: Int,
+                                       encodePreset: String = "medium") -> [String] {
         ["worker", "--connect", endpoint, "--name", name, "--slots", "\(slots)",
          "--engines", "interpolate,stitch,luma/*,fal/*,wavespeed/*", "--storage", storage,
          "--serve-artifacts", "127.0.0.1:\(artifactPort)", "--public-url", "http://127.0.0.1:\(artifactPort)",
-         "--poll-ms", "250"]
+         "--poll-ms", "250", "--encode-preset", encodePreset]
     }
 
     /// Waits (up to 20 s) until something accepts connections on 127.0.0.1:`port`.

@@ -106,6 +106,16 @@ import Testing
         #expect(exposed.status == 65 && exposed.error.contains("other users may read this secret key"))
     }
 
+    @Test func anUnknownEncodePresetIsRefusedNamingTheChoices() {
+        let worker = keyfarm("worker", "--connect", "tcp://127.0.0.1:1", "--encode-preset", "turbo")
+        #expect(worker.status == 64)
+        #expect(worker.error.contains("--encode-preset: \"turbo\" is not an x264 preset (use one of ultrafast,"), "\(worker.error)")
+        let demo = keyfarm("demo", "--encode-preset", "placebo")
+        #expect(demo.status == 64)
+        #expect(demo.error.contains("--encode-preset: \"placebo\" is not an x264 preset"), "\(demo.error)")
+        #expect(keyfarm("worker", "--help").out.contains("--encode-preset"))
+    }
+
     @Test func helpExplainsTheCommands() {
         let help = keyfarm("keys", "--help")
         #expect(help.status == 0)

@@ -54,7 +54,8 @@ final class Farm {
     func startWorker(_ name: String, slots: Int, _ extra: [String] = []) throws -> TestDaemon {
         let daemon = try TestDaemon(binary, ["worker", "--connect", endpoint, "--name", name, "--slots", "\(slots)",
                                              "--storage", "/tmp/kf-dispatch-storage", "--heartbeat-ms",
-                                             "\(Farm.heartbeatMilliseconds)"] + extra, environment: environment)
+                                             "\(Farm.heartbeatMilliseconds)", "--encode-preset", "ultrafast"] + extra,
+                                     environment: environment)
         workers[name] = daemon
         return daemon
     }

@@ -78,7 +78,7 @@ final class ProviderFarm {
             "worker", "--connect", farm.endpoint, "--name", name, "--slots", "\(slots)", "--storage", storage,
             "--heartbeat-ms", "\(Self.heartbeatMilliseconds)", "--engines", engines,
             "--serve-artifacts", "127.0.0.1:\(port)", "--public-url", "http://127.0.0.1:\(port)",
-            "--poll-ms", "\(pollMilliseconds)",
+            "--poll-ms", "\(pollMilliseconds)", "--encode-preset", "ultrafast",
         ] + extraArguments, environment: environment)
         farm.workers[name] = daemon
         return daemon

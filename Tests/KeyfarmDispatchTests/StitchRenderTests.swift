@@ -317,7 +317,7 @@ import Testing
                 """.write(toFile: list, atomically: true, encoding: .utf8)
             for run in 1...2 {
                 let outcome = try ChildProcess(executable: farm.binary, arguments: [
-                    "demo", list, "--directory", directory + "/work", "--timeout", "300",
+                    "demo", list, "--directory", directory + "/work", "--timeout", "300", "--encode-preset", "ultrafast",
                 ], environment: farm.environment).run()
                 #expect(outcome.status == 0, "run \(run): \(outcome.output)")
                 let storage = directory + "/work/storage"
