@@ -162,14 +162,16 @@ struct FakeVideoRenderer: Sendable {
     static func ffmpegArguments(_ spec: VideoSpec, inputs: [String], output: String) -> [String] {
         let fps = VideoSpec.framesPerSecond
         let (width, height) = (spec.width, spec.height)
+        // Each still is decoded and scaled once, then repeated for the clip's length (seconds + 1
+        // at the frame rate): looping the input instead decodes and scales it for every frame.
+        let still = (spec.seconds + 1) * fps
         let prepare = "scale=\(width):\(height):force_original_aspect_ratio=decrease,"
-            + "pad=\(width):\(height):(ow-iw)/2:(oh-ih)/2,setsar=1,fps=\(fps),format=yuv420p"
+            + "pad=\(width):\(height):(ow-iw)/2:(oh-ih)/2,setsar=1,format=yuv420p,"
+            + "loop=loop=\(still - 1):size=1:start=0,setpts=N/\(fps)/TB"
         var arguments = ["-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
         let filter: String
         if spec.anchors.count >= 2 {
-            for input in inputs {
-                arguments += ["-loop", "1", "-framerate", "\(fps)", "-t", "\(spec.seconds + 1)", "-i", input]
-            }
+            for input in inputs { arguments += ["-i", input] }
             filter = anchorFilter(spec.anchors.map(\.position), frameCount: spec.frameCount, prepare: prepare,
                                   transition: spec.transition)
         } else { switch inputs.count {
@@ -177,12 +179,10 @@ struct FakeVideoRenderer: Sendable {
             arguments += ["-f", "lavfi", "-i", "color=c=0x2f4f6f:s=\(width)x\(height):r=\(fps)"]
             filter = "[0:v]format=yuv420p[v]"
         case 1:
-            arguments += ["-loop", "1", "-framerate", "\(fps)", "-t", "\(spec.seconds + 1)", "-i", inputs[0]]
+            arguments += ["-i", inputs[0]]
             filter = "[0:v]\(prepare)[v]"
         default:
-            for input in inputs.prefix(2) {
-                arguments += ["-loop", "1", "-framerate", "\(fps)", "-t", "\(spec.seconds + 1)", "-i", input]
-            }
+            for input in inputs.prefix(2) { arguments += ["-i", input] }
             // Hold the first image for frame 0, fade until the last frame shows only the second.
             let offset = 1.0 / Double(fps)
             let fade = Double(spec.frameCount - 2) / Double(fps)
