@@ -6,7 +6,7 @@ import Testing
 /// A create whose answer never came may have made, and be billed for, a generation: where the
 /// API lists generations it is found and adopted, never paid twice; where it cannot, its
 /// estimate is booked as possibly spent.
-@Suite(.serialized) struct AmbiguousCreateTests {
+@Suite struct AmbiguousCreateTests {
     /// The first create is made and then held past the worker's API timeout (1 s).
     static let lostAnswer = #"{"next": [{"lose_answer_ms": 4000}]}"#
 

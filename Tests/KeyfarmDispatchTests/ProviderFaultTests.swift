@@ -5,7 +5,7 @@ import Testing
 
 /// Provider faults end to end: a worker killed after submitting, a 429 storm, a failed
 /// generation, and a budget that runs out; none may pay twice or lose a credit.
-@Suite(.serialized) struct ProviderFaultTests {
+@Suite struct ProviderFaultTests {
     /// Shots of one 3 s segment each (two keyframes) on `engine`.
     static func singleSegmentShots(name: String, count: Int, engine: String = "luma/ray-2", budget: Int? = nil) -> String {
         var yaml = """
@@ -175,7 +175,7 @@ import Testing
 
 /// A provider that answers for the whole account: the farm stops sending it work, says so,
 /// and sends the waiting jobs once an operator resumes the account.
-@Suite(.serialized) struct ProviderSuspensionTests {
+@Suite struct ProviderSuspensionTests {
     @Test func aBudgetExhaustedAnswerSuspendsTheAccountUntilResumed() async throws {
         try await offPool {
             let provider = try ProviderFarm()
@@ -218,7 +218,7 @@ import Testing
 /// once per account and named by id after that, in PostgreSQL; a file the provider no longer
 /// has is uploaded again. (The lists ask the same generations again, so reuse is off: they
 /// must render for the uploads to be seen.)
-@Suite(.serialized) struct ProviderFilesTests {
+@Suite struct ProviderFilesTests {
     static func list(_ name: String) -> String {
         """
         version: 1
@@ -285,7 +285,7 @@ import Testing
 
 /// Luma's output URLs are presigned and expire: a worker handed an expired one re-reads the
 /// generation for fresh URLs before anything else, within the same attempt.
-@Suite(.serialized) struct ExpiredOutputURLTests {
+@Suite struct ExpiredOutputURLTests {
     @Test func anExpiredOutputURLIsReplacedByTheGenerationsFreshOne() async throws {
         try await offPool {
             let provider = try ProviderFarm()

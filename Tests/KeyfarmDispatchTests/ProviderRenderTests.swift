@@ -6,7 +6,7 @@ import Testing
 /// Provider engines end to end: `keyfarm submit`, a real coordinator and workers, the fake
 /// provider as the only stand-in, videos downloaded and checksummed into the farm's storage,
 /// and a ledger that agrees with what the provider billed.
-@Suite(.serialized) struct ProviderRenderTests {
+@Suite struct ProviderRenderTests {
     /// A shot list with one 4-keyframe shot per engine (3 segments each), small and quick.
     static func shotList(name: String, engines: [String], budget: Int? = nil) -> String {
         let images = ["sh010_a.png", "sh010_b.png", "sh010_c.png", "sh020_a.png"].map(Refs.path)

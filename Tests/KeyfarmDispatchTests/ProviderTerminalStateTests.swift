@@ -4,7 +4,7 @@ import Testing
 
 /// How the farm treats a generation the provider ended without a video, and one that never
 /// ends: the first is created anew on the next attempt, the second resumed, never paid twice.
-@Suite(.serialized) struct ProviderTerminalStateTests {
+@Suite struct ProviderTerminalStateTests {
     @Test func aPredictionWaveSpeedCancelledIsCreatedAnew() async throws {
         try await offPool {
             let provider = try ProviderFarm()

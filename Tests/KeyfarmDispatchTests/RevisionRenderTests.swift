@@ -6,7 +6,7 @@ import Testing
 /// Revisions through real processes: a coordinator, a worker and the fake provider. An edited
 /// prompt re-renders only its span and what continues from it; a reuse whose files are gone
 /// renders after all.
-@Suite(.serialized) struct RevisionRenderTests {
+@Suite struct RevisionRenderTests {
     static func list(_ prompt: String) -> String {
         """
         version: 1
