@@ -147,7 +147,8 @@ struct FakeVideoRenderer: Sendable {
             return .success(())
         case .videoFrame(let video, let last):
             var arguments = ["-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
-            arguments += last ? ["-sseof", "-1", "-i", video, "-update", "1"] : ["-i", video, "-frames:v", "1"]
+            // The last frame: the last second reversed, so only that frame is written.
+            arguments += last ? ["-sseof", "-1", "-i", video, "-vf", "reverse", "-frames:v", "1"] : ["-i", video, "-frames:v", "1"]
             arguments += ["-f", "image2", "-c:v", "png", path]
             let outcome = try? ChildProcess(executable: ffmpeg, arguments: arguments, environment: [:]).run()
             guard outcome?.status == 0 else {

@@ -47,12 +47,14 @@ enum SegmentStorage {
         let url = URL(fileURLWithPath: path)
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".last-\(UUID().uuidString).png").path
         defer { unlink(temporary) }
-        // Seek near the end, then let `-update 1` overwrite one image per decoded frame: the
-        // file left is the last frame, whatever the clip's length or frame rate.
-        let input = through.map { ["-i", video, "-vf", "select=lte(n\\,\($0))", "-fps_mode", "passthrough"] }
-            ?? ["-sseof", "-1", "-i", video]
+        // The last frame: seek to the last second and reverse it, so that only the clip's last
+        // frame is converted and written, whatever its length or frame rate. Through a frame:
+        // let `-update 1` overwrite one image per decoded frame up to it (the file left is that
+        // frame, or the clip's last); reversing the whole span would hold it all in memory.
+        let input = through.map { ["-i", video, "-vf", "select=lte(n\\,\($0))", "-fps_mode", "passthrough", "-update", "1"] }
+            ?? ["-sseof", "-1", "-i", video, "-vf", "reverse", "-frames:v", "1"]
         let outcome = try ChildProcess(executable: ffmpeg, arguments: ["-nostdin", "-hide_banner", "-v", "error"] + input + [
-            "-update", "1", "-pix_fmt", "rgb24", "-f", "image2", "-y", temporary,
+            "-pix_fmt", "rgb24", "-f", "image2", "-y", temporary,
         ], environment: ProcessInfo.processInfo.environment).run()
         guard outcome.status == 0, let data = FileManager.default.contents(atPath: temporary), !data.isEmpty else {
             throw SegmentStorageError("ffmpeg could not extract the last frame (exit \(outcome.status)): \(outcome.tail(5))")
