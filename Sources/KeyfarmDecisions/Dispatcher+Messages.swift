@@ -179,7 +179,7 @@ extension Dispatcher {
         actions.append(.log(.error, "refused a worker: the database did not accept its registration", [
             "worker.name": "\(hello.name)", "worker.identity": "\(WireMessage.describe(identity: identity))",
             "error": "\(error)"]))
-        actions.append(.refuse(reason: "registration failed", to: identity))
+        actions.append(.refuse(reason: DisconnectReason.registrationFailed, to: identity))
     }
 
     /// A worker drains while it drains itself or an operator drained it.

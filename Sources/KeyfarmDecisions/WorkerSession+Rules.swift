@@ -161,9 +161,10 @@ extension WorkerSession {
         }
     }
 
-    /// DISCONNECT: "name in use" and "worker key removed" wait the back-off; "unknown worker"
-    /// before this connection's WELCOME is ignored (it answers something sent before the
-    /// HELLO, and the WELCOME will come); anything else reconnects at once.
+    /// DISCONNECT: "name in use", "worker key removed" and "registration failed" wait the
+    /// back-off; "unknown worker" before this connection's WELCOME is ignored (it answers
+    /// something sent before the HELLO, and the WELCOME will come); anything else reconnects
+    /// at once.
     mutating func disconnected(reason: String, now: Double, into actions: inout [Action]) {
         switch reason {
         case DisconnectReason.nameInUse:
@@ -176,6 +177,11 @@ extension WorkerSession {
                 `keyfarm keys add` allows it again; retrying after the back-off
                 """, [:]))
             drop(reason: "coordinator: worker key removed", now: now, into: &actions)
+        case DisconnectReason.registrationFailed:
+            // The database refuses this worker's HELLO (bad data, a missing privilege): trying
+            // again at once would only hammer it.
+            actions.append(.log(.error, "the coordinator's database refused this worker's registration; retrying after the back-off", [:]))
+            drop(reason: "coordinator: registration failed", now: now, into: &actions)
         case DisconnectReason.unknownWorker where !welcomed:
             actions.append(.log(.debug, "ignored \"unknown worker\" while this connection's HELLO is unanswered", [:]))
         default:

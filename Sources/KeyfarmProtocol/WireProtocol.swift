@@ -13,4 +13,6 @@ public enum DisconnectReason {
     public static let nameInUse = "name in use"
     /// Coordinator: CURVE is on and this connection's key was taken off the allow-list.
     public static let keyRemoved = "worker key removed"
+    /// Coordinator: the database refused to record the HELLO; the worker retries after its back-off.
+    public static let registrationFailed = "registration failed"
 }

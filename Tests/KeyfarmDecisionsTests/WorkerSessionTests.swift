@@ -83,11 +83,13 @@ import Testing
         #expect(session.connection == .closed(reconnectAt: 1))
     }
 
-    @Test func nameInUseWaitsTheBackOff() {
-        var session = session()
-        _ = session.handle(.tick, now: 0)
-        _ = session.handle(.received(disconnect(DisconnectReason.nameInUse)), now: 0.1)
-        #expect(session.connection == .closed(reconnectAt: 1.1))
+    @Test func nameInUseKeyRemovedAndARefusedRegistrationWaitTheBackOff() {
+        for reason in [DisconnectReason.nameInUse, DisconnectReason.keyRemoved, DisconnectReason.registrationFailed] {
+            var session = session()
+            _ = session.handle(.tick, now: 0)
+            _ = session.handle(.received(disconnect(reason)), now: 0.1)
+            #expect(session.connection == .closed(reconnectAt: 1.1), "\(reason)")
+        }
     }
 
     @Test func anAssignIsAcceptedAndStartedOnceEvenWhenSentTwice() {
