@@ -102,37 +102,20 @@ import Testing
     @Test func aWorkerIgnoresUnknownWorkerWhileItsHelloIsUnanswered() async throws {
         try await offPool {
             let farm = try Farm()
-            let router = try ZMQSocket(type: .router)
-            defer { router.close() }
-            try router.setLinger(milliseconds: 0)
-            try router.setReceiveTimeout(milliseconds: 100)
-            try router.bind(farm.endpoint)
+            let coordinator = try StandInCoordinator(farm)
             try farm.startWorker("patient", slots: 1)
-            var heard: [(identity: [UInt8], message: WireMessage)] = []
-            func listen(until done: () -> Bool) throws -> Bool {
-                try eventually(timeout: .seconds(120)) {
-                    while let frames = try router.receive(), frames.count > 1 {
-                        heard.append((frames[0], try WireMessage.decode(frames.dropFirst())))
-                    }
-                    return done()
-                }
-            }
-            try #require(try listen { !heard.isEmpty }, "\(farm.logs)")
-            let connection = heard[0].identity
+            try #require(try coordinator.listen { !coordinator.heard.isEmpty }, "\(farm.logs)")
+            let connection = coordinator.heard[0].identity
             // Two stale "unknown worker" answers, then the WELCOME.
             var unknown = DisconnectBody()
             unknown.reason = DisconnectReason.unknownWorker
-            for _ in 0..<2 { _ = try router.send([connection] + WireMessage.disconnect(unknown).frames()) }
-            var welcome = WelcomeBody()
-            welcome.workerID = 1
-            welcome.heartbeatIntervalMs = 200
-            welcome.liveness = 4
-            _ = try router.send([connection] + WireMessage.welcome(welcome).frames())
+            for _ in 0..<2 { try coordinator.send(.disconnect(unknown), to: connection) }
+            try coordinator.welcome(connection)
             // Heartbeats follow on the same connection; no second HELLO came.
-            let beating = try listen { heard.contains { if case .heartbeat = $0.message { true } else { false } } }
+            let beating = try coordinator.listen { coordinator.heardHeartbeat }
             #expect(beating, "\(farm.logs)")
-            #expect(Set(heard.map(\.identity)) == [connection], "the worker reconnected: \(farm.logs)")
-            #expect(heard.filter { if case .hello = $0.message { true } else { false } }.count == 1)
+            #expect(Set(coordinator.heard.map(\.identity)) == [connection], "the worker reconnected: \(farm.logs)")
+            #expect(coordinator.heard.filter { if case .hello = $0.message { true } else { false } }.count == 1)
         }
     }
 }

@@ -80,46 +80,23 @@ import Testing
         try await offPool {
             let farm = try Farm()
             // A stand-in coordinator that hears the HELLO and says nothing for 3 s.
-            let router = try ZMQSocket(type: .router)
-            defer { router.close() }
-            try router.setLinger(milliseconds: 0)
-            try router.setReceiveTimeout(milliseconds: 100)
-            try router.bind(farm.endpoint)
+            let coordinator = try StandInCoordinator(farm)
             try farm.startWorker("late", slots: 1)
-            var heard: [(identity: [UInt8], message: WireMessage)] = []
-            func listen(for duration: Duration) throws {
-                let deadline = ContinuousClock.now + duration
-                while ContinuousClock.now < deadline {
-                    guard let frames = try router.receive(), frames.count > 1 else { continue }
-                    heard.append((frames[0], try WireMessage.decode(frames.dropFirst())))
-                }
-            }
-            // Roomy: on a loaded CI machine a just-started worker once took over 30 s to say HELLO.
-            let helloArrived = try eventually(timeout: .seconds(120)) {
-                try listen(for: .milliseconds(100))
-                return !heard.isEmpty
-            }
+            let helloArrived = try coordinator.listen { !coordinator.heard.isEmpty }
             try #require(helloArrived, "\(farm.logs)")
-            try listen(for: .seconds(3))
-            let identities = Set(heard.map(\.identity))
+            try coordinator.listen(for: .seconds(3))
+            let identities = Set(coordinator.heard.map(\.identity))
             #expect(identities.count == 1, "the worker reconnected instead of waiting: \(farm.logs)")
-            #expect(heard.allSatisfy { if case .hello = $0.message { true } else { false } })
-            #expect(heard.count == 1, "\(heard.map(\.message.command))")
+            #expect(coordinator.heard.allSatisfy { if case .hello = $0.message { true } else { false } })
+            #expect(coordinator.heard.count == 1, "\(coordinator.heard.map(\.message.command))")
 
             // The late WELCOME is taken on that same connection, and heartbeats follow on it.
-            var welcome = WelcomeBody()
-            welcome.workerID = 1
-            welcome.heartbeatIntervalMs = 200
-            welcome.liveness = 4
-            let hello = heard[0].identity
-            _ = try router.send([hello] + WireMessage.welcome(welcome).frames())
-            heard.removeAll()
-            let heartbeat = try eventually(timeout: .seconds(10)) {
-                try listen(for: .milliseconds(100))
-                return heard.contains { if case .heartbeat = $0.message { true } else { false } }
-            }
+            let hello = coordinator.heard[0].identity
+            try coordinator.welcome(hello)
+            coordinator.forget()
+            let heartbeat = try coordinator.listen(timeout: .seconds(10)) { coordinator.heardHeartbeat }
             #expect(heartbeat, "\(farm.logs)")
-            #expect(Set(heard.map(\.identity)) == [hello], "\(farm.logs)")
+            #expect(Set(coordinator.heard.map(\.identity)) == [hello], "\(farm.logs)")
             #expect(!(farm.workers["late"]?.log.contains("connection to the coordinator lost") ?? true))
         }
     }
