@@ -236,14 +236,8 @@ public struct Dispatcher: Sendable {
     /// The attempts a worker connection holds as this dispatcher sees them.
     public func running(on identity: Identity) -> Set<AttemptRef> { roster.member(identity)?.running ?? [] }
 
-    /// Whether an attempt has an unanswered ASSIGN.
-    public func isUnconfirmed(_ ref: AttemptRef) -> Bool { unconfirmedAssigns[ref] != nil }
-
     /// Whether an attempt was told to stop and its outcome waits for the worker's RESULT.
     public func isStopping(_ ref: AttemptRef) -> Bool { stopping[ref] != nil }
-
-    /// Whether the dispatcher wants to claim at its next turn.
-    public var claimDue: Bool { wantClaim }
 }
 
 /// Attempts allowed in this round, and this attempt's number within it.

@@ -128,8 +128,6 @@ public struct WorkerSession: Sendable {
     public var draining: Bool { drainedByOperator || stopping }
     public var freeSlots: Int { draining ? 0 : max(settings.slots - running.count, 0) }
     public var welcomed: Bool { connection == .welcomed }
-    /// Attempts on slot threads.
-    public var runningAttempts: Set<AttemptRef> { Set(running.keys) }
     /// Results waiting for their RESULT_ACK.
     public var unacknowledgedResults: Set<AttemptRef> { Set(unacknowledged.keys) }
 
