@@ -132,14 +132,15 @@ extension Dispatcher {
     /// Artifacts as the JSON array stored with a job and handed to its dependants as `inputs`.
     /// Each carries the reporting worker's storage root, so that an operator is told where a
     /// file really is (`v_outputs.storage_root`).
+    /// The same `JobSpec.Artifact` the engines read them back as.
     public static func json(_ artifacts: [ArtifactBody], storageRoot: String? = nil) -> String {
-        let objects: [[String: Any]] = artifacts.map {
-            var object: [String: Any] = ["path": $0.path, "sha256": $0.sha256, "bytes": $0.bytes, "media_type": $0.mediaType]
-            if $0.frames > 0 { object["frames"] = $0.frames }
-            if let storageRoot { object["storage_root"] = storageRoot }
-            return object
+        let entries = artifacts.map {
+            JobSpec.Artifact(path: $0.path, sha256: $0.sha256, bytes: $0.bytes, mediaType: $0.mediaType,
+                             frames: $0.frames > 0 ? Int($0.frames) : nil, storageRoot: storageRoot)
         }
-        guard let data = try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys]) else { return "[]" }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(entries) else { return "[]" }
         return String(decoding: data, as: UTF8.self)
     }
 }
