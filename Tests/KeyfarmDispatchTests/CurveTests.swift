@@ -57,14 +57,19 @@ import Testing
             // are checked below, after the good worker's jobs gave them time to retry).
             #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts") == 0, "\(farm.logs)")
             #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_workers") == 0)
-            // The refused worker hears it in the handshake and says so, once, naming its key.
-            let strangerLog = farm.workers["stranger"]?.log ?? ""
-            #expect(Self.occurrences(of: "the coordinator refused this worker's key \(try key("stranger"))", in: strangerLog) == 1,
-                    "\(strangerLog)")
+            // The refused worker hears it in the handshake and says so, once, naming its key
+            // (counted below, after the good worker's jobs gave it time to be refused again).
+            let strangerRefusal = "the coordinator refused this worker's key \(try key("stranger"))"
+            let strangerHeard = eventually(timeout: .seconds(30)) {
+                farm.workers["stranger"]?.log.contains(strangerRefusal) == true
+            }
+            #expect(strangerHeard, "\(farm.logs)")
 
             try farm.startWorker("good", slots: 4, curve("good"))
             let done = try eventually(timeout: .seconds(60)) { try farm.succeeded("curve") == 6 }
             #expect(done, "\(farm.logs)")
+            let strangerLog = farm.workers["stranger"]?.log ?? ""
+            #expect(Self.occurrences(of: strangerRefusal, in: strangerLog) == 1, "\(strangerLog)")
             #expect(try farm.count("SELECT count(*) AS n FROM keyfarm.v_attempts WHERE worker <> 'good'") == 0)
             let log = coordinator.log
             #expect(Self.occurrences(of: refusedKey, in: log) == 1, "\(log)")
