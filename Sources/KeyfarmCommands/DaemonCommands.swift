@@ -25,7 +25,8 @@ struct CoordinatorCommand: ParsableCommand {
             paid for twice); the attempt shows error class `timeout` or `stalled`. Attempt log \
             tails older than --log-retention are emptied hourly. A lost database connection is \
             retried (after 0.5 s, 1 s, then every 2 s) while the workers wait; they are taken back \
-            as they say HELLO again. Under systemd \
+            as they say HELLO again. A --database-url with several hosts and \
+            target_session_attrs=read-write follows a PostgreSQL primary that moved. Under systemd \
             (NOTIFY_SOCKET) it reports READY, STATUS and watchdog pings itself. SIGTERM or SIGINT stops it.
 
             With --curve-secret-key the ROUTER speaks ZeroMQ CURVE (encrypted and authenticated): \
@@ -33,10 +34,35 @@ struct CoordinatorCommand: ParsableCommand {
             is on the allow-list (`keyfarm keys add`), are admitted. Changes to the list apply to new \
             connections without a restart. A worker refused for its key, or one speaking plain text, \
             gets no job and is logged once. See proto/PROTOCOL.md and deploy/README.md.
+
+            High availability: run any number of coordinators against one database, each with its \
+            own --bind (and --advertise). One leads: it holds a lease row in PostgreSQL, renewed \
+            every quarter of --leader-lease, at an epoch that grows with every takeover, and every \
+            transaction it commits first checks that epoch, so a leader that was paused or cut off \
+            commits nothing once another has taken over: it steps down. The others stand by, \
+            answer every worker with DISCONNECT "standby" naming the leader's advertised endpoint, \
+            and take an expired lease within a quarter of --leader-lease; the new leader adopts \
+            the running attempts as their workers say HELLO (provider requests are resumed, never \
+            sent again). Give workers every coordinator: `keyfarm worker --connect tcp://a:5555,tcp://b:5555`. \
+            `keyfarm coordinators` shows who leads.
             """)
 
     @Option(help: ArgumentHelp("The endpoint to bind, e.g. tcp://0.0.0.0:5555.", valueName: "endpoint"))
     var bind: String = "tcp://0.0.0.0:5555"
+
+    @Option(help: ArgumentHelp("""
+        The endpoint workers reach this coordinator at, e.g. tcp://coord-b.example.com:5555: \
+        standbys name the leader's to workers that reach them. Default: the endpoint bound \
+        (set it when binding 0.0.0.0).
+        """, valueName: "endpoint"))
+    var advertise: String?
+
+    @Option(name: .customLong("leader-lease"), help: ArgumentHelp("""
+        Seconds the leader's lease in PostgreSQL lasts without renewal (0.2 to 60). The leader \
+        renews it every quarter of it; a standby takes an expired one within a quarter of it. \
+        Every coordinator of a farm should use the same.
+        """, valueName: "seconds"))
+    var leaderLease: Double = 2
 
     @Option(name: .customLong("curve-secret-key"), help: ArgumentHelp(
         "Turn on CURVE with this coordinator's secret key file (from `keyfarm keys generate`; mode 0600).",
@@ -83,7 +109,20 @@ struct CoordinatorCommand: ParsableCommand {
             throw ValidationError("--heartbeat-ms must be between 10 and 60000")
         }
         guard (1...100).contains(liveness) else { throw ValidationError("--liveness must be between 1 and 100") }
+        guard (0.2...60).contains(leaderLease) else { throw ValidationError("--leader-lease must be between 0.2 and 60 seconds") }
+        if let advertise, !Self.isConnectable(advertise) {
+            throw ValidationError("--advertise: \(advertise.debugDescription) is not an endpoint workers can connect to (write tcp://host:port, without * or 0.0.0.0)")
+        }
         _ = try timeouts(environment: CommandEnvironment.current)
+    }
+
+    /// Whether workers could connect to `endpoint`: tcp://host:port with a real host and port, or ipc://.
+    static func isConnectable(_ endpoint: String) -> Bool {
+        if endpoint.hasPrefix("ipc://") { return endpoint.count > 6 }
+        guard endpoint.hasPrefix("tcp://"), let colon = endpoint.lastIndex(of: ":") else { return false }
+        let host = endpoint[endpoint.index(endpoint.startIndex, offsetBy: 6)..<colon]
+        let port = endpoint[endpoint.index(after: colon)...]
+        return !host.isEmpty && host != "*" && host != "0.0.0.0" && host != "[::]" && UInt16(port).map { $0 > 0 } == true
     }
 
     /// The timeouts the environment and the options set, options last.
@@ -125,6 +164,8 @@ struct CoordinatorCommand: ParsableCommand {
             let secretKey = try curveSecretKey.map { try KeysCommand.readSecret($0, flag: "--curve-secret-key") }
             let store = try database.openStore(logger: logger)
             var configuration = CoordinatorConfiguration(bind: bind)
+            configuration.advertise = advertise
+            configuration.leaderLease = leaderLease
             configuration.heartbeatInterval = Double(heartbeatMilliseconds) / 1000
             configuration.liveness = liveness
             configuration.curveSecretKey = secretKey
@@ -141,9 +182,12 @@ struct CoordinatorCommand: ParsableCommand {
             let notifier = SystemdNotifier(environment: CommandEnvironment.current)
             var watchdog = Watchdog(notifier: notifier)
             Console.current.printError("keyfarm: coordinator listening on \(coordinator.endpoint)"
+                + (advertise.map { " (advertised as \($0))" } ?? "")
                 + (secretKey.map { " with CURVE (public key \($0.publicKey))" } ?? ""))
             try coordinator.run(until: stop, onReady: {
                 notifier.ready(status: "listening on \(coordinator.endpoint)")
+            }, onRoleChange: { role in
+                notifier.status(role)
             }, onTurn: { watchdog.ping() })
             notifier.stopping(status: "stopped")
         }
@@ -158,7 +202,9 @@ struct WorkerCommand: ParsableCommand {
         discussion: """
             Connects a ZeroMQ DEALER socket to the coordinator, says HELLO with its engines and \
             slots, heartbeats both ways, and reconnects with back-off (1 s doubling to 32 s) when \
-            the coordinator goes quiet. Each job runs on its own thread. Results are kept until the \
+            the coordinator goes quiet. Given several coordinators (--connect a,b), it goes where \
+            a standby's answer says the leader is, and when it loses its coordinator tries the \
+            others at once before backing off. Each job runs on its own thread. Results are kept until the \
             coordinator acknowledges them, so neither side's crash loses one. SIGTERM drains: no new \
             work, running jobs finish (long provider jobs are handed back), goodbye, exit 0. Under \
             systemd (NOTIFY_SOCKET) it reports READY, STATUS, STOPPING and watchdog pings itself.
@@ -168,7 +214,11 @@ struct WorkerCommand: ParsableCommand {
             --coordinator-public-key (the coordinator's .pub file), both or neither.
             """)
 
-    @Option(help: ArgumentHelp("The coordinator's endpoint, e.g. tcp://farm:5555.", valueName: "endpoint"))
+    @Option(help: ArgumentHelp("""
+        The coordinator's endpoint, e.g. tcp://farm:5555, or every coordinator's, comma-separated \
+        (tcp://coord-a:5555,tcp://coord-b:5555): tried in order; a standby's answer names the \
+        leader, which the worker follows, and a lost coordinator is replaced by the next at once.
+        """, valueName: "endpoints"))
     var connect: String
 
     @Option(help: ArgumentHelp("This worker's name, unique in the farm (default: the host name).", valueName: "name"))
@@ -246,6 +296,10 @@ struct WorkerCommand: ParsableCommand {
 
     func validate() throws {
         guard (1...1024).contains(slots) else { throw ValidationError("--slots must be between 1 and 1024") }
+        let endpoints = connect.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        if let bad = endpoints.first(where: { !CoordinatorCommand.isConnectable($0) }) {
+            throw ValidationError("--connect: \(bad.debugDescription) is not an endpoint to connect to (write tcp://host:port, several separated by commas)")
+        }
         guard (10...60_000).contains(heartbeatMilliseconds) else {
             throw ValidationError("--heartbeat-ms must be between 10 and 60000")
         }

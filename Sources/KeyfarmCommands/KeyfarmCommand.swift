@@ -26,7 +26,7 @@ public struct KeyfarmCommand: ParsableCommand {
                       HistoryCommand.self, ApproveCommand.self, RejectCommand.self, RetakeCommand.self, TakesCommand.self,
                       SelectCommand.self, PromoteCommand.self, PruneCommand.self,
                       LogsCommand.self, CancelCommand.self, RetryCommand.self, SmokeCommand.self, BenchCommand.self,
-                      WorkersCommand.self, DrainCommand.self, UndrainCommand.self,
+                      WorkersCommand.self, CoordinatorsCommand.self, DrainCommand.self, UndrainCommand.self,
                       PricesCommand.self, CreditsCommand.self, BudgetCommand.self, CoordinatorCommand.self, WorkerCommand.self,
                       MigrateCommand.self, KeysCommand.self, FakeProviderCommand.self, ProvidersCommand.self, InterpolateCommand.self, DemoCommand.self,
                       ChaosCommand.self])

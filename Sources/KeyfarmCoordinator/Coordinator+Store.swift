@@ -50,9 +50,10 @@ extension Coordinator {
         switch query {
         case .register(let identity, let hello):
             do {
-                let worker = try store.connectWorker(name: hello.name, host: hello.host, version: hello.version,
+                // In a transaction, so that a leader's fence checks it.
+                let worker = try store.connection.transaction { _ in try store.connectWorker(name: hello.name, host: hello.host, version: hello.version,
                                                      engines: hello.engines, slots: Int(hello.slots), instance: hello.instance,
-                                                     storageRoot: hello.storageRoot.isEmpty ? nil : hello.storageRoot)
+                                                     storageRoot: hello.storageRoot.isEmpty ? nil : hello.storageRoot) }
                 let leases = try store.leases(workerID: worker.id)
                 return .registered(identity, hello, workerID: worker.id, drainedByOperator: worker.draining, leases: leases)
             } catch let error as PostgresError where error.isStatementError {
@@ -78,10 +79,12 @@ extension Coordinator {
             }
             return .claimed(answers)
         case .recordResults(let records):
-            return .resultsRecorded(record(records))
+            return .resultsRecorded(try record(records))
         case .pruneLogs(let olderThan, let limit):
             do {
-                return .logsPruned(try store.pruneAttemptLogs(olderThan: olderThan, limit: limit), refusal: nil)
+                return .logsPruned(try store.connection.transaction { _ in
+                    try store.pruneAttemptLogs(olderThan: olderThan, limit: limit)
+                }, refusal: nil)
             } catch let error as PostgresError where error.isStatementError {
                 return .logsPruned(nil, refusal: "\(error)")
             }
@@ -91,7 +94,7 @@ extension Coordinator {
     /// Records a turn's results in one transaction (one WAL flush), each in a savepoint, and
     /// returns those that committed. Successes that charged nothing (local work, reuse) go
     /// through one set-based statement.
-    private func record(_ records: [ResultRecord]) -> [ResultRecord] {
+    private func record(_ records: [ResultRecord]) throws -> [ResultRecord] {
         var recorded: [ResultRecord] = []
         let plain = records.compactMap { record in record.plainSuccess.map { (record, $0) } }
         let others = records.filter { $0.plainSuccess == nil }
@@ -119,6 +122,8 @@ extension Coordinator {
                 }
                 recordLogs(of: recorded)
             }
+        } catch let lost as LeadershipLost {
+            throw lost
         } catch {
             logger.error("cannot commit a batch of results; workers will send them again", metadata: ["error": "\(error)"])
             recorded = []

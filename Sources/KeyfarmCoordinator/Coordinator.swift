@@ -28,6 +28,10 @@ public final class Coordinator {
 
     /// The endpoint actually bound (useful with `tcp://127.0.0.1:*`).
     public private(set) var endpoint: String
+    /// This process as the lease table knows it, with the endpoint workers are told to use.
+    public private(set) var identity: CoordinatorIdentity
+    var leadership: Leadership
+    var roleChanged: (String) -> Void = { _ in }
 
     public init(configuration: CoordinatorConfiguration, store: FarmStore, logger: Logger,
                 context: ZMQContext = .shared) throws {
@@ -49,6 +53,12 @@ public final class Coordinator {
         }
         try socket.bind(configuration.bind)
         endpoint = socket.lastEndpoint ?? configuration.bind
+        var instance = ""
+        for _ in 0..<4 { instance += String(format: "%04x", UInt16.random(in: 0...UInt16.max)) }
+        identity = CoordinatorIdentity(instance: instance, host: ProcessInfo.processInfo.hostName,
+                                       pid: Int(ProcessInfo.processInfo.processIdentifier),
+                                       endpoint: configuration.advertise ?? endpoint, version: KeyfarmVersion.current)
+        leadership = Leadership(settings: configuration.leadershipSettings)
     }
 
     /// Seconds since this coordinator started, on a monotonic clock.
@@ -57,11 +67,16 @@ public final class Coordinator {
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 
-    /// Runs until `stop` is triggered. Throws only when the socket fails, or the database
-    /// refuses a statement. A lost database connection is not an end: the coordinator forgets
-    /// its workers, as a restart would, reconnects, and carries on (see `rideOutDatabaseLoss`).
-    /// `onTurn` runs after every reactor turn (at least once a second): a place for watchdog pings.
-    public func run(until stop: StopSignal, onReady: () -> Void = {}, onTurn: () -> Void = {}) throws {
+    /// Runs until `stop` is triggered: stands by until it holds the lease, then leads until it
+    /// stops, loses the lease (steps down and stands by again), or loses the database (forgets
+    /// its workers, as a restart would, reconnects, and stands by again: see
+    /// `rideOutDatabaseLoss`). Throws only when the socket fails, or the database refuses a
+    /// statement. `onReady` runs once, when it leads or knows it stands by; `onRoleChange` with
+    /// a line for systemd's status whenever it starts to lead or stand by; `onTurn` after every
+    /// reactor turn (at least once a second): a place for watchdog pings.
+    public func run(until stop: StopSignal, onReady: () -> Void = {}, onRoleChange: @escaping (String) -> Void = { _ in },
+                    onTurn: () -> Void = {}) throws {
+        roleChanged = onRoleChange
         try store.migrator.requireCurrent()
         defer {
             socket.stopMonitoring()
@@ -69,23 +84,40 @@ public final class Coordinator {
             security?.zap.close()
             socket.close()
         }
+        do {
+            try store.forgetCoordinators(olderThan: 7 * 86_400)
+        } catch let error as PostgresError where error.isStatementError {
+            logger.warning("cannot forget old coordinators", metadata: ["error": "\(error)"])
+        }
         var ready = false
+        let readyOnce = { if !ready { ready = true; onReady() } }
         while true {
             do {
-                try serve(until: stop, onReady: {
-                    if !ready { ready = true; onReady() }
-                }, onTurn: onTurn)
+                guard let epoch = try standBy(until: stop, onReady: readyOnce, onTurn: onTurn) else { break }
+                try lead(epoch: epoch, until: stop, onReady: readyOnce, onTurn: onTurn)
                 break
+            } catch let stepping as SteppingDown {
+                stepDown(stepping.reason)
+            } catch let lost as LeadershipLost {
+                _ = leadership.handle(.fenced, now: now)
+                stepDown("\(lost)")
             } catch let error as PostgresError where !store.connection.isOpen {
+                stopLeading()
                 guard try rideOutDatabaseLoss(error, until: stop, onTurn: onTurn) else { break }
             }
         }
+        resign()
         logger.info("coordinator stopping")
     }
 
-    /// Listens, hands the dispatcher the leases waiting for their workers, and runs the reactor
-    /// until `stop` is triggered.
-    private func serve(until stop: StopSignal, onReady: () -> Void, onTurn: () -> Void) throws {
+    /// Leads at `epoch`: listens, hands the dispatcher the leases waiting for their workers, and
+    /// runs the reactor until `stop` is triggered. Throws `SteppingDown` when the lease could not
+    /// be renewed in time or was taken, and `LeadershipLost` when a commit was fenced.
+    private func lead(epoch: Int64, until stop: StopSignal, onReady: () -> Void, onTurn: () -> Void) throws {
+        let instance = identity.instance
+        store.connection.commitGuard = { connection in
+            try FarmStore.fence(connection, instance: instance, epoch: epoch)
+        }
         try store.connection.listen(FarmStore.jobsChannel)
         try store.connection.listen(FarmStore.workersChannel)
         if security != nil { try store.connection.listen(FarmStore.keysChannel) }
@@ -103,15 +135,20 @@ public final class Coordinator {
         let stopItem = poller.add(.descriptor(stop.descriptor))
         let zapItem = security.map { poller.add(.socket($0.zap)) }
         let monitorItem = security.map { poller.add(.socket($0.monitor)) }
-        logger.info("coordinator listening", metadata: ["endpoint": "\(endpoint)",
-                                                        "curve": "\(security == nil ? "off" : "on")",
-                                                        "timeouts": "\(configuration.timeouts.summary)",
-                                                        "log_retention": "\(configuration.logRetention.map(DurationText.format) ?? "for ever")"])
+        logger.info("coordinator leading", metadata: ["endpoint": "\(endpoint)", "advertised": "\(identity.endpoint)",
+                                                      "epoch": "\(epoch)",
+                                                      "curve": "\(security == nil ? "off" : "on")",
+                                                      "timeouts": "\(configuration.timeouts.summary)",
+                                                      "log_retention": "\(configuration.logRetention.map(DurationText.format) ?? "for ever")"])
         onReady()
+        roleChanged("leading at epoch \(epoch) on \(identity.endpoint)")
         while true {
-            let wakeUp = dispatcher.nextWakeUp(after: now)
+            let wakeUp = min(dispatcher.nextWakeUp(after: now), leadership.nextWakeUp(after: now))
             let ready = try poller.poll(timeout: .milliseconds(Int64((max(0, wakeUp - now) * 1000).rounded(.up))))
             if ready.contains(stopItem) { break }
+            // First of all: still the leader? A leader that was paused finds out here, before it
+            // acts on anything it heard (and the fence refuses its commits anyway).
+            try keepLease()
             // Handshakes wait on these answers: give them first, before any database work.
             if let zapItem, ready.contains(zapItem) { try answerAuthenticationRequests() }
             if let monitorItem, ready.contains(monitorItem) { try readHandshakeFailures() }
@@ -196,7 +233,12 @@ public final class Coordinator {
                 refusal.reason = reason
                 _ = try? socket.send([identity] + WireMessage.disconnect(refusal).frames(), dontWait: true)
             case .store(let command):
-                try execute(command)
+                // Every write commits through a transaction, so the leader's fence checks it.
+                if store.connection.isInTransaction {
+                    try execute(command)
+                } else {
+                    try store.connection.transaction { _ in try execute(command) }
+                }
             case .query(let query):
                 try handle(answer(query))
             case .log(let level, let message, let metadata):
@@ -238,6 +280,15 @@ public final class Coordinator {
 }
 
 extension CoordinatorConfiguration {
+    /// The settings the election decides with.
+    var leadershipSettings: Leadership.Settings {
+        var settings = Leadership.Settings()
+        settings.lease = leaderLease
+        settings.renewEvery = leaderLease / 4
+        settings.margin = leaderLease / 4
+        return settings
+    }
+
     /// The settings the dispatcher decides with.
     var dispatcherSettings: Dispatcher.Settings {
         var settings = Dispatcher.Settings()

@@ -5,6 +5,13 @@ import KeyfarmWire
 public struct CoordinatorConfiguration: Sendable {
     /// The ROUTER socket's endpoint, e.g. `tcp://0.0.0.0:5555`.
     public var bind: String
+    /// The endpoint workers are told to use when this coordinator leads (a standby's DISCONNECT
+    /// names the leader's); nil: the endpoint bound.
+    public var advertise: String?
+    /// How long the leader's lease lasts without renewal, in seconds. It renews every quarter
+    /// of it and stops acting when three quarters passed without a renewal; a standby takes an
+    /// expired lease within a quarter of it.
+    public var leaderLease: Double = 2
     /// Seconds between heartbeats (sent by both sides; WELCOME tells workers).
     public var heartbeatInterval: Double = 1
     /// Missed heartbeat intervals after which a worker is lost.

@@ -9,7 +9,7 @@ extension Dispatcher {
     mutating func start(leases: [Lease], now: Double, into actions: inout [Action]) {
         if settings.curve { actions.append(.query(.workerKeys)) }
         unclaimedLeases = Dictionary(grouping: leases, by: \.workerName)
-        adoptionDeadline = now + roster.deadAfter + 1
+        adoptionDeadline = now + roster.deadAfter + settings.adoptionGrace
         if !leases.isEmpty {
             actions.append(.log(.info, "waiting for workers to reclaim their jobs", [
                 "jobs": "\(leases.count)", "workers": "\(unclaimedLeases.count)", "seconds": "\(roster.deadAfter)"]))

@@ -37,6 +37,10 @@ public struct Dispatcher: Sendable {
         public var logRetention: Double? = 30 * 86_400
         /// Log tails emptied per statement while pruning.
         public var logPruneBatch = 2_000
+        /// Seconds beyond one liveness window that leases wait for their workers at start-up.
+        /// After a takeover workers must first notice their leader is gone (a liveness window of
+        /// their own) and find this one, so a coordinator that took the lease over waits longer.
+        public var adoptionGrace: Double = 1
 
         public init() {}
     }

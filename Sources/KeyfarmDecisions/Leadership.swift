@@ -58,8 +58,10 @@ public struct Leadership: Sendable {
     /// When the leader last renewed (local monotonic seconds), and when it next asks.
     var renewedAt: Double = 0
     var nextAsk: Double = 0
-    /// Whether an answer is awaited (the reactor asks one question at a time).
+    /// Whether an answer is awaited (the reactor asks one question at a time), and since when:
+    /// a renewal counts from when it was asked, since the database may have run it any time after.
     var asking = false
+    var askedAt: Double = 0
 
     public init(settings: Settings = Settings()) { self.settings = settings }
 
@@ -70,6 +72,7 @@ public struct Leadership: Sendable {
         case (.tick, .standby):
             guard !asking, now >= nextAsk else { return [] }
             asking = true
+            askedAt = now
             nextAsk = now + settings.renewEvery
             return [.acquire(seconds: settings.lease)]
         case (.tick, .leading(let epoch)):
@@ -79,12 +82,13 @@ public struct Leadership: Sendable {
             }
             guard !asking, now >= nextAsk else { return [] }
             asking = true
+            askedAt = now
             nextAsk = now + settings.renewEvery
             return [.renew(epoch: epoch, seconds: settings.lease)]
         case (.acquired(let epoch), .standby):
             asking = false
             role = .leading(epoch: epoch)
-            renewedAt = now
+            renewedAt = askedAt
             return [.lead(epoch: epoch)]
         case (.heldByOther(let endpoint, let epoch), .standby):
             asking = false
@@ -92,7 +96,7 @@ public struct Leadership: Sendable {
             return []
         case (.renewed, .leading):
             asking = false
-            renewedAt = now
+            renewedAt = askedAt
             return []
         case (.renewalRefused, .leading(let epoch)):
             asking = false
@@ -110,6 +114,27 @@ public struct Leadership: Sendable {
             asking = false
             return []
         }
+    }
+
+    /// When the reactor must wake up at the latest: the next question, or (leading) the moment
+    /// it must stop acting without a renewal.
+    public func nextWakeUp(after now: Double) -> Double {
+        var deadline = asking ? now + settings.renewEvery : max(nextAsk, now)
+        if isLeading { deadline = min(deadline, renewedAt + settings.lease - settings.margin) }
+        return deadline
+    }
+
+    /// The endpoint of the coordinator that leads, as last seen (nil when unknown or this one).
+    public var leaderEndpoint: String? {
+        if case .standby(let leader, _) = role { leader } else { nil }
+    }
+
+    /// A stop or a lost database: stand by without asking anything (the lease is given up or
+    /// lapses by itself).
+    public mutating func reset() {
+        if case .leading(let epoch) = role { role = .standby(leader: nil, epoch: epoch) }
+        asking = false
+        nextAsk = 0
     }
 
     private mutating func stepDown(_ reason: String, epoch: Int64) -> [Action] {

@@ -14,7 +14,7 @@ extension WorkerSession {
                 reason += "; with CURVE, check that this worker's public key \(key) is allowed "
                     + "(`keyfarm keys list`) and that --coordinator-public-key is the coordinator's current key"
             }
-            drop(reason: reason, now: now, into: &actions)
+            drop(reason: reason, failover: true, now: now, into: &actions)
         }
         if welcomed && now - lastSent >= heartbeatInterval {
             var body = HeartbeatBody()
@@ -68,19 +68,54 @@ extension WorkerSession {
         }
         hello.running = (runningJobs + finishedJobs).sorted { ($0.jobID, $0.attempt) < ($1.jobID, $1.attempt) }
         lastSent = now
-        actions.append(.connect(number: connections, hello: hello))
-        actions.append(.log(.debug, "connecting", ["endpoint": "\(settings.endpoint)", "connection": "\(connections)"]))
+        actions.append(.connect(number: connections, endpoint: endpoint, hello: hello))
+        actions.append(.log(.debug, "connecting", ["endpoint": "\(endpoint)", "connection": "\(connections)"]))
     }
 
     /// Closes the connection and schedules the next one: after the back-off (which doubles),
-    /// or at once.
-    mutating func drop(reason: String, immediately: Bool = false, now: Double, into actions: inout [Action]) {
+    /// or at once. A connection given up for silence (`failover`) moves on to the next
+    /// endpoint, at once until every endpoint was tried since the last WELCOME.
+    mutating func drop(reason: String, immediately: Bool = false, failover: Bool = false, now: Double,
+                       into actions: inout [Action]) {
+        var immediately = immediately
+        if failover && settings.endpoints.count > 1 {
+            if welcomed {
+                lostEndpoint = endpoint
+                lostAt = now
+            }
+            missesSinceWelcome += 1
+            endpointIndex = (endpointIndex + 1) % settings.endpoints.count
+            endpoint = settings.endpoints[endpointIndex]
+            if missesSinceWelcome % settings.endpoints.count != 0 { immediately = true }
+        }
         actions.append(.log(.warning, "connection to the coordinator lost", [
-            "reason": "\(reason)", "retry.seconds": "\(immediately ? 0 : reconnectDelay)"]))
+            "reason": "\(reason)", "retry.seconds": "\(immediately ? 0 : reconnectDelay)", "next": "\(endpoint)"]))
         actions.append(.close)
         connection = .closed(reconnectAt: immediately ? now : now + reconnectDelay)
         if !immediately { reconnectDelay = min(reconnectDelay * 2, settings.reconnectMaximum) }
-        actions.append(.status("reconnecting to \(settings.endpoint)"))
+        actions.append(.status("reconnecting to \(endpoint)"))
+    }
+
+    /// DISCONNECT "standby": that coordinator does not lead. Goes to the leader it names at
+    /// once, unless that is the coordinator this worker has just lost (the standby will take
+    /// over soon) or the hops go round in circles; else asks the next endpoint shortly.
+    mutating func standby(leader: String, now: Double, into actions: inout [Action]) {
+        let from = endpoint
+        hopsSinceWelcome += 1
+        let justLost = leader == lostEndpoint && now - lostAt < settings.lostLeaderWindow
+        let follow = !leader.isEmpty && leader != from && !justLost && hopsSinceWelcome <= settings.endpoints.count + 2
+        if follow {
+            endpoint = leader
+            if let index = settings.endpoints.firstIndex(of: leader) { endpointIndex = index }
+        } else if settings.endpoints.count > 1 {
+            endpointIndex = (settings.endpoints.firstIndex(of: from).map { $0 + 1 } ?? endpointIndex + 1) % settings.endpoints.count
+            endpoint = settings.endpoints[endpointIndex]
+        }
+        actions.append(.log(.info, "the coordinator stands by", [
+            "coordinator": "\(from)", "leader": "\(leader.isEmpty ? "unknown" : leader)", "next": "\(endpoint)"]))
+        actions.append(.close)
+        connection = .closed(reconnectAt: follow ? now : now + settings.standbyRetry)
+        actions.append(.status("\(from) stands by; connecting to \(endpoint)"))
     }
 
     mutating func send(_ message: WireMessage, now: Double, into actions: inout [Action]) {
@@ -152,6 +187,8 @@ extension WorkerSession {
             drainedByOperator = body.draining
             actions.append(.log(.info, body.draining ? "drained by the coordinator" : "undrained", ["reason": "\(body.reason)"]))
             actions.append(.status(body.draining ? "drained: \(body.reason)" : "ready"))
+        case .disconnect(let body) where body.reason == DisconnectReason.standby:
+            standby(leader: body.leader, now: now, into: &actions)
         case .disconnect(let body):
             disconnected(reason: body.reason, now: now, into: &actions)
         case .heartbeat:
@@ -192,6 +229,8 @@ extension WorkerSession {
     mutating func welcome(_ body: WelcomeBody, now: Double, into actions: inout [Action]) {
         connection = .welcomed
         refusalLogged = false
+        missesSinceWelcome = 0
+        hopsSinceWelcome = 0
         // An operator's drain is the coordinator's to say again (DRAIN right after WELCOME):
         // one lifted while this worker was away is not kept.
         drainedByOperator = false
@@ -220,12 +259,12 @@ extension WorkerSession {
         // Results the coordinator may not have recorded: send them again; repeats are harmless.
         resendUnacknowledged(now: now, into: &actions)
         if everWelcomed {
-            actions.append(.status("connected to \(settings.endpoint)"))
+            actions.append(.status("connected to \(endpoint)"))
         } else {
             everWelcomed = true
-            actions.append(.ready("connected to \(settings.endpoint), \(settings.slots) slot(s)"))
+            actions.append(.ready("connected to \(endpoint), \(settings.slots) slot(s)"))
         }
-        actions.append(.log(.info, "connected", ["endpoint": "\(settings.endpoint)", "adopted": "\(body.adopted.count)",
+        actions.append(.log(.info, "connected", ["endpoint": "\(endpoint)", "adopted": "\(body.adopted.count)",
                                                  "abandoned": "\(body.abandon.count)"]))
     }
 

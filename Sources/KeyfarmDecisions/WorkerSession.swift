@@ -20,8 +20,13 @@ public struct WorkerSession: Sendable {
         public var slots: Int
         /// Where the farm's storage is mounted, as HELLO says.
         public var storageRoot = ""
-        /// The coordinator's endpoint, for log lines and status.
-        public var endpoint = ""
+        /// The coordinators' endpoints, tried in order: a leader and its standbys.
+        public var endpoints: [String] = []
+        /// How long after losing a coordinator a standby's hint naming it is not followed (that
+        /// standby is about to lead), in seconds.
+        public var lostLeaderWindow: Double = 5
+        /// How soon to ask again after a standby that names no usable leader, in seconds.
+        public var standbyRetry: Double = 0.5
         /// Until the coordinator's WELCOME says otherwise.
         public var heartbeatInterval: Double = 1
         public var liveness = 3
@@ -59,8 +64,9 @@ public struct WorkerSession: Sendable {
     }
 
     public enum Action: Sendable, Equatable {
-        /// Close any connection and open a new one (connection number given), then send this HELLO.
-        case connect(number: Int, hello: HelloBody)
+        /// Close any connection and open a new one to `endpoint` (connection number given), then
+        /// send this HELLO.
+        case connect(number: Int, endpoint: String, hello: HelloBody)
         /// Close the connection (its queued messages are dropped).
         case close
         /// Send on the current connection.
@@ -117,9 +123,21 @@ public struct WorkerSession: Sendable {
     public internal(set) var drainedByOperator = false
     public internal(set) var stopping = false
     var stopDeadline: Double = .infinity
+    /// The endpoint of the current (or next) connection: one of `settings.endpoints`, or a
+    /// leader a standby named.
+    public internal(set) var endpoint: String
+    /// Where in `settings.endpoints` the next failover goes on from.
+    var endpointIndex = 0
+    /// Connections given up (silence) and standby hops since the last WELCOME.
+    var missesSinceWelcome = 0
+    var hopsSinceWelcome = 0
+    /// The coordinator this worker last lost after a WELCOME, and when.
+    var lostEndpoint: String?
+    var lostAt: Double = -.infinity
 
     public init(settings: Settings) {
         self.settings = settings
+        endpoint = settings.endpoints.first ?? ""
         reconnectDelay = settings.reconnectMinimum
         heartbeatInterval = settings.heartbeatInterval
         liveness = settings.liveness

@@ -13,6 +13,9 @@ public final class PostgresConnection {
     /// Statements prepared on this connection, by their SQL text.
     private var preparedStatements: [String: String] = [:]
     private let logger: Logger
+    /// Runs inside every top-level transaction just before its COMMIT; when it throws, the
+    /// transaction rolls back and the error is rethrown. A leading coordinator's fence.
+    public var commitGuard: ((PostgresConnection) throws -> Void)?
 
     /// Connects with a `postgresql://` URL or a `key=value` conninfo; PG* environment variables
     /// apply as they do for libpq. The client encoding is always UTF-8, and the application name
@@ -169,6 +172,7 @@ public final class PostgresConnection {
         let value: T
         do {
             value = try body(self)
+            try commitGuard?(self)
         } catch {
             do {
                 try execute("ROLLBACK")

@@ -15,4 +15,7 @@ public enum DisconnectReason {
     public static let keyRemoved = "worker key removed"
     /// Coordinator: the database refused to record the HELLO; the worker retries after its back-off.
     public static let registrationFailed = "registration failed"
+    /// Coordinator: it stands by and does not lead; `Disconnect.leader` names the leader's
+    /// advertised endpoint when known. The worker goes there (or to its next endpoint) at once.
+    public static let standby = "standby"
 }

@@ -10,7 +10,8 @@ public struct Migration: Sendable {
     /// Every migration, oldest first. Append only: an applied migration is never edited.
     public static let all: [Migration] = [.initial, .dispatch, .prices, .budgets, .providerAccounts, .outputs, .roles,
                                           .workerKeys, .attemptLogs, .attemptTimeouts, .attemptLogRetention,
-                                          .operatorRetries, .storageRootsAndSuspensions, .modelInputs, .revisions]
+                                          .operatorRetries, .storageRootsAndSuspensions, .modelInputs, .revisions,
+                                          .coordinatorLease]
 
     public static var latestVersion: Int { all.last?.version ?? 0 }
 

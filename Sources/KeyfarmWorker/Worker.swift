@@ -45,7 +45,7 @@ public final class Worker {
         settings.host = configuration.host
         settings.engines = configuration.engines
         settings.storageRoot = URL(fileURLWithPath: configuration.storage).standardizedFileURL.path
-        settings.endpoint = configuration.connect
+        settings.endpoints = configuration.endpoints
         settings.heartbeatInterval = configuration.heartbeatInterval
         settings.liveness = configuration.liveness
         settings.welcomeTimeout = configuration.welcomeTimeout
@@ -101,9 +101,9 @@ public final class Worker {
     func handle(_ event: WorkerSession.Event) throws {
         for action in session.handle(event, now: now) {
             switch action {
-            case .connect(let number, let hello):
+            case .connect(let number, let endpoint, let hello):
                 closeConnection()
-                try openConnection(number: number)
+                try openConnection(number: number, endpoint: endpoint)
                 send(.hello(hello))
             case .close:
                 closeConnection()
@@ -143,7 +143,7 @@ public final class Worker {
     // MARK: - The connection
 
     /// Opens a DEALER socket with its own routing id (name, process, connection number).
-    private func openConnection(number: Int) throws {
+    private func openConnection(number: Int, endpoint coordinator: String) throws {
         let socket = try ZMQSocket(context: context, type: .dealer)
         try socket.setLinger(milliseconds: 0)
         try socket.setIdentity(Array("\(configuration.name)/\(instance)/\(number)".utf8))
@@ -158,7 +158,7 @@ public final class Worker {
             try monitor.connect(endpoint)
             handshakeMonitor = monitor
         }
-        try socket.connect(configuration.connect)
+        try socket.connect(coordinator)
         dealer = socket
     }
 

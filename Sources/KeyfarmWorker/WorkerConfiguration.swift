@@ -3,8 +3,14 @@ import KeyfarmWire
 
 /// How a worker connects, what it offers and where it writes.
 public struct WorkerConfiguration: Sendable {
-    /// The coordinator's endpoint, e.g. `tcp://farm-coordinator:5555`.
+    /// The coordinator's endpoint, e.g. `tcp://farm-coordinator:5555`, or several separated by
+    /// commas (a leader and its standbys, in the order to try them).
     public var connect: String
+
+    /// The coordinators' endpoints: `connect` split at commas (a leader and its standbys).
+    public var endpoints: [String] {
+        connect.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
     /// Unique per worker, e.g. the host name.
     public var name: String
     public var slots: Int

@@ -43,7 +43,7 @@ import Testing
     @Test func itConnectsAtOnceAndSaysHelloWithWhatItOffers() {
         var session = session()
         let actions = session.handle(.tick, now: 0)
-        guard case .connect(let number, let hello) = actions.first else {
+        guard case .connect(let number, _, let hello) = actions.first else {
             Issue.record("no connection: \(actions)")
             return
         }
@@ -61,7 +61,7 @@ import Testing
         #expect(session.handle(.tick, now: 10.01).contains(.close))
         #expect(session.connection == .closed(reconnectAt: 11.01))
         #expect(session.handle(.tick, now: 11).isEmpty)
-        #expect(session.handle(.tick, now: 11.01).contains { if case .connect(2, _) = $0 { true } else { false } })
+        #expect(session.handle(.tick, now: 11.01).contains { if case .connect(2, _, _) = $0 { true } else { false } })
         _ = session.handle(.tick, now: 21.1)
         #expect(session.connection == .closed(reconnectAt: 23.1))
         // A WELCOME resets the back-off.
@@ -128,7 +128,7 @@ import Testing
         // The coordinator goes silent: the next HELLO names the finished attempt.
         _ = session.handle(.tick, now: 8.1)
         let reconnect = session.handle(.tick, now: 9.1)
-        guard case .connect(_, let hello) = reconnect.first(where: { if case .connect = $0 { true } else { false } }) else {
+        guard case .connect(_, _, let hello) = reconnect.first(where: { if case .connect = $0 { true } else { false } }) else {
             Issue.record("no reconnect: \(reconnect)")
             return
         }
@@ -213,7 +213,7 @@ import Testing
         let beat = session.handle(.tick, now: 1.5)
         #expect(beat.contains { if case .send(.heartbeat(let body)) = $0 { body.draining && body.freeSlots == 0 } else { false } })
         _ = session.handle(.tick, now: 4.6)
-        let hello = session.handle(.tick, now: 5.6).compactMap { if case .connect(_, let hello) = $0 { hello } else { nil } }
+        let hello = session.handle(.tick, now: 5.6).compactMap { if case .connect(_, _, let hello) = $0 { hello } else { nil } }
         // HELLO says only the worker's own drain; the coordinator says the operator's again
         // after WELCOME (an undrain made meanwhile is not undone by a stale memory).
         #expect(hello.first?.draining == false)
@@ -233,7 +233,7 @@ import Testing
         _ = busy.handle(.received(assign(1)), now: 0.1)
         _ = busy.handle(.stopRequested, now: 0.5)
         _ = busy.handle(.tick, now: 3.6)
-        let hello = busy.handle(.tick, now: 4.6).compactMap { if case .connect(_, let hello) = $0 { hello } else { nil } }
+        let hello = busy.handle(.tick, now: 4.6).compactMap { if case .connect(_, _, let hello) = $0 { hello } else { nil } }
         #expect(hello.first?.draining == true)
         #expect(hello.first?.running.map(\.jobID) == [1])
         // Welcomed on the new connection, it says DRAIN again (its HELLO may have crossed the stop).

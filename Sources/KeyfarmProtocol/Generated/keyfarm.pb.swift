@@ -582,13 +582,17 @@ public nonisolated struct Keyfarm_Wire_V1_Drain: Sendable {
 
 /// DISCONNECT, either direction: the sender forgets the peer. From a worker: goodbye, after
 /// every RESULT was acknowledged. From the coordinator: "I do not know you" (e.g. after a
-/// restart): the worker sends HELLO again.
+/// restart): the worker sends HELLO again. "standby" from a coordinator that does not lead:
+/// `leader` is the leading coordinator's advertised endpoint (empty when unknown), where the
+/// worker goes next.
 public nonisolated struct Keyfarm_Wire_V1_Disconnect: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var reason: String = String()
+
+  public var leader: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1429,7 +1433,7 @@ nonisolated extension Keyfarm_Wire_V1_Drain: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Keyfarm_Wire_V1_Disconnect: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Disconnect"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0\u{1}leader\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1438,6 +1442,7 @@ nonisolated extension Keyfarm_Wire_V1_Disconnect: SwiftProtobuf.Message, SwiftPr
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.leader) }()
       default: break
       }
     }
@@ -1447,11 +1452,15 @@ nonisolated extension Keyfarm_Wire_V1_Disconnect: SwiftProtobuf.Message, SwiftPr
     if !self.reason.isEmpty {
       try visitor.visitSingularStringField(value: self.reason, fieldNumber: 1)
     }
+    if !self.leader.isEmpty {
+      try visitor.visitSingularStringField(value: self.leader, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Keyfarm_Wire_V1_Disconnect, rhs: Keyfarm_Wire_V1_Disconnect) -> Bool {
     if lhs.reason != rhs.reason {return false}
+    if lhs.leader != rhs.leader {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
