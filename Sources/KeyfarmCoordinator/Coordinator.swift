@@ -118,6 +118,10 @@ public final class Coordinator {
         store.connection.commitGuard = { connection in
             try FarmStore.fence(connection, instance: instance, epoch: epoch)
         }
+        // A leader paused inside a transaction (SIGSTOP, a frozen VM) would hold its row locks
+        // and stall the coordinator that took over: the server ends such a session after 3 s.
+        // No turn sits idle inside a transaction for anything like that long.
+        try store.connection.execute("SET idle_in_transaction_session_timeout = '3s'")
         try store.connection.listen(FarmStore.jobsChannel)
         try store.connection.listen(FarmStore.workersChannel)
         if security != nil { try store.connection.listen(FarmStore.keysChannel) }

@@ -97,8 +97,9 @@ extension WorkerSession {
     }
 
     /// DISCONNECT "standby": that coordinator does not lead. Goes to the leader it names at
-    /// once, unless that is the coordinator this worker has just lost (the standby will take
-    /// over soon) or the hops go round in circles; else asks the next endpoint shortly.
+    /// once, unless that is the coordinator this worker has just lost (then it asks the same
+    /// standby again shortly: it takes over once the lease expires) or the hops go round in
+    /// circles; with no leader named, it asks the next endpoint shortly.
     mutating func standby(leader: String, now: Double, into actions: inout [Action]) {
         let from = endpoint
         hopsSinceWelcome += 1
@@ -107,6 +108,8 @@ extension WorkerSession {
         if follow {
             endpoint = leader
             if let index = settings.endpoints.firstIndex(of: leader) { endpointIndex = index }
+        } else if justLost {
+            // That standby is the one to lead next: ask it again.
         } else if settings.endpoints.count > 1 {
             endpointIndex = (settings.endpoints.firstIndex(of: from).map { $0 + 1 } ?? endpointIndex + 1) % settings.endpoints.count
             endpoint = settings.endpoints[endpointIndex]

@@ -51,8 +51,8 @@ final class Farm {
     }
 
     @discardableResult
-    func startWorker(_ name: String, slots: Int, _ extra: [String] = []) throws -> TestDaemon {
-        let daemon = try TestDaemon(binary, ["worker", "--connect", endpoint, "--name", name, "--slots", "\(slots)",
+    func startWorker(_ name: String, slots: Int, _ extra: [String] = [], connect: String? = nil) throws -> TestDaemon {
+        let daemon = try TestDaemon(binary, ["worker", "--connect", connect ?? endpoint, "--name", name, "--slots", "\(slots)",
                                              "--storage", "/tmp/kf-dispatch-storage", "--heartbeat-ms",
                                              "\(Farm.heartbeatMilliseconds)", "--encode-preset", "ultrafast"] + extra,
                                      environment: environment)

@@ -1,0 +1,100 @@
+import Foundation
+import KeyfarmPostgres
+import KeyfarmTestSupport
+import Testing
+
+/// A leader and a standby coordinator on one database, real processes killed or paused for
+/// real: the standby takes over and dispatches within seconds, every job completes once, and a
+/// deposed leader that wakes up commits nothing.
+@Suite(.serialized) struct HighAvailabilityTests {
+    /// The farm's coordinator (the first to lead) and a standby on another port.
+    func leaderAndStandby(_ farm: Farm) throws -> (leader: TestDaemon, standby: TestDaemon, standbyEndpoint: String) {
+        let leader = try farm.startCoordinator()
+        let leading = eventually { leader.log.contains("coordinator leading") }
+        #expect(leading, "\(farm.logs)")
+        let standbyEndpoint = "tcp://127.0.0.1:\(freeLoopbackPort())"
+        let standby = try TestDaemon(farm.binary, ["coordinator", "--bind", standbyEndpoint, "--heartbeat-ms",
+                                                   "\(Farm.heartbeatMilliseconds)", "--liveness", "\(Farm.liveness)"],
+                                     environment: farm.environment)
+        let standing = eventually { standby.log.contains("standing by") }
+        #expect(standing, "\(standby.log)")
+        return (leader, standby, standbyEndpoint)
+    }
+
+    /// The database's clock, in seconds since 1970.
+    func databaseNow(_ farm: Farm) throws -> Double {
+        try farm.store.connection.execute("SELECT extract(epoch FROM clock_timestamp())::float8 AS t").rows[0].decode("t")
+    }
+
+    func seconds(_ farm: Farm, _ sql: String, _ parameters: [any PostgresBindable]) throws -> Double? {
+        try farm.store.connection.execute(sql, parameters).rows.first?.decode("s", as: Double?.self)
+    }
+
+    @Test func aStandbyTakesOverFromAKilledLeaderAndDispatchesWithinFiveSeconds() async throws {
+        try await offPool {
+            let farm = try Farm()
+            let (leader, standby, standbyEndpoint) = try leaderAndStandby(farm)
+            defer { standby.killHard() }
+            // One worker lists the standby first, so it starts by following the hint to the leader.
+            let w1 = try farm.startWorker("w1", slots: 2, connect: "\(standbyEndpoint),\(farm.endpoint)")
+            try farm.startWorker("w2", slots: 2, connect: "\(farm.endpoint),\(standbyEndpoint)")
+            try farm.smoke("ha", jobs: 40, ms: 400)
+            let busy = try eventually { try farm.succeeded("ha") >= 6 && farm.running(on: "w1") + farm.running(on: "w2") >= 2 }
+            #expect(busy, "\(farm.logs)")
+            #expect(w1.log.contains("the coordinator stands by"), "\(w1.log)")
+            let killedAt = try databaseNow(farm)
+            leader.killHard()
+            let done = try eventually(timeout: .seconds(120)) { try farm.succeeded("ha") == 40 }
+            #expect(done, "\(farm.logs)\n--- standby\n\(standby.log.suffix(3000))")
+            #expect(try farm.jobsNotSucceededExactlyOnce("ha") == 0)
+            let takeover = try seconds(farm, """
+                SELECT extract(epoch FROM since)::float8 - $1 AS s FROM keyfarm.v_coordinators WHERE role = 'leader' AND endpoint = $2
+                """, [killedAt, standbyEndpoint])
+            let dispatch = try seconds(farm, """
+                SELECT extract(epoch FROM min(started_at))::float8 - $1 AS s FROM keyfarm.attempts WHERE started_at > to_timestamp($1)
+                """, [killedAt])
+            print("takeover: lease taken \(takeover.map { String(format: "%.2f", $0) } ?? "never") s, "
+                  + "dispatching again \(dispatch.map { String(format: "%.2f", $0) } ?? "never") s after the leader's SIGKILL")
+            #expect(try #require(takeover) < 4)
+            #expect(try #require(dispatch) < 5)
+            #expect(try farm.count("SELECT count(*)::int AS n FROM keyfarm.v_coordinators WHERE role = 'leader' AND epoch = 2") == 1)
+            #expect(try farm.count("SELECT count(*)::int AS n FROM keyfarm.workers WHERE state = 'lost'") == 0)
+        }
+    }
+
+    @Test func aDeposedLeaderThatWakesUpCommitsNothingAndStandsBy() async throws {
+        try await offPool {
+            let farm = try Farm()
+            let (leader, standby, standbyEndpoint) = try leaderAndStandby(farm)
+            defer { standby.killHard() }
+            try farm.startWorker("w1", slots: 2, connect: "\(farm.endpoint),\(standbyEndpoint)")
+            try farm.startWorker("w2", slots: 2, connect: "\(farm.endpoint),\(standbyEndpoint)")
+            try farm.smoke("paused", jobs: 30, ms: 500)
+            let busy = try eventually { try farm.running(on: "w1") + farm.running(on: "w2") >= 2 }
+            #expect(busy, "\(farm.logs)")
+            leader.signal(SIGSTOP)
+            // The standby takes the lease, and both workers find it.
+            let tookOver = eventually(timeout: .seconds(30)) {
+                standby.log.components(separatedBy: "worker joined").count - 1 >= 2
+            }
+            #expect(tookOver, "\(standby.log)")
+            leader.signal(SIGCONT)
+            let steppedDown = eventually { leader.log.contains("stepping down") }
+            #expect(steppedDown, "\(leader.log)")
+            let done = try eventually(timeout: .seconds(120)) { try farm.succeeded("paused") == 30 }
+            #expect(done, "\(farm.logs)\n--- standby\n\(standby.log.suffix(3000))")
+            #expect(try farm.jobsNotSucceededExactlyOnce("paused") == 0)
+            // Woken, the old leader believed both workers silent for seconds: had it acted, it
+            // would have declared them lost and lost their attempts.
+            #expect(!leader.log.contains("stopped answering"), "\(leader.log)")
+            #expect(try farm.count("SELECT count(*)::int AS n FROM keyfarm.attempts WHERE error LIKE '%stopped answering%'") == 0)
+            #expect(try farm.count("SELECT count(*)::int AS n FROM keyfarm.workers WHERE state = 'lost'") == 0)
+            // It stands by behind the new leader.
+            let standing = eventually { leader.log.contains("standing by") }
+            #expect(standing, "\(leader.log)")
+            #expect(try farm.count("""
+                SELECT count(*)::int AS n FROM keyfarm.v_coordinators WHERE role = 'leader' AND epoch = 2 AND endpoint = $1
+                """, [standbyEndpoint]) == 1)
+        }
+    }
+}
