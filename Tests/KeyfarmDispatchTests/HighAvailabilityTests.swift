@@ -97,4 +97,43 @@ import Testing
                 """, [standbyEndpoint]) == 1)
         }
     }
+
+    /// A primary with a synchronous streaming replica; the primary stops abruptly, the replica
+    /// is promoted, and the coordinator, given both hosts with target_session_attrs=read-write,
+    /// follows it: every job, before, across and after the failover, completes exactly once.
+    @Test func theCoordinatorFollowsAPromotedReplica() async throws {
+        try await offPool {
+            let pair = try ReplicatedPostgres()
+            let farm = try Farm(database: pair.conninfo)
+            let coordinator = try farm.startCoordinator()
+            try farm.startWorker("pg-w1", slots: 2)
+            try farm.smoke("before", jobs: 6, ms: 10)
+            let before = try eventually { try farm.succeeded("before") == 6 }
+            #expect(before, "\(farm.logs)")
+
+            try farm.smoke("across", jobs: 6, ms: 1500)
+            let busy = try eventually { try farm.running(on: "pg-w1") >= 1 }
+            #expect(busy, "\(farm.logs)")
+            try pair.primary.stop(immediately: true)
+            let noticed = eventually(timeout: .seconds(30)) { coordinator.log.contains("lost the database") }
+            #expect(noticed, "\(coordinator.log)")
+            try pair.promoteReplica()
+            let reconnected = eventually(timeout: .seconds(30)) { (try? farm.store.connection.reconnect()) != nil }
+            #expect(reconnected)
+            #expect(try farm.store.connection.execute("SELECT pg_is_in_recovery()::text AS r").rows[0]["r"] == "false")
+            #expect(try farm.store.connection.execute("SELECT current_setting('data_directory') AS d").rows[0]["d"]
+                    == pair.replica.dataDirectory)
+
+            let across = try eventually(timeout: .seconds(90)) { try farm.succeeded("across") == 6 }
+            #expect(across, "\(farm.logs)")
+            try farm.smoke("after", jobs: 6, ms: 10)
+            let after = try eventually(timeout: .seconds(60)) { try farm.succeeded("after") == 6 }
+            #expect(after, "\(farm.logs)")
+            #expect(coordinator.isRunning, "\(coordinator.log)")
+            #expect(coordinator.log.contains("reconnected to the database"), "\(coordinator.log)")
+            for list in ["before", "across", "after"] {
+                #expect(try farm.jobsNotSucceededExactlyOnce(list) == 0, "\(list)")
+            }
+        }
+    }
 }
