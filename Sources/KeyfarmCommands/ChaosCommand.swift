@@ -23,7 +23,9 @@ struct ChaosCommand: ParsableCommand {
 
             For --duration seconds it then SIGKILLs a random worker every --kill-every seconds \
             (about; each is started again after a pause, as systemd would), SIGKILLs the \
-            coordinator twice (a quarter and seven tenths of the way), and stops PostgreSQL \
+            coordinator that leads twice (a quarter and seven tenths of the way; with \
+            --coordinators 2 the standby takes over, and the killed one comes back as a \
+            standby), and stops PostgreSQL \
             abruptly once, half way, starting it again a few seconds later. Daemons that exit \
             by themselves are restarted too. Then it waits (up to --settle seconds) for every list \
             to finish, and checks:
@@ -35,7 +37,10 @@ struct ChaosCommand: ParsableCommand {
 
             It prints what it did and those figures, and ends with one JSON line: \
             {"jobs", "succeeded", "failed", "lost", "completed_twice", "billed_generations", \
-            "ledger_charges", "clips", "clips_with_planned_frames"}. DIR is emptied first (it must \
+            "ledger_charges", "clips", "clips_with_planned_frames", "takeovers", \
+            "takeover_seconds"}: takeovers counts the kills of a leader after which a coordinator \
+            took the lease at a later epoch, takeover_seconds is the longest time from such a kill \
+            to the new lease (by the database's clock). DIR is emptied first (it must \
             be a chaos folder or empty); the daemons' logs stay in DIR/logs.
 
             Exit status: 0 when every check holds; 1 when one does not or the farm could not be run.
@@ -46,6 +51,12 @@ struct ChaosCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Workers to run.", valueName: "count"))
     var workers: Int = 4
+
+    @Option(help: ArgumentHelp("""
+        Coordinators on the one database: 1, or 2 for a leader and a standby (the cluster then \
+        runs durable, fsync and synchronous_commit on).
+        """, valueName: "count"))
+    var coordinators: Int = 1
 
     @Option(help: ArgumentHelp("Jobs each worker runs at once.", valueName: "count"))
     var slots: Int = 2
@@ -82,6 +93,7 @@ struct ChaosCommand: ParsableCommand {
     func validate() throws {
         guard duration > 0, duration <= 86_400 else { throw ValidationError("--duration must be between 0 and 86400 seconds") }
         guard (1...16).contains(workers) else { throw ValidationError("--workers must be between 1 and 16") }
+        guard (1...2).contains(coordinators) else { throw ValidationError("--coordinators must be 1 or 2") }
         guard (1...64).contains(slots) else { throw ValidationError("--slots must be between 1 and 64") }
         guard (1...100).contains(lists) else { throw ValidationError("--lists must be between 1 and 100") }
         guard killEvery >= 0.5 else { throw ValidationError("--kill-every must be at least 0.5 seconds") }
@@ -110,8 +122,9 @@ struct ChaosCommand: ParsableCommand {
                 files.append(try ShotListFile.load(path))
             }
             let executable = (try? ownExecutable()) ?? CommandLine.arguments[0]
-            let farm = ChaosFarm(settings: .init(root: root, workers: workers, slots: slots), executable: executable, logger: logger,
-                                 environment: CommandEnvironment.current)
+            var settings = ChaosFarm.Settings(root: root, workers: workers, slots: slots)
+            settings.coordinators = coordinators
+            let farm = ChaosFarm(settings: settings, executable: executable, logger: logger, environment: CommandEnvironment.current)
             defer {
                 farm.stopAll()
                 farm.stopPostgres()
@@ -119,9 +132,10 @@ struct ChaosCommand: ParsableCommand {
             let console = Console.current
             var run = ChaosRun(farm: farm, files: files, duration: duration, killEvery: killEvery, settle: settle,
                                generator: SeededGenerator(seed: seed), report: { console.print($0) })
-            console.print("chaos: seed \(seed); \(workers) workers x \(slots) slots; \(lists) shot lists; \(Int(duration)) s of faults in \(root)")
+            console.print("chaos: seed \(seed); \(coordinators) coordinator(s); \(workers) workers x \(slots) slots; \(lists) shot lists; \(Int(duration)) s of faults in \(root)")
             try farm.start(faultRates: ["5xx": errorRate, "429": rateLimitRate, "fail_generation": failRate, "seed": Int(seed)])
-            console.print("chaos: PostgreSQL in \(root)/pg, fake provider on \(farm.fakeURL), coordinator on \(farm.endpoint)")
+            console.print("chaos: PostgreSQL in \(root)/pg\(coordinators > 1 ? " (durable)" : ""), fake provider on \(farm.fakeURL), "
+                + "coordinator\(coordinators > 1 ? "s" : "") on \(farm.endpoints.joined(separator: ", "))")
             try run.execute()
             let report = try ChaosReport.gather(farm: farm, elapsed: run.elapsed)
             console.write(report.figures)

@@ -17,6 +17,8 @@ public final class ChaosFarm {
         public var slots: Int
         public var heartbeatMilliseconds = 500
         public var liveness = 4
+        /// Coordinators on one database: with two, a leader and a standby.
+        public var coordinators = 1
 
         public init(root: String, workers: Int, slots: Int) {
             self.root = root
@@ -31,11 +33,12 @@ public final class ChaosFarm {
     let cluster: EmbeddedCluster
     private(set) var conninfo = ""
     public private(set) var fakeURL = ""
-    public private(set) var endpoint = ""
+    /// The coordinators' endpoints; workers are given them all.
+    public private(set) var endpoints: [String] = []
     private var environment: [String: String]
     private var workerEnvironment: [String: String] = [:]
     private var artifactPorts: [Int] = []
-    private(set) var coordinator: BackgroundProcess?
+    private(set) var coordinators: [BackgroundProcess?]
     private(set) var workers: [BackgroundProcess?]
     private var fake: BackgroundProcess?
     /// When an exited daemon is due to be started again (systemd's RestartSec).
@@ -44,6 +47,10 @@ public final class ChaosFarm {
 
     /// What happened, for the report.
     private(set) var counts: [String: Int] = [:]
+    /// Coordinator kills waiting for a new leader: the lease's epoch then, and when (database clock).
+    private var awaitingTakeover: [(epoch: Int64, killedAt: Double)] = []
+    /// Seconds from each kill of a leader to the lease taken at a later epoch.
+    private(set) var takeovers: [Double] = []
 
     var storage: String { settings.root + "/storage" }
     public var logs: String { settings.root + "/logs" }
@@ -54,9 +61,11 @@ public final class ChaosFarm {
         self.executable = executable
         self.logger = logger
         var cluster = EmbeddedCluster(dataDirectory: settings.root + "/pg", logger: logger)
-        cluster.durable = false
+        // With standbys it runs as a farm that fails over must: every commit on disk.
+        cluster.durable = settings.coordinators > 1
         self.cluster = cluster
         workers = Array(repeating: nil, count: settings.workers)
+        coordinators = Array(repeating: nil, count: settings.coordinators)
         self.environment = environment
         self.environment["KEYFARM_LOG_LEVEL"] = environment["KEYFARM_LOG_LEVEL"] ?? "info"
         self.environment.removeValue(forKey: "NOTIFY_SOCKET")
@@ -80,24 +89,26 @@ public final class ChaosFarm {
         let response = try fakeRequest("POST", "/_fake/faults", body: ["rates": faultRates])
         guard response.isSuccess else { throw HarnessFailure("chaos: the fake provider refused the fault rates: \(response.text)", status: HarnessFailure.failure) }
 
-        endpoint = "tcp://127.0.0.1:\(try LoopbackPort.unused())"
+        endpoints = try (0..<settings.coordinators).map { _ in "tcp://127.0.0.1:\(try LoopbackPort.unused())" }
         workerEnvironment = LocalFarm.workerEnvironment(environment, fakeURL: fakeURL)
         artifactPorts = try (0..<settings.workers).map { _ in try LoopbackPort.unused() }
-        try startCoordinator()
+        for index in coordinators.indices { try startCoordinator(index) }
         for index in workers.indices { try startWorker(index) }
     }
 
-    func startCoordinator() throws {
-        coordinator = try spawn("coordinator", ["coordinator", "--bind", endpoint,
-                                                "--heartbeat-ms", "\(settings.heartbeatMilliseconds)",
-                                                "--liveness", "\(settings.liveness)"], environment: environment)
+    func coordinatorName(_ index: Int) -> String { coordinators.count == 1 ? "coordinator" : "coordinator-\(index + 1)" }
+
+    func startCoordinator(_ index: Int) throws {
+        coordinators[index] = try spawn(coordinatorName(index), ["coordinator", "--bind", endpoints[index],
+                                                                 "--heartbeat-ms", "\(settings.heartbeatMilliseconds)",
+                                                                 "--liveness", "\(settings.liveness)"], environment: environment)
     }
 
     func workerName(_ index: Int) -> String { "chaos-worker-\(index + 1)" }
 
     func startWorker(_ index: Int) throws {
         workers[index] = try spawn(workerName(index), LocalFarm.workerArguments(
-            endpoint: endpoint, name: workerName(index), slots: settings.slots, storage: storage,
+            endpoint: endpoints.joined(separator: ","), name: workerName(index), slots: settings.slots, storage: storage,
             // The chaos run's clips are checked, not watched: the fastest encode.
             artifactPort: artifactPorts[index], encodePreset: "ultrafast") + ["--heartbeat-ms", "\(settings.heartbeatMilliseconds)"],
             environment: workerEnvironment)
@@ -127,12 +138,42 @@ public final class ChaosFarm {
         restartAt[workerName(index)] = Date().addingTimeInterval(restartDelay)
     }
 
-    /// SIGKILLs the coordinator; `supervise` starts it again after `restartDelay` seconds.
-    func killCoordinator(restartDelay: Double) {
-        guard let coordinator, coordinator.isRunning else { return }
+    /// SIGKILLs the coordinator that leads (the first when none does); `supervise` starts it
+    /// again after `restartDelay` seconds, and `checkTakeovers` times the next leader. Returns
+    /// its name and pid.
+    func killLeader(restartDelay: Double) throws -> (name: String, pid: Int32)? {
+        let lease = try database { store in
+            try store.connection.execute("""
+                SELECT endpoint, epoch, extract(epoch FROM clock_timestamp())::float8 AS now FROM keyfarm.coordinator_lease
+                WHERE expires_at > now()
+                """).rows.first.map { (endpoint: try $0.decode("endpoint", as: String.self), epoch: try $0.decode("epoch", as: Int64.self),
+                                       now: try $0.decode("now", as: Double.self)) }
+        }
+        let index = lease.flatMap { endpoints.firstIndex(of: $0.endpoint) } ?? 0
+        guard let coordinator = coordinators[index], coordinator.isRunning else { return nil }
         coordinator.killHard()
         counts["coordinator_kills", default: 0] += 1
-        restartAt["coordinator"] = Date().addingTimeInterval(restartDelay)
+        if let lease { awaitingTakeover.append((lease.epoch, lease.now)) }
+        restartAt[coordinatorName(index)] = Date().addingTimeInterval(restartDelay)
+        return (coordinatorName(index), coordinator.pid)
+    }
+
+    /// Looks for leaders that took over since a kill; a line for each.
+    func checkTakeovers() throws -> [String] {
+        guard let oldest = awaitingTakeover.first else { return [] }
+        let lease = try database { store in
+            try store.connection.execute("""
+                SELECT endpoint, epoch, extract(epoch FROM since)::float8 AS since FROM keyfarm.coordinator_lease
+                WHERE expires_at > now()
+                """).rows.first.map { (endpoint: try $0.decode("endpoint", as: String.self), epoch: try $0.decode("epoch", as: Int64.self),
+                                       since: try $0.decode("since", as: Double.self)) }
+        }
+        guard let lease, lease.epoch > oldest.epoch else { return [] }
+        awaitingTakeover.removeAll()
+        let seconds = max(0, lease.since - oldest.killedAt)
+        takeovers.append(seconds)
+        let name = endpoints.firstIndex(of: lease.endpoint).map(coordinatorName) ?? lease.endpoint
+        return [String(format: "%@ leads at epoch %lld, %.2f s after the leader's SIGKILL", name, lease.epoch, seconds)]
     }
 
     /// Stops PostgreSQL at once (every server process quits, as in a crash), waits, and starts it again.
@@ -153,15 +194,17 @@ public final class ChaosFarm {
         func due(_ name: String, exited status: Int32) -> Bool {
             if let at = restartAt[name] { return now >= at }
             // It exited by itself (the coordinator loses its database, say): systemd's pause.
-            counts["\(name == "coordinator" ? "coordinator" : "worker")_exits", default: 0] += 1
+            counts["\(name.hasPrefix("coordinator") ? "coordinator" : "worker")_exits", default: 0] += 1
             events.append("\(name) exited by itself (status \(status)); restarting in 1 s")
             restartAt[name] = now.addingTimeInterval(1)
             return false
         }
-        if let coordinator, let status = coordinator.poll(), due("coordinator", exited: status) {
-            restartAt["coordinator"] = nil
-            try startCoordinator()
-            events.append("restarted the coordinator (pid \(self.coordinator!.pid))")
+        for index in coordinators.indices {
+            let name = coordinatorName(index)
+            guard let coordinator = coordinators[index], let status = coordinator.poll(), due(name, exited: status) else { continue }
+            restartAt[name] = nil
+            try startCoordinator(index)
+            events.append("restarted \(name == "coordinator" ? "the coordinator" : name) (pid \(coordinators[index]!.pid))")
         }
         for index in workers.indices {
             guard let worker = workers[index], let status = worker.poll(), due(workerName(index), exited: status) else { continue }
@@ -178,7 +221,7 @@ public final class ChaosFarm {
     /// Stops every daemon: workers first (they say goodbye), then the coordinator and the fake.
     public func stopAll() {
         for worker in workers.compactMap({ $0 }) { worker.stop(timeout: 10) }
-        coordinator?.stop(timeout: 10)
+        for coordinator in coordinators.compactMap({ $0 }) { coordinator.stop(timeout: 10) }
         fake?.stop(timeout: 5)
         store?.connection.close()
         store = nil

@@ -23,11 +23,16 @@ public struct ChaosReport {
     var injectedFaults: [String: Int] = [:]
     var farmEvents: [String: Int] = [:]
     var elapsed: Double = 0
+    /// Leaders killed and replaced at a later epoch, and the longest time that took.
+    var takeovers = 0
+    var takeoverSeconds: Double = 0
 
     public static func gather(farm: ChaosFarm, elapsed: Double) throws -> ChaosReport {
         var report = ChaosReport()
         report.elapsed = elapsed
         report.farmEvents = farm.counts
+        report.takeovers = farm.takeovers.count
+        report.takeoverSeconds = farm.takeovers.max() ?? 0
         try farm.database { store in
             let connection = store.connection
             func count(_ sql: String) throws -> Int { try connection.execute(sql).rows[0].decode("n", as: Int.self) }
@@ -124,6 +129,7 @@ public struct ChaosReport {
                 + "coordinator \(farmEvents["coordinator_exits", default: 0]), workers \(farmEvents["worker_exits", default: 0])",
             "  provider: injected \(injectedFaults["5xx", default: 0]) 5xx, \(injectedFaults["429", default: 0]) 429, "
                 + "\(injectedFaults["fail_generation", default: 0]) failed generations",
+            String(format: "  leaders:  %d takeover(s) after a leader's SIGKILL; the longest took %.2f s", takeovers, takeoverSeconds),
             "  attempts: " + attemptsByOutcome.map { "\($0.1) \($0.0)" }.joined(separator: ", "),
             "  jobs:     \(jobs): \(succeeded) succeeded, \(failed) failed with a reason, \(lost) lost, \(completedTwice) completed twice",
             "  credits:  the fake billed \(billedGenerations) generations; the ledger charges \(ledgerCharges)",
@@ -140,6 +146,7 @@ public struct ChaosReport {
             ("billed_generations", billedGenerations), ("ledger_charges", ledgerCharges), ("clips", clips),
             ("clips_with_planned_frames", clipsWithPlannedFrames),
         ]
-        return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+        return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ")
+            + ", \"takeovers\": \(takeovers), \"takeover_seconds\": " + String(format: "%.2f", takeoverSeconds) + "}"
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import KeyfarmCore
 import KeyfarmStore
 
-/// The chaos run's schedule: submissions, worker kills, two coordinator kills and one
+/// The chaos run's schedule: submissions, worker kills, two kills of the leading coordinator and one
 /// PostgreSQL restart over `duration` seconds, then waiting for the farm to finish.
 public struct ChaosRun {
     let farm: ChaosFarm
@@ -60,11 +60,11 @@ public struct ChaosRun {
             }
             if let at = coordinatorKills.first, now >= at {
                 coordinatorKills.removeFirst()
-                if let pid = farm.coordinator?.pid {
-                    farm.killCoordinator(restartDelay: 1)
-                    say("SIGKILL the coordinator (pid \(pid)); restarting in 1 s")
+                if let (name, pid) = try farm.killLeader(restartDelay: 1) {
+                    say("SIGKILL \(name == "coordinator" ? "the coordinator" : "the leader, \(name),") (pid \(pid)); restarting in 1 s")
                 }
             }
+            for event in try farm.checkTakeovers() { say(event) }
             if let at = postgresRestart, now >= at {
                 postgresRestart = nil
                 say("stopping PostgreSQL abruptly (pg_ctl -m immediate)")
@@ -87,6 +87,7 @@ public struct ChaosRun {
         say("faults over; waiting up to \(Int(settle)) s for every shot list to finish")
         while true {
             for event in try farm.supervise() { say(event) }
+            for event in try farm.checkTakeovers() { say(event) }
             let open = try farm.database { store in
                 try store.connection.execute("""
                     SELECT count(*) AS n FROM keyfarm.jobs WHERE state NOT IN ('succeeded', 'failed', 'cancelled')

@@ -3,13 +3,14 @@ import KeyfarmTestSupport
 import Testing
 
 /// The short form of `make chaos`: `keyfarm chaos` on its own private PostgreSQL cluster,
-/// fake provider, coordinator and four workers, with worker SIGKILLs every few seconds, two
-/// coordinator SIGKILLs and an abrupt PostgreSQL restart, then its checks. The long form's
+/// fake provider, a leading and a standby coordinator and four workers, with worker SIGKILLs
+/// every few seconds, two SIGKILLs of whichever coordinator leads and an abrupt PostgreSQL
+/// restart, then its checks. The long form's
 /// figures are in the README ("Chaos").
 @Suite(.serialized) struct ChaosTests {
     /// The JSON line's keys, in the documented order.
     static let keys = ["jobs", "succeeded", "failed", "lost", "completed_twice", "billed_generations", "ledger_charges",
-                       "clips", "clips_with_planned_frames"]
+                       "clips", "clips_with_planned_frames", "takeovers", "takeover_seconds"]
 
     @Test func aShortChaosRunLosesNothingDoesNothingTwiceAndBillsEveryGenerationOnce() async throws {
         try await offPool {
@@ -21,7 +22,7 @@ import Testing
             environment.removeValue(forKey: "NOTIFY_SOCKET")
             environment.removeValue(forKey: "KEYFARM_DATABASE_URL")
             let outcome = try TestProcess.run(binary, [
-                "chaos", "--duration", "30", "--lists", "2", "--workers", "4", "--kill-every", "3", "--seed", "7",
+                "chaos", "--duration", "30", "--lists", "2", "--workers", "4", "--kill-every", "3", "--seed", "7", "--coordinators", "2",
                 "--settle", "600", "--directory", directory, "--refs", Refs.directory,
             ], environment: environment, timeout: .seconds(900))
             let report = "\(outcome.out)\n--- stderr\n\(outcome.error.suffix(4000))"
@@ -29,11 +30,12 @@ import Testing
             #expect(outcome.status == 0, "\(report)")
             // The faults really happened.
             #expect(outcome.out.contains("SIGKILL chaos-worker-"), "\(report)")
-            #expect(outcome.out.contains("SIGKILL the coordinator"), "\(report)")
+            #expect(outcome.out.contains("SIGKILL the leader"), "\(report)")
             #expect(outcome.out.contains("PostgreSQL started again"), "\(report)")
 
             let last = try #require(outcome.out.split(separator: "\n").last.map(String.init), "\(report)")
-            let figures = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Int], "\(last)")
+            let numbers = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Double], "\(last)")
+            let figures = numbers.mapValues { Int($0) }
             #expect(Set(figures.keys) == Set(Self.keys), "\(last)")
             let order = Self.keys.compactMap { last.range(of: "\"\($0)\"")?.lowerBound }
             #expect(order == order.sorted(), "keys in the documented order: \(last)")
@@ -45,6 +47,9 @@ import Testing
             #expect(figures["billed_generations"]! > 0, "provider generations were billed: \(last)")
             #expect(figures["clips"] == figures["clips_with_planned_frames"], "\(report)")
             #expect(figures["clips"]! > 0, "\(last)")
+            // Both kills of the leader were followed by the standby's takeover, within seconds.
+            #expect(figures["takeovers"] == 2, "\(report)")
+            #expect(numbers["takeover_seconds"]! > 0 && numbers["takeover_seconds"]! < 5, "\(last)")
             // Nothing it started is left running.
             let leftovers = try TestProcess.run("/usr/bin/pgrep", ["-f", directory], environment: environment)
             #expect(leftovers.out.isEmpty, "still running: \(leftovers.out)")

@@ -40,6 +40,9 @@ struct FarmScenario {
 
     static func populate(operator op: FarmStore, coordinator: FarmStore) throws -> FarmScenario {
         var scenario = FarmScenario()
+        // A leading coordinator, for v_coordinators.
+        _ = try coordinator.tryLease(CoordinatorIdentity(instance: "scenario-leader", host: "coord-a", pid: 4242,
+                                                         endpoint: "tcp://coord-a:5555", version: "0.1.0"), seconds: 3_600)
         let prices = try op.priceTable()
         func plan(_ yaml: String) throws -> Plan {
             Planner(prices: prices).plan(try ShotListDecoder(file: "test.yaml", directory: "/refs", inspector: AnyPNG()).decode(yaml))

@@ -246,13 +246,15 @@ import Testing
             #expect(try coordinator.isDraining(workerName: "render-01") == false)
             // High availability (migration 16): the lease, its renewal and fence, and the coordinators seen.
             let me = CoordinatorIdentity(instance: "c1", host: "h", pid: 1, endpoint: "tcp://h:5555", version: "t")
-            #expect(try coordinator.tryLease(me, seconds: 2) == .acquired(epoch: 1))
-            #expect(try coordinator.renewLease(instance: "c1", epoch: 1, seconds: 2))
-            try coordinator.connection.transaction { connection in try FarmStore.fence(connection, instance: "c1", epoch: 1) }
+            #expect(try coordinator.tryLease(me, seconds: 2) == .heldByOther(endpoint: "tcp://coord-a:5555", epoch: 1))
+            try coordinator.releaseLease(instance: "scenario-leader", epoch: 1)
+            #expect(try coordinator.tryLease(me, seconds: 2) == .acquired(epoch: 2))
+            #expect(try coordinator.renewLease(instance: "c1", epoch: 2, seconds: 2))
+            try coordinator.connection.transaction { connection in try FarmStore.fence(connection, instance: "c1", epoch: 2) }
             try coordinator.markCoordinator(instance: "c1", stopped: false)
             #expect(try coordinator.forgetCoordinators(olderThan: 86_400) == 0)
-            #expect(try coordinator.coordinators(within: nil).map(\.role) == ["leader"])
-            try coordinator.releaseLease(instance: "c1", epoch: 1)
+            #expect(try coordinator.coordinators(within: nil).map(\.role) == ["leader", "standby"])
+            try coordinator.releaseLease(instance: "c1", epoch: 2)
 
             // Not the CLI's work.
             expectDenied("submit") {
