@@ -19,11 +19,20 @@ public final class PostgresConnection {
 
     /// Connects with a `postgresql://` URL or a `key=value` conninfo; PG* environment variables
     /// apply as they do for libpq. The client encoding is always UTF-8, and the application name
-    /// defaults to "keyfarm" unless the conninfo or PGAPPNAME gives one.
+    /// defaults to "keyfarm" unless the conninfo or PGAPPNAME gives one. Over TCP, unless the
+    /// conninfo says otherwise: connect_timeout=10, keepalives after 10 s idle every 3 s (3
+    /// missed: gone), and tcp_user_timeout=15000 ms.
     public init(conninfo: String, logger: Logger) throws {
         self.logger = logger
-        let keywords = ["fallback_application_name", "dbname", "client_encoding"]
-        let values = ["keyfarm", conninfo, "UTF8"]
+        // Before `dbname` (which expands the conninfo), so the conninfo may override them: over
+        // TCP, a server host that vanishes without closing its connections is given up within
+        // seconds rather than TCP's minutes (a coordinator must step down or fail over, not hang).
+        var defaults = [("fallback_application_name", "keyfarm"), ("keepalives_idle", "10"), ("keepalives_interval", "3"),
+                        ("keepalives_count", "3"), ("tcp_user_timeout", "15000")]
+        // Given here it would hide PGCONNECT_TIMEOUT, which libpq reads only for what is not given.
+        if ProcessInfo.processInfo.environment["PGCONNECT_TIMEOUT"] == nil { defaults.append(("connect_timeout", "10")) }
+        let keywords = defaults.map(\.0) + ["dbname", "client_encoding"]
+        let values = defaults.map(\.1) + [conninfo, "UTF8"]
         let connection = withCStringArray(keywords) { keywordPointers in
             withCStringArray(values) { valuePointers in
                 PQconnectdbParams(keywordPointers, valuePointers, 1)
