@@ -84,9 +84,11 @@ bench: deps
 CHAOS_SECONDS ?= 600
 CHAOS_LISTS ?= 12
 CHAOS_SEED ?=
+# A leader and a standby: the leader is SIGKILLed twice and the standby takes over.
+CHAOS_COORDINATORS ?= 2
 chaos: deps
 	$(SWIFT) build -c release --product keyfarm --scratch-path .build-release
-	.build-release/release/keyfarm chaos --duration $(CHAOS_SECONDS) --lists $(CHAOS_LISTS) \
+	.build-release/release/keyfarm chaos --duration $(CHAOS_SECONDS) --lists $(CHAOS_LISTS) --coordinators $(CHAOS_COORDINATORS) \
 	    $(if $(CHAOS_SEED),--seed $(CHAOS_SEED)) --directory .keyfarm-chaos
 
 clean:
