@@ -119,9 +119,11 @@ struct CoordinatorCommand: ParsableCommand {
     /// Whether workers could connect to `endpoint`: tcp://host:port with a real host and port, or ipc://.
     static func isConnectable(_ endpoint: String) -> Bool {
         if endpoint.hasPrefix("ipc://") { return endpoint.count > 6 }
-        guard endpoint.hasPrefix("tcp://"), let colon = endpoint.lastIndex(of: ":") else { return false }
-        let host = endpoint[endpoint.index(endpoint.startIndex, offsetBy: 6)..<colon]
-        let port = endpoint[endpoint.index(after: colon)...]
+        guard endpoint.hasPrefix("tcp://") else { return false }
+        let address = endpoint.dropFirst(6)
+        guard let colon = address.lastIndex(of: ":") else { return false }
+        let host = address[..<colon]
+        let port = address[address.index(after: colon)...]
         return !host.isEmpty && host != "*" && host != "0.0.0.0" && host != "[::]" && UInt16(port).map { $0 > 0 } == true
     }
 

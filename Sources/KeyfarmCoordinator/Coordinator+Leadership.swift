@@ -20,8 +20,17 @@ extension Coordinator {
         let stopItem = poller.add(.descriptor(stop.descriptor))
         let zapItem = security.map { poller.add(.socket($0.zap)) }
         let monitorItem = security.map { poller.add(.socket($0.monitor)) }
+        // With CURVE the handshakes need ZAP answers even here, or workers never hear "standby":
+        // the allow-list is loaded now and again whenever it changes.
+        let keysItem: Int?
+        if security != nil {
+            try store.connection.listen(FarmStore.keysChannel)
+            try handle(.keysLoaded(store.workerKeys().map { ($0.name, $0.publicKey) }))
+            keysItem = poller.add(.descriptor(store.connection.socket))
+        } else {
+            keysItem = nil
+        }
         var announced = false
-        var keysLoaded = false
         var tookOver = false
         while true {
             for action in leadership.handle(.tick, now: now) {
@@ -48,17 +57,16 @@ extension Coordinator {
                 onReady()
                 roleChanged("standing by; the leader is \(leader)")
             }
-            // With CURVE the handshakes need ZAP answers even here, or workers never hear "standby".
-            if security != nil, !keysLoaded {
-                keysLoaded = true
-                try handle(.keysLoaded(store.workerKeys().map { ($0.name, $0.publicKey) }))
-            }
             let wakeUp = leadership.nextWakeUp(after: now)
             let ready = try poller.poll(timeout: .milliseconds(Int64((max(0, wakeUp - now) * 1000).rounded(.up))))
             if ready.contains(stopItem) { return nil }
             if let zapItem, ready.contains(zapItem) { try answerAuthenticationRequests() }
             if let monitorItem, ready.contains(monitorItem) { while try security?.monitor.receive(dontWait: true) != nil {} }
             if ready.contains(socketItem) { try answerAsStandby() }
+            if let keysItem, ready.contains(keysItem),
+               try store.connection.pollNotifications().contains(where: { $0.channel == FarmStore.keysChannel }) {
+                try handle(.keysLoaded(store.workerKeys().map { ($0.name, $0.publicKey) }))
+            }
             onTurn()
         }
     }

@@ -136,4 +136,36 @@ import Testing
             }
         }
     }
+
+    /// With CURVE, a standby answers handshakes by the same allow-list, reloaded when it
+    /// changes: a worker allowed after both coordinators started hears the standby's hint
+    /// (through an encrypted connection) and follows it to the leader.
+    @Test func aStandbyWithCurveAdmitsWorkersAllowedLaterAndPointsThemToTheLeader() async throws {
+        try await offPool {
+            let farm = try Farm()
+            let keys = try CurveTests.keyDirectory()
+            defer { try? FileManager.default.removeItem(atPath: keys) }
+            for name in ["coordinator", "good"] { CurveTests.keyfarm(farm, "keys", "generate", name, "--directory", keys) }
+            let secure = ["--curve-secret-key", "\(keys)/coordinator.key"]
+            let leader = try farm.startCoordinator(secure)
+            let leading = eventually { leader.log.contains("coordinator leading") }
+            #expect(leading, "\(leader.log)")
+            let standbyEndpoint = "tcp://127.0.0.1:\(freeLoopbackPort())"
+            let standby = try TestDaemon(farm.binary, ["coordinator", "--bind", standbyEndpoint, "--heartbeat-ms",
+                                                       "\(Farm.heartbeatMilliseconds)", "--liveness", "\(Farm.liveness)"] + secure,
+                                         environment: farm.environment)
+            defer { standby.killHard() }
+            let standing = eventually { standby.log.contains("standing by") }
+            #expect(standing, "\(standby.log)")
+            CurveTests.keyfarm(farm, "keys", "add", "\(keys)/good.pub")
+            let worker = try farm.startWorker("good", slots: 2, ["--curve-secret-key", "\(keys)/good.key",
+                                                                 "--coordinator-public-key", "\(keys)/coordinator.pub"],
+                                              connect: "\(standbyEndpoint),\(farm.endpoint)")
+            try farm.smoke("curve-ha", jobs: 4, ms: 20)
+            let done = try eventually(timeout: .seconds(60)) { try farm.succeeded("curve-ha") == 4 }
+            #expect(done, "\(farm.logs)\n--- standby\n\(standby.log)")
+            #expect(worker.log.contains("the coordinator stands by"), "\(worker.log)")
+            #expect(!standby.log.contains("refused a worker whose key is not allowed"), "\(standby.log)")
+        }
+    }
 }
