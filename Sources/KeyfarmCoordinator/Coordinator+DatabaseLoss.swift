@@ -8,8 +8,10 @@ extension Coordinator {
     /// reconnects, every half second at first and then every 2 s, until it can or `stop` is
     /// triggered (false then). Nothing held in memory was committed: RESULTs not acknowledged
     /// are sent again by their workers, and ASSIGNs of the lost turn were never sent. The socket
-    /// stays bound, so workers keep their connections: their next message is answered
-    /// "unknown worker", and their HELLO, reconciled with the database, takes them back.
+    /// stays bound, so workers keep their connections. Back, the coordinator stands by and tries
+    /// for the lease (its own lease it takes again at once, at a new epoch): leading, it answers
+    /// their next message "unknown worker", and their HELLO, reconciled with the database, takes
+    /// them back; standing by, it points them to the leader.
     func rideOutDatabaseLoss(_ error: PostgresError, until stop: StopSignal, onTurn: () -> Void) throws -> Bool {
         logger.error("lost the database; forgetting every worker until it is back, as a restart would",
                      metadata: ["error": "\(error)", "workers": "\(dispatcher.roster.members.count)"])

@@ -102,8 +102,12 @@ public final class Coordinator {
                 _ = leadership.handle(.fenced, now: now)
                 stepDown("\(lost)")
             } catch let error as PostgresError where !store.connection.isOpen {
-                stopLeading()
+                // Whatever it led is forgotten there (and said how much); the lease lapses by
+                // itself, and it stands by again once it is back.
+                store.connection.commitGuard = nil
+                leadership.reset()
                 guard try rideOutDatabaseLoss(error, until: stop, onTurn: onTurn) else { break }
+                dispatcher = Dispatcher(settings: configuration.dispatcherSettings)
             }
         }
         resign()
