@@ -9,8 +9,8 @@ public struct CoordinatorConfiguration: Sendable {
     /// names the leader's); nil: the endpoint bound.
     public var advertise: String?
     /// How long the leader's lease lasts without renewal, in seconds. It renews every quarter
-    /// of it and stops acting when three quarters passed without a renewal; a standby takes an
-    /// expired lease within a quarter of it.
+    /// of it, and first of all when three quarters passed without a renewal (stepping down if
+    /// refused); a standby takes an expired lease within a quarter of it.
     public var leaderLease: Double = 2
     /// Seconds between heartbeats (sent by both sides; WELCOME tells workers).
     public var heartbeatInterval: Double = 1

@@ -1,8 +1,9 @@
 /// Which coordinator leads, as one coordinator sees it: a state machine without I/O over a
 /// lease row in PostgreSQL (`keyfarm.coordinator_lease`: holder, epoch, expiry by the
 /// database's clock). A standby tries to take the lease when it has expired; the leader renews
-/// it every `renewEvery` and gives up leading once it has not managed to for `lease` minus a
-/// margin, before any standby can take it. Every takeover increases the epoch, and every
+/// it every `renewEvery`. A leader that went `lease` minus a margin without a renewal (a long
+/// turn, a pause) renews before it acts on anything else, and steps down when that renewal is
+/// refused, or cannot be made. Every takeover increases the epoch, and every
 /// transaction a leader commits checks it (the store's fence), so a deposed leader that still
 /// runs commits nothing: its refused commit is an event here, and it steps down.
 ///
@@ -76,11 +77,11 @@ public struct Leadership: Sendable {
             nextAsk = now + settings.renewEvery
             return [.acquire(seconds: settings.lease)]
         case (.tick, .leading(let epoch)):
-            // Not renewed in time: a standby may take the lease any moment; stop acting first.
-            if now - renewedAt >= settings.lease - settings.margin {
-                return stepDown("the lease was not renewed for \(Self.format(now - renewedAt)) s", epoch: epoch)
-            }
-            guard !asking, now >= nextAsk else { return [] }
+            // Not renewed for too long (a long turn, a pause): a standby may take the lease any
+            // moment. Renew at once, before acting on anything: the renewal succeeds only if the
+            // row still names this holder at this epoch, so either nothing was lost or the
+            // refusal deposes it. (Its commits are fenced meanwhile in any case.)
+            guard !asking, now >= nextAsk || isLapsed(now) else { return [] }
             asking = true
             askedAt = now
             nextAsk = now + settings.renewEvery
@@ -104,9 +105,15 @@ public struct Leadership: Sendable {
         case (.fenced, .leading(let epoch)):
             asking = false
             return stepDown("a commit was refused: another coordinator leads at a later epoch", epoch: epoch)
-        case (.databaseUnreachable, _):
-            // The answer will not come; the next tick asks again. A leader's clock keeps running
-            // towards stepping down.
+        case (.databaseUnreachable, .leading(let epoch)):
+            // The answer will not come. Past the margin a standby may already lead: stop acting.
+            asking = false
+            if isLapsed(now) {
+                return stepDown("the lease was not renewed for \(Self.format(now - renewedAt)) s", epoch: epoch)
+            }
+            return []
+        case (.databaseUnreachable, .standby):
+            // The next tick asks again.
             asking = false
             return []
         default:
@@ -116,8 +123,11 @@ public struct Leadership: Sendable {
         }
     }
 
+    /// Whether the leader has gone `lease` minus `margin` without a renewal.
+    func isLapsed(_ now: Double) -> Bool { now - renewedAt >= settings.lease - settings.margin }
+
     /// When the reactor must wake up at the latest: the next question, or (leading) the moment
-    /// it must stop acting without a renewal.
+    /// its lease lapses without a renewal.
     public func nextWakeUp(after now: Double) -> Double {
         var deadline = asking ? now + settings.renewEvery : max(nextAsk, now)
         if isLeading { deadline = min(deadline, renewedAt + settings.lease - settings.margin) }

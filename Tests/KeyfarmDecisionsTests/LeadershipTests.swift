@@ -21,23 +21,34 @@ import Testing
         #expect(leadership.handle(.tick, now: 0.5) == [.acquire(seconds: 2)])
     }
 
-    @Test func theLeaderRenewsAndStepsDownBeforeItsLeaseCanBeTaken() {
+    @Test func theLeaderRenewsAndStepsDownWhenItCannotBeforeItsLeaseCanBeTaken() {
         var leadership = Leadership()
         _ = leadership.handle(.tick, now: 0)
         _ = leadership.handle(.acquired(epoch: 1), now: 0)
         #expect(leadership.handle(.tick, now: 0.5) == [.renew(epoch: 1, seconds: 2)])
         #expect(leadership.handle(.renewed, now: 0.52).isEmpty)
         #expect(leadership.handle(.tick, now: 1.0) == [.renew(epoch: 1, seconds: 2)])
-        // The database stops answering: the leader stops acting 1.5 s after its last renewal,
-        // half a second before a standby may take the lease (by the database's clock).
+        // The database stops answering. The last renewal counts from when it was asked (0.5),
+        // not answered (0.52): at 2.0 the lease may be taken within half a second.
         #expect(leadership.handle(.databaseUnreachable, now: 1.2).isEmpty)
         #expect(leadership.handle(.tick, now: 1.5) == [.renew(epoch: 1, seconds: 2)])
-        _ = leadership.handle(.databaseUnreachable, now: 1.6)
-        // The last renewal counts from when it was asked (0.5), not answered (0.52).
-        #expect(leadership.handle(.tick, now: 1.99) == [])
+        #expect(leadership.handle(.databaseUnreachable, now: 1.6).isEmpty)
+        #expect(leadership.handle(.tick, now: 1.99).isEmpty)
         #expect(leadership.nextWakeUp(after: 1.99) == 2.0)
-        #expect(leadership.handle(.tick, now: 2.0) == [.stepDown(reason: "the lease was not renewed for 1.5 s")])
+        #expect(leadership.handle(.tick, now: 2.0) == [.renew(epoch: 1, seconds: 2)])
+        #expect(leadership.handle(.databaseUnreachable, now: 2.05) == [.stepDown(reason: "the lease was not renewed for 1.5 s")])
         #expect(!leadership.isLeading)
+    }
+
+    @Test func aLongTurnRenewsLateAndLeadsOnWhenNobodyTookTheLease() {
+        var leadership = Leadership()
+        _ = leadership.handle(.tick, now: 0)
+        _ = leadership.handle(.acquired(epoch: 5), now: 0)
+        // A turn that took 1.8 s: past the margin, the first tick renews at once.
+        #expect(leadership.handle(.tick, now: 1.8) == [.renew(epoch: 5, seconds: 2)])
+        #expect(leadership.handle(.renewed, now: 1.81).isEmpty)
+        #expect(leadership.role == .leading(epoch: 5))
+        #expect(leadership.handle(.tick, now: 2.0).isEmpty)
     }
 
     @Test func aRefusedRenewalOrAFencedCommitDeposesTheLeader() {
@@ -60,11 +71,13 @@ import Testing
         #expect(!fenced.isLeading)
     }
 
-    @Test func aPausedLeaderThatWakesStepsDownOnItsFirstTick() {
+    @Test func aPausedLeaderThatWakesRenewsFirstAndStepsDownWhenRefused() {
         var leadership = Leadership()
         _ = leadership.handle(.tick, now: 0)
         _ = leadership.handle(.acquired(epoch: 2), now: 0)
-        // SIGSTOP for ten seconds: the first thing it does on waking is stop acting.
-        #expect(leadership.handle(.tick, now: 10) == [.stepDown(reason: "the lease was not renewed for 10.0 s")])
+        // SIGSTOP for ten seconds: the first thing it does on waking is ask for its lease.
+        #expect(leadership.handle(.tick, now: 10) == [.renew(epoch: 2, seconds: 2)])
+        #expect(leadership.handle(.renewalRefused, now: 10.01) == [.stepDown(reason: "another coordinator took the lease")])
+        #expect(leadership.role == .standby(leader: nil, epoch: 2))
     }
 }
