@@ -126,9 +126,13 @@ extension Coordinator {
         dispatcher = Dispatcher(settings: configuration.dispatcherSettings)
     }
 
-    /// On a clean stop: the lease is given up at once, so a standby leads within a quarter of it.
+    /// On a clean stop: the workers are told to go (to their other endpoints), and the lease
+    /// is given up at once, so a standby leads within a quarter of it.
     func resign() {
         let epoch: Int64? = if case .leading(let epoch) = leadership.role { epoch } else { nil }
+        if epoch != nil {
+            for identity in dispatcher.roster.members.keys { sendStandby(to: identity) }
+        }
         store.connection.commitGuard = nil
         guard store.connection.isOpen else { return }
         if let epoch { try? store.releaseLease(instance: identity.instance, epoch: epoch) }

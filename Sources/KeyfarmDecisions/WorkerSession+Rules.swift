@@ -102,6 +102,12 @@ extension WorkerSession {
     /// circles; with no leader named, it asks the next endpoint shortly.
     mutating func standby(leader: String, now: Double, into actions: inout [Action]) {
         let from = endpoint
+        // The coordinator that led this connection stepped down or is stopping: for a while a
+        // hint back to it is stale.
+        if welcomed {
+            lostEndpoint = from
+            lostAt = now
+        }
         hopsSinceWelcome += 1
         let justLost = leader == lostEndpoint && now - lostAt < settings.lostLeaderWindow
         let follow = !leader.isEmpty && leader != from && !justLost && hopsSinceWelcome <= settings.endpoints.count + 2

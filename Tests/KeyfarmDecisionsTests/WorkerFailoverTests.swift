@@ -129,3 +129,22 @@ import Testing
         #expect(session.endpoint == Self.b)
     }
 }
+
+extension WorkerFailoverTests {
+    /// The leader stops cleanly: it says "standby" without a leader. The worker tries the next
+    /// coordinator, and while that one still names the old leader (the lease not yet taken),
+    /// asks it again rather than going back.
+    @Test func aLeaderThatStopsSendsItsWorkersOnAndTheyDoNotGoBack() {
+        var session = session([Self.a, Self.b])
+        _ = session.handle(.tick, now: 0)
+        _ = session.handle(.received(.welcome(WelcomeBody())), now: 0)
+        _ = session.handle(.received(standby(leader: "")), now: 5)
+        #expect(session.connection == .closed(reconnectAt: 5.5))
+        #expect(connected(session.handle(.tick, now: 5.5)) == Self.b)
+        _ = session.handle(.received(standby(leader: Self.a)), now: 5.6)
+        #expect(session.connection == .closed(reconnectAt: 6.1))
+        #expect(connected(session.handle(.tick, now: 6.1)) == Self.b)
+        _ = session.handle(.received(.welcome(WelcomeBody())), now: 6.2)
+        #expect(session.welcomed && session.endpoint == Self.b)
+    }
+}

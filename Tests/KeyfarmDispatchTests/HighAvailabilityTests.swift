@@ -171,4 +171,31 @@ import Testing
             #expect(!standby.log.contains("refused a worker whose key is not allowed"), "\(standby.log)")
         }
     }
+
+    /// SIGTERM on the leader: it tells its workers it stands by, gives the lease up at once and
+    /// exits 0; the standby leads within about half a second and the workers find it.
+    @Test func aLeaderThatStopsCleanlyHandsOverAtOnce() async throws {
+        try await offPool {
+            let farm = try Farm()
+            let (leader, standby, standbyEndpoint) = try leaderAndStandby(farm)
+            defer { standby.killHard() }
+            let worker = try farm.startWorker("w1", slots: 2, connect: "\(farm.endpoint),\(standbyEndpoint)")
+            try farm.smoke("handover", jobs: 20, ms: 300)
+            let busy = try eventually { try farm.running(on: "w1") >= 1 }
+            #expect(busy, "\(farm.logs)")
+            let stoppedAt = try databaseNow(farm)
+            leader.signal(SIGTERM)
+            #expect(leader.wait(timeout: .seconds(30)) == 0, "\(leader.log)")
+            let done = try eventually(timeout: .seconds(120)) { try farm.succeeded("handover") == 20 }
+            #expect(done, "\(farm.logs)\n--- standby\n\(standby.log.suffix(3000))")
+            #expect(try farm.jobsNotSucceededExactlyOnce("handover") == 0)
+            let takeover = try seconds(farm, """
+                SELECT extract(epoch FROM since)::float8 - $1 AS s FROM keyfarm.v_coordinators WHERE role = 'leader' AND endpoint = $2
+                """, [stoppedAt, standbyEndpoint])
+            print("clean handover: the standby leads \(takeover.map { String(format: "%.2f", $0) } ?? "never") s after SIGTERM")
+            #expect(try #require(takeover) < 1.5)
+            #expect(worker.log.contains("the coordinator stands by"), "\(worker.log)")
+            #expect(try farm.count("SELECT count(*)::int AS n FROM keyfarm.v_coordinators WHERE role = 'stopped'") == 1)
+        }
+    }
 }
