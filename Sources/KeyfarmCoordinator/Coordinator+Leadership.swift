@@ -30,7 +30,7 @@ extension Coordinator {
         } else {
             keysItem = nil
         }
-        var announced = false
+        var announced: String?
         var tookOver = false
         while true {
             for action in leadership.handle(.tick, now: now) {
@@ -50,8 +50,9 @@ extension Coordinator {
                     return epoch
                 }
             }
-            if !announced, case .standby(let leader?, let epoch) = leadership.role {
-                announced = true
+            // Said when it starts to stand by, and again whenever another coordinator leads.
+            if case .standby(let leader?, let epoch) = leadership.role, leader != announced {
+                announced = leader
                 logger.info("standing by", metadata: ["endpoint": "\(endpoint)", "leader": "\(leader)",
                                                       "epoch": "\(epoch.map(String.init) ?? "none")"])
                 onReady()

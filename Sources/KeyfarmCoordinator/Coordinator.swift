@@ -101,7 +101,7 @@ public final class Coordinator {
             } catch let lost as LeadershipLost {
                 _ = leadership.handle(.fenced, now: now)
                 stepDown("\(lost)")
-            } catch let error as PostgresError where !store.connection.isOpen {
+            } catch let error as PostgresError where store.connection.isLost(after: error) {
                 // Whatever it led is forgotten there (and said how much); the lease lapses by
                 // itself, and it stands by again once it is back.
                 store.connection.commitGuard = nil

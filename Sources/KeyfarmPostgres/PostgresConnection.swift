@@ -83,6 +83,15 @@ public final class PostgresConnection {
         logger.debug("reconnected to PostgreSQL", metadata: ["postgres.server_version": "\(PQserverVersion(connection))"])
     }
 
+    /// After `error`: whether the connection is lost. libpq's own failures (no SQLSTATE, such as
+    /// "server closed the connection unexpectedly") are checked with a round trip, since the
+    /// status may still look healthy; a statement's own error says nothing about it.
+    public func isLost(after error: PostgresError) -> Bool {
+        if !isOpen || error.endsTheSession { return true }
+        guard error.sqlState == nil else { return false }
+        return (try? execute("SELECT 1")) == nil
+    }
+
     /// Whether the connection is open and healthy as far as libpq knows.
     public var isOpen: Bool {
         guard let connection else { return false }

@@ -35,6 +35,13 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     /// The transaction lost a serialization race or a deadlock (40001, 40P01) and may simply be retried.
     public var isSerializationFailure: Bool { sqlState == "40001" || sqlState == "40P01" }
 
+    /// The server says the session is over: class 08 (connection exceptions), the server shutting
+    /// down (57P01 to 57P03), or a transaction left idle past its timeout (25P03).
+    public var endsTheSession: Bool {
+        guard let sqlState else { return false }
+        return sqlState.hasPrefix("08") || ["57P01", "57P02", "57P03", "25P03"].contains(sqlState)
+    }
+
     /// A foreign-key constraint rejected the change (23503).
     public var isForeignKeyViolation: Bool { sqlState == "23503" }
 

@@ -1,6 +1,7 @@
 import Foundation
 import KeyfarmPostgres
 import KeyfarmTestSupport
+import Logging
 import Testing
 
 /// A leader and a standby coordinator on one database, real processes killed or paused for
@@ -196,6 +197,35 @@ import Testing
             #expect(try #require(takeover) < 1.5)
             #expect(worker.log.contains("the coordinator stands by"), "\(worker.log)")
             #expect(try farm.count("SELECT count(*)::int AS n FROM keyfarm.v_coordinators WHERE role = 'stopped'") == 1)
+        }
+    }
+
+    /// PostgreSQL stopped abruptly and started again under a leader and a standby: neither
+    /// exits; both reconnect, one leads (at a later epoch) and the work completes once.
+    @Test func aLeaderAndAStandbyBothRideOutAPostgreSQLRestart() async throws {
+        try await offPool {
+            let root = FileManager.default.temporaryDirectory.appending(path: "kf-ha-pg-\(UUID().uuidString.prefix(8))").path
+            let cluster = EmbeddedCluster(dataDirectory: root + "/data", logger: Logger(label: "keyfarm.ha-pg"))
+            let farm = try Farm(database: try cluster.ensureRunning())
+            defer { try? cluster.stop(immediately: true); try? FileManager.default.removeItem(atPath: root) }
+            let (leader, standby, standbyEndpoint) = try leaderAndStandby(farm)
+            defer { standby.killHard() }
+            try farm.startWorker("w1", slots: 2, connect: "\(farm.endpoint),\(standbyEndpoint)")
+            try farm.smoke("across", jobs: 8, ms: 500)
+            let busy = try eventually { try farm.running(on: "w1") >= 1 }
+            #expect(busy, "\(farm.logs)")
+            try cluster.stop(immediately: true)
+            let noticed = eventually(timeout: .seconds(30)) {
+                leader.log.contains("lost the database") && standby.log.contains("lost the database")
+            }
+            #expect(noticed, "\(leader.log)\n--- standby\n\(standby.log)")
+            _ = try cluster.ensureRunning()
+            try farm.store.connection.reconnect()
+            let done = try eventually(timeout: .seconds(90)) { try farm.succeeded("across") == 8 }
+            #expect(done, "\(farm.logs)\n--- standby\n\(standby.log.suffix(3000))")
+            #expect(try farm.jobsNotSucceededExactlyOnce("across") == 0)
+            #expect(leader.isRunning && standby.isRunning, "\(leader.log)\n--- standby\n\(standby.log)")
+            #expect(try farm.count("SELECT count(*)::int AS n FROM keyfarm.v_coordinators WHERE role = 'leader' AND epoch >= 2") == 1)
         }
     }
 }
