@@ -33,7 +33,8 @@ struct ChaosCommand: ParsableCommand {
               every job succeeded, or failed with a reason (none lost);
               no job has more than one succeeded attempt (none completed twice);
               the generations the fake billed equal the generations the ledger charges;
-              every stitched clip has the frames its shot planned (ffprobe counts them).
+              every stitched clip has the frames its shot planned (ffprobe counts them);
+              no coordinator exited by itself (each must ride out the faults).
 
             It prints what it did and those figures, and ends with one JSON line: \
             {"jobs", "succeeded", "failed", "lost", "completed_twice", "billed_generations", \

@@ -116,6 +116,11 @@ public struct ChaosReport {
             problems.append("the fake billed \(billedGenerations) generation(s) but the ledger charges \(ledgerCharges)")
         }
         if clipsWithPlannedFrames != clips { problems.append(contentsOf: clipProblems) }
+        // A coordinator rides out every fault the run makes (a lost database, a lost lease);
+        // one that exited by itself had an error it should have survived.
+        if let exits = farmEvents["coordinator_exits"], exits > 0 {
+            problems.append("a coordinator exited by itself \(exits) time(s) (see the coordinators' logs)")
+        }
         return problems
     }
 
