@@ -8,14 +8,15 @@ import Testing
 /// real: the standby takes over and dispatches within seconds, every job completes once, and a
 /// deposed leader that wakes up commits nothing.
 @Suite(.serialized) struct HighAvailabilityTests {
-    /// The farm's coordinator (the first to lead) and a standby on another port.
-    func leaderAndStandby(_ farm: Farm) throws -> (leader: TestDaemon, standby: TestDaemon, standbyEndpoint: String) {
-        let leader = try farm.startCoordinator()
+    /// The farm's coordinator (the first to lead) and a standby on another port, both with `extra`.
+    func leaderAndStandby(_ farm: Farm, _ extra: [String] = []) throws -> (leader: TestDaemon, standby: TestDaemon,
+                                                                         standbyEndpoint: String) {
+        let leader = try farm.startCoordinator(extra)
         let leading = eventually { leader.log.contains("coordinator leading") }
         #expect(leading, "\(farm.logs)")
         let standbyEndpoint = "tcp://127.0.0.1:\(freeLoopbackPort())"
         let standby = try TestDaemon(farm.binary, ["coordinator", "--bind", standbyEndpoint, "--heartbeat-ms",
-                                                   "\(Farm.heartbeatMilliseconds)", "--liveness", "\(Farm.liveness)"],
+                                                   "\(Farm.heartbeatMilliseconds)", "--liveness", "\(Farm.liveness)"] + extra,
                                      environment: farm.environment)
         let standing = eventually { standby.log.contains("standing by") }
         #expect(standing, "\(standby.log)")
@@ -150,17 +151,8 @@ import Testing
             let keys = try CurveTests.keyDirectory()
             defer { try? FileManager.default.removeItem(atPath: keys) }
             for name in ["coordinator", "good"] { CurveTests.keyfarm(farm, "keys", "generate", name, "--directory", keys) }
-            let secure = ["--curve-secret-key", "\(keys)/coordinator.key"]
-            let leader = try farm.startCoordinator(secure)
-            let leading = eventually { leader.log.contains("coordinator leading") }
-            #expect(leading, "\(leader.log)")
-            let standbyEndpoint = "tcp://127.0.0.1:\(freeLoopbackPort())"
-            let standby = try TestDaemon(farm.binary, ["coordinator", "--bind", standbyEndpoint, "--heartbeat-ms",
-                                                       "\(Farm.heartbeatMilliseconds)", "--liveness", "\(Farm.liveness)"] + secure,
-                                         environment: farm.environment)
+            let (_, standby, standbyEndpoint) = try leaderAndStandby(farm, ["--curve-secret-key", "\(keys)/coordinator.key"])
             defer { standby.killHard() }
-            let standing = eventually { standby.log.contains("standing by") }
-            #expect(standing, "\(standby.log)")
             CurveTests.keyfarm(farm, "keys", "add", "\(keys)/good.pub")
             let worker = try farm.startWorker("good", slots: 2, ["--curve-secret-key", "\(keys)/good.key",
                                                                  "--coordinator-public-key", "\(keys)/coordinator.pub"],
