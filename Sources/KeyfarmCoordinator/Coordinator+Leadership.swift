@@ -133,6 +133,8 @@ extension Coordinator {
         let epoch: Int64? = if case .leading(let epoch) = leadership.role { epoch } else { nil }
         if epoch != nil {
             for identity in dispatcher.roster.members.keys { sendStandby(to: identity) }
+            // The socket closes next, with linger 0 it would drop these: give them a second to leave.
+            try? socket.setLinger(milliseconds: 1000)
         }
         store.connection.commitGuard = nil
         guard store.connection.isOpen else { return }
