@@ -48,6 +48,11 @@ public struct VideoRequest: Sendable, Equatable {
         self.exrExport = exrExport
         self.inputs = inputs
     }
+
+    /// Whether a frame of the request continues an earlier generation by its id.
+    public var continuesAGeneration: Bool {
+        ([start, end] + anchors.map(\.input)).contains { if case .generation? = $0 { true } else { false } }
+    }
 }
 
 /// A keyframe pinned at a position of a multi-keyframe generation (`keyframe_indexes[i]`).

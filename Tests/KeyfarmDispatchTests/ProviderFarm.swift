@@ -104,9 +104,10 @@ final class ProviderFarm {
     }
 
     /// GET on the fake (its control API, or an API with `authorization`), as JSON.
-    func fakeJSON(_ path: String, authorization: String? = nil) throws -> Any {
+    func fakeJSON(_ path: String, authorization: String? = nil, method: String = "GET") throws -> Any {
         let header = authorization.map { ["-H", "Authorization: \($0)"] } ?? []
-        let outcome = try ChildProcess(executable: "/usr/bin/curl", arguments: ["-sS", "--max-time", "10"] + header + [fakeURL + path],
+        let outcome = try ChildProcess(executable: "/usr/bin/curl",
+                                       arguments: ["-sS", "--max-time", "10", "-X", method] + header + [fakeURL + path],
                                        environment: [:]).run()
         guard outcome.status == 0 else { throw ChildProcessError(description: "curl \(path): \(outcome.output)") }
         return try JSONSerialization.jsonObject(with: Data(outcome.output.utf8))

@@ -110,18 +110,24 @@ import Testing
                     "status: \(status)")
 
             // The second revision's s2 clip goes missing: an identical resubmission plans to reuse
-            // everything, finds the clip gone, and renders s2 again (and restitches sh010).
+            // everything, finds the clip gone, and renders s2 again (and restitches sh010). The
+            // provider has meanwhile forgotten every generation (it keeps them only for a while):
+            // s2 asks to continue s1 by its id, is refused, and asks again with s1's last frame.
             let s2 = try provider.farm.store.connection.execute("""
                 SELECT artifacts->0->>'path' AS path FROM keyfarm.jobs WHERE shot_list_id = $1 AND job_key = 'sh010/s2'
                 """, [second]).rows[0].decode("path", as: String.self)
             try FileManager.default.removeItem(atPath: provider.storage + "/" + s2)
+            _ = try provider.fakeJSON("/_fake/reset", method: "POST")
             let again = try Self.resubmit(provider, edited, file: "edited.yaml")
             let third = try #require((again["id"] as? NSNumber)?.int64Value)
             #expect((again["reused_jobs"] as? [Any])?.count == 6)
             #expect((again["estimated_credits"] as? NSNumber)?.intValue == 0)
             #expect(try Self.waitForList(provider, id: third), "\(provider.logs)")
-            #expect(try provider.creates().count == 6)
+            // Since the reset: the refused create (400, nothing made) and the one that rendered.
+            #expect(try provider.creates().count == 1)
+            #expect(try provider.billed()["luma"] == 1)
             #expect(try provider.ledgerNet("rev") == 6 * 40)
+            #expect(provider.logs.contains("the provider refused a continuation by generation id"), "\(provider.logs)")
             let thirdOutcomes = try Self.outcomes(provider, id: third)
             #expect(thirdOutcomes["sh010/s2"] == "succeeded" && thirdOutcomes["sh010/stitch"] == "succeeded"
                     && thirdOutcomes["sh010/s0"] == "reused" && thirdOutcomes["sh020/stitch"] == "reused",

@@ -78,6 +78,9 @@ struct ProviderRun {
     /// The provider's file ids of keyframe images, by content hash: those the farm recorded
     /// (the spec's `provider_files`), and those this attempt uploads.
     let files = ProviderFileBook()
+    /// Continue earlier generations by their last frame as an image rather than by generation id
+    /// (the provider refused an id it no longer keeps).
+    var continueByImage = false
 
     init(job: AssignedJob, spec: SegmentSpec, settings: ProviderEngine.Settings, context: JobContext) {
         self.job = job
@@ -127,8 +130,6 @@ struct ProviderRun {
             case .success(let built): request = built
             case .failure(let refused): return refused.outcome
             }
-            // An opaque tag naming the job, where the API takes one (Luma Agents' user_id).
-            request.tag = "keyfarm-job-\(job.ref.jobID)"
             // When this attempt began asking: a create whose answer was lost is looked for among
             // the generations made since (a minute earlier, for the provider's clock).
             let asking = Date().addingTimeInterval(-60)
@@ -150,6 +151,17 @@ struct ProviderRun {
                     uploadedAgain = true
                     logger.notice("the provider no longer has a keyframe file; uploading the images again", metadata: ["error": "\(error.message)"])
                     files.ids = [:]
+                    switch self.request(engine: engine, api: api) {
+                    case .success(let built): request = built
+                    case .failure(let refused): return refused.outcome
+                    }
+                } catch where !continueByImage && error.errorClass == .invalid && request.continuesAGeneration {
+                    // Refused, so nothing was created: the provider may no longer keep the
+                    // generation this one continues (it keeps them for a while, not for ever).
+                    // The farm has that generation's last frame: the same request with it as an image.
+                    continueByImage = true
+                    logger.notice("the provider refused a continuation by generation id; asking again with the last frame as an image",
+                                  metadata: ["error": "\(error.message)"])
                     switch self.request(engine: engine, api: api) {
                     case .success(let built): request = built
                     case .failure(let refused): return refused.outcome
@@ -257,7 +269,10 @@ struct ProviderRun {
     /// The request to submit, or the attempt's failure when it cannot be built.
     func request(engine: Engine, api: any VideoAPI) -> Result<VideoRequest, AttemptFailure> {
         do {
-            return .success(try buildRequest(engine: engine, api: api))
+            var request = try buildRequest(engine: engine, api: api)
+            // An opaque tag naming the job, where the API takes one (Luma Agents' user_id).
+            request.tag = "keyfarm-job-\(job.ref.jobID)"
+            return .success(request)
         } catch let verdict as ProviderErrorClassifier.Verdict {
             return .failure(AttemptFailure(outcome: failed(verdict)))
         } catch {

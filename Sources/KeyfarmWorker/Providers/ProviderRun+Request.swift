@@ -53,7 +53,7 @@ extension ProviderRun {
         case .lastFrameOf(let key):
             let inputs = spec.inputs[key] ?? []
             // The same API can continue its own generation by id: no frame is re-uploaded.
-            if api.frameKinds.contains(.generation),
+            if api.frameKinds.contains(.generation), !continueByImage,
                let record = inputs.first(where: { $0.mediaType == GenerationRecord.mediaType }),
                let generation = GenerationRecord.read(job.storage + "/" + record.path), generation.api == api.api,
                generation.trimmed != true {
