@@ -258,8 +258,9 @@ public final class Coordinator {
         }
     }
 
-    /// Sends one message to a worker; false when it is gone. While a turn's transaction is
-    /// open the message waits in the outbox.
+    /// Sends one message to a worker; false when it is gone, or its queue is full (100,000
+    /// messages it has not read: it is as good as gone, and the single-threaded reactor must not
+    /// wait for it). While a turn's transaction is open the message waits in the outbox.
     @discardableResult
     private func send(_ message: WireMessage, to identity: Identity, assigned: AttemptRef?) -> Bool {
         if holdingSends {
@@ -267,8 +268,7 @@ public final class Coordinator {
             return true
         }
         do {
-            try socket.send([identity] + message.frames())
-            return true
+            return try socket.send([identity] + message.frames(), dontWait: true)
         } catch {
             logger.debug("cannot send to worker", metadata: ["worker.identity": "\(WireMessage.describe(identity: identity))",
                                                               "error": "\(error)"])
