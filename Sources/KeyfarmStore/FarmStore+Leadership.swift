@@ -56,7 +56,7 @@ extension FarmStore {
     /// time), holding it for `seconds` by the database's clock; otherwise says who holds it.
     /// Also records that this coordinator was seen. One statement, so one round trip.
     public func tryLease(_ me: CoordinatorIdentity, seconds: Double) throws -> LeaseTry {
-        let row = try rows(connection.execute("""
+        let answer = try connection.execute("""
             WITH seen AS (
                 INSERT INTO keyfarm.coordinators AS c (instance, host, pid, endpoint, version)
                 VALUES ($1, $2, $3, $4, $5)
@@ -73,7 +73,14 @@ extension FarmStore {
             SELECT true AS taken, epoch, $4 AS endpoint FROM taken
             UNION ALL
             SELECT false, epoch, endpoint FROM keyfarm.coordinator_lease WHERE NOT EXISTS (SELECT 1 FROM taken)
-            """, [me.instance, me.host, me.pid, me.endpoint, me.version, seconds], prepared: true).rows)
+            """, [me.instance, me.host, me.pid, me.endpoint, me.version, seconds], prepared: true).rows
+        guard let row = answer.first else {
+            // Another coordinator created the row while this statement waited for it: the
+            // statement's snapshot predates that row. A fresh look finds it.
+            let holder = try connection.execute("SELECT endpoint, epoch FROM keyfarm.coordinator_lease").rows.first
+            return .heldByOther(endpoint: try holder?.decode("endpoint", as: String.self) ?? "",
+                                epoch: try holder?.decode("epoch", as: Int64.self) ?? 0)
+        }
         let epoch: Int64 = try row.decode("epoch")
         if try row.decode("taken", as: Bool.self) {
             try connection.execute("UPDATE keyfarm.coordinators SET last_epoch = $2 WHERE instance = $1", [me.instance, epoch])

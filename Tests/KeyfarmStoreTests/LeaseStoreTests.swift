@@ -94,4 +94,35 @@ import Testing
         #expect(done.wait(timeout: .now() + 10) == .success)
         #expect(result.withLock { $0 } == .acquired(epoch: 2))
     }
+
+    /// Two coordinators starting at once on a database with no lease row: the second's try
+    /// waits for the first's insert and then says who holds it (its own snapshot predates
+    /// the row, which once made it find nothing at all and exit).
+    @Test func twoFirstTriesAtOnceGiveOneLeaderAndOneStandby() throws {
+        let database = try TestPostgres.freshDatabase()
+        let first = try FarmStore(conninfo: database, logger: testLogger)
+        try first.migrate()
+        try first.connection.execute("BEGIN")
+        #expect(try first.tryLease(a, seconds: 30) == .acquired(epoch: 1))
+        let result = Mutex<LeaseTry?>(nil)
+        let standby = b
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            defer { done.signal() }
+            guard let second = try? FarmStore(conninfo: database, logger: testLogger) else { return }
+            let answer = try? second.tryLease(standby, seconds: 30)
+            result.withLock { $0 = answer }
+        }
+        let observer = try FarmStore(conninfo: database, logger: testLogger)
+        let waiting = try eventually(timeout: .seconds(10)) {
+            try observer.connection.execute("""
+                SELECT count(*)::int AS n FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%coordinator_lease%'
+                """).rows[0].decode("n", as: Int.self) == 1
+        }
+        #expect(waiting)
+        try first.connection.execute("COMMIT")
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(result.withLock { $0 } == .heldByOther(endpoint: "tcp://a:5555", epoch: 1))
+    }
 }
