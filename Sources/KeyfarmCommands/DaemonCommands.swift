@@ -191,6 +191,10 @@ struct CoordinatorCommand: ParsableCommand {
             }, onRoleChange: { role in
                 notifier.status(role)
             }, onTurn: { watchdog.ping() })
+            // A leader's last words to its workers ("standby": go to the next coordinator) are
+            // queued on a closed socket with a linger; terminating the context is what waits for
+            // them to leave. A process that exits first drops them.
+            ZMQContext.shared.terminate(waitingAtMost: .milliseconds(1500))
             notifier.stopping(status: "stopped")
         }
     }
