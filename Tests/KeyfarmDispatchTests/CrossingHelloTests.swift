@@ -10,9 +10,12 @@ import Testing
 /// for the worker, so that the two HELLOs cross for certain.
 @Suite(.serialized) struct CrossingHelloTests {
     final class Connection {
+        /// A context of its own: nothing else in the test process shares its I/O thread.
+        let context: ZMQContext
         let socket: ZMQSocket
         init(_ farm: Farm, identity: String) throws {
-            socket = try ZMQSocket(type: .dealer)
+            context = try ZMQContext()
+            socket = try ZMQSocket(context: context, type: .dealer)
             try socket.setLinger(milliseconds: 0)
             try socket.setReceiveTimeout(milliseconds: 100)
             try socket.setIdentity(Array(identity.utf8))

@@ -6,11 +6,14 @@ import KeyfarmWire
 /// coordinator's side by hand against a real worker process: it keeps what it hears, with the
 /// connection (routing id) each message came on, and answers what the test tells it to.
 final class StandInCoordinator {
+    /// A context of its own: nothing else in the test process shares its I/O thread.
+    let context: ZMQContext
     let router: ZMQSocket
     private(set) var heard: [(identity: [UInt8], message: WireMessage)] = []
 
     init(_ farm: Farm) throws {
-        router = try ZMQSocket(type: .router)
+        context = try ZMQContext()
+        router = try ZMQSocket(context: context, type: .router)
         try router.setLinger(milliseconds: 0)
         try router.setReceiveTimeout(milliseconds: 100)
         try router.bind(farm.endpoint)
