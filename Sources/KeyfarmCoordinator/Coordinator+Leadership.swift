@@ -25,7 +25,7 @@ extension Coordinator {
         let keysItem: Int?
         if security != nil {
             try store.connection.listen(FarmStore.keysChannel)
-            try handle(.keysLoaded(store.workerKeys().map { ($0.name, $0.publicKey) }))
+            try handle(answer(.workerKeys))
             keysItem = poller.add(.descriptor(store.connection.socket))
         } else {
             keysItem = nil
@@ -66,7 +66,7 @@ extension Coordinator {
             if ready.contains(socketItem) { try answerAsStandby() }
             if let keysItem, ready.contains(keysItem),
                try store.connection.pollNotifications().contains(where: { $0.channel == FarmStore.keysChannel }) {
-                try handle(.keysLoaded(store.workerKeys().map { ($0.name, $0.publicKey) }))
+                try handle(answer(.workerKeys))
             }
             onTurn()
         }
@@ -83,10 +83,7 @@ extension Coordinator {
     }
 
     private func sendStandby(to identity: Identity) {
-        var body = DisconnectBody()
-        body.reason = DisconnectReason.standby
-        body.leader = leadership.leaderEndpoint ?? ""
-        _ = try? socket.send([identity] + WireMessage.disconnect(body).frames(), dontWait: true)
+        sendDisconnect(reason: DisconnectReason.standby, leader: leadership.leaderEndpoint ?? "", to: identity)
     }
 
     /// The leader's lease, renewed when due; throws `SteppingDown` when it lapsed or was taken.

@@ -53,10 +53,8 @@ public final class Coordinator {
         }
         try socket.bind(configuration.bind)
         endpoint = socket.lastEndpoint ?? configuration.bind
-        var instance = ""
-        for _ in 0..<4 { instance += String(format: "%04x", UInt16.random(in: 0...UInt16.max)) }
-        identity = CoordinatorIdentity(instance: instance, host: ProcessInfo.processInfo.hostName,
-                                       pid: Int(ProcessInfo.processInfo.processIdentifier),
+        identity = CoordinatorIdentity(instance: String(UInt64.random(in: 0...UInt64.max), radix: 36),
+                                       host: ProcessInfo.processInfo.hostName, pid: Int(ProcessInfo.processInfo.processIdentifier),
                                        endpoint: configuration.advertise ?? endpoint, version: KeyfarmVersion.current)
         leadership = Leadership(settings: configuration.leadershipSettings)
     }
@@ -240,9 +238,7 @@ public final class Coordinator {
                     try handle(.unreachable(identity, AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))))
                 }
             case .refuse(let reason, let identity):
-                var refusal = DisconnectBody()
-                refusal.reason = reason
-                _ = try? socket.send([identity] + WireMessage.disconnect(refusal).frames(), dontWait: true)
+                sendDisconnect(reason: reason, to: identity)
             case .store(let command):
                 // Every write commits through a transaction, so the leader's fence checks it.
                 if store.connection.isInTransaction {
@@ -277,6 +273,15 @@ public final class Coordinator {
                                                               "error": "\(error)"])
             return false
         }
+    }
+
+    /// Sends DISCONNECT at once (never held for a turn's commit), naming the leader when given:
+    /// a refused HELLO, or "standby".
+    func sendDisconnect(reason: String, leader: String = "", to identity: Identity) {
+        var body = DisconnectBody()
+        body.reason = reason
+        body.leader = leader
+        _ = try? socket.send([identity] + WireMessage.disconnect(body).frames(), dontWait: true)
     }
 
     /// Sends what the committed turn produced; an ASSIGN that cannot reach its worker goes

@@ -79,13 +79,9 @@ extension WorkerSession {
                        into actions: inout [Action]) {
         var immediately = immediately
         if failover && settings.endpoints.count > 1 {
-            if welcomed {
-                lostEndpoint = endpoint
-                lostAt = now
-            }
+            noteLost(now: now)
             missesSinceWelcome += 1
-            endpointIndex = (endpointIndex + 1) % settings.endpoints.count
-            endpoint = settings.endpoints[endpointIndex]
+            moveToNextEndpoint()
             if missesSinceWelcome % settings.endpoints.count != 0 { immediately = true }
         }
         actions.append(.log(.warning, "connection to the coordinator lost", [
@@ -104,10 +100,7 @@ extension WorkerSession {
         let from = endpoint
         // The coordinator that led this connection stepped down or is stopping: for a while a
         // hint back to it is stale.
-        if welcomed {
-            lostEndpoint = from
-            lostAt = now
-        }
+        noteLost(now: now)
         hopsSinceWelcome += 1
         let justLost = leader == lostEndpoint && now - lostAt < settings.lostLeaderWindow
         let follow = !leader.isEmpty && leader != from && !justLost && hopsSinceWelcome <= settings.endpoints.count + 2
@@ -117,14 +110,27 @@ extension WorkerSession {
         } else if justLost {
             // That standby is the one to lead next: ask it again.
         } else if settings.endpoints.count > 1 {
-            endpointIndex = (settings.endpoints.firstIndex(of: from).map { $0 + 1 } ?? endpointIndex + 1) % settings.endpoints.count
-            endpoint = settings.endpoints[endpointIndex]
+            moveToNextEndpoint()
         }
         actions.append(.log(.info, "the coordinator stands by", [
             "coordinator": "\(from)", "leader": "\(leader.isEmpty ? "unknown" : leader)", "next": "\(endpoint)"]))
         actions.append(.close)
         connection = .closed(reconnectAt: follow ? now : now + settings.standbyRetry)
         actions.append(.status("\(from) stands by; connecting to \(endpoint)"))
+    }
+
+    /// Remembers the coordinator of a welcomed connection as lost, now.
+    mutating func noteLost(now: Double) {
+        guard welcomed else { return }
+        lostEndpoint = endpoint
+        lostAt = now
+    }
+
+    /// The endpoint after the current one in the list (after the last one tried, when the
+    /// current is a leader a standby named from outside the list).
+    mutating func moveToNextEndpoint() {
+        endpointIndex = ((settings.endpoints.firstIndex(of: endpoint) ?? endpointIndex) + 1) % settings.endpoints.count
+        endpoint = settings.endpoints[endpointIndex]
     }
 
     mutating func send(_ message: WireMessage, now: Double, into actions: inout [Action]) {

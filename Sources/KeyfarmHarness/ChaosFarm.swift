@@ -142,13 +142,7 @@ public final class ChaosFarm {
     /// again after `restartDelay` seconds, and `checkTakeovers` times the next leader. Returns
     /// its name and pid.
     func killLeader(restartDelay: Double) throws -> (name: String, pid: Int32)? {
-        let lease = try database { store in
-            try store.connection.execute("""
-                SELECT endpoint, epoch, extract(epoch FROM clock_timestamp())::float8 AS now FROM keyfarm.coordinator_lease
-                WHERE expires_at > now()
-                """).rows.first.map { (endpoint: try $0.decode("endpoint", as: String.self), epoch: try $0.decode("epoch", as: Int64.self),
-                                       now: try $0.decode("now", as: Double.self)) }
-        }
+        let lease = try currentLease()
         let index = lease.flatMap { endpoints.firstIndex(of: $0.endpoint) } ?? 0
         guard let coordinator = coordinators[index], coordinator.isRunning else { return nil }
         coordinator.killHard()
@@ -158,17 +152,23 @@ public final class ChaosFarm {
         return (coordinatorName(index), coordinator.pid)
     }
 
+    /// The unexpired lease: who holds it, at which epoch, since when, and the database's clock
+    /// now (seconds since 1970); nil when no coordinator leads.
+    private func currentLease() throws -> (endpoint: String, epoch: Int64, since: Double, now: Double)? {
+        try database { store in
+            try store.connection.execute("""
+                SELECT endpoint, epoch, extract(epoch FROM since)::float8 AS since,
+                       extract(epoch FROM clock_timestamp())::float8 AS now
+                FROM keyfarm.coordinator_lease WHERE expires_at > now()
+                """).rows.first.map { (endpoint: try $0.decode("endpoint", as: String.self), epoch: try $0.decode("epoch", as: Int64.self),
+                                       since: try $0.decode("since", as: Double.self), now: try $0.decode("now", as: Double.self)) }
+        }
+    }
+
     /// Looks for leaders that took over since a kill; a line for each.
     func checkTakeovers() throws -> [String] {
         guard let oldest = awaitingTakeover.first else { return [] }
-        let lease = try database { store in
-            try store.connection.execute("""
-                SELECT endpoint, epoch, extract(epoch FROM since)::float8 AS since FROM keyfarm.coordinator_lease
-                WHERE expires_at > now()
-                """).rows.first.map { (endpoint: try $0.decode("endpoint", as: String.self), epoch: try $0.decode("epoch", as: Int64.self),
-                                       since: try $0.decode("since", as: Double.self)) }
-        }
-        guard let lease, lease.epoch > oldest.epoch else { return [] }
+        guard let lease = try currentLease(), lease.epoch > oldest.epoch else { return [] }
         awaitingTakeover.removeAll()
         let seconds = max(0, lease.since - oldest.killedAt)
         takeovers.append(seconds)
