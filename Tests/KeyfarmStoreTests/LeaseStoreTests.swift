@@ -24,6 +24,33 @@ import Testing
         try store.connection.execute("UPDATE keyfarm.coordinator_lease SET expires_at = now() - interval '1 second'")
     }
 
+    /// Runs `b`'s try for the lease on a connection and thread of its own. Once that try waits
+    /// on a row lock, checks that it has not answered, calls `release` (which ends the
+    /// transaction holding the lock), and returns what the try then said.
+    func standbyTryBlockedUntil(_ database: String, release: () throws -> Void) throws -> LeaseTry? {
+        let result = Mutex<LeaseTry?>(nil)
+        let standby = b
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            defer { done.signal() }
+            guard let second = try? FarmStore(conninfo: database, logger: testLogger) else { return }
+            let answer = try? second.tryLease(standby, seconds: 30)
+            result.withLock { $0 = answer }
+        }
+        let observer = try FarmStore(conninfo: database, logger: testLogger)
+        let waiting = try eventually(timeout: .seconds(10)) {
+            try observer.connection.execute("""
+                SELECT count(*)::int AS n FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%coordinator_lease%'
+                """).rows[0].decode("n", as: Int.self) == 1
+        }
+        #expect(waiting)
+        #expect(result.withLock { $0 } == nil, "the try answered while the lock was held")
+        try release()
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        return result.withLock { $0 }
+    }
+
     @Test func oneHoldsTheLeaseUntilItExpiresAndEveryTakeoverRaisesTheEpoch() throws {
         let (first, second) = try twoStores()
         #expect(try first.tryLease(a, seconds: 30) == .acquired(epoch: 1))
@@ -71,28 +98,9 @@ import Testing
         try expire(first)
         try first.connection.execute("BEGIN")
         try FarmStore.fence(first.connection, instance: "aaaa", epoch: 1)
-        let result = Mutex<LeaseTry?>(nil)
-        let standby = b
-        let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            defer { done.signal() }
-            guard let second = try? FarmStore(conninfo: database, logger: testLogger) else { return }
-            let answer = try? second.tryLease(standby, seconds: 30)
-            result.withLock { $0 = answer }
-        }
         // The takeover's UPDATE waits on the row lock the fence holds.
-        let observer = try FarmStore(conninfo: database, logger: testLogger)
-        let waiting = try eventually(timeout: .seconds(10)) {
-            try observer.connection.execute("""
-                SELECT count(*)::int AS n FROM pg_stat_activity
-                WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%coordinator_lease%'
-                """).rows[0].decode("n", as: Int.self) == 1
-        }
-        #expect(waiting)
-        #expect(result.withLock { $0 } == nil)
-        try first.connection.execute("COMMIT")
-        #expect(done.wait(timeout: .now() + 10) == .success)
-        #expect(result.withLock { $0 } == .acquired(epoch: 2))
+        let answer = try standbyTryBlockedUntil(database) { try first.connection.execute("COMMIT") }
+        #expect(answer == .acquired(epoch: 2))
     }
 
     /// Two coordinators starting at once on a database with no lease row: the second's try
@@ -104,25 +112,7 @@ import Testing
         try first.migrate()
         try first.connection.execute("BEGIN")
         #expect(try first.tryLease(a, seconds: 30) == .acquired(epoch: 1))
-        let result = Mutex<LeaseTry?>(nil)
-        let standby = b
-        let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            defer { done.signal() }
-            guard let second = try? FarmStore(conninfo: database, logger: testLogger) else { return }
-            let answer = try? second.tryLease(standby, seconds: 30)
-            result.withLock { $0 = answer }
-        }
-        let observer = try FarmStore(conninfo: database, logger: testLogger)
-        let waiting = try eventually(timeout: .seconds(10)) {
-            try observer.connection.execute("""
-                SELECT count(*)::int AS n FROM pg_stat_activity
-                WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%coordinator_lease%'
-                """).rows[0].decode("n", as: Int.self) == 1
-        }
-        #expect(waiting)
-        try first.connection.execute("COMMIT")
-        #expect(done.wait(timeout: .now() + 10) == .success)
-        #expect(result.withLock { $0 } == .heldByOther(endpoint: "tcp://a:5555", epoch: 1))
+        let answer = try standbyTryBlockedUntil(database) { try first.connection.execute("COMMIT") }
+        #expect(answer == .heldByOther(endpoint: "tcp://a:5555", epoch: 1))
     }
 }

@@ -76,14 +76,13 @@ public final class ReplicatedPostgres {
         try connection.execute("ALTER SYSTEM SET synchronous_standby_names = 'replica_b'")
         try connection.execute("ALTER SYSTEM SET synchronous_commit = 'on'")
         try connection.execute("SELECT pg_reload_conf()")
-        let deadline = ContinuousClock.now + .seconds(60)
-        while try connection.execute("""
-            SELECT 1 FROM pg_stat_replication WHERE application_name = 'replica_b' AND sync_state = 'sync' AND state = 'streaming'
-            """).rows.isEmpty {
-            guard ContinuousClock.now < deadline else {
-                throw PostgresError(context: "starting a synchronous replica", message: "replica_b never became synchronous")
-            }
-            usleep(50_000)
+        let synchronous = try eventually(timeout: .seconds(60)) {
+            try !connection.execute("""
+                SELECT 1 FROM pg_stat_replication WHERE application_name = 'replica_b' AND sync_state = 'sync' AND state = 'streaming'
+                """).rows.isEmpty
+        }
+        guard synchronous else {
+            throw PostgresError(context: "starting a synchronous replica", message: "replica_b never became synchronous")
         }
     }
 
