@@ -166,10 +166,11 @@ public final class Coordinator {
             // Drains apply before this turn's claims, so a drained worker gets nothing new.
             try handle(.beginTurn)
             // One transaction, so one WAL flush, for the turn's results and claims; nothing they
-            // cause is sent before it commits.
+            // cause is sent before it commits. A turn with nothing to write or claim (heartbeats
+            // only) does not touch the database.
             holdingSends = true
             do {
-                try store.connection.transaction { _ in
+                try store.connection.transaction(deferringBegin: true) { _ in
                     try handle(.writeTurn)
                     try handle(.endTurn)
                 }

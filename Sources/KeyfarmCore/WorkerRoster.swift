@@ -38,12 +38,25 @@ public struct WorkerRoster: Sendable {
 
     public var heartbeatInterval: Double
     public var liveness: Int
+    /// The least time between two sweeps of the whole roster (`sweep`): heartbeats go out and
+    /// losses are found up to this late, and a coordinator with thousands of workers does not
+    /// scan them all on every reactor turn.
+    public var sweepInterval: Double
     public private(set) var members: [[UInt8]: Member] = [:]
     private var holders: [AttemptRef: [UInt8]] = [:]
+    /// Indexes of `members` by name and by worker id.
+    private var byName: [String: [UInt8]] = [:]
+    private var byWorkerID: [Int64: [UInt8]] = [:]
+    /// The sum of every member's free slots.
+    public private(set) var totalFreeSlots = 0
+    /// No heartbeat or liveness deadline falls before this (a lower bound: signs of life only
+    /// move deadlines later).
+    private var nextSweep = Double.infinity
 
     public init(heartbeatInterval: Double = 1, liveness: Int = 3) {
         self.heartbeatInterval = heartbeatInterval
         self.liveness = liveness
+        sweepInterval = heartbeatInterval / 100
     }
 
     /// Seconds of silence after which a worker is lost.
@@ -55,16 +68,26 @@ public struct WorkerRoster: Sendable {
     public mutating func join(identity: [UInt8], workerID: Int64, name: String, instance: String = "",
                               engines: [String], slots: Int, draining: Bool, now: Double) -> Member? {
         var replaced: Member?
-        if let previous = members.values.first(where: { $0.name == name && $0.identity != identity }) {
+        if let previous = member(named: name), previous.identity != identity {
             replaced = remove(previous.identity)
         }
-        if let same = members[identity] {
-            for ref in same.running { holders[ref] = nil }
-        }
-        members[identity] = Member(identity: identity, workerID: workerID, name: name, instance: instance,
-                                   engines: engines, slots: slots,
-                                   running: [], draining: draining, lastHeard: now, lastSent: now)
+        remove(identity)
+        let member = Member(identity: identity, workerID: workerID, name: name, instance: instance,
+                            engines: engines, slots: slots,
+                            running: [], draining: draining, lastHeard: now, lastSent: now)
+        members[identity] = member
+        byName[name] = identity
+        byWorkerID[workerID] = identity
+        totalFreeSlots += member.freeSlots
+        nextSweep = min(nextSweep, now + min(heartbeatInterval, deadAfter))
         return replaced
+    }
+
+    /// Changes a member, keeping the free slot total.
+    private mutating func update(_ identity: [UInt8], _ change: (inout Member) -> Void) {
+        guard let before = members[identity]?.freeSlots else { return }
+        change(&members[identity]!)
+        totalFreeSlots += members[identity]!.freeSlots - before
     }
 
     /// Notes a sign of life; false when the identity is not a member (it must say HELLO).
@@ -81,7 +104,7 @@ public struct WorkerRoster: Sendable {
     }
 
     public mutating func setDraining(_ identity: [UInt8], _ draining: Bool) {
-        members[identity]?.draining = draining
+        update(identity) { $0.draining = draining }
     }
 
     /// Workers that heard nothing from us for one interval.
@@ -95,17 +118,37 @@ public struct WorkerRoster: Sendable {
         return dead.compactMap { remove($0) }.sorted { $0.name < $1.name }
     }
 
+    /// The timers due at `now`, at most once per `sweepInterval` and only when a deadline may
+    /// have passed (nil otherwise): the workers silent for `liveness` intervals, removed, and
+    /// those that heard nothing from us for an interval, to be sent a heartbeat.
+    public mutating func sweep(now: Double) -> (lost: [Member], heartbeat: [[UInt8]])? {
+        guard now >= nextSweep else { return nil }
+        let lost = removeDead(now: now)
+        let heartbeat = dueForHeartbeat(now: now)
+        // Those about to be sent a heartbeat are next due an interval from now.
+        var earliest = heartbeat.isEmpty ? Double.infinity : now + heartbeatInterval
+        for member in members.values {
+            let sent = now - member.lastSent >= heartbeatInterval ? now : member.lastSent
+            earliest = min(earliest, sent + heartbeatInterval, member.lastHeard + deadAfter)
+        }
+        nextSweep = members.isEmpty ? .infinity : max(earliest, now + sweepInterval)
+        return (lost, heartbeat)
+    }
+
     @discardableResult
     public mutating func remove(_ identity: [UInt8]) -> Member? {
         guard let member = members.removeValue(forKey: identity) else { return nil }
         for ref in member.running where holders[ref] == identity { holders[ref] = nil }
+        if byName[member.name] == identity { byName[member.name] = nil }
+        if byWorkerID[member.workerID] == identity { byWorkerID[member.workerID] = nil }
+        totalFreeSlots -= member.freeSlots
         return member
     }
 
     /// Records that a worker runs an attempt (sent in ASSIGN, or adopted after a restart).
     public mutating func assign(_ ref: AttemptRef, to identity: [UInt8]) {
         guard members[identity] != nil else { return }
-        members[identity]!.running.insert(ref)
+        update(identity) { _ = $0.running.insert(ref) }
         holders[ref] = identity
     }
 
@@ -113,7 +156,7 @@ public struct WorkerRoster: Sendable {
     @discardableResult
     public mutating func finish(_ ref: AttemptRef) -> [UInt8]? {
         guard let identity = holders.removeValue(forKey: ref) else { return nil }
-        members[identity]?.running.remove(ref)
+        update(identity) { _ = $0.running.remove(ref) }
         return identity
     }
 
@@ -121,15 +164,15 @@ public struct WorkerRoster: Sendable {
 
     public func member(_ identity: [UInt8]) -> Member? { members[identity] }
 
-    public func member(named name: String) -> Member? { members.values.first { $0.name == name } }
+    public func member(named name: String) -> Member? { byName[name].flatMap { members[$0] } }
+
+    public func member(workerID: Int64) -> Member? { byWorkerID[workerID].flatMap { members[$0] } }
 
     /// Whether a member was heard from within the liveness window.
     public func isAlive(_ identity: [UInt8], now: Double) -> Bool {
         guard let member = members[identity] else { return false }
         return now - member.lastHeard <= deadAfter
     }
-
-    public var totalFreeSlots: Int { members.values.reduce(0) { $0 + $1.freeSlots } }
 
     /// Members with free slots, fewest running first so that work spreads across the farm.
     public var withFreeSlots: [Member] {
@@ -138,8 +181,8 @@ public struct WorkerRoster: Sendable {
         }
     }
 
-    /// When the next heartbeat or liveness deadline falls, for the reactor's poll timeout.
+    /// When `sweep` is next due, for the reactor's poll timeout; nil without members.
     public func nextDeadline(after now: Double) -> Double? {
-        members.values.flatMap { [$0.lastSent + heartbeatInterval, $0.lastHeard + deadAfter] }.min()
+        members.isEmpty ? nil : nextSweep
     }
 }

@@ -12,11 +12,18 @@ extension Dispatcher {
         nextClaim = now + settings.claimPollInterval
         let groups = Dictionary(grouping: roster.withFreeSlots, by: { $0.engines.sorted() })
         var claims: [ClaimGroup] = []
-        for (engines, members) in groups.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+        // At most `claimBatch` slots in all: one turn's claim, ASSIGNs and commit stay short
+        // however many workers wait, and a full claim asks again on the next turn.
+        var budget = settings.claimBatch
+        for (engines, members) in groups.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where budget > 0 {
             var slots: [Int64] = []
-            for round in 0..<(members.map(\.freeSlots).max() ?? 0) {
-                for member in members where member.freeSlots > round { slots.append(member.workerID) }
+            rounds: for round in 0..<(members.map(\.freeSlots).max() ?? 0) {
+                for member in members where member.freeSlots > round {
+                    guard slots.count < budget else { break rounds }
+                    slots.append(member.workerID)
+                }
             }
+            budget -= slots.count
             claims.append(ClaimGroup(capabilities: engines, slots: slots))
         }
         actions.append(.query(.claim(claims, leaseSeconds: settings.leaseSeconds)))
@@ -24,12 +31,11 @@ extension Dispatcher {
 
     /// Sends ASSIGN for what the claim leased; the reactor holds them until the turn commits.
     mutating func assign(_ answers: [ClaimAnswer], now: Double, into actions: inout [Action]) {
-        let members = Dictionary(roster.members.values.map { ($0.workerID, $0) }, uniquingKeysWith: { first, _ in first })
         for answer in answers {
             // Every slot filled: more may be ready.
             if answer.jobs.count == answer.requested { wantClaim = true }
             for (workerID, job) in answer.jobs {
-                guard let member = members[workerID] else { continue }
+                guard let member = roster.member(workerID: workerID) else { continue }
                 changedJobs.insert(job.jobID)
                 let ref = AttemptRef(jobID: job.jobID, attempt: job.attempt)
                 roster.assign(ref, to: member.identity)

@@ -19,11 +19,16 @@ extension Dispatcher {
             return
         }
         switch message {
-        case .heartbeat:
+        case .heartbeat(let body):
             // Its `draining` is not read: a worker's own drain comes in DRAIN and HELLO, an
             // operator's from the database, and a heartbeat sent before an undrain reached the
-            // worker would drain it again.
-            break
+            // worker would drain it again. A ping is answered at once; the answer counts as
+            // this side's heartbeat.
+            if body.ping != 0 {
+                var pong = HeartbeatBody()
+                pong.pong = body.ping
+                send(.heartbeat(pong), to: identity, now: now, into: &actions)
+            }
         case .accepted(let body):
             let ref = AttemptRef(jobID: body.jobID, attempt: Int(body.attempt))
             unconfirmedAssigns[ref] = nil

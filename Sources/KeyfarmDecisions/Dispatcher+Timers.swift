@@ -22,10 +22,16 @@ extension Dispatcher {
         for list in cancelledLists { actions.append(.query(.cancelledJobs(shotListID: list))) }
         cancelledLists.removeAll()
         stopOverdueAttempts(now: now, into: &actions)
-        checkLiveness(now: now, into: &actions)
-        for identity in roster.dueForHeartbeat(now: now) {
-            send(.heartbeat(HeartbeatBody()), to: identity, now: now, into: &actions)
+        if let due = roster.sweep(now: now) {
+            for member in due.lost {
+                actions.append(.log(.warning, "worker lost", ["worker.name": "\(member.name)",
+                                                              "silent.seconds": "\(roster.deadAfter)",
+                                                              "jobs": "\(member.running.count)"]))
+                lose(member, reason: "worker \(member.name) stopped answering", finalState: "lost", into: &actions)
+            }
+            for identity in due.heartbeat { send(.heartbeat(HeartbeatBody()), to: identity, now: now, into: &actions) }
         }
+        loseUnclaimedLeases(now: now, into: &actions)
         if now >= nextLeaseRenewal {
             nextLeaseRenewal = now + settings.leaseSeconds / 3
             actions.append(.store(.renewLeases(workerIDs: roster.members.values.map(\.workerID).sorted(),
@@ -38,14 +44,8 @@ extension Dispatcher {
         }
     }
 
-    /// Lost workers, and leases nobody came back for.
-    mutating func checkLiveness(now: Double, into actions: inout [Action]) {
-        for member in roster.removeDead(now: now) {
-            actions.append(.log(.warning, "worker lost", ["worker.name": "\(member.name)",
-                                                          "silent.seconds": "\(roster.deadAfter)",
-                                                          "jobs": "\(member.running.count)"]))
-            lose(member, reason: "worker \(member.name) stopped answering", finalState: "lost", into: &actions)
-        }
+    /// Leases nobody came back for within the adoption window.
+    mutating func loseUnclaimedLeases(now: Double, into actions: inout [Action]) {
         if !unclaimedLeases.isEmpty && now >= adoptionDeadline {
             let leases = unclaimedLeases.values.joined().sorted { $0.ref < $1.ref }
             for lease in leases {

@@ -27,6 +27,8 @@ public struct Dispatcher: Sendable {
         public var leaseSeconds: Double = 60
         /// How often to look for ready work without a NOTIFY, in seconds.
         public var claimPollInterval: Double = 0.5
+        /// The most free slots one claim fills (across all capability groups).
+        public var claimBatch = 1_024
         public var retryPolicy = RetryPolicy()
         public var timeouts = AttemptTimeouts()
         /// How long a worker has to answer the CANCEL of an overdue attempt, in seconds.

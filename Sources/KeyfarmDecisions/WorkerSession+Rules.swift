@@ -20,6 +20,7 @@ extension WorkerSession {
             var body = HeartbeatBody()
             body.freeSlots = UInt32(freeSlots)
             body.draining = draining
+            body.ping = Self.pingToken(at: now)
             send(.heartbeat(body), now: now, into: &actions)
         }
         if welcomed && now >= nextResend { resendUnacknowledged(now: now, into: &actions) }
@@ -30,6 +31,11 @@ extension WorkerSession {
                 "running": "\(running.count)", "unacknowledged": "\(unacknowledged.count)"]))
             finish(status: 1, now: now, into: &actions)
         }
+    }
+
+    /// A heartbeat's ping: the time it is sent, in microseconds, plus one (0 means no ping).
+    static func pingToken(at now: Double) -> UInt64 {
+        UInt64((max(now, 0) * 1_000_000).rounded()) + 1
     }
 
     var isClosed: Bool { if case .closed = connection { true } else { false } }
@@ -206,8 +212,12 @@ extension WorkerSession {
             standby(leader: body.leader, now: now, into: &actions)
         case .disconnect(let body):
             disconnected(reason: body.reason, now: now, into: &actions)
-        case .heartbeat:
-            break
+        case .heartbeat(let body):
+            // The answer to one of this session's pings (its token is the time it was sent).
+            if body.pong != 0 {
+                let roundTrip = now - Double(body.pong - 1) / 1_000_000
+                if roundTrip >= 0 && roundTrip < 3_600 { actions.append(.roundTrip(roundTrip)) }
+            }
         case .hello, .accepted, .progress, .submitted, .result:
             actions.append(.log(.warning, "dropped a message only a worker sends", ["command": "\(message.command.rawValue)"]))
         }

@@ -86,6 +86,8 @@ public struct WorkerSession: Sendable {
         case ready(String)
         /// Leave the reactor with this exit status: 0 after a clean drain.
         case exit(Int32)
+        /// The coordinator answered a heartbeat's ping after this many seconds.
+        case roundTrip(Double)
     }
 
     /// Where the connection stands.

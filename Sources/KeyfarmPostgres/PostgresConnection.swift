@@ -10,6 +10,8 @@ import Logging
 public final class PostgresConnection {
     private var connection: OpaquePointer?
     private var savepointDepth = 0
+    /// A transaction opened with `deferringBegin` whose BEGIN waits for its first statement.
+    private var beginDeferred = false
     /// Statements prepared on this connection, by their SQL text.
     private var preparedStatements: [String: String] = [:]
     private let logger: Logger
@@ -76,6 +78,7 @@ public final class PostgresConnection {
         PQreset(connection)
         preparedStatements.removeAll()
         savepointDepth = 0
+        beginDeferred = false
         guard PQstatus(connection) == CONNECTION_OK else {
             let message = PostgresConninfo.redacted(String(cString: PQerrorMessage(connection)).trimmingASCIISpaces())
             throw PostgresError(context: "reconnecting to the database", message: message)
@@ -163,14 +166,37 @@ public final class PostgresConnection {
     /// Whether a transaction is open on this connection.
     public var isInTransaction: Bool {
         guard let connection else { return false }
-        return PQtransactionStatus(connection) != PQTRANS_IDLE
+        return beginDeferred || PQtransactionStatus(connection) != PQTRANS_IDLE
     }
 
     /// Runs `body` inside BEGIN ... COMMIT; rolls back and rethrows the original error if anything throws.
     /// A COMMIT that the server turns into a rollback (the transaction had failed) throws too.
     /// Inside an open transaction it nests as a SAVEPOINT: an error undoes only the body's work,
     /// and the outer transaction's COMMIT decides the rest (this is how callers group commits).
-    public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+    ///
+    /// With `deferringBegin`, BEGIN is sent only with the body's first statement: a body that runs
+    /// none costs no round trip at all (no BEGIN, no commit guard, no COMMIT). A reactor's turn
+    /// that has nothing to write stays off the database this way.
+    public func transaction<T>(deferringBegin: Bool = false, _ body: (PostgresConnection) throws -> T) throws -> T {
+        if deferringBegin && !isInTransaction {
+            beginDeferred = true
+            let value: T
+            do {
+                value = try body(self)
+            } catch {
+                if beginDeferred {
+                    beginDeferred = false
+                    throw error
+                }
+                try finishFailed(error)
+            }
+            if beginDeferred {
+                beginDeferred = false
+                return value
+            }
+            try commit()
+            return value
+        }
         if isInTransaction {
             savepointDepth += 1
             defer { savepointDepth -= 1 }
@@ -190,14 +216,20 @@ public final class PostgresConnection {
         let value: T
         do {
             value = try body(self)
+        } catch {
+            try finishFailed(error)
+        }
+        try commit()
+        return value
+    }
+
+    /// Runs the commit guard, then COMMIT; rolls back when the guard throws. A COMMIT the server
+    /// turned into a rollback throws.
+    private func commit() throws {
+        do {
             try commitGuard?(self)
         } catch {
-            do {
-                try execute("ROLLBACK")
-            } catch let rollbackError {
-                logger.warning("rollback after a failed transaction also failed: \(rollbackError)")
-            }
-            throw error
+            try finishFailed(error)
         }
         let commit = try execute("COMMIT")
         if commit.commandTag == "ROLLBACK" {
@@ -205,14 +237,28 @@ public final class PostgresConnection {
                                 message: "the transaction had already failed and was rolled back",
                                 sqlState: "25P02")
         }
-        return value
+    }
+
+    /// Rolls the open transaction back after `error`, then rethrows it.
+    private func finishFailed(_ error: any Error) throws -> Never {
+        do {
+            try execute("ROLLBACK")
+        } catch let rollbackError {
+            logger.warning("rollback after a failed transaction also failed: \(rollbackError)")
+        }
+        throw error
     }
 
     // MARK: - Internals
 
+    /// The live connection, with a deferred BEGIN sent first.
     private func open(context: String) throws -> OpaquePointer {
         guard let connection else {
             throw PostgresError(context: context, message: "the connection is closed")
+        }
+        if beginDeferred {
+            beginDeferred = false
+            _ = try consume(PQexec(connection, "BEGIN"), connection: connection, context: context + " (opening its transaction)")
         }
         return connection
     }

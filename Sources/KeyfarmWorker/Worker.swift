@@ -125,6 +125,8 @@ public final class Worker {
                 notifier.ready(status: text)
             case .exit(let status):
                 exitStatus = status
+            case .roundTrip(let seconds):
+                logger.trace("heartbeat answered", metadata: ["round_trip.ms": "\(String(format: "%.3f", seconds * 1000))"])
             }
         }
     }

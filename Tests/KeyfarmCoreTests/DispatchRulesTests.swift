@@ -51,7 +51,59 @@ import Testing
         #expect(roster.dueForHeartbeat(now: 101) == [a])
         roster.sent(to: a, now: 101)
         #expect(roster.dueForHeartbeat(now: 101.9).isEmpty)
+    }
+
+    @Test func aSweepRunsOnlyWhenADeadlineMayHavePassedAndAtMostOncePerInterval() {
+        var roster = WorkerRoster(heartbeatInterval: 1, liveness: 3)
+        #expect(roster.nextDeadline(after: 0) == nil)
+        roster.join(identity: a, workerID: 1, name: "a", engines: ["smoke"], slots: 2, draining: false, now: 100)
+        #expect(roster.nextDeadline(after: 100) == 101)
+        #expect(roster.sweep(now: 100.5) == nil)
+        let due = roster.sweep(now: 101)
+        #expect(due?.heartbeat == [a])
+        #expect(due?.lost.isEmpty == true)
+        roster.sent(to: a, now: 101)
+        // The next one falls an interval after that heartbeat; signs of life only move it later.
         #expect(roster.nextDeadline(after: 101) == 102)
+        roster.heard(from: a, now: 101.5)
+        #expect(roster.sweep(now: 101.99) == nil)
+        // Thousands of workers do not make every turn a sweep: a worker due at once waits for
+        // the sweep interval.
+        roster.join(identity: b, workerID: 2, name: "b", engines: ["smoke"], slots: 2, draining: false, now: 101.1)
+        #expect(roster.sweep(now: 102)?.heartbeat == [a])
+        roster.sent(to: a, now: 102)
+        #expect(roster.nextDeadline(after: 102) == 102.1)
+        #expect(roster.sweep(now: 102.1)?.heartbeat == [b])
+        roster.sent(to: b, now: 102.1)
+        // Silent for the liveness window: removed by the sweep that finds it.
+        let lost = roster.sweep(now: 104.6)
+        #expect(lost?.lost.map(\.name) == ["a", "b"])
+        #expect(roster.members.isEmpty)
+        #expect(roster.nextDeadline(after: 104.6) == nil)
+    }
+
+    @Test func theIndexesAndTheFreeSlotTotalFollowEveryChange() {
+        var roster = WorkerRoster()
+        roster.join(identity: a, workerID: 1, name: "a", engines: ["*"], slots: 3, draining: false, now: 0)
+        roster.join(identity: b, workerID: 2, name: "b", engines: ["*"], slots: 2, draining: false, now: 0)
+        #expect(roster.member(named: "b")?.identity == b)
+        #expect(roster.member(workerID: 1)?.name == "a")
+        roster.assign(AttemptRef(jobID: 1, attempt: 1), to: a)
+        roster.setDraining(b, true)
+        #expect(roster.totalFreeSlots == 2)
+        roster.setDraining(b, false)
+        #expect(roster.totalFreeSlots == 4)
+        // The same name on a new identity (a reconnect) replaces the old member in every index.
+        let c: [UInt8] = Array("a/2".utf8)
+        roster.join(identity: c, workerID: 1, name: "a", engines: ["*"], slots: 1, draining: false, now: 1)
+        #expect(roster.member(named: "a")?.identity == c)
+        #expect(roster.member(workerID: 1)?.identity == c)
+        #expect(roster.totalFreeSlots == 3)
+        roster.remove(b)
+        #expect(roster.member(named: "b") == nil)
+        #expect(roster.member(workerID: 2) == nil)
+        #expect(roster.totalFreeSlots == 1)
+        #expect(roster.totalFreeSlots == roster.members.values.reduce(0) { $0 + $1.freeSlots })
     }
 
     @Test func aWorkerSilentForThreeIntervalsIsLostWithItsAttempts() {

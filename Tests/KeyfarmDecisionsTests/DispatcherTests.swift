@@ -25,6 +25,28 @@ import Testing
         #expect(farm.dispatcher.roster.totalFreeSlots == 2)
     }
 
+    @Test func aPingIsAnsweredAtOnceAndTheAnswerIsTheCoordinatorsHeartbeat() {
+        var farm = DispatcherDriver()
+        farm.hello("w1", identity: a)
+        farm.now = 0.6
+        var ping = HeartbeatBody()
+        ping.ping = 42
+        let answer = farm.send(.heartbeat(ping), from: a).sent(to: a)
+        #expect(answer.count == 1)
+        guard case .heartbeat(let pong)? = answer.first else {
+            Issue.record("no heartbeat answered the ping: \(answer)")
+            return
+        }
+        #expect(pong.pong == 42)
+        // A heartbeat without a ping draws no answer.
+        #expect(farm.send(.heartbeat(HeartbeatBody()), from: a).sent(to: a).isEmpty)
+        // The answer counts as this side's heartbeat: none is due until an interval after it.
+        farm.now = 1.5
+        #expect(!farm.turn().sent(to: a).contains { $0.isHeartbeat })
+        farm.now = 1.61
+        #expect(farm.turn().sent(to: a).contains { $0.isHeartbeat })
+    }
+
     @Test func readyJobsGoToFreeSlotsOnlyAfterTheTurnClaimsThem() {
         var farm = DispatcherDriver()
         farm.hello("w1", identity: a)
@@ -280,7 +302,8 @@ import Testing
         #expect(beats.count == 1)
         farm.now = 3.0
         #expect(farm.turn().failures.isEmpty)
-        farm.now = 3.01
+        // Found by the next sweep of the roster, at most one sweep interval (10 ms) later.
+        farm.now = 3.0 + farm.dispatcher.roster.sweepInterval + 0.001
         let lost = farm.turn()
         #expect(lost.failures.map(\.ref) == [AttemptRef(jobID: 1, attempt: 1)])
         #expect(lost.failures.first?.message == "worker w1 stopped answering")

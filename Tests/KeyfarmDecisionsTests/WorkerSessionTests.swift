@@ -205,6 +205,24 @@ import Testing
         #expect(!session.handle(.tick, now: 2.2).contains { if case .send(.heartbeat) = $0 { true } else { false } })
     }
 
+    @Test func aHeartbeatPingsAndItsPongGivesTheRoundTrip() {
+        var session = welcomed()
+        let beat = session.handle(.tick, now: 1.25).compactMap { if case .send(.heartbeat(let body)) = $0 { body } else { nil } }
+        #expect(beat.count == 1)
+        let ping = beat.first?.ping ?? 0
+        #expect(ping != 0)
+        var pong = HeartbeatBody()
+        pong.pong = ping
+        let answered = session.handle(.received(.heartbeat(pong)), now: 1.2515)
+        let trips = answered.compactMap { if case .roundTrip(let seconds) = $0 { seconds } else { nil } }
+        #expect(trips.count == 1)
+        #expect(abs((trips.first ?? 0) - 0.0015) < 1e-6)
+        // A coordinator's own heartbeat (no pong) measures nothing.
+        #expect(!session.handle(.received(.heartbeat(HeartbeatBody())), now: 1.3).contains {
+            if case .roundTrip = $0 { true } else { false }
+        })
+    }
+
     @Test func anOperatorDrainIsSaidInHeartbeatsAndLeftToTheCoordinatorAfterAReconnect() {
         var session = welcomed()
         var drain = DrainBody()

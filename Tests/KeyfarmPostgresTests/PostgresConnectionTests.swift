@@ -171,6 +171,43 @@ import Testing
         #expect(try connection.execute("SELECT count(*) AS n FROM ledger")[0].decode("n", as: Int.self) == 0)
     }
 
+    @Test func aDeferredBeginWaitsForTheFirstStatementAndAnEmptyBodyCostsNothing() throws {
+        struct Abandoned: Error {}
+        try connection.execute("CREATE TABLE ledger (amount bigint)")
+        var guardRuns = 0
+        connection.commitGuard = { _ in guardRuns += 1 }
+        defer { connection.commitGuard = nil }
+        // Nothing run: no BEGIN, no guard, no COMMIT, and no transaction left open.
+        let untouched = try connection.transaction(deferringBegin: true) { transaction in transaction.isInTransaction }
+        #expect(untouched)
+        #expect(guardRuns == 0)
+        #expect(!connection.isInTransaction)
+        // Statements run: one transaction (one transaction id for both), guarded and committed.
+        let ids = try connection.transaction(deferringBegin: true) { transaction in
+            try transaction.execute("INSERT INTO ledger VALUES ($1)", [5])
+            let first = try transaction.execute("SELECT txid_current() AS id")[0].decode("id", as: Int64.self)
+            try transaction.execute("INSERT INTO ledger VALUES ($1)", [7])
+            return [first, try transaction.execute("SELECT txid_current() AS id")[0].decode("id", as: Int64.self)]
+        }
+        #expect(ids[0] == ids[1])
+        #expect(guardRuns == 1)
+        #expect(try connection.execute("SELECT sum(amount) AS total FROM ledger")[0].decode("total", as: Int.self) == 12)
+        // A body that throws after its first statement rolls back; one that throws before any
+        // has nothing to roll back.
+        #expect(throws: Abandoned.self) {
+            try connection.transaction(deferringBegin: true) { transaction in
+                try transaction.execute("INSERT INTO ledger VALUES ($1)", [100])
+                throw Abandoned()
+            }
+        }
+        #expect(throws: Abandoned.self) {
+            try connection.transaction(deferringBegin: true) { _ in throw Abandoned() }
+        }
+        #expect(!connection.isInTransaction)
+        #expect(try connection.execute("SELECT count(*) AS n FROM ledger")[0].decode("n", as: Int.self) == 2)
+        #expect(guardRuns == 1)
+    }
+
     @Test func commitOfAFailedTransactionThrows() throws {
         try connection.execute("CREATE TABLE ledger (amount bigint)")
         #expect(throws: PostgresError.self) {

@@ -250,6 +250,13 @@ public nonisolated struct Keyfarm_Wire_V1_Heartbeat: Sendable {
   /// worker -> coordinator only
   public var draining: Bool = false
 
+  /// worker -> coordinator: an opaque token (0: none). The coordinator answers at once with a
+  /// HEARTBEAT whose pong is this token, so the worker can time the round trip.
+  public var ping: UInt64 = 0
+
+  /// coordinator -> worker: the ping it answers (0: none)
+  public var pong: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -778,7 +785,7 @@ nonisolated extension Keyfarm_Wire_V1_Welcome: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Keyfarm_Wire_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Heartbeat"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}free_slots\0\u{1}draining\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}free_slots\0\u{1}draining\0\u{1}ping\0\u{1}pong\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -788,6 +795,8 @@ nonisolated extension Keyfarm_Wire_V1_Heartbeat: SwiftProtobuf.Message, SwiftPro
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.freeSlots) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.draining) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.ping) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.pong) }()
       default: break
       }
     }
@@ -800,12 +809,20 @@ nonisolated extension Keyfarm_Wire_V1_Heartbeat: SwiftProtobuf.Message, SwiftPro
     if self.draining != false {
       try visitor.visitSingularBoolField(value: self.draining, fieldNumber: 2)
     }
+    if self.ping != 0 {
+      try visitor.visitSingularUInt64Field(value: self.ping, fieldNumber: 3)
+    }
+    if self.pong != 0 {
+      try visitor.visitSingularUInt64Field(value: self.pong, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Keyfarm_Wire_V1_Heartbeat, rhs: Keyfarm_Wire_V1_Heartbeat) -> Bool {
     if lhs.freeSlots != rhs.freeSlots {return false}
     if lhs.draining != rhs.draining {return false}
+    if lhs.ping != rhs.ping {return false}
+    if lhs.pong != rhs.pong {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
