@@ -10,7 +10,8 @@ import Logging
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure the farm's speed and the interpolation engine's quality.",
-        subcommands: [DispatchBenchCommand.self, InterpolateBenchCommand.self, StitchBenchCommand.self])
+        subcommands: [DispatchBenchCommand.self, WorkersBenchCommand.self, InterpolateBenchCommand.self, StitchBenchCommand.self,
+                      SwarmCommand.self])
 }
 
 /// `keyfarm bench dispatch`: jobs per second and dispatch latency through a real coordinator and workers.
@@ -54,7 +55,7 @@ struct DispatchBenchCommand: ParsableCommand {
             let logger = configured
             let store = try database.openStore(logger: logger)
             let bench = DispatchBench(jobs: jobs, workers: workers, slots: slots, probes: probes, version: KeyfarmCommand.version)
-            let figures = try bench.run(store: store, conninfo: try currentConninfo(store), logger: logger, report: progress)
+            let figures = try bench.run(store: store, conninfo: try database.currentConninfo(store), logger: logger, report: progress)
             if json {
                 Console.current.print(String(decoding: try jsonEncoder(pretty: false).encode(figures), as: UTF8.self))
             } else {
@@ -72,14 +73,16 @@ struct DispatchBenchCommand: ParsableCommand {
     private func progress(_ line: String) {
         if !json { Console.current.printError("bench: " + line) }
     }
+}
 
+extension DatabaseOptions {
     /// The conninfo of the store's own database (the embedded cluster's or the given one).
-    private func currentConninfo(_ store: FarmStore) throws -> String {
+    func currentConninfo(_ store: FarmStore) throws -> String {
         let row = try store.connection.execute("""
             SELECT current_database() AS db, current_user AS usr, COALESCE(inet_server_port(), 0) AS port,
                    current_setting('unix_socket_directories') AS sockets
             """).rows[0]
-        if let explicit = database.databaseURL ?? CommandEnvironment.current["KEYFARM_DATABASE_URL"], !explicit.isEmpty {
+        if let explicit = databaseURL ?? CommandEnvironment.current["KEYFARM_DATABASE_URL"], !explicit.isEmpty {
             return explicit
         }
         let socketDirectory = (try row.decode("sockets", as: String.self)).split(separator: ",").first.map(String.init) ?? ""

@@ -3,6 +3,7 @@ import Foundation
 import KeyfarmCoordinator
 import KeyfarmCore
 import KeyfarmMedia
+import KeyfarmProcess
 import KeyfarmProviders
 import KeyfarmStore
 import KeyfarmWire
@@ -163,6 +164,8 @@ struct CoordinatorCommand: ParsableCommand {
     func run() throws {
         try reportingFailures {
             let logger = try common.logger(defaultLevel: "info")
+            // Every worker connection takes a descriptor: as many as the hard limit allows.
+            let descriptors = DescriptorLimit.raiseToHardLimit()
             let secretKey = try curveSecretKey.map { try KeysCommand.readSecret($0, flag: "--curve-secret-key") }
             let store = try database.openStore(logger: logger)
             var configuration = CoordinatorConfiguration(bind: bind)
@@ -185,7 +188,8 @@ struct CoordinatorCommand: ParsableCommand {
             var watchdog = Watchdog(notifier: notifier)
             Console.current.printError("keyfarm: coordinator listening on \(coordinator.endpoint)"
                 + (advertise.map { " (advertised as \($0))" } ?? "")
-                + (secretKey.map { " with CURVE (public key \($0.publicKey))" } ?? ""))
+                + (secretKey.map { " with CURVE (public key \($0.publicKey))" } ?? "")
+                + "; open files limit \(descriptors)")
             try coordinator.run(until: stop, onReady: {
                 notifier.ready(status: "listening on \(coordinator.endpoint)")
             }, onRoleChange: { role in

@@ -102,7 +102,7 @@ public struct DispatchBench {
             let probeReceipt = try store.enqueueSmoke(name: probeList, project: "bench", count: 1, milliseconds: 0,
                                                       failRate: 0, priority: 50, maxAttempts: 1, replace: probe > 0)
             readyAt[probeReceipt.shotListID] = Date().timeIntervalSince1970
-            guard waitFor(seconds: 10, poll: 0.0005, { try? succeeded(store, list: probeList) == 1 ? true : nil }) != nil else {
+            guard waitFor(seconds: 10, poll: 0.0005, { try? Self.succeeded(store, list: probeList) == 1 ? true : nil }) != nil else {
                 throw HarnessFailure("a probe job did not finish within 10 s", status: HarnessFailure.failure)
             }
         }
@@ -117,8 +117,16 @@ public struct DispatchBench {
         report("latency: \(latencies.count) probes")
 
         // Throughput: every job queued at once.
-        let throughputList = "bench-throughput-\(run)"
-        let receipt = try store.enqueueSmoke(name: throughputList, project: "bench", count: jobs, milliseconds: 0,
+        let rate = try Self.throughput(store: store, list: "bench-throughput-\(run)", jobs: jobs, report: report)
+        return DispatchBench.Figures(jobs_per_s: rate, p50_ms: percentile(latencies, 0.50), p99_ms: percentile(latencies, 0.99),
+                                     jobs: jobs, workers: workers)
+    }
+
+    /// Queues `jobs` no-op smoke jobs at once as shot list `list` and waits (up to 600 s) for all
+    /// of them to succeed; returns jobs per second from the first queued to the last finished,
+    /// by the database's own timestamps.
+    static func throughput(store: FarmStore, list: String, jobs: Int, report: (String) -> Void) throws -> Double {
+        let receipt = try store.enqueueSmoke(name: list, project: "bench", count: jobs, milliseconds: 0,
                                              failRate: 0, priority: 50, maxAttempts: 3, replace: false)
         // The planner's statistics, as autovacuum would bring them up to date within a minute of
         // so large an insert: without them the claim plans for the empty table of a fresh
@@ -131,7 +139,7 @@ public struct DispatchBench {
         var lastReport = ContinuousClock.now
         // Polled gently: the figure comes from the database's own timestamps, not from this loop.
         let done = waitFor(seconds: 600, poll: 0.25) { () -> Bool? in
-            guard let count = try? succeeded(store, list: throughputList) else { return nil }
+            guard let count = try? succeeded(store, list: list) else { return nil }
             if ContinuousClock.now - lastReport > .seconds(2) {
                 lastReport = ContinuousClock.now
                 report("throughput: \(count)/\(jobs) succeeded")
@@ -142,12 +150,10 @@ public struct DispatchBench {
         let span = try store.connection.execute("""
             SELECT EXTRACT(EPOCH FROM (max(finished_at) - min(queued_at))) AS seconds FROM keyfarm.jobs WHERE shot_list_id = $1
             """, [receipt.shotListID]).rows[0].decode("seconds", as: Double.self)
-        return DispatchBench.Figures(jobs_per_s: (Double(jobs) / max(span, 1e-6)).rounded(),
-                              p50_ms: percentile(latencies, 0.50), p99_ms: percentile(latencies, 0.99),
-                              jobs: jobs, workers: workers)
+        return (Double(jobs) / max(span, 1e-6)).rounded()
     }
 
-    private func succeeded(_ store: FarmStore, list: String) throws -> Int {
+    static func succeeded(_ store: FarmStore, list: String) throws -> Int {
         try store.connection.execute("""
             SELECT count(*) AS n FROM keyfarm.jobs j
             WHERE j.shot_list_id = (SELECT id FROM keyfarm.shot_lists WHERE name = $1 AND state = 'active')

@@ -25,13 +25,17 @@ public final class ZMQContext: @unchecked Sendable {
     private let lock = NSLock()
     private var isTerminated = false
 
-    /// Makes a context with `ioThreads` background I/O threads (one is plenty below a gigabyte a second).
-    public init(ioThreads: Int = 1) throws {
+    /// Makes a context with `ioThreads` background I/O threads (one is plenty below a gigabyte a
+    /// second) and room for `maxSockets` sockets (libzmq's default is 1,023; each socket also
+    /// takes a file descriptor or two, so raise the process's limit to match).
+    public init(ioThreads: Int = 1, maxSockets: Int? = nil) throws {
         guard let context = zmq_ctx_new() else {
             throw ZMQError.last("creating a ZeroMQ context")
         }
-        if zmq_ctx_set(context, ZMQ_IO_THREADS, Int32(clamping: ioThreads)) == -1 {
-            let error = ZMQError.last("setting \(ioThreads) I/O threads on a ZeroMQ context")
+        var settings = [(ZMQ_IO_THREADS, ioThreads, "\(ioThreads) I/O threads")]
+        if let maxSockets { settings.append((ZMQ_MAX_SOCKETS, maxSockets, "room for \(maxSockets) sockets")) }
+        for (option, value, what) in settings where zmq_ctx_set(context, option, Int32(clamping: value)) == -1 {
+            let error = ZMQError.last("setting \(what) on a ZeroMQ context")
             zmq_ctx_term(context)
             throw error
         }

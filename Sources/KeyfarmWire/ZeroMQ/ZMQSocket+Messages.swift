@@ -86,4 +86,16 @@ extension ZMQSocket {
         guard let events = try? intOption(ZMQ_EVENTS, "reading the socket's events") else { return false }
         return events & ZMQ_POLLIN != 0
     }
+
+    /// The descriptor libzmq signals when the socket's state may have changed (ZMQ_FD), for an
+    /// epoll loop over more sockets than zmq_poll scans cheaply. It is edge-like: after it
+    /// becomes readable, receive until nothing is left, and after every send check
+    /// `hasMoreToReceive`, since a send can consume the signal of a message that arrived.
+    public func notificationDescriptor() throws -> Int32 {
+        let socket = try open("reading the socket's descriptor")
+        var value: Int32 = -1
+        var length = MemoryLayout<Int32>.size
+        try zmqCheck(zmq_getsockopt(socket, ZMQ_FD, &value, &length), "reading the socket's descriptor")
+        return value
+    }
 }
