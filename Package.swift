@@ -170,7 +170,7 @@ let package = Package(
         .testTarget(name: "KeyfarmDispatchTests",
                     dependencies: ["KeyfarmCoordinator", "KeyfarmDecisions", "KeyfarmWorker", "KeyfarmWire", "KeyfarmStore",
                                    "KeyfarmCore", "KeyfarmPostgres", "KeyfarmTestSupport", "KeyfarmCommands",
-                                   "KeyfarmFakeProvider",
+                                   "KeyfarmFakeProvider", "KeyfarmHarness",
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
         .testTarget(name: "KeyfarmMediaTests", dependencies: ["KeyfarmMedia", "KeyfarmTestSupport"],

@@ -291,6 +291,53 @@ import Darwin
 
     /// A ROUTER bound to a free loopback port, after `configure` sets its options: libzmq copies
     /// options into an endpoint when it is bound, so later changes miss the connections it accepts.
+    // MARK: Many sockets: epoll over their notification descriptors
+
+    @Test func epollReportsTheSocketAMessageArrivedOnAndNotOneThatWasRemoved() throws {
+        let router = try boundRouter()
+        let endpoint = try #require(router.lastEndpoint)
+        let dealers = try (0..<3).map { try dealer(identity: "swarm-\($0)", connectedTo: endpoint) }
+        let poll = try EventPoll()
+        for (index, dealer) in dealers.enumerated() {
+            try poll.add(try dealer.notificationDescriptor(), tag: UInt64(index))
+            // A socket signals arrivals only once a read found it empty: arm it.
+            #expect(try dealer.receive(dontWait: true) == nil)
+        }
+        // Each says hello so the router knows it; a removed socket's replies go unannounced.
+        for dealer in dealers { #expect(try dealer.send([Array("HELLO".utf8)])) }
+        for _ in 0..<3 { _ = try #require(try router.receive()) }
+        poll.remove(try dealers[2].notificationDescriptor())
+        #expect(try router.send([Array("swarm-1".utf8), Array("PONG".utf8)]))
+        #expect(try router.send([Array("swarm-2".utf8), Array("PONG".utf8)]))
+        // Descriptors may be signalled for a socket's own state changes too, so drain what is
+        // signalled (as a reactor does) until the message shows up; bounded.
+        var received: [UInt64: [[UInt8]]] = [:]
+        for _ in 0..<200 where received[1] == nil {
+            for tag in try poll.wait(milliseconds: 100) {
+                while let message = try dealers[Int(tag)].receive(dontWait: true) { received[tag] = message }
+            }
+        }
+        #expect(received[1] == [Array("PONG".utf8)])
+        #expect(received[0] == nil)
+        #expect(received[2] == nil)
+        // The removed one still holds its message; only the epoll set forgot it.
+        try dealers[2].setReceiveTimeout(milliseconds: Self.timeoutMilliseconds)
+        #expect(try dealers[2].receive() == [Array("PONG".utf8)])
+    }
+
+    @Test func aContextTakesMoreSocketsThanLibzmqsDefaultWhenAskedTo() throws {
+        let context = try ZMQContext(maxSockets: 1_100)
+        defer { context.terminate() }
+        let sockets = try (0..<1_050).map { _ in try ZMQSocket(context: context, type: .dealer) }
+        #expect(sockets.count == 1_050)
+        for socket in sockets { socket.close() }
+        let small = try ZMQContext(maxSockets: 4)
+        defer { small.terminate() }
+        let kept = try (0..<4).map { _ in try ZMQSocket(context: small, type: .dealer) }
+        #expect(throws: ZMQError.self) { _ = try ZMQSocket(context: small, type: .dealer) }
+        for socket in kept { socket.close() }
+    }
+
     private func boundRouter(configure: (ZMQSocket) throws -> Void = { _ in }) throws -> ZMQSocket {
         let router = try socket(.router)
         try configure(router)
