@@ -171,6 +171,7 @@ public final class Coordinator {
             holdingSends = true
             do {
                 try store.connection.transaction(deferringBegin: true) { _ in
+                    try handle(.registerWorkers)
                     try handle(.writeTurn)
                     try handle(.endTurn)
                 }

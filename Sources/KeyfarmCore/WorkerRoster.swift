@@ -30,8 +30,8 @@ public struct WorkerRoster: Sendable {
         public var slots: Int
         public var running: Set<AttemptRef>
         public var draining: Bool
-        public var lastHeard: Double
-        public var lastSent: Double
+        /// Its entry in the roster's table of signs of life.
+        var signs: Int
 
         public var freeSlots: Int { draining ? 0 : Swift.max(slots - running.count, 0) }
     }
@@ -52,6 +52,19 @@ public struct WorkerRoster: Sendable {
     /// No heartbeat or liveness deadline falls before this (a lower bound: signs of life only
     /// move deadlines later).
     private var nextSweep = Double.infinity
+    /// When each member was last heard from and last sent something, in a flat table a sweep
+    /// reads without touching the members themselves; freed entries are reused.
+    private var signs: [Signs] = []
+    private var freeSigns: [Int] = []
+    /// Changes whenever a member joins or leaves or its free slots change (not on signs of
+    /// life), so that a claim's slot list can be kept while nothing it depends on changed.
+    public private(set) var slotsVersion = 0
+
+    struct Signs {
+        var lastHeard: Double
+        var lastSent: Double
+        var identity: [UInt8]?
+    }
 
     public init(heartbeatInterval: Double = 1, liveness: Int = 3) {
         self.heartbeatInterval = heartbeatInterval
@@ -72,10 +85,19 @@ public struct WorkerRoster: Sendable {
             replaced = remove(previous.identity)
         }
         remove(identity)
+        let entry = Signs(lastHeard: now, lastSent: now, identity: identity)
+        let index: Int
+        if let reused = freeSigns.popLast() {
+            index = reused
+            signs[index] = entry
+        } else {
+            index = signs.count
+            signs.append(entry)
+        }
         let member = Member(identity: identity, workerID: workerID, name: name, instance: instance,
-                            engines: engines, slots: slots,
-                            running: [], draining: draining, lastHeard: now, lastSent: now)
+                            engines: engines, slots: slots, running: [], draining: draining, signs: index)
         members[identity] = member
+        slotsVersion &+= 1
         byName[name] = identity
         byWorkerID[workerID] = identity
         totalFreeSlots += member.freeSlots
@@ -88,19 +110,21 @@ public struct WorkerRoster: Sendable {
         guard let before = members[identity]?.freeSlots else { return }
         change(&members[identity]!)
         totalFreeSlots += members[identity]!.freeSlots - before
+        slotsVersion &+= 1
     }
 
     /// Notes a sign of life; false when the identity is not a member (it must say HELLO).
     @discardableResult
     public mutating func heard(from identity: [UInt8], now: Double) -> Bool {
-        guard members[identity] != nil else { return false }
-        members[identity]!.lastHeard = now
+        guard let index = members[identity]?.signs else { return false }
+        signs[index].lastHeard = now
         return true
     }
 
     /// Notes that something was sent to a worker (so no heartbeat is due yet).
     public mutating func sent(to identity: [UInt8], now: Double) {
-        members[identity]?.lastSent = now
+        guard let index = members[identity]?.signs else { return }
+        signs[index].lastSent = now
     }
 
     public mutating func setDraining(_ identity: [UInt8], _ draining: Bool) {
@@ -109,35 +133,54 @@ public struct WorkerRoster: Sendable {
 
     /// Workers that heard nothing from us for one interval.
     public func dueForHeartbeat(now: Double) -> [[UInt8]] {
-        members.values.filter { now - $0.lastSent >= heartbeatInterval }.map(\.identity).sorted { $0.lexicographicallyPrecedes($1) }
+        signs.compactMap { entry -> [UInt8]? in
+            guard let identity = entry.identity, now - entry.lastSent >= heartbeatInterval else { return nil }
+            return identity
+        }.sorted { $0.lexicographicallyPrecedes($1) }
     }
 
     /// Removes and returns the workers silent for `liveness` intervals.
     public mutating func removeDead(now: Double) -> [Member] {
-        let dead = members.values.filter { now - $0.lastHeard > deadAfter }.map(\.identity)
+        let dead = signs.compactMap { entry -> [UInt8]? in
+            guard let identity = entry.identity, now - entry.lastHeard > deadAfter else { return nil }
+            return identity
+        }
         return dead.compactMap { remove($0) }.sorted { $0.name < $1.name }
     }
 
     /// The timers due at `now`, at most once per `sweepInterval` and only when a deadline may
     /// have passed (nil otherwise): the workers silent for `liveness` intervals, removed, and
-    /// those that heard nothing from us for an interval, to be sent a heartbeat.
+    /// those that heard nothing from us for an interval, to be sent a heartbeat. One pass over
+    /// the table of signs of life, which holds only times.
     public mutating func sweep(now: Double) -> (lost: [Member], heartbeat: [[UInt8]])? {
         guard now >= nextSweep else { return nil }
-        let lost = removeDead(now: now)
-        let heartbeat = dueForHeartbeat(now: now)
-        // Those about to be sent a heartbeat are next due an interval from now.
-        var earliest = heartbeat.isEmpty ? Double.infinity : now + heartbeatInterval
-        for member in members.values {
-            let sent = now - member.lastSent >= heartbeatInterval ? now : member.lastSent
-            earliest = min(earliest, sent + heartbeatInterval, member.lastHeard + deadAfter)
+        var dead: [[UInt8]] = []
+        var heartbeat: [[UInt8]] = []
+        var earliest = Double.infinity
+        for index in signs.indices where signs[index].identity != nil {
+            let lastHeard = signs[index].lastHeard
+            var lastSent = signs[index].lastSent
+            if now - lastHeard > deadAfter {
+                dead.append(signs[index].identity!)
+                continue
+            }
+            if now - lastSent >= heartbeatInterval {
+                heartbeat.append(signs[index].identity!)
+                lastSent = now   // about to be sent one
+            }
+            earliest = min(earliest, lastSent + heartbeatInterval, lastHeard + deadAfter)
         }
+        let lost = dead.compactMap { remove($0) }.sorted { $0.name < $1.name }
         nextSweep = members.isEmpty ? .infinity : max(earliest, now + sweepInterval)
-        return (lost, heartbeat)
+        return (lost, heartbeat.sorted { $0.lexicographicallyPrecedes($1) })
     }
 
     @discardableResult
     public mutating func remove(_ identity: [UInt8]) -> Member? {
         guard let member = members.removeValue(forKey: identity) else { return nil }
+        signs[member.signs].identity = nil
+        freeSigns.append(member.signs)
+        slotsVersion &+= 1
         for ref in member.running where holders[ref] == identity { holders[ref] = nil }
         if byName[member.name] == identity { byName[member.name] = nil }
         if byWorkerID[member.workerID] == identity { byWorkerID[member.workerID] = nil }
@@ -170,8 +213,8 @@ public struct WorkerRoster: Sendable {
 
     /// Whether a member was heard from within the liveness window.
     public func isAlive(_ identity: [UInt8], now: Double) -> Bool {
-        guard let member = members[identity] else { return false }
-        return now - member.lastHeard <= deadAfter
+        guard let index = members[identity]?.signs else { return false }
+        return now - signs[index].lastHeard <= deadAfter
     }
 
     /// Members with free slots, fewest running first so that work spreads across the farm.

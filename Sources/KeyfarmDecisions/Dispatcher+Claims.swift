@@ -10,6 +10,14 @@ extension Dispatcher {
         guard roster.totalFreeSlots > 0, wantClaim || now >= nextClaim else { return }
         wantClaim = false
         nextClaim = now + settings.claimPollInterval
+        actions.append(.query(.claim(claimGroups(), leaseSeconds: settings.leaseSeconds)))
+    }
+
+    /// The free slots to claim for, grouped by capabilities, interleaved across workers (fewest
+    /// running first); kept while no worker joined, left or changed its free slots, so that an
+    /// idle farm of thousands of workers does not sort them on every claim poll.
+    mutating func claimGroups() -> [ClaimGroup] {
+        if let cached = cachedClaimGroups, cached.version == roster.slotsVersion { return cached.groups }
         let groups = Dictionary(grouping: roster.withFreeSlots, by: { $0.engines.sorted() })
         var claims: [ClaimGroup] = []
         // At most `claimBatch` slots in all: one turn's claim, ASSIGNs and commit stay short
@@ -26,7 +34,8 @@ extension Dispatcher {
             budget -= slots.count
             claims.append(ClaimGroup(capabilities: engines, slots: slots))
         }
-        actions.append(.query(.claim(claims, leaseSeconds: settings.leaseSeconds)))
+        cachedClaimGroups = (roster.slotsVersion, claims)
+        return claims
     }
 
     /// Sends ASSIGN for what the claim leased; the reactor holds them until the turn commits.

@@ -72,7 +72,8 @@ extension Dispatcher {
     }
 
     /// A HELLO: refused at once when its key is gone, it is malformed, or its name belongs to
-    /// another live process; otherwise registered in the database (`.registered` continues).
+    /// another live process; otherwise registered in the database by the turn's transaction
+    /// (`.registerWorkers`; `.registered` continues).
     mutating func hello(_ hello: HelloBody, from identity: Identity, key: String?, now: Double,
                         into actions: inout [Action]) {
         if settings.curve {
@@ -101,7 +102,7 @@ extension Dispatcher {
             }
             roster.remove(previous.identity)
         }
-        actions.append(.query(.register(identity, hello)))
+        pendingHellos.append((identity, hello))
     }
 
     /// The database registered a worker: it joins the roster, keeps what it runs, is sent

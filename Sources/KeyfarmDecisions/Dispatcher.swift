@@ -29,6 +29,8 @@ public struct Dispatcher: Sendable {
         public var claimPollInterval: Double = 0.5
         /// The most free slots one claim fills (across all capability groups).
         public var claimBatch = 1_024
+        /// The most HELLOs one turn registers; the rest wait for the next turn.
+        public var registrationBatch = 500
         public var retryPolicy = RetryPolicy()
         public var timeouts = AttemptTimeouts()
         /// How long a worker has to answer the CANCEL of an overdue attempt, in seconds.
@@ -89,6 +91,10 @@ public struct Dispatcher: Sendable {
         case databaseLost
         /// The turn begins: apply operator drains before anything is claimed.
         case beginTurn
+        /// First inside the turn's transaction: register the workers that said HELLO this turn,
+        /// so that a burst of HELLOs (a coordinator with thousands of workers restarting) costs
+        /// one commit, not one each.
+        case registerWorkers
         /// Inside the turn's transaction: write the turn's batches and claim for free slots.
         case writeTurn
         /// Last inside the turn's transaction: announce the changed jobs.
@@ -130,6 +136,8 @@ public struct Dispatcher: Sendable {
     /// went to: a HELLO from that process that crosses them does not lose them.
     var unconfirmedAssigns: [AttemptRef: (body: AssignBody, instance: String)] = [:]
     var wantClaim = true
+    /// The last claim's slot groups and the roster's `slotsVersion` they were made from.
+    var cachedClaimGroups: (version: Int, groups: [ClaimGroup])?
     var nextClaim: Double = 0
     var nextLeaseRenewal: Double = 0
     var nextOverdueCheck: Double = 0
@@ -146,6 +154,8 @@ public struct Dispatcher: Sendable {
     /// Each connection's storage root, from its HELLO: recorded with the artifacts it reports.
     var storageRoots: [Identity: String] = [:]
     // Batched per turn.
+    /// HELLOs accepted for registration, registered by the turn's transaction.
+    var pendingHellos: [(identity: Identity, hello: HelloBody)] = []
     var accepted: [AcceptedAttempt] = []
     var progress: [AttemptRef: Double] = [:]
     var results: [(identity: Identity, body: ResultBody)] = []
@@ -208,6 +218,11 @@ public struct Dispatcher: Sendable {
                 actions.append(.query(.drainStates(drainChanges.sorted())))
                 drainChanges.removeAll()
             }
+        case .registerWorkers:
+            // A bounded batch, so that one turn does not keep heartbeats waiting for seconds.
+            let batch = pendingHellos.prefix(settings.registrationBatch)
+            for (identity, hello) in batch { actions.append(.query(.register(identity, hello))) }
+            pendingHellos.removeFirst(batch.count)
         case .writeTurn:
             flush(into: &actions)
             claim(now: now, into: &actions)
@@ -232,6 +247,7 @@ public struct Dispatcher: Sendable {
 
     /// When the reactor must wake up at the latest to act on time, if nothing else happens.
     public func nextWakeUp(after now: Double) -> Double {
+        if !pendingHellos.isEmpty { return now }
         var deadline = now + 1
         if let next = roster.nextDeadline(after: now) { deadline = min(deadline, next) }
         if !unclaimedLeases.isEmpty { deadline = min(deadline, adoptionDeadline) }

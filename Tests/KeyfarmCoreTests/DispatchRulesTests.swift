@@ -106,6 +106,29 @@ import Testing
         #expect(roster.totalFreeSlots == roster.members.values.reduce(0) { $0 + $1.freeSlots })
     }
 
+    @Test func theSlotsVersionMovesWithSlotsAndNotWithSignsOfLife() {
+        var roster = WorkerRoster()
+        var seen = roster.slotsVersion
+        func changed(_ roster: WorkerRoster) -> Bool {
+            defer { seen = roster.slotsVersion }
+            return roster.slotsVersion != seen
+        }
+        roster.join(identity: a, workerID: 1, name: "a", engines: ["*"], slots: 2, draining: false, now: 0)
+        #expect(changed(roster))
+        roster.heard(from: a, now: 0.5)
+        roster.sent(to: a, now: 0.6)
+        _ = roster.sweep(now: 1)
+        #expect(!changed(roster))
+        roster.assign(AttemptRef(jobID: 1, attempt: 1), to: a)
+        #expect(changed(roster))
+        roster.finish(AttemptRef(jobID: 1, attempt: 1))
+        #expect(changed(roster))
+        roster.setDraining(a, true)
+        #expect(changed(roster))
+        roster.remove(a)
+        #expect(changed(roster))
+    }
+
     @Test func aWorkerSilentForThreeIntervalsIsLostWithItsAttempts() {
         var roster = WorkerRoster(heartbeatInterval: 1, liveness: 3)
         roster.join(identity: a, workerID: 1, name: "a", engines: ["smoke"], slots: 2, draining: false, now: 0)

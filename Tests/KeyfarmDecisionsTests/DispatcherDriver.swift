@@ -46,10 +46,11 @@ struct DispatcherDriver {
     /// A whole reactor turn: drains, the turn's writes and claims, the announcement, timers.
     @discardableResult
     mutating func turn() -> [Dispatcher.Action] {
-        handle(.beginTurn) + handle(.writeTurn) + handle(.endTurn) + handle(.tick)
+        handle(.beginTurn) + handle(.registerWorkers) + handle(.writeTurn) + handle(.endTurn) + handle(.tick)
     }
 
-    /// Says HELLO from a connection and returns the actions (WELCOME among them).
+    /// Says HELLO from a connection and has the turn register it; returns the actions (WELCOME
+    /// among them).
     @discardableResult
     mutating func hello(_ name: String, identity: Identity, instance: String = "i1", slots: UInt32 = 2,
                         running: [AttemptRef] = [], key: String? = nil, draining: Bool = false) -> [Dispatcher.Action] {
@@ -65,7 +66,7 @@ struct DispatcherDriver {
             job.attempt = UInt32($0.attempt)
             return job
         }
-        return handle(.received(.hello(body), from: identity, key: key))
+        return handle(.received(.hello(body), from: identity, key: key)) + handle(.registerWorkers)
     }
 
     mutating func send(_ message: WireMessage, from identity: Identity, key: String? = nil) -> [Dispatcher.Action] {

@@ -47,6 +47,30 @@ import Testing
         #expect(farm.turn().sent(to: a).contains { $0.isHeartbeat })
     }
 
+    @Test func hellosAreRegisteredByTheTurnInBatches() {
+        var settings = Dispatcher.Settings()
+        settings.registrationBatch = 2
+        var farm = DispatcherDriver(settings: settings)
+        var hellos: [Dispatcher.Action] = []
+        let identities: [Identity] = [[0, 1], [0, 2], [0, 3]]
+        for (number, identity) in identities.enumerated() {
+            var body = HelloBody()
+            body.name = "w\(number)"
+            body.slots = 1
+            hellos += farm.send(.hello(body), from: identity)
+        }
+        // Nothing is asked of the database until the turn, and the reactor is told not to wait.
+        #expect(hellos.queries.isEmpty)
+        #expect(farm.dispatcher.nextWakeUp(after: 0) == 0)
+        let first = farm.handle(.registerWorkers)
+        #expect(first.queries.count == 2)
+        #expect(first.compactMap { if case .send(.welcome, let to) = $0 { to } else { nil } } == Array(identities.prefix(2)))
+        let second = farm.handle(.registerWorkers)
+        #expect(second.queries.count == 1)
+        #expect(farm.dispatcher.roster.members.count == 3)
+        #expect(farm.handle(.registerWorkers).isEmpty)
+    }
+
     @Test func readyJobsGoToFreeSlotsOnlyAfterTheTurnClaimsThem() {
         var farm = DispatcherDriver()
         farm.hello("w1", identity: a)
