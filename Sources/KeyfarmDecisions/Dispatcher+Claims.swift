@@ -14,21 +14,20 @@ extension Dispatcher {
     }
 
     /// The free slots to claim for, grouped by capabilities, interleaved across workers (fewest
-    /// running first); kept while no worker joined, left or changed its free slots, so that an
+    /// running first, then by worker id); kept while no worker joined, left or changed its free slots, so that an
     /// idle farm of thousands of workers does not sort them on every claim poll.
     mutating func claimGroups() -> [ClaimGroup] {
         if let cached = cachedClaimGroups, cached.version == roster.slotsVersion { return cached.groups }
-        let groups = Dictionary(grouping: roster.withFreeSlots, by: { $0.engines.sorted() })
         var claims: [ClaimGroup] = []
         // At most `claimBatch` slots in all: one turn's claim, ASSIGNs and commit stay short
         // however many workers wait, and a full claim asks again on the next turn.
         var budget = settings.claimBatch
-        for (engines, members) in groups.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where budget > 0 {
+        for (engines, workers) in roster.freeSlotsByCapabilities where budget > 0 {
             var slots: [Int64] = []
-            rounds: for round in 0..<(members.map(\.freeSlots).max() ?? 0) {
-                for member in members where member.freeSlots > round {
+            rounds: for round in 0..<(workers.map(\.free).max() ?? 0) {
+                for worker in workers where worker.free > round {
                     guard slots.count < budget else { break rounds }
-                    slots.append(member.workerID)
+                    slots.append(worker.workerID)
                 }
             }
             budget -= slots.count

@@ -152,7 +152,9 @@ import Testing
         roster.join(identity: b, workerID: 2, name: "b", engines: ["*"], slots: 1, draining: false, now: 0)
         #expect(roster.totalFreeSlots == 3)
         roster.assign(AttemptRef(jobID: 1, attempt: 1), to: a)
-        #expect(roster.withFreeSlots.map(\.name) == ["b", "a"])
+        #expect(roster.freeSlotsByCapabilities.map(\.engines) == [["*"]])
+        #expect(roster.freeSlotsByCapabilities.first?.workers == [.init(workerID: 2, running: 0, free: 1),
+                                                                 .init(workerID: 1, running: 1, free: 1)])
         roster.assign(AttemptRef(jobID: 2, attempt: 1), to: b)
         #expect(roster.totalFreeSlots == 1)
         let holder = roster.finish(AttemptRef(jobID: 2, attempt: 1))
@@ -160,7 +162,7 @@ import Testing
         #expect(holder == b)
         #expect(again == nil)
         roster.setDraining(a, true)
-        #expect(roster.withFreeSlots.map(\.name) == ["b"])
+        #expect(roster.freeSlotsByCapabilities.first?.workers.map(\.workerID) == [2])
     }
 
     @Test func aReconnectUnderANewIdentityReplacesTheOldOne() {
