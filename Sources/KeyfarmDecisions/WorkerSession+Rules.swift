@@ -33,6 +33,17 @@ extension WorkerSession {
         }
     }
 
+    /// Where in the first half of an interval this worker's heartbeats fall after a WELCOME,
+    /// from 0 up to 0.5: FNV-1a of its name and instance, so the same worker keeps its phase
+    /// and workers of one farm spread evenly.
+    var heartbeatPhase: Double {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in (settings.name + "/" + settings.instance).utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        return Double(hash % 1_000) / 2_000
+    }
+
     /// A heartbeat's ping: the time it is sent, in microseconds, plus one (0 means no ping).
     static func pingToken(at now: Double) -> UInt64 {
         UInt64((max(now, 0) * 1_000_000).rounded()) + 1
@@ -262,6 +273,10 @@ extension WorkerSession {
         reconnectDelay = settings.reconnectMinimum
         if body.heartbeatIntervalMs > 0 { heartbeatInterval = Double(body.heartbeatIntervalMs) / 1000 }
         if body.liveness > 0 { liveness = Int(body.liveness) }
+        // Workers welcomed together (a coordinator takes hundreds of HELLOs a turn) would
+        // heartbeat together for ever after: the first heartbeat comes half an interval to a
+        // whole one from now, spread by this worker's name and process.
+        lastSent = now - heartbeatInterval * heartbeatPhase
         // An adopted attempt's provider request id is stored: the WELCOME stands for its SUBMITTED_ACK.
         for job in body.adopted where !job.providerRequestID.isEmpty {
             let ref = AttemptRef(jobID: job.jobID, attempt: Int(job.attempt))

@@ -205,6 +205,28 @@ import Testing
         #expect(!session.handle(.tick, now: 2.2).contains { if case .send(.heartbeat) = $0 { true } else { false } })
     }
 
+    @Test func workersWelcomedTogetherHeartbeatAtPhasesOfTheirOwn() throws {
+        // Two hundred workers welcomed at the same moment: their first heartbeats spread over
+        // the second half of the interval instead of coming all at once.
+        var firsts: [Double] = []
+        for number in 0..<200 {
+            var settings = WorkerSession.Settings(name: "render-\(number)", instance: "i\(number % 7)", slots: 1)
+            settings.endpoints = ["tcp://127.0.0.1:5555"]
+            var session = WorkerSession(settings: settings)
+            _ = session.handle(.tick, now: 0)
+            _ = session.handle(.received(.welcome(WelcomeBody())), now: 0.1)
+            let first = stride(from: 0.11, through: 1.2, by: 0.01).first { time in
+                session.handle(.tick, now: time).contains { if case .send(.heartbeat) = $0 { true } else { false } }
+            }
+            firsts.append(try #require(first))
+        }
+        #expect(firsts.min()! >= 0.59 && firsts.max()! <= 1.11)
+        // Spread: no tenth of the window holds more than a fifth of them.
+        let tenths = Dictionary(grouping: firsts) { Int(($0 - 0.6) / 0.05) }
+        #expect(tenths.values.map(\.count).max()! <= 40)
+        #expect(tenths.count >= 8)
+    }
+
     @Test func aHeartbeatPingsAndItsPongGivesTheRoundTrip() {
         var session = welcomed()
         let beat = session.handle(.tick, now: 1.25).compactMap { if case .send(.heartbeat(let body)) = $0 { body } else { nil } }
