@@ -11,7 +11,7 @@ public struct Migration: Sendable {
     public static let all: [Migration] = [.initial, .dispatch, .prices, .budgets, .providerAccounts, .outputs, .roles,
                                           .workerKeys, .attemptLogs, .attemptTimeouts, .attemptLogRetention,
                                           .operatorRetries, .storageRootsAndSuspensions, .modelInputs, .revisions,
-                                          .coordinatorLease]
+                                          .coordinatorLease, .leanClaim]
 
     public static var latestVersion: Int { all.last?.version ?? 0 }
 

@@ -24,6 +24,22 @@ import Testing
         #expect(try store.count("SELECT has_table_privilege('keyfarm_dashboard', 'keyfarm.v_jobs', 'SELECT')::int AS n") == 1)
     }
 
+    @Test func workersAndJobsAreNeverDeletedNotEvenByTheirOwner() throws {
+        let store = try FarmStore(conninfo: try TestPostgres.freshDatabase(), logger: testLogger)
+        try store.migrator.migrate()
+        _ = try store.enqueueSmoke(name: "kept", project: "p", count: 2, milliseconds: 0, failRate: 0, priority: 50,
+                                   maxAttempts: 1, replace: false)
+        try store.connection.execute("INSERT INTO keyfarm.workers (name) VALUES ('w1')")
+        for statement in ["DELETE FROM keyfarm.jobs", "DELETE FROM keyfarm.workers WHERE name = 'w1'",
+                          "TRUNCATE keyfarm.jobs CASCADE", "TRUNCATE keyfarm.workers CASCADE"] {
+            let error = #expect(throws: PostgresError.self, "\(statement)") { try store.connection.execute(statement) }
+            #expect(error?.sqlState == "23001", "\(statement): \(String(describing: error))")
+            #expect(error?.message.contains("are never deleted") == true, "\(statement)")
+        }
+        #expect(try store.count("SELECT count(*) AS n FROM keyfarm.jobs") == 2)
+        #expect(try store.count("SELECT count(*) AS n FROM keyfarm.workers") == 1)
+    }
+
     @Test func anEditedMigrationIsRefused() throws {
         let store = try FarmStore(conninfo: try TestPostgres.freshDatabase(), logger: testLogger)
         try store.migrator.migrate()

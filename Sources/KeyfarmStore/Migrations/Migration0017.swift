@@ -1,0 +1,24 @@
+extension Migration {
+    /// Dispatch speed: the claim no longer checks three foreign keys per job it leases (a third
+    /// of its time in `EXPLAIN ANALYZE`: 3.5 of 11 ms for 256 jobs). The rows they pointed at are
+    /// never deleted (no role may delete them, and now no one may: a guard refuses every DELETE
+    /// and TRUNCATE of workers and jobs), and the references are only ever written by the claim
+    /// itself, from the worker's registered row and the job row it updates in the same statement.
+    static let leanClaim = Migration(version: 17, name: "claims without per-row foreign key checks", sql: #"""
+    ALTER TABLE keyfarm.jobs DROP CONSTRAINT jobs_worker_id_fkey;
+    ALTER TABLE keyfarm.attempts DROP CONSTRAINT attempts_worker_id_fkey;
+    ALTER TABLE keyfarm.attempts DROP CONSTRAINT attempts_job_id_fkey;
+
+    -- Attempts, leases, the ledger and the views name workers and jobs by id for ever.
+    CREATE FUNCTION keyfarm.refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'rows of keyfarm.% are never deleted: attempts, leases and the ledger refer to them', TG_TABLE_NAME
+            USING ERRCODE = 'restrict_violation';
+    END
+    $$;
+    CREATE TRIGGER workers_never_deleted BEFORE DELETE OR TRUNCATE ON keyfarm.workers
+        FOR EACH STATEMENT EXECUTE FUNCTION keyfarm.refuse_delete();
+    CREATE TRIGGER jobs_never_deleted BEFORE DELETE OR TRUNCATE ON keyfarm.jobs
+        FOR EACH STATEMENT EXECUTE FUNCTION keyfarm.refuse_delete();
+    """#)
+}
