@@ -182,6 +182,56 @@ extension FarmStore {
         }
     }
 
+    /// `completeSuccesses`' statement (public for the test that checks its plan): $1 job ids, $2
+    /// attempts, $3 artifact paths, $4 their SHA-256, $5 artifacts JSON, $6 received-at
+    /// microseconds, $7 the attempts reused (0: none).
+    public static let completeSuccessesSQL = """
+        WITH u AS (
+            SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
+                   AS u(id, attempt, path, sha, artifacts, received, reused)
+        ), done AS (
+            UPDATE keyfarm.jobs j
+            SET state = 'succeeded', progress = 1, artifact_path = NULLIF(u.path, ''),
+                artifact_sha256 = NULLIF(u.sha, ''), artifacts = u.artifacts::jsonb, lease_expires_at = NULL,
+                last_error = NULL, last_error_class = NULL, finished_at = now(), updated_at = now()
+            FROM u WHERE j.id = u.id AND j.attempts = u.attempt AND keyfarm.state_in(j.state, '{leased,running}')
+            RETURNING j.id
+        ), closed AS (
+            UPDATE keyfarm.attempts a
+            SET outcome = COALESCE(a.outcome, CASE WHEN u.reused > 0 THEN 'reused' ELSE 'succeeded' END),
+                reused_from_attempt_id = CASE WHEN a.outcome IS NULL AND u.reused > 0 THEN u.reused
+                                              ELSE a.reused_from_attempt_id END,
+                -- A reused attempt started no generation: it does not count against the provider's creates.
+                provider = CASE WHEN a.outcome IS NULL AND u.reused > 0 THEN NULL ELSE a.provider END,
+                finished_at = COALESCE(a.finished_at, now()),
+                artifact_path = COALESCE(NULLIF(u.path, ''), a.artifact_path),
+                artifact_sha256 = COALESCE(NULLIF(u.sha, ''), a.artifact_sha256),
+                received_at = COALESCE(a.received_at, CASE WHEN u.received > 0 THEN to_timestamp(u.received / 1e6) END)
+            FROM u WHERE a.job_id = u.id AND a.attempt = u.attempt
+            RETURNING a.id
+        ), settled AS (
+            INSERT INTO keyfarm.credit_ledger (shot_list_id, job_id, attempt_id, engine, provider, entry, credits, note)
+            SELECT r.shot_list_id, r.job_id, r.attempt_id, r.engine, r.provider, 'release', -r.credits, 'attempt finished'
+            FROM keyfarm.credit_ledger r JOIN closed ON closed.id = r.attempt_id
+            WHERE r.entry = 'reserve'
+            ON CONFLICT DO NOTHING
+            RETURNING shot_list_id
+        ), released AS (
+            UPDATE keyfarm.jobs d
+            SET pending_dependencies = d.pending_dependencies - c.n,
+                state = CASE WHEN d.pending_dependencies = c.n THEN 'queued' ELSE d.state END,
+                queued_at = CASE WHEN d.pending_dependencies = c.n THEN now() ELSE d.queued_at END,
+                updated_at = now()
+            FROM (SELECT jd.job_id, count(*)::int AS n FROM keyfarm.job_dependencies jd
+                  JOIN done ON done.id = jd.depends_on GROUP BY jd.job_id) c
+            WHERE d.id = c.job_id AND d.state = 'waiting'
+            RETURNING d.id
+        )
+        SELECT (SELECT count(*) FROM done) AS done, (SELECT count(*) FROM closed) AS closed,
+               (SELECT count(*) FROM released) AS released,
+               (SELECT array_agg(DISTINCT shot_list_id) FROM settled) AS settled_lists
+        """
+
     /// Records many successful attempts that charged nothing (local work, or an earlier
     /// generation reused: `reusedFromAttemptID` > 0 names the attempt that rendered it) in one
     /// statement: jobs succeed, attempts close, dependants whose last dependency this was
@@ -192,54 +242,10 @@ extension FarmStore {
                                                  artifactsJSON: String, receivedAtMicroseconds: Int64,
                                                  reusedFromAttemptID: Int64)]) throws -> Int {
         guard !successes.isEmpty else { return 0 }
-        let row = try rows(connection.execute("""
-            WITH u AS (
-                SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
-                       AS u(id, attempt, path, sha, artifacts, received, reused)
-            ), done AS (
-                UPDATE keyfarm.jobs j
-                SET state = 'succeeded', progress = 1, artifact_path = NULLIF(u.path, ''),
-                    artifact_sha256 = NULLIF(u.sha, ''), artifacts = u.artifacts::jsonb, lease_expires_at = NULL,
-                    last_error = NULL, last_error_class = NULL, finished_at = now(), updated_at = now()
-                FROM u WHERE j.id = u.id AND j.attempts = u.attempt AND j.state IN ('leased', 'running')
-                RETURNING j.id
-            ), closed AS (
-                UPDATE keyfarm.attempts a
-                SET outcome = COALESCE(a.outcome, CASE WHEN u.reused > 0 THEN 'reused' ELSE 'succeeded' END),
-                    reused_from_attempt_id = CASE WHEN a.outcome IS NULL AND u.reused > 0 THEN u.reused
-                                                  ELSE a.reused_from_attempt_id END,
-                    -- A reused attempt started no generation: it does not count against the provider's creates.
-                    provider = CASE WHEN a.outcome IS NULL AND u.reused > 0 THEN NULL ELSE a.provider END,
-                    finished_at = COALESCE(a.finished_at, now()),
-                    artifact_path = COALESCE(NULLIF(u.path, ''), a.artifact_path),
-                    artifact_sha256 = COALESCE(NULLIF(u.sha, ''), a.artifact_sha256),
-                    received_at = COALESCE(a.received_at, CASE WHEN u.received > 0 THEN to_timestamp(u.received / 1e6) END)
-                FROM u WHERE a.job_id = u.id AND a.attempt = u.attempt
-                RETURNING a.id
-            ), settled AS (
-                INSERT INTO keyfarm.credit_ledger (shot_list_id, job_id, attempt_id, engine, provider, entry, credits, note)
-                SELECT r.shot_list_id, r.job_id, r.attempt_id, r.engine, r.provider, 'release', -r.credits, 'attempt finished'
-                FROM keyfarm.credit_ledger r JOIN closed ON closed.id = r.attempt_id
-                WHERE r.entry = 'reserve'
-                ON CONFLICT DO NOTHING
-                RETURNING shot_list_id
-            ), released AS (
-                UPDATE keyfarm.jobs d
-                SET pending_dependencies = d.pending_dependencies - c.n,
-                    state = CASE WHEN d.pending_dependencies = c.n THEN 'queued' ELSE d.state END,
-                    queued_at = CASE WHEN d.pending_dependencies = c.n THEN now() ELSE d.queued_at END,
-                    updated_at = now()
-                FROM (SELECT jd.job_id, count(*)::int AS n FROM keyfarm.job_dependencies jd
-                      JOIN done ON done.id = jd.depends_on GROUP BY jd.job_id) c
-                WHERE d.id = c.job_id AND d.state = 'waiting'
-                RETURNING d.id
-            )
-            SELECT (SELECT count(*) FROM done) AS done, (SELECT count(*) FROM closed) AS closed,
-                   (SELECT count(*) FROM released) AS released,
-                   (SELECT array_agg(DISTINCT shot_list_id) FROM settled) AS settled_lists
-            """, [successes.map(\.ref.jobID), successes.map(\.ref.attempt), successes.map { $0.artifactPath ?? "" },
-                  successes.map { $0.artifactSHA256 ?? "" }, successes.map(\.artifactsJSON),
-                  successes.map(\.receivedAtMicroseconds), successes.map(\.reusedFromAttemptID)], prepared: true).rows)
+        let row = try rows(connection.execute(Self.completeSuccessesSQL, [
+            successes.map(\.ref.jobID), successes.map(\.ref.attempt), successes.map { $0.artifactPath ?? "" },
+            successes.map { $0.artifactSHA256 ?? "" }, successes.map(\.artifactsJSON),
+            successes.map(\.receivedAtMicroseconds), successes.map(\.reusedFromAttemptID)], prepared: true).rows)
         if try row.decode("released", as: Int.self) > 0 {
             try connection.notify(FarmStore.jobsChannel, payload: "released")
         }
@@ -259,7 +265,7 @@ extension FarmStore {
                 UPDATE keyfarm.jobs SET state = 'succeeded', progress = 1, artifact_path = $3, artifact_sha256 = $4,
                        artifacts = $5::jsonb, lease_expires_at = NULL, last_error = NULL, last_error_class = NULL,
                        finished_at = now(), updated_at = now()
-                WHERE id = $1 AND attempts = $2 AND state IN ('leased', 'running')
+                WHERE id = $1 AND attempts = $2 AND keyfarm.state_in(state, '{leased,running}')
                 RETURNING id
                 """, [jobID, attempt, artifactPath, artifactSHA256, artifactsJSON]).rows
             let attemptID = try closeAttempt(jobID: jobID, attempt: attempt, outcome: "succeeded", errorClass: nil,
@@ -300,7 +306,7 @@ extension FarmStore {
                 UPDATE keyfarm.jobs SET state = 'queued', worker_id = NULL, lease_expires_at = NULL, progress = 0,
                        not_before = now(), queued_at = now(), attempt_base = attempt_base + 1, updated_at = now(),
                        fresh_after_attempt = CASE WHEN $3 THEN attempts ELSE fresh_after_attempt END
-                WHERE id = $1 AND attempts = $2 AND state IN ('leased', 'running')
+                WHERE id = $1 AND attempts = $2 AND keyfarm.state_in(state, '{leased,running}')
                 RETURNING not_before
                 """, [jobID, attempt, fresh]).rows
             guard let row = rows.first else { return .stale }
@@ -333,7 +339,7 @@ extension FarmStore {
                            not_before = now() + make_interval(secs => $3::float8), queued_at = now(),
                            last_error = $4, last_error_class = $5, updated_at = now(),
                            attempt_base = attempt_base + CASE WHEN $5 = 'lost' THEN 1 ELSE 0 END
-                    WHERE id = $1 AND attempts = $2 AND state IN ('leased', 'running')
+                    WHERE id = $1 AND attempts = $2 AND keyfarm.state_in(state, '{leased,running}')
                       AND CASE WHEN $5 = 'lost'
                                THEN (SELECT count(*) FROM keyfarm.attempts a WHERE a.job_id = $1 AND a.outcome = 'lost'
                                        AND a.attempt > jobs.retried_after_attempt) <= $6
@@ -357,7 +363,7 @@ extension FarmStore {
                                          THEN $3 || ' (after ' || (attempts - attempt_base) || ' of ' || max_attempts || ' attempts)'
                                          ELSE $3 END,
                        last_error_class = $4
-                WHERE id = $1 AND attempts = $2 AND state IN ('leased', 'running')
+                WHERE id = $1 AND attempts = $2 AND keyfarm.state_in(state, '{leased,running}')
                 RETURNING job_key
                 """, [jobID, attempt, message, errorClass.rawValue, errorClass.rawValue]).rows
             guard let key = try failed.first?.decode("job_key", as: String.self) else { return .stale }

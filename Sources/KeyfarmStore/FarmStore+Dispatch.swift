@@ -107,7 +107,7 @@ extension FarmStore {
             WITH u AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[]) AS u(id, attempt, received)),
             jobs AS (
                 UPDATE keyfarm.jobs j SET state = 'running', updated_at = now()
-                FROM u WHERE j.id = u.id AND j.attempts = u.attempt AND j.state = 'leased'
+                FROM u WHERE j.id = u.id AND j.attempts = u.attempt AND keyfarm.state_in(j.state, '{leased}')
             )
             UPDATE keyfarm.attempts a SET received_at = to_timestamp(u.received / 1e6)
             FROM u WHERE a.job_id = u.id AND a.attempt = u.attempt AND u.received > 0
@@ -120,7 +120,7 @@ extension FarmStore {
         try connection.execute("""
             UPDATE keyfarm.jobs j SET progress = LEAST(GREATEST(u.fraction, 0), 1)::real, updated_at = now()
             FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS u(id, attempt, fraction)
-            WHERE j.id = u.id AND j.attempts = u.attempt AND j.state IN ('leased', 'running')
+            WHERE j.id = u.id AND j.attempts = u.attempt AND keyfarm.state_in(j.state, '{leased,running}')
             """, [updates.map(\.ref.jobID), updates.map(\.ref.attempt), updates.map(\.fraction)], prepared: true)
     }
 

@@ -113,7 +113,7 @@ extension FarmStore {
             let rows = try connection.execute("""
                 UPDATE keyfarm.jobs SET state = 'queued', worker_id = NULL, lease_expires_at = NULL, progress = 0,
                        not_before = now(), queued_at = now(), attempt_base = attempt_base + 1, updated_at = now()
-                WHERE id = $1 AND attempts = $2 AND state IN ('leased', 'running')
+                WHERE id = $1 AND attempts = $2 AND keyfarm.state_in(state, '{leased,running}')
                 RETURNING not_before
                 """, [jobID, attempt]).rows
             guard let row = rows.first else { return .stale }

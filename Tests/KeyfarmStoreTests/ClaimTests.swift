@@ -1,5 +1,6 @@
 import Foundation
 import KeyfarmCore
+import KeyfarmPostgres
 import KeyfarmStore
 import KeyfarmTestSupport
 import Synchronization
@@ -32,6 +33,33 @@ import Testing
         #expect(try setup.count("SELECT count(*) AS n FROM keyfarm.attempts") == 200)
         #expect(try setup.count("SELECT count(DISTINCT worker_id) AS n FROM keyfarm.attempts") > 1)
         #expect(try setup.count("SELECT count(*) AS n FROM keyfarm.jobs WHERE state = 'leased' AND attempts = 1") == 200)
+    }
+
+    @Test func completionsLookJobsUpByIdWhateverTheStatisticsSay() throws {
+        let store = try freshStore()
+        _ = try store.enqueueSmoke(name: "many", project: "p", count: 3_000, milliseconds: 0, failRate: 0, priority: 50,
+                                   maxAttempts: 1, replace: false)
+        // Statistics from before anything was out with a worker, as after a large submit.
+        try store.connection.execute("ANALYZE keyfarm.jobs")
+        let worker = try store.registerWorker(name: "w", host: nil, version: nil, engines: ["smoke"], slots: 2_000)
+        let leased = try store.claim(slots: Array(repeating: worker, count: 2_000), capabilities: ["smoke"], leaseSeconds: 60)
+        #expect(leased.count == 2_000)
+        let batch = leased.prefix(256).map(\.job)
+        let parameters: [any PostgresBindable] = [batch.map(\.jobID), batch.map(\.attempt), batch.map { _ in "" },
+                                                  batch.map { _ in "" }, batch.map { _ in "[]" }, batch.map { _ in Int64(0) },
+                                                  batch.map { _ in Int64(0) }]
+        let plan = try store.connection.execute("EXPLAIN " + FarmStore.completeSuccessesSQL, parameters).rows
+            .map { try $0.decode("QUERY PLAN", as: String.self) }.joined(separator: "\n")
+        // Each job by its primary key, never a walk of the in-flight indexes per job of the batch
+        // (80 ms instead of 5 for 256 jobs with 2,300 out, before `keyfarm.state_in`).
+        #expect(plan.contains("jobs_pkey"), "\(plan)")
+        #expect(!plan.contains("jobs_in_flight_by_requirement") && !plan.contains("jobs_leased"), "\(plan)")
+        let done = try store.completeSuccesses(batch.map {
+            (ref: AttemptRef(jobID: $0.jobID, attempt: $0.attempt), artifactPath: nil, artifactSHA256: nil, artifactsJSON: "[]",
+             receivedAtMicroseconds: 0, reusedFromAttemptID: 0)
+        })
+        #expect(done == 256)
+        #expect(try store.count("SELECT count(*) AS n FROM keyfarm.jobs WHERE state = 'succeeded'") == 256)
     }
 
     @Test func claimsFollowPriorityThenAgeAndCapabilities() throws {

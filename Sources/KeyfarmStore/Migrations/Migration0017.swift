@@ -4,6 +4,7 @@ extension Migration {
     /// never deleted (no role may delete them, and now no one may: a guard refuses every DELETE
     /// and TRUNCATE of workers and jobs), and the references are only ever written by the claim
     /// itself, from the worker's registered row and the job row it updates in the same statement.
+    /// Also `keyfarm.state_in`, for statements that find jobs by id (see below).
     static let leanClaim = Migration(version: 17, name: "claims without per-row foreign key checks", sql: #"""
     ALTER TABLE keyfarm.jobs DROP CONSTRAINT jobs_worker_id_fkey;
     ALTER TABLE keyfarm.attempts DROP CONSTRAINT attempts_worker_id_fkey;
@@ -20,5 +21,18 @@ extension Migration {
         FOR EACH STATEMENT EXECUTE FUNCTION keyfarm.refuse_delete();
     CREATE TRIGGER jobs_never_deleted BEFORE DELETE OR TRUNCATE ON keyfarm.jobs
         FOR EACH STATEMENT EXECUTE FUNCTION keyfarm.refuse_delete();
+
+    -- Whether a job's state is one of `states`. Statements that find jobs by id check their
+    -- state with this call rather than with `state IN ('leased', 'running')`: that condition
+    -- matches the partial indexes on jobs out with workers, and with statistics taken while few
+    -- were out (just after a large submit) the planner walked such an index for every job of a
+    -- batch instead of looking each one up by id: 80 ms instead of 5 to complete 256 jobs with
+    -- 2,300 out. A PL/pgSQL function is not inlined, so the planner cannot take that path.
+    CREATE FUNCTION keyfarm.state_in(state text, states text[]) RETURNS boolean
+        LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+    BEGIN
+        RETURN state = ANY (states);
+    END
+    $$;
     """#)
 }
