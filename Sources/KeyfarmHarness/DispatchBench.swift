@@ -2,6 +2,7 @@ import Foundation
 import KeyfarmCoordinator
 import KeyfarmCore
 import KeyfarmPostgres
+import KeyfarmProcess
 import KeyfarmStore
 import KeyfarmWire
 import KeyfarmWorker
@@ -40,6 +41,11 @@ public struct DispatchBench {
     /// lines go to `report`.
     public func run(store: FarmStore, conninfo: String, logger: Logger, report: (String) -> Void) throws -> Figures {
         let run = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        // Every worker holds its DEALER, its engine socket and one per slot: more than libzmq's
+        // default of 1,023 sockets a context once there are a couple of hundred workers.
+        DescriptorLimit.raiseToHardLimit()
+        let context = try ZMQContext(ioThreads: 1, maxSockets: workers * (slots + 4) + 64)
+        defer { context.terminate(waitingAtMost: .seconds(2)) }
 
         // The coordinator, on its own thread with its own database connection.
         let coordinatorStop = StopSignal()
@@ -51,7 +57,7 @@ public struct DispatchBench {
             do {
                 let store = try FarmStore(conninfo: conninfo, logger: logger)
                 let coordinator = try Coordinator(configuration: CoordinatorConfiguration(bind: "tcp://127.0.0.1:*"),
-                                                  store: store, logger: logger)
+                                                  store: store, logger: logger, context: context)
                 try coordinator.run(until: coordinatorStop, onReady: { endpoint.withLock { $0 = coordinator.endpoint } })
             } catch {
                 coordinatorError.withLock { $0 = "\(error)" }
@@ -75,7 +81,7 @@ public struct DispatchBench {
                 let configuration = WorkerConfiguration(connect: bound, name: "bench-\(run)-\(index)", slots: slots,
                                                         engines: ["smoke"], storage: storage, version: version)
                 guard let worker = try? Worker(configuration: configuration, engines: ["smoke": SmokeEngine()], logger: logger,
-                                               notifier: SystemdNotifier(environment: [:])) else { return }
+                                               notifier: SystemdNotifier(environment: [:]), context: context) else { return }
                 _ = try? worker.run(until: stop)
             }
         }
