@@ -116,15 +116,16 @@ public final class PostgresConnection {
     /// Runs one statement with bound text-format parameters (`$1`, `$2`, ...), returning its rows.
     @discardableResult
     public func execute(_ sql: String, _ parameters: [any PostgresBindable] = []) throws -> PostgresResult {
-        let context = "running \(Self.summary(of: sql))"
-        let connection = try open(context: context)
+        // Named in errors only: a reactor runs thousands of statements a second.
+        let context = { "running \(Self.summary(of: sql))" }
+        let connection = try open(context: context())
         logger.trace("executing SQL", metadata: ["postgres.sql": "\(Self.summary(of: sql))",
                                                  "postgres.parameters": "\(parameters.count)"])
         let texts = parameters.map(\.postgresText)
         let result = withOptionalCStringArray(texts) { values in
             PQexecParams(connection, sql, Int32(texts.count), nil, values, nil, nil, 0)
         }
-        return try consume(result, connection: connection, context: context)
+        return try consume(result, connection: connection, context: context())
     }
 
     /// Runs a statement the way `execute` does, but prepares it once per connection (named by
@@ -133,8 +134,8 @@ public final class PostgresConnection {
     @discardableResult
     public func execute(_ sql: String, _ parameters: [any PostgresBindable] = [], prepared: Bool) throws -> PostgresResult {
         guard prepared else { return try execute(sql, parameters) }
-        let context = "running \(Self.summary(of: sql))"
-        let connection = try open(context: context)
+        let context = { "running \(Self.summary(of: sql))" }
+        let connection = try open(context: context())
         let name: String
         if let known = preparedStatements[sql] {
             name = known
@@ -148,7 +149,7 @@ public final class PostgresConnection {
         let result = withOptionalCStringArray(texts) { values in
             PQexecPrepared(connection, name, Int32(texts.count), values, nil, nil, 0)
         }
-        return try consume(result, connection: connection, context: context)
+        return try consume(result, connection: connection, context: context())
     }
 
     /// Runs several statements separated by semicolons in one round trip, without parameters.
@@ -252,21 +253,21 @@ public final class PostgresConnection {
     // MARK: - Internals
 
     /// The live connection, with a deferred BEGIN sent first.
-    private func open(context: String) throws -> OpaquePointer {
+    private func open(context: @autoclosure () -> String) throws -> OpaquePointer {
         guard let connection else {
-            throw PostgresError(context: context, message: "the connection is closed")
+            throw PostgresError(context: context(), message: "the connection is closed")
         }
         if beginDeferred {
             beginDeferred = false
-            _ = try consume(PQexec(connection, "BEGIN"), connection: connection, context: context + " (opening its transaction)")
+            _ = try consume(PQexec(connection, "BEGIN"), connection: connection, context: context() + " (opening its transaction)")
         }
         return connection
     }
 
     /// Copies a result out of libpq and frees it, or turns it into a `PostgresError`.
-    private func consume(_ result: OpaquePointer?, connection: OpaquePointer, context: String) throws -> PostgresResult {
+    private func consume(_ result: OpaquePointer?, connection: OpaquePointer, context: @autoclosure () -> String) throws -> PostgresResult {
         guard let result else {
-            throw PostgresError(context: context, message: Self.errorMessage(of: connection))
+            throw PostgresError(context: context(), message: Self.errorMessage(of: connection))
         }
         defer { PQclear(result) }
         switch PQresultStatus(result) {
@@ -277,7 +278,7 @@ public final class PostgresConnection {
                 PQresultErrorField(result, diagnosticField(code)).map { String(cString: $0) }
             }
             let message = field("M") ?? String(cString: PQresultErrorMessage(result)).trimmingASCIISpaces()
-            let error = PostgresError(context: context,
+            let error = PostgresError(context: context(),
                                       message: message.isEmpty ? Self.errorMessage(of: connection) : message,
                                       sqlState: field("C"), detail: field("D"), hint: field("H"))
             logger.debug("SQL failed", metadata: ["postgres.error": "\(error)"])
@@ -306,7 +307,7 @@ public final class PostgresConnection {
 
     /// The first non-empty line of a statement, cut short, for error contexts and logs.
     static func summary(of sql: String) -> String {
-        let line = sql.split(whereSeparator: \.isNewline)
+        let line = sql.lazy.split(whereSeparator: \.isNewline)
             .map { String($0).trimmingASCIISpaces() }
             .first { !$0.isEmpty } ?? ""
         return line.count <= 80 ? "\"\(line)\"" : "\"\(line.prefix(80))...\""

@@ -14,8 +14,11 @@ import Testing
         #expect(throws: PostgresError.self) { try [Int](postgresText: "{1,NULL}") }
     }
 
-    @Test func arrayLiteralsQuoteEveryElement() {
+    @Test func arrayLiteralsQuoteEveryElement() throws {
         #expect(["a,b", "q\"", "b\\", nil].postgresText == #"{"a,b","q\"","b\\",NULL}"#)
+        // Multi-byte characters (a combining accent, an emoji with a skin tone) next to what is escaped.
+        let unicode: [String?] = ["e\u{301}\"", "👍🏽\\x", "日本", "", nil]
+        #expect(try PostgresArrayLiteral.parse(try #require(unicode.postgresText)) == unicode)
         #expect([Int]().postgresText == "{}")
         #expect([1, 2].postgresText == #"{"1","2"}"#)
     }
