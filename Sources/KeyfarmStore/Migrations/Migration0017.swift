@@ -4,7 +4,8 @@ extension Migration {
     /// never deleted (no role may delete them, and now no one may: a guard refuses every DELETE
     /// and TRUNCATE of workers and jobs), and the references are only ever written by the claim
     /// itself, from the worker's registered row and the job row it updates in the same statement.
-    /// Also `keyfarm.state_in`, for statements that find jobs by id (see below).
+    /// Also `keyfarm.state_in`, for statements that find jobs by id (see below), and room on
+    /// attempts' pages for their later changes to be heap-only updates.
     static let leanClaim = Migration(version: 17, name: "claims without per-row foreign key checks", sql: #"""
     ALTER TABLE keyfarm.jobs DROP CONSTRAINT jobs_worker_id_fkey;
     ALTER TABLE keyfarm.attempts DROP CONSTRAINT attempts_worker_id_fkey;
@@ -21,6 +22,10 @@ extension Migration {
         FOR EACH STATEMENT EXECUTE FUNCTION keyfarm.refuse_delete();
     CREATE TRIGGER jobs_never_deleted BEFORE DELETE OR TRUNCATE ON keyfarm.jobs
         FOR EACH STATEMENT EXECUTE FUNCTION keyfarm.refuse_delete();
+
+    -- An attempt's row is written at its claim and changed when it is accepted and when it
+    -- ends; with room left on its page those changes are heap-only (no new index entries).
+    ALTER TABLE keyfarm.attempts SET (fillfactor = 80);
 
     -- Whether a job's state is one of `states`. Statements that find jobs by id check their
     -- state with this call rather than with `state IN ('leased', 'running')`: that condition
