@@ -93,16 +93,22 @@ extension Dispatcher {
         }
         // The same name on another identity: a second live process is refused; a silent one
         // (the same machine after a restart) or the same instance reconnecting is replaced.
+        // One waiting for this turn's registration counts as live.
+        let waiting = pendingInstances[hello.name].map { $0 != hello.instance } ?? false
+        let live = roster.member(named: hello.name).map {
+            $0.identity != identity && $0.instance != hello.instance && roster.isAlive($0.identity, now: now)
+        } ?? false
+        if waiting || live {
+            actions.append(.log(.error, "refused a worker: another live instance uses its name", [
+                "worker.name": "\(hello.name)", "worker.identity": "\(WireMessage.describe(identity: identity))"]))
+            actions.append(.refuse(reason: DisconnectReason.nameInUse, to: identity))
+            return
+        }
         if let previous = roster.member(named: hello.name), previous.identity != identity {
-            if previous.instance != hello.instance && roster.isAlive(previous.identity, now: now) {
-                actions.append(.log(.error, "refused a worker: another live instance uses its name", [
-                    "worker.name": "\(hello.name)", "worker.identity": "\(WireMessage.describe(identity: identity))"]))
-                actions.append(.refuse(reason: DisconnectReason.nameInUse, to: identity))
-                return
-            }
             roster.remove(previous.identity)
         }
         pendingHellos.append((identity, hello))
+        pendingInstances[hello.name] = hello.instance
     }
 
     /// The database registered a worker: it joins the roster, keeps what it runs, is sent

@@ -156,6 +156,9 @@ public struct Dispatcher: Sendable {
     // Batched per turn.
     /// HELLOs accepted for registration, registered by the turn's transaction.
     var pendingHellos: [(identity: Identity, hello: HelloBody)] = []
+    /// The instance of each name waiting in `pendingHellos`: another instance of that name is
+    /// refused, as one already registered and alive would be.
+    var pendingInstances: [String: String] = [:]
     var accepted: [AcceptedAttempt] = []
     var progress: [AttemptRef: Double] = [:]
     var results: [(identity: Identity, body: ResultBody)] = []
@@ -221,8 +224,9 @@ public struct Dispatcher: Sendable {
         case .registerWorkers:
             // A bounded batch, so that one turn does not keep heartbeats waiting for seconds.
             let batch = pendingHellos.prefix(settings.registrationBatch)
-            for (identity, hello) in batch { actions.append(.query(.register(identity, hello))) }
             pendingHellos.removeFirst(batch.count)
+            for (_, hello) in batch where pendingInstances[hello.name] == hello.instance { pendingInstances[hello.name] = nil }
+            for (identity, hello) in batch { actions.append(.query(.register(identity, hello))) }
         case .writeTurn:
             flush(into: &actions)
             claim(now: now, into: &actions)

@@ -71,6 +71,21 @@ import Testing
         #expect(farm.handle(.registerWorkers).isEmpty)
     }
 
+    @Test func aSecondInstanceOfANameWaitingForRegistrationIsRefusedAsALiveOneWouldBe() {
+        var farm = DispatcherDriver()
+        var first = HelloBody()
+        first.name = "w1"; first.instance = "i1"; first.slots = 1
+        var second = first
+        second.instance = "i2"
+        _ = farm.send(.hello(first), from: a)
+        #expect(farm.send(.hello(second), from: b).disconnects == [DisconnectReason.nameInUse])
+        // The same instance again (it reconnected) is not refused.
+        #expect(farm.send(.hello(first), from: b).disconnects.isEmpty)
+        let registered = farm.handle(.registerWorkers)
+        #expect(registered.queries.count == 2)
+        #expect(farm.dispatcher.roster.member(named: "w1")?.identity == b)
+    }
+
     @Test func readyJobsGoToFreeSlotsOnlyAfterTheTurnClaimsThem() {
         var farm = DispatcherDriver()
         farm.hello("w1", identity: a)
