@@ -39,7 +39,10 @@ public final class Interpolator: Sendable {
         }
         let estimator = MotionEstimator()
         let a = Plane(luma: start), b = Plane(luma: end)
-        let pyramidA = estimator.pyramid(a), pyramidB = estimator.pyramid(b)
+        // Halving is a single pass a level: the two pyramids are built side by side.
+        let pyramids = SharedBuffer<[Plane]>(count: 2, repeating: [])
+        DispatchQueue.concurrentPerform(iterations: 2) { k in pyramids[k] = estimator.pyramid(k == 0 ? a : b) }
+        let pyramidA = pyramids[0], pyramidB = pyramids[1]
         let fields = SharedBuffer<BlockField?>(count: 2, repeating: nil)
         DispatchQueue.concurrentPerform(iterations: 2) { direction in
             // Each direction parallelises its own rows as well; two at once keeps both cores busy.
@@ -64,9 +67,10 @@ public final class Interpolator: Sendable {
         let filledBA = blocksBA.filled(reliable: reliableBA, background: -dominant)
         var fieldAB = MotionField(blocks: filledAB, from: a, to: b)
         var fieldBA = MotionField(blocks: filledBA, from: b, to: a)
-        let rawAB = fieldAB
-        fieldAB.checkConsistency(against: fieldBA, filled: filledAB, background: dominant)
-        fieldBA.checkConsistency(against: rawAB, filled: filledBA, background: -dominant)
+        fieldAB.markOccluded(against: fieldBA)
+        fieldBA.markOccluded(against: fieldAB)
+        fieldAB.fillOccluded(from: filledAB, background: dominant)
+        fieldBA.fillOccluded(from: filledBA, background: -dominant)
         synthesis = Synthesis(start: start, end: end, startLuma: a, endLuma: b,
                               forward: fieldAB, backward: fieldBA, background: dominant)
     }
