@@ -206,14 +206,14 @@ struct MotionEstimator {
                                 let window = self.window(column, row, a)
                                 var best = source.vectors[i], bestCost = source.costs[i]
                                 let median = source.median(column, row)
-                                let medianCost = matcher.subpixelCost(window, median)
+                                let medianCost = matcher.subpixelCost(window, median, limit: bestCost + 0.002)
                                 if medianCost <= bestCost + 0.002 { best = median; bestCost = medianCost }
                                 for k in 0..<4 {
                                     let dx = k == 0 ? -1 : (k == 1 ? 1 : 0), dy = k == 2 ? -1 : (k == 3 ? 1 : 0)
                                     let v = source.vector(column + dx, row + dy)
                                     let d = v - best
                                     if abs(d.x) + abs(d.y) < 0.5 { continue }
-                                    let cost = matcher.subpixelCost(window, v)
+                                    let cost = matcher.subpixelCost(window, v, limit: bestCost)
                                     if cost < bestCost { bestCost = cost; best = v }
                                 }
                                 vectors[i] = best
