@@ -87,6 +87,15 @@ struct BlockField: Sendable {
         order(&p4, &p2)
         return p4
     }
+
+    /// Whether `flags` is set for any block of the 3x3 neighbourhood (edges repeat, as in `vector`).
+    @inline(__always) func neighbourhood(_ column: Int, _ row: Int, contains flags: SharedBuffer<Bool>) -> Bool {
+        for dy in -1...1 {
+            let r = min(max(row + dy, 0), rows - 1)
+            for dx in -1...1 where flags[r * columns + min(max(column + dx, 0), columns - 1)] { return true }
+        }
+        return false
+    }
 }
 
 /// Hierarchical block motion estimation: a pyramid search from the coarsest level down,
@@ -195,14 +204,24 @@ struct MotionEstimator {
         a.values.withUnsafeBufferPointer { av in
             b.values.withUnsafeBufferPointer { bv in
                 let matcher = BlockMatcher(a: av.baseAddress!, b: bv.baseAddress!, width: a.width, height: a.height)
+                // Which blocks the pass before changed (bit for bit): a block none of whose 3x3
+                // neighbours changed has the same inputs as in that pass, so the same answer.
+                var changed: SharedBuffer<Bool>?
                 for _ in 0..<2 {
                     let source = current
                     let vectors = SharedBuffer<SIMD2<Float>>(count: source.vectors.count, repeating: .zero)
                     let costs = SharedBuffer<Float>(count: source.vectors.count, repeating: 0)
+                    let before = changed
+                    let changes = SharedBuffer<Bool>(count: source.vectors.count, repeating: false)
                     parallelBands(source.rows, minimumBand: 1) { band in
                         for row in band {
                             for column in 0..<source.columns {
                                 let i = row * source.columns + column
+                                if let before, !source.neighbourhood(column, row, contains: before) {
+                                    vectors[i] = source.vectors[i]
+                                    costs[i] = source.costs[i]
+                                    continue
+                                }
                                 let window = self.window(column, row, a)
                                 var best = source.vectors[i], bestCost = source.costs[i]
                                 let median = source.median(column, row)
@@ -218,11 +237,15 @@ struct MotionEstimator {
                                 }
                                 vectors[i] = best
                                 costs[i] = bestCost
+                                changes[i] = best.x.bitPattern != source.vectors[i].x.bitPattern
+                                    || best.y.bitPattern != source.vectors[i].y.bitPattern
+                                    || bestCost.bitPattern != source.costs[i].bitPattern
                             }
                         }
                     }
                     current.vectors = vectors.array
                     current.costs = costs.array
+                    changed = changes
                 }
             }
         }
