@@ -65,8 +65,17 @@ public final class Interpolator: Sendable {
         let dominant = blocksAB.dominantMotion(reliable: reliableAB)
         let filledAB = blocksAB.filled(reliable: reliableAB, background: dominant)
         let filledBA = blocksBA.filled(reliable: reliableBA, background: -dominant)
-        var fieldAB = MotionField(blocks: filledAB, from: a, to: b)
-        var fieldBA = MotionField(blocks: filledBA, from: b, to: a)
+        // Both directions at once, as for the blocks: where motion edges crowd into a few rows,
+        // one direction's rows alone leave a core idle.
+        let perPixel = SharedBuffer<MotionField?>(count: 2, repeating: nil)
+        DispatchQueue.concurrentPerform(iterations: 2) { direction in
+            perPixel[direction] = direction == 0 ? MotionField(blocks: filledAB, from: a, to: b)
+                                                 : MotionField(blocks: filledBA, from: b, to: a)
+        }
+        var fieldAB = perPixel[0]!, fieldBA = perPixel[1]!
+        // Let go of the buffer's copies, so that the fields' arrays are not copied when marked.
+        perPixel[0] = nil
+        perPixel[1] = nil
         fieldAB.markOccluded(against: fieldBA)
         fieldBA.markOccluded(against: fieldAB)
         fieldAB.fillOccluded(from: filledAB, background: dominant)
