@@ -1,9 +1,9 @@
 /// The Adler-32 checksum (RFC 1950) that ends a zlib stream, sixteen bytes at a time.
 ///
 /// zlib's `adler32` adds one byte at a time; its two sums depend on each other from byte to
-/// byte, so it runs at about a byte a cycle, and a frame's 12 MB of filtered rows took as long
-/// as coding them. Here each of sixteen lanes keeps its own sums over a block, and the block's
-/// share of the second sum is worked out from them at its end (the positions' weights are known).
+/// byte, so a frame's 12 MB of filtered rows took nearly as long to check as to code. Here
+/// each of sixteen lanes keeps its own sums over a block, and the block's share of the second
+/// sum is worked out from them at its end (the positions' weights are known).
 enum Adler32 {
     static let modulus: UInt64 = 65_521
 
