@@ -101,8 +101,9 @@ struct BlockMatcher {
         return Self.load(a + i) - (top + (bottom - top) * shift.fy)
     }
 
-    /// Mean absolute difference with `b` sampled bilinearly at a sub-pixel offset.
-    @inline(__always) func subpixelCost(_ w: Window, _ v: SIMD2<Float>) -> Float {
+    /// Mean absolute difference with `b` sampled bilinearly at a sub-pixel offset. Like `cost`,
+    /// stops early, returning infinity, once the difference so far exceeds `limit`.
+    @inline(__always) func subpixelCost(_ w: Window, _ v: SIMD2<Float>, limit: Float = .infinity) -> Float {
         guard let shift = shift(w, v) else {
             var sum: Float = 0
             for y in w.y0..<w.y1 {
@@ -113,12 +114,15 @@ struct BlockMatcher {
             return sum / Float(w.count)
         }
         var lanes = SIMD4<Float>.zero
+        let count = Float(w.count)
         for y in w.y0..<w.y1 {
             for x in stride(from: w.x0, to: w.x1, by: 4) {
                 lanes += Self.magnitude(residual(y * width + x, shift))
             }
+            // The lanes only grow, so a partial mean above the limit means a full one above it.
+            if (y - w.y0) & 3 == 3 && lanes.sum() / count > limit { return .infinity }
         }
-        return lanes.sum() / Float(w.count)
+        return lanes.sum() / count
     }
 
     /// Gauss-Newton (Lucas-Kanade) steps from an integer vector whose cost is `startCost`;
@@ -168,7 +172,7 @@ struct BlockMatcher {
                 if abs(step.x) + abs(step.y) < 0.01 { break }
             }
             if abs(v.x - start.x) > 1 || abs(v.y - start.y) > 1 { return (start, startCost) }
-            let cost = subpixelCost(w, v)
+            let cost = subpixelCost(w, v, limit: startCost)
             return cost <= startCost ? (v, cost) : (start, startCost)
         }
     }

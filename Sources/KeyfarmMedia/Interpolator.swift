@@ -39,7 +39,10 @@ public final class Interpolator: Sendable {
         }
         let estimator = MotionEstimator()
         let a = Plane(luma: start), b = Plane(luma: end)
-        let pyramidA = estimator.pyramid(a), pyramidB = estimator.pyramid(b)
+        // Halving is a single pass a level: the two pyramids are built side by side.
+        let pyramids = SharedBuffer<[Plane]>(count: 2, repeating: [])
+        DispatchQueue.concurrentPerform(iterations: 2) { k in pyramids[k] = estimator.pyramid(k == 0 ? a : b) }
+        let pyramidA = pyramids[0], pyramidB = pyramids[1]
         let fields = SharedBuffer<BlockField?>(count: 2, repeating: nil)
         DispatchQueue.concurrentPerform(iterations: 2) { direction in
             // Each direction parallelises its own rows as well; two at once keeps both cores busy.
@@ -62,11 +65,21 @@ public final class Interpolator: Sendable {
         let dominant = blocksAB.dominantMotion(reliable: reliableAB)
         let filledAB = blocksAB.filled(reliable: reliableAB, background: dominant)
         let filledBA = blocksBA.filled(reliable: reliableBA, background: -dominant)
-        var fieldAB = MotionField(blocks: filledAB, from: a, to: b)
-        var fieldBA = MotionField(blocks: filledBA, from: b, to: a)
-        let rawAB = fieldAB
-        fieldAB.checkConsistency(against: fieldBA, filled: filledAB, background: dominant)
-        fieldBA.checkConsistency(against: rawAB, filled: filledBA, background: -dominant)
+        // Both directions at once, as for the blocks: where motion edges crowd into a few rows,
+        // one direction's rows alone leave a core idle.
+        let perPixel = SharedBuffer<MotionField?>(count: 2, repeating: nil)
+        DispatchQueue.concurrentPerform(iterations: 2) { direction in
+            perPixel[direction] = direction == 0 ? MotionField(blocks: filledAB, from: a, to: b)
+                                                 : MotionField(blocks: filledBA, from: b, to: a)
+        }
+        var fieldAB = perPixel[0]!, fieldBA = perPixel[1]!
+        // Let go of the buffer's copies, so that the fields' arrays are not copied when marked.
+        perPixel[0] = nil
+        perPixel[1] = nil
+        fieldAB.markOccluded(against: fieldBA)
+        fieldBA.markOccluded(against: fieldAB)
+        fieldAB.fillOccluded(from: filledAB, background: dominant)
+        fieldBA.fillOccluded(from: filledBA, background: -dominant)
         synthesis = Synthesis(start: start, end: end, startLuma: a, endLuma: b,
                               forward: fieldAB, backward: fieldBA, background: dominant)
     }

@@ -114,31 +114,47 @@ struct MotionField: Sendable {
     }
 
     /// Marks the pixels whose motion the other direction does not send back (within a pixel,
-    /// more for fast motion) and gives them `fill`'s choice of the neighbouring blocks' vectors.
-    mutating func checkConsistency(against other: MotionField, filled blocks: BlockField, background: SIMD2<Float>) {
+    /// more for fast motion) as occluded; the vectors stay as they are, so that the other
+    /// direction can be checked against them next (see `fillOccluded`).
+    mutating func markOccluded(against other: MotionField) {
         let w = width, h = height
         // Nothing is marked before the check, so the flags are set in place.
         occluded.withUnsafeMutableBufferPointer { flags in
             let flags = UncheckedSendable(flags.baseAddress!)
-            vectors.withUnsafeMutableBufferPointer { own in
-                // Each pixel reads and rewrites only its own vector here, so the rows update in place.
-                let own = UncheckedSendable(own.baseAddress!)
+            vectors.withUnsafeBufferPointer { own in
                 other.vectors.withUnsafeBufferPointer { back in
                     parallelBands(h, minimumBand: 4) { band in
                         for y in band {
                             for x in 0..<w {
                                 let i = y * w + x
-                                let v = own.value[i]
+                                let v = own[i]
                                 let p = SIMD2(Float(x), Float(y)) + v
                                 let returned = back[other.index(p)]
                                 let error = v + returned
                                 let tolerance: Float = 1.0 + 0.05 * (abs(v.x) + abs(v.y))
                                 let outside = p.x < -0.5 || p.y < -0.5 || p.x > Float(w) - 0.5 || p.y > Float(h) - 0.5
-                                if abs(error.x) + abs(error.y) > tolerance || outside {
-                                    flags.value[i] = true
-                                    own.value[i] = Self.behind(x: x, y: y, blocks: blocks, background: background)
-                                }
+                                flags.value[i] = abs(error.x) + abs(error.y) > tolerance || outside
                             }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gives the occluded pixels `blocks`' choice of the neighbouring blocks' vectors (see
+    /// `behind`). Both directions are marked before either is filled: filling one in place
+    /// while the other still needs its raw vectors would otherwise cost a copy of the field.
+    mutating func fillOccluded(from blocks: BlockField, background: SIMD2<Float>) {
+        let w = width, h = height
+        occluded.withUnsafeBufferPointer { flags in
+            vectors.withUnsafeMutableBufferPointer { own in
+                // Each pixel rewrites only its own vector, so the rows update in place.
+                let own = UncheckedSendable(own.baseAddress!)
+                parallelBands(h, minimumBand: 4) { band in
+                    for y in band {
+                        for x in 0..<w where flags[y * w + x] {
+                            own.value[y * w + x] = Self.behind(x: x, y: y, blocks: blocks, background: background)
                         }
                     }
                 }

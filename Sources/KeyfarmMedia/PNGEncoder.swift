@@ -93,7 +93,7 @@ struct PNGEncoder {
             Self.store(UInt32(length), at: chunk)
             (chunk + 4).update(from: Self.idat, count: 4)
             Self.store(UInt32(crc32(0, chunk + 4, UInt32(length + 4))), at: payload + length)
-            chunks[band] = Chunk(count: 12 + length, adler: adler32(1, raw, UInt32(rawBytes)), rawBytes: rawBytes)
+            chunks[band] = Chunk(count: 12 + length, adler: UInt(Adler32.update(1, raw, count: rawBytes)), rawBytes: rawBytes)
         }
 
         var adler: UInt = 1
@@ -178,26 +178,32 @@ struct PNGEncoder {
         histogram[1] += UInt32((range.count + Self.countedRowEvery - 1) / Self.countedRowEvery)   // SUB, each row's filter type
     }
 
-    /// The codes of a row of samples at `maximum`. Every sample takes the table first, in a
-    /// loop with no calls in it; only when `exact` and some sample is doubtful does the row
-    /// go through `SRGB.code` again, so keyframes cost no more than in-betweens.
+    /// The codes of a row of samples at `maximum`. Every sample takes the table first, four at
+    /// a time in a loop with no calls in it; only when `exact` and some sample is doubtful does
+    /// the row go through `SRGB.code` again, so keyframes cost no more than in-betweens.
     @inline(__always)
     func convertRow(_ samples: UnsafePointer<Float>, into codes: UnsafeMutablePointer<UInt16>, maximum: Float,
                     table: UnsafePointer<SIMD2<Float>>) {
-        guard exact else {
-            for i in 0..<(width * 3) {
-                codes[i] = UInt16(truncatingIfNeeded: SRGB.tableCode(samples[i], maximum: maximum, table: table).code)
-            }
-            return
+        let count = width * 3
+        var doubtful = SIMDMask<SIMD4<Int32>>(repeating: false)
+        var i = 0
+        while i + 4 <= count {
+            let converted = SRGB.tableCodes(UnsafeRawPointer(samples + i).loadUnaligned(as: SIMD4<Float>.self),
+                                            maximum: maximum, table: table)
+            UnsafeMutableRawPointer(codes + i).storeBytes(of: SIMD4<UInt16>(truncatingIfNeeded: converted.codes),
+                                                          as: SIMD4<UInt16>.self)
+            doubtful .|= converted.doubtful
+            i += 4
         }
-        var doubtful: UInt8 = 0
-        for i in 0..<(width * 3) {
+        var doubtfulTail = false
+        while i < count {
             let converted = SRGB.tableCode(samples[i], maximum: maximum, table: table)
             codes[i] = UInt16(truncatingIfNeeded: converted.code)
-            doubtful |= converted.doubtful ? 1 : 0
+            doubtfulTail = doubtfulTail || converted.doubtful
+            i += 1
         }
-        if doubtful != 0 {
-            for i in 0..<(width * 3) {
+        if exact && (any(doubtful) || doubtfulTail) {
+            for i in 0..<count {
                 codes[i] = UInt16(truncatingIfNeeded: SRGB.code(samples[i], maximum: maximum, exact: true, table: table))
             }
         }
@@ -206,30 +212,35 @@ struct PNGEncoder {
     /// One row of 16-bit codes as big-endian samples, SUB-filtered (each byte minus the same
     /// byte of the pixel before), behind its filter-type byte; counts the filtered bytes into
     /// `histograms` (one per byte of a pixel, so that runs of one value do not wait on each
-    /// other's counts) when there are any.
+    /// other's counts) when there are any. Eight samples at a time: within a 16-bit lane the
+    /// two bytes are subtracted apart (masked, so that no borrow crosses between them), then
+    /// swapped to big-endian.
     @inline(__always)
     func filterRow16(_ codes: UnsafePointer<UInt16>, into row: UnsafeMutablePointer<UInt8>,
                      histograms: UnsafeMutablePointer<UInt32>?) {
         row[0] = 1
-        var out = row + 1
-        var previous = (UInt16(0), UInt16(0), UInt16(0))
-        @inline(__always) func put(_ code: UInt16, _ before: UInt16, _ lane: Int) {
-            let high = UInt8(code >> 8) &- UInt8(before >> 8)
-            let low = UInt8(truncatingIfNeeded: code) &- UInt8(truncatingIfNeeded: before)
-            out[lane] = high
-            out[lane + 1] = low
-            if let histograms {
-                histograms[lane << 8 | Int(high)] += 1
-                histograms[(lane + 1) << 8 | Int(low)] += 1
-            }
+        let samples = width * 3
+        let out = UnsafeMutableRawPointer(row + 1)
+        @inline(__always) func put(_ i: Int) {
+            let before: UInt16 = i >= 3 ? codes[i - 3] : 0
+            let low = (codes[i] &- before) & 0x00ff, high = (codes[i] & 0xff00) &- (before & 0xff00)
+            out.storeBytes(of: (high | low).bigEndian, toByteOffset: 2 * i, as: UInt16.self)
         }
+        for i in 0..<min(3, samples) { put(i) }
+        var i = 3
+        while i + 8 <= samples {
+            let code = UnsafeRawPointer(codes + i).loadUnaligned(as: SIMD8<UInt16>.self)
+            let before = UnsafeRawPointer(codes + i - 3).loadUnaligned(as: SIMD8<UInt16>.self)
+            let difference = (code & 0xff00 &- before & 0xff00) | (code &- before) & 0x00ff
+            out.storeBytes(of: difference &<< 8 | difference &>> 8, toByteOffset: 2 * i, as: SIMD8<UInt16>.self)
+            i += 8
+        }
+        while i < samples { put(i); i += 1 }
+        guard let histograms else { return }
+        let bytes = row + 1
         for x in 0..<width {
-            let r = codes[x * 3], g = codes[x * 3 + 1], b = codes[x * 3 + 2]
-            put(r, previous.0, 0)
-            put(g, previous.1, 2)
-            put(b, previous.2, 4)
-            previous = (r, g, b)
-            out += 6
+            let pixel = bytes + x * 6
+            for lane in 0..<6 { histograms[lane << 8 | Int(pixel[lane])] += 1 }
         }
     }
 

@@ -67,6 +67,26 @@ public enum SRGB {
         return (code, abs(scaled - Float(code)) > 0.4)
     }
 
+    /// `tableCode` for four samples at once: their codes, and which are doubtful.
+    @inline(__always)
+    static func tableCodes(_ linear: SIMD4<Float>, maximum: Float,
+                           table: UnsafePointer<SIMD2<Float>>) -> (codes: SIMD4<Int32>, doubtful: SIMDMask<SIMD4<Int32>>) {
+        let clamped = pointwiseMin(pointwiseMax(linear, SIMD4(repeating: 5.9604645e-08)), SIMD4(repeating: 1))
+        let bits = unsafeBitCast(clamped, to: SIMD4<Int32>.self)
+        let entries = bits &>> 15 &- Int32(codeTableFirstExponent << 8)
+        let e0 = table[Int(entries[0])], e1 = table[Int(entries[1])], e2 = table[Int(entries[2])], e3 = table[Int(entries[3])]
+        let start = SIMD4(e0.x, e1.x, e2.x, e3.x), slope = SIMD4(e0.y, e1.y, e2.y, e3.y)
+        // The low mantissa bits as a float, by placing them in the mantissa of 2^23 (the
+        // stdlib's lane-wise conversion compiles to scalar code).
+        let fraction = unsafeBitCast(bits & 0x7fff | 0x4B00_0000, to: SIMD4<Float>.self) - 8_388_608
+        let scaled = (start + slope * fraction) * (maximum / 65535)
+        let biased = scaled + Float.roundingBias
+        let codes = unsafeBitCast(biased, to: SIMD4<Int32>.self) &- 0x4B40_0000
+        // |miss| by clearing the sign bit: `pointwiseMax` compiles to scalar code.
+        let miss = unsafeBitCast(scaled - (biased - Float.roundingBias), to: SIMD4<Int32>.self) & 0x7fff_ffff
+        return (codes, unsafeBitCast(miss, to: SIMD4<Float>.self) .> 0.4)
+    }
+
     /// `tableCode`, and with `exact` the code `encode` gives, bit for bit, where the table's is
     /// doubtful. A picture decoded from PNG codes has no doubtful samples.
     @inline(__always)

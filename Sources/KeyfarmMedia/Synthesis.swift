@@ -42,11 +42,8 @@ struct Synthesis: Sendable {
                                 occludedA: occludedA.baseAddress!, occludedB: occludedB.baseAddress!,
                                 width: width, height: height, background: background)
             withUnsafeTemporaryAllocation(of: (SIMD2<Float>, Bool).self, capacity: width) { fromA in
-                withUnsafeTemporaryAllocation(of: SIMD2<Float>.self, capacity: width) { fromB in
-                    for y in rows {
-                        kernel.render(row: y, t: t, into: out + (y - rows.lowerBound) * width * 3,
-                                      fromA: fromA.baseAddress!, fromB: fromB.baseAddress!)
-                    }
+                for y in rows {
+                    kernel.render(row: y, t: t, into: out + (y - rows.lowerBound) * width * 3, fromA: fromA.baseAddress!)
                 }
             }
         }}}}}}}}
@@ -192,28 +189,34 @@ extension Synthesis {
 
         /// Row `y` of the frame at time `t` (strictly between 0 and 1), as interleaved RGB.
         ///
-        /// For every pixel, the vector that lands there is found from each keyframe; when the two
-        /// agree (most of the picture) only which keyframes agree with it matters, and when they
-        /// differ (a motion edge) each is judged, occlusion and photometric match included, and
-        /// the better one taken. A vector both keyframes agree on blends both, one only a keyframe
-        /// agrees on takes that keyframe alone, and one neither does is a plain blend.
-        /// `fromA` and `fromB` are room for a row of vectors.
+        /// For every pixel, the vector that lands there is found from each keyframe: from the
+        /// start keyframe by `settle`, and from the end keyframe first where that vector comes
+        /// from (mostly the same vector again), by its own `settle` only when that differs. When
+        /// the two agree (most of the picture) only which keyframes agree with it matters, and
+        /// when they differ (a motion edge) each is judged, occlusion and photometric match
+        /// included, and the better one taken. A vector both keyframes agree on blends both, one
+        /// only a keyframe agrees on takes that keyframe alone, and one neither does is a plain
+        /// blend. `fromA` is room for a row of vectors.
         func render(row y: Int, t: Float, into out: UnsafeMutablePointer<Float>,
-                    fromA: UnsafeMutablePointer<(SIMD2<Float>, Bool)>, fromB: UnsafeMutablePointer<SIMD2<Float>>) {
+                    fromA: UnsafeMutablePointer<(SIMD2<Float>, Bool)>) {
             let s = 1 - t
-            // The search for each pixel's vectors is a chain of dependent loads; in loops of their
+            // The search for each pixel's vector is a chain of dependent loads; in a loop of its
             // own, the searches of neighbouring pixels overlap.
             for x in 0..<width {
                 fromA[x] = settle(forward, sign: 1, SIMD2(Float(x), Float(y)), y * width + x, step: -t)
             }
             for x in 0..<width {
-                fromB[x] = settle(backward, sign: -1, SIMD2(Float(x), Float(y)), y * width + x, step: s).v
-            }
-            for x in 0..<width {
                 let p = SIMD2(Float(x), Float(y))
                 let (va, settled) = fromA[x]
-                let vb = fromB[x]
-                let d = va - vb
+                // The end keyframe's motion where `va` comes from: when it is `va` again, that is
+                // the end keyframe's vector landing here, and its own search is not needed.
+                let back = -backward[index(p + s * va)]
+                var vb = back
+                var d = va - vb
+                if abs(d.x) + abs(d.y) > 0.25 {
+                    vb = settle(backward, sign: -1, p, y * width + x, step: s).v
+                    d = va - vb
+                }
                 let v: SIMD2<Float>, weightB: Float
                 if abs(d.x) + abs(d.y) > 0.25 {
                     let verdict = better(judge(p, va, t: t), judge(p, vb, t: t))
@@ -225,7 +228,7 @@ extension Synthesis {
                     v = va
                     let pA = p - t * va, pB = p + s * va
                     let agreeA = inside(pA) && (settled || agrees(forward[index(pA)], va))
-                    let agreeB = inside(pB) && agrees(-backward[index(pB)], va)
+                    let agreeB = inside(pB) && agrees(back, va)
                     weightB = agreeA == agreeB ? t : (agreeA ? 0 : 1)
                 }
                 let colour: SIMD4<Float>
