@@ -168,9 +168,6 @@ public final class Coordinator {
             if let monitorItem, ready.contains(monitorItem) { try readHandshakeFailures() }
             if ready.contains(socketItem) { try receiveMessages() }
             if ready.contains(databaseItem) { try readNotifications() }
-            // A burst of RESULTs is gathered into one turn (a millisecond or two at most; the
-            // next poll wakes by then).
-            if dispatcher.holdTurn(now: now) != nil { continue }
             // Drains apply before this turn's claims, so a drained worker gets nothing new.
             try handle(.beginTurn)
             // One transaction, so one WAL flush, for the turn's results and claims; nothing they

@@ -48,9 +48,8 @@ public struct WorkerRoster: Sendable {
     /// Indexes of `members` by name and by worker id.
     private var byName: [String: [UInt8]] = [:]
     private var byWorkerID: [Int64: [UInt8]] = [:]
-    /// The sum of every member's free slots, and of the attempts they run.
+    /// The sum of every member's free slots.
     public private(set) var totalFreeSlots = 0
-    public private(set) var totalRunning = 0
     /// No heartbeat or liveness deadline falls before this (a lower bound: signs of life only
     /// move deadlines later).
     private var nextSweep = Double.infinity
@@ -109,10 +108,9 @@ public struct WorkerRoster: Sendable {
 
     /// Changes a member, keeping the free slot total.
     private mutating func update(_ identity: [UInt8], _ change: (inout Member) -> Void) {
-        guard let before = members[identity] else { return }
+        guard let before = members[identity]?.freeSlots else { return }
         change(&members[identity]!)
-        totalFreeSlots += members[identity]!.freeSlots - before.freeSlots
-        totalRunning += members[identity]!.running.count - before.running.count
+        totalFreeSlots += members[identity]!.freeSlots - before
         slotsVersion &+= 1
     }
 
@@ -188,7 +186,6 @@ public struct WorkerRoster: Sendable {
         if byName[member.name] == identity { byName[member.name] = nil }
         if byWorkerID[member.workerID] == identity { byWorkerID[member.workerID] = nil }
         totalFreeSlots -= member.freeSlots
-        totalRunning -= member.running.count
         return member
     }
 

@@ -31,11 +31,6 @@ public struct Dispatcher: Sendable {
         public var claimBatch = 1_024
         /// The most HELLOs one turn registers; the rest wait for the next turn.
         public var registrationBatch = 500
-        /// How long a turn may wait, after the first RESULT it would record, for more of the
-        /// attempts out with workers to end, while fewer than half have: the results of one
-        /// burst of ASSIGNs arrive over a millisecond or two, and recording (and refilling) them
-        /// in one turn costs one transaction instead of several small ones. 0: never wait.
-        public var resultGather: Double = 0.002
         public var retryPolicy = RetryPolicy()
         public var timeouts = AttemptTimeouts()
         /// How long a worker has to answer the CANCEL of an overdue attempt, in seconds.
@@ -166,13 +161,7 @@ public struct Dispatcher: Sendable {
     var pendingInstances: [String: String] = [:]
     var accepted: [AcceptedAttempt] = []
     var progress: [AttemptRef: Double] = [:]
-    var results: [(identity: Identity, body: ResultBody)] = [] {
-        didSet { if oldValue.isEmpty && !results.isEmpty { firstResultAt = clockOfLastEvent } }
-    }
-    /// When the oldest RESULT waiting for the turn arrived.
-    var firstResultAt: Double = 0
-    /// The time of the event being handled.
-    var clockOfLastEvent: Double = 0
+    var results: [(identity: Identity, body: ResultBody)] = []
     /// Jobs whose state or progress changed since the last announcement.
     var changedJobs: Set<Int64> = []
     var random: SeededGenerator
@@ -186,7 +175,6 @@ public struct Dispatcher: Sendable {
 
     /// Takes one event at `now` and returns what to do about it.
     public mutating func handle(_ event: Event, now: Double) -> [Action] {
-        clockOfLastEvent = now
         var actions: [Action] = []
         switch event {
         case .started(let leases):
@@ -261,22 +249,10 @@ public struct Dispatcher: Sendable {
         self.random = random
     }
 
-    /// Until when the reactor should hold this turn (keep reading, write nothing) to gather
-    /// more RESULTs; nil to run it now. It holds only while RESULTs wait, fewer than half of the
-    /// attempts out with workers have ended, nothing else waits for the turn (HELLOs, drains),
-    /// and the first waiting RESULT is younger than `resultGather`: a lone job is never held.
-    public func holdTurn(now: Double) -> Double? {
-        guard settings.resultGather > 0, !results.isEmpty, pendingHellos.isEmpty, drainChanges.isEmpty,
-              results.count * 2 < roster.totalRunning else { return nil }
-        let until = firstResultAt + settings.resultGather
-        return now < until ? until : nil
-    }
-
     /// When the reactor must wake up at the latest to act on time, if nothing else happens.
     public func nextWakeUp(after now: Double) -> Double {
         if !pendingHellos.isEmpty { return now }
         var deadline = now + 1
-        if !results.isEmpty { deadline = min(deadline, firstResultAt + settings.resultGather) }
         if let next = roster.nextDeadline(after: now) { deadline = min(deadline, next) }
         if !unclaimedLeases.isEmpty { deadline = min(deadline, adoptionDeadline) }
         if roster.totalFreeSlots > 0 { deadline = min(deadline, wantClaim ? now : nextClaim) }

@@ -86,43 +86,6 @@ import Testing
         #expect(farm.dispatcher.roster.member(named: "w1")?.identity == b)
     }
 
-    @Test func aBurstOfResultsIsGatheredIntoOneTurnButALoneJobIsNeverHeld() {
-        var farm = DispatcherDriver()
-        farm.hello("w1", identity: a, slots: 10)
-        farm.ready = (1...10).map { readyJob(Int64($0)) }
-        #expect(farm.turn().assigned.count == 10)
-        func result(_ job: Int64) -> WireMessage {
-            var body = ResultBody()
-            body.jobID = job
-            body.attempt = 1
-            body.outcome = .succeeded
-            return .result(body)
-        }
-        // Two of ten back: the turn waits up to `resultGather` for more.
-        farm.now = 1
-        _ = farm.send(result(1), from: a)
-        farm.now = 1.0005
-        _ = farm.send(result(2), from: a)
-        #expect(farm.dispatcher.holdTurn(now: 1.0005) == 1.002)
-        #expect(farm.dispatcher.nextWakeUp(after: 1.0005) <= 1.002)
-        #expect(farm.dispatcher.holdTurn(now: 1.002) == nil)
-        // Half of them back: no reason to wait.
-        for job in 3...5 { _ = farm.send(result(Int64(job)), from: a) }
-        #expect(farm.dispatcher.holdTurn(now: 1.001) == nil)
-        farm.turn()
-        // The last five: more than half of what is still out, so the turn runs at once.
-        farm.now = 2
-        for job in 6...10 { _ = farm.send(result(Int64(job)), from: a) }
-        #expect(farm.dispatcher.holdTurn(now: 2) == nil)
-        farm.turn()
-        // A lone job's result is never held.
-        farm.ready = [readyJob(11)]
-        farm.now = 3
-        #expect(farm.turn().assigned.count == 1)
-        _ = farm.send(result(11), from: a)
-        #expect(farm.dispatcher.holdTurn(now: 3) == nil)
-    }
-
     @Test func readyJobsGoToFreeSlotsOnlyAfterTheTurnClaimsThem() {
         var farm = DispatcherDriver()
         farm.hello("w1", identity: a)
