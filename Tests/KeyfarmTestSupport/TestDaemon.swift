@@ -82,7 +82,7 @@ public func eventually(timeout: Duration = .seconds(30), _ condition: () throws 
 
 /// A TCP port on 127.0.0.1 that nothing listens on right now.
 public func freeLoopbackPort() -> Int {
-    // Binding port 0 on loopback fails only when the machine is out of ports or sockets.
+    // Fails only when the machine is out of ports or sockets.
     (try? LoopbackPort.unused()) ?? 0
 }
 
