@@ -33,7 +33,7 @@ struct WorkersBenchCommand: ParsableCommand {
             session's server process, null when not readable here), "swarm_cpu_cores", \
             "heartbeat_rtt_p50_ms", "heartbeat_rtt_p99_ms", "heartbeats_per_s", "jobs_per_s", \
             "loss_detect_s", "connect_s", "jobs", "killed", "seconds" and "processes". The \
-            workers' rows stay in the database (state offline or lost), as `keyfarm bench dispatch`'s do.
+            workers' rows stay in the database (nothing deletes workers), as `keyfarm bench dispatch`'s do.
             """)
 
     @Option(help: ArgumentHelp("Simulated workers in all, those killed included.", valueName: "count"))
