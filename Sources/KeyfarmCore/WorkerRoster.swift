@@ -132,23 +132,6 @@ public struct WorkerRoster: Sendable {
         update(identity) { $0.draining = draining }
     }
 
-    /// Workers that heard nothing from us for one interval.
-    public func dueForHeartbeat(now: Double) -> [[UInt8]] {
-        signs.compactMap { entry -> [UInt8]? in
-            guard let identity = entry.identity, now - entry.lastSent >= heartbeatInterval else { return nil }
-            return identity
-        }.sorted { $0.lexicographicallyPrecedes($1) }
-    }
-
-    /// Removes and returns the workers silent for `liveness` intervals.
-    public mutating func removeDead(now: Double) -> [Member] {
-        let dead = signs.compactMap { entry -> [UInt8]? in
-            guard let identity = entry.identity, now - entry.lastHeard > deadAfter else { return nil }
-            return identity
-        }
-        return dead.compactMap { remove($0) }.sorted { $0.name < $1.name }
-    }
-
     /// The timers due at `now`, at most once per `sweepInterval` and only when a deadline may
     /// have passed (nil otherwise): the workers silent for `liveness` intervals, removed, and
     /// those that heard nothing from us for an interval, to be sent a heartbeat. One pass over

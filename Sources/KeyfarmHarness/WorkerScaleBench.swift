@@ -140,10 +140,7 @@ public struct WorkerScaleBench {
         var lastProgress = Date()
         let connected = waitFor(seconds: 60 + Double(workers) / 100, poll: 0.05) { () -> Bool? in
             pump()
-            if let exited = swarms.first(where: { !$0.isRunning }) ?? (coordinator.isRunning ? nil : coordinator) {
-                _ = exited
-                return false
-            }
+            if !coordinator.isRunning || swarms.contains(where: { !$0.isRunning }) { return false }
             let welcomed = collected.welcomed
             if Date().timeIntervalSince(lastProgress) > 2 {
                 lastProgress = Date()

@@ -21,7 +21,7 @@ public enum LoopbackPort {
         if ephemeralStart > 10_000 {
             for _ in 0..<64 {
                 let port = Int.random(in: 10_000..<ephemeralStart)
-                if try bindable(port) { return port }
+                if bindable(port) { return port }
             }
         }
         return try bound(0)
@@ -39,12 +39,8 @@ public enum LoopbackPort {
     }
 
     /// Whether 127.0.0.1:`port` can be bound now.
-    static func bindable(_ port: Int) throws -> Bool {
-        do {
-            return try bound(port) == port
-        } catch is Unavailable {
-            return false
-        }
+    static func bindable(_ port: Int) -> Bool {
+        (try? bound(port)) == port
     }
 
     /// Binds a socket to 127.0.0.1:`port` (0: any), reads the port it got, and closes it.

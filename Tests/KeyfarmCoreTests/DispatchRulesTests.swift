@@ -47,10 +47,10 @@ import Testing
     @Test func heartbeatsAreDueAfterOneSilentInterval() {
         var roster = WorkerRoster(heartbeatInterval: 1, liveness: 3)
         roster.join(identity: a, workerID: 1, name: "a", engines: ["smoke"], slots: 2, draining: false, now: 100)
-        #expect(roster.dueForHeartbeat(now: 100.5).isEmpty)
-        #expect(roster.dueForHeartbeat(now: 101) == [a])
+        #expect(roster.sweep(now: 100.5)?.heartbeat ?? [] == [])
+        #expect(roster.sweep(now: 101)?.heartbeat == [a])
         roster.sent(to: a, now: 101)
-        #expect(roster.dueForHeartbeat(now: 101.9).isEmpty)
+        #expect(roster.sweep(now: 101.9)?.heartbeat ?? [] == [])
     }
 
     @Test func aSweepRunsOnlyWhenADeadlineMayHavePassedAndAtMostOncePerInterval() {
@@ -135,9 +135,9 @@ import Testing
         roster.join(identity: b, workerID: 2, name: "b", engines: ["smoke"], slots: 2, draining: false, now: 0)
         roster.assign(AttemptRef(jobID: 7, attempt: 1), to: a)
         roster.heard(from: b, now: 2.5)
-        let early = roster.removeDead(now: 3)
+        let early = roster.sweep(now: 3)?.lost ?? []
         #expect(early.isEmpty)                              // exactly 3 s: not yet
-        let dead = roster.removeDead(now: 3.01)
+        let dead = roster.sweep(now: 3.01)?.lost ?? []
         #expect(dead.map(\.name) == ["a"])
         #expect(dead[0].running == [AttemptRef(jobID: 7, attempt: 1)])
         #expect(roster.holder(of: AttemptRef(jobID: 7, attempt: 1)) == nil)
