@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KeyfarmCore
 import KeyfarmMedia
 import KeyfarmProcess
 
@@ -169,7 +170,7 @@ struct InterpolateBenchCommand: ParsableCommand {
         let began = ContinuousClock.now
         let value = try body()
         let elapsed = ContinuousClock.now - began
-        return (value, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return (value, elapsed.inSeconds)
     }
 
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KeyfarmCore
 import KeyfarmMedia
 
 /// `keyfarm interpolate A B --frames N --out DIR`: the farm's local engine, by hand.
@@ -122,7 +123,7 @@ struct InterpolateCommand: ParsableCommand {
                 throw CommandFailure(error.description, status: ExitStatus.failure)
             }
             let elapsed = ContinuousClock.now - began
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = elapsed.inSeconds
             let written = output.frames
             if json {
                 try printJSON(Report(frames: written.count, directory: out, width: size.0, height: size.1, bit_depth: bitDepth,

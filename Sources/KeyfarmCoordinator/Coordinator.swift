@@ -61,8 +61,7 @@ public final class Coordinator {
 
     /// Seconds since this coordinator started, on a monotonic clock.
     var now: Double {
-        let elapsed = clock.now - started
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        (clock.now - started).inSeconds
     }
 
     /// Runs until `stop` is triggered: stands by until it holds the lease, then leads until it

@@ -1,4 +1,5 @@
 import Foundation
+import KeyfarmCore
 
 /// Which published API a generation was created through.
 public enum FakeAPI: String, Sendable, CaseIterable {
@@ -73,7 +74,7 @@ struct FakeGeneration: Sendable {
             target = polls >= 2 + queuedPolls ? .completed : polls > queuedPolls ? .dreaming : .queued
         case .after(let step):
             let elapsed = now.timeIntervalSince(createdAt)
-            let seconds = Double(step.components.seconds) + Double(step.components.attoseconds) / 1e18
+            let seconds = step.inSeconds
             target = elapsed >= 2 * seconds ? .completed : elapsed >= seconds ? .dreaming : .queued
         }
         if target == .completed {

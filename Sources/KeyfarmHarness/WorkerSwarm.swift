@@ -83,8 +83,7 @@ public final class WorkerSwarm {
     }
 
     var now: Double {
-        let elapsed = clock.now - started
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        (clock.now - started).inSeconds
     }
 
     /// Runs every simulated worker until `stop` is triggered, then closes their connections (as

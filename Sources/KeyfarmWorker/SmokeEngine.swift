@@ -27,7 +27,7 @@ public struct SmokeEngine: JobEngine {
             if elapsed >= total { break }
             if context.isCancelled { return .cancelled }
             let remaining = total - elapsed
-            Thread.sleep(forTimeInterval: min(0.01, Double(remaining.components.attoseconds) / 1e18 + Double(remaining.components.seconds)))
+            Thread.sleep(forTimeInterval: min(0.01, remaining.inSeconds))
             if reports { context.progress(elapsed / total) }
         }
         if job.ref.attempt <= failAttempts {

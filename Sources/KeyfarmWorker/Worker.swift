@@ -62,8 +62,7 @@ public final class Worker {
     }
 
     var now: Double {
-        let elapsed = clock.now - started
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        (clock.now - started).inSeconds
     }
 
     /// Runs until stopped and drained; returns the process's exit status (0 after a clean drain).
@@ -85,7 +84,7 @@ public final class Worker {
             try handle(.tick)
             if let interval = notifier.watchdogInterval, now >= nextWatchdog {
                 notifier.watchdog()
-                nextWatchdog = now + Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+                nextWatchdog = now + interval.inSeconds
             }
             if let exitStatus { return finish(status: exitStatus) }
         }

@@ -93,7 +93,7 @@ struct ProviderRun {
 
     /// A failure with what this attempt knows about its provider request.
     func failed(_ verdict: ProviderErrorClassifier.Verdict) -> JobOutcome {
-        let retryAfter = verdict.retryAfter.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
+        let retryAfter = verdict.retryAfter.map(\.inSeconds)
         return .failed(verdict.errorClass, verdict.message, retryAfter: retryAfter, provider: providerName,
                        providerRequestID: requestID ?? "")
     }
